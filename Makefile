@@ -1,0 +1,26 @@
+# Vool — the two commands: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: install run test bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install        ## every service and the gateway on :8000; Ctrl-C stops them all
+	$(BIN)/vool run
+
+test: install       ## unit, integration and end-to-end tests on RabbitMQ and PostgreSQL
+	$(BIN)/pytest
+
+bench: install      ## the floor vs the real reading flow (see bench/README.md)
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) var

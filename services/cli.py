@@ -1,0 +1,76 @@
+"""The ``vool`` command: ``vool run`` starts the whole system for development."""
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from services.common.config import PROJECT_ROOT
+
+SERVICES = ("identity", "contracts", "metering", "billing", "notifications", "gateway")
+NAMEKO_CONFIG = PROJECT_ROOT / "deploy" / "config" / "nameko.yaml"
+
+
+def run(args):
+    """Start every service as its own process; stop them all on Ctrl-C or when
+    one of them dies."""
+    processes = {}
+    for service in args.services or SERVICES:
+        command = [sys.executable, "-m", "nameko", "run", "--config", str(NAMEKO_CONFIG),
+                   f"services.{service}.service"]
+        # own session: a Ctrl-C reaches vool alone, which stops each child once
+        processes[service] = subprocess.Popen(command, cwd=PROJECT_ROOT, env=os.environ.copy(),
+                                              start_new_session=True)
+        print(f"vool: started {service} (pid {processes[service].pid})", flush=True)
+    address = os.environ.get("VOOL_GATEWAY_ADDRESS", "0.0.0.0:8000")
+    print(f"vool: gateway on http://{address.replace('0.0.0.0', 'localhost')}/ "
+          "— Ctrl-C stops everything", flush=True)
+
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    exit_code = 0
+    while not stopping:
+        for service, process in processes.items():
+            if process.poll() is not None:
+                print(f"vool: {service} exited with {process.returncode}; stopping all",
+                      file=sys.stderr, flush=True)
+                exit_code = 1
+                stopping = True
+                break
+        time.sleep(0.5)
+    for process in processes.values():
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for process in processes.values():
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+    print("vool: stopped", flush=True)
+    return exit_code
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="vool", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="start every service and the gateway")
+    run_parser.add_argument("services", nargs="*", metavar="SERVICE",
+                            help=f"only these, of {', '.join(SERVICES)} (default: all)")
+    run_parser.set_defaults(handler=run)
+    args = parser.parse_args(argv)
+    unknown = set(getattr(args, "services", None) or ()) - set(SERVICES)
+    if unknown:
+        parser.error(f"unknown service(s): {', '.join(sorted(unknown))}")
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""Each service's own database, reached through a unit of work.
+
+``Database`` is the nameko dependency provider: on setup it connects (creating
+the PostgreSQL database if needed) and migrates to head; on start it runs the
+outbox relay; each worker gets a ``UnitOfWork`` factory. The unit of work is the
+single commit point: the change, the events it emits (outbox) and the handled
+event id (inbox) commit together, and the events are published right after.
+"""
+import logging
+
+import eventlet
+import sqlalchemy as sa
+from nameko.extensions import DependencyProvider
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import sessionmaker
+
+from services.common import config as cfg
+from services.common import migrate
+from services.common.clock import clock as process_clock
+from services.common.events import new_event
+from services.common.outbox import EventPublisher, Outbox
+
+log = logging.getLogger(__name__)
+
+try:  # psycopg2 blocks the eventlet hub unless told to yield
+    from psycogreen.eventlet import patch_psycopg
+    patch_psycopg()
+except ImportError:  # pragma: no cover
+    pass
+
+
+def make_engine(url):
+    url = sa.engine.make_url(url)
+    if url.drivername.startswith("sqlite"):
+        return sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    migrate.ensure_database(url)
+    return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+class UnitOfWork:
+    """One transaction on the service's database; use as a context manager."""
+
+    def __init__(self, session_factory, outbox, service_name, clock):
+        self._session_factory = session_factory
+        self._outbox = outbox
+        self.service_name = service_name
+        self.clock = clock
+        self.session = None
+        self._emitted = []
+
+    def __enter__(self):
+        self.session = self._session_factory()
+        self._emitted = []
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is None:
+                self.session.commit()
+            else:
+                self.session.rollback()
+        finally:
+            self.session.close()
+        if exc_type is None and self._emitted:
+            try:
+                self._outbox.publish(self._emitted)
+            except Exception:  # the relay will send them
+                log.warning("publishing after commit failed; left to the relay", exc_info=True)
+        return False
+
+    @property
+    def now(self):
+        return self.clock.now()
+
+    def emit(self, event_type, data, version=1):
+        """Record an event to be published once this unit of work commits."""
+        event = new_event(self.service_name, event_type, data, self.clock.now(), version)
+        self.session.execute(sa.insert(self._outbox.table).values(
+            event_id=event.event_id, event_type=event_type,
+            message=event.as_message(), created_at=event.occurred_at))
+        self._emitted.append(event.event_id)
+        return event
+
+    def handled_before(self, event, handler):
+        """Record ``event`` as handled by ``handler`` in this transaction.
+
+        True if it was already recorded: the caller skips its work. A concurrent
+        duplicate waits on the primary key and then sees the first one's row.
+        """
+        table = self._outbox.handled_table
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        result = self.session.execute(
+            insert(table).values(handler=handler, event_id=event.event_id,
+                                 handled_at=self.clock.now())
+            .on_conflict_do_nothing())
+        return result.rowcount == 0
+
+
+class Database(DependencyProvider):
+    def __init__(self, metadata, migrations_dir):
+        self.metadata = metadata
+        self.migrations_dir = migrations_dir
+        self._relay_running = False
+        self._relay = None
+
+    def setup(self):
+        config = self.container.config
+        self.service_name = self.container.service_name
+        self.url = cfg.database_url(config, self.service_name)
+        self.engine = make_engine(self.url)
+        migrate.upgrade(self.engine, self.migrations_dir)
+        self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
+        publisher = EventPublisher(cfg.amqp_uri(config), self.service_name, config)
+        self.outbox = Outbox(self.engine, self.metadata.tables["outbox"], publisher,
+                             process_clock)
+        self.outbox.handled_table = self.metadata.tables["handled_events"]
+        self.relay_interval = cfg.float_setting(config, "VOOL_OUTBOX_RELAY_INTERVAL", 2.0)
+        self.relay_grace = cfg.float_setting(config, "VOOL_OUTBOX_RELAY_GRACE", 1.0)
+
+    def start(self):
+        self._relay_running = True
+        self._relay = self.container.spawn_managed_thread(self._relay_loop,
+                                                          identifier="outbox-relay")
+
+    def stop(self):
+        self._relay_running = False
+        if self._relay is not None:
+            # it only sleeps or re-sends; whatever it leaves, it sends next time
+            self._relay.kill()
+        self.engine.dispose()
+
+    def kill(self):
+        self.stop()
+
+    def _relay_loop(self):
+        while self._relay_running:
+            try:
+                sent = self.outbox.relay(self.relay_grace)
+                if sent:
+                    log.info("outbox relay re-sent %d event(s)", sent)
+            except Exception:
+                log.warning("outbox relay failed; will retry", exc_info=True)
+            eventlet.sleep(self.relay_interval)
+
+    def health(self):
+        """What a service's ``health`` RPC reports: can we reach our database?"""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            return {"status": "ok", "database": "ok"}
+        except Exception as exc:
+            log.warning("database health check failed: %s", exc)
+            return {"status": "degraded", "database": "unreachable"}
+
+    def unit_of_work(self):
+        return UnitOfWork(self.session_factory, self.outbox, self.service_name, process_clock)
+
+    def get_dependency(self, worker_ctx):
+        return self

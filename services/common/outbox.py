@@ -1,0 +1,69 @@
+"""The transactional outbox: events are rows written with the change that caused
+them, published after commit, and re-sent by a relay if a crash left them behind.
+
+Publishing claims rows with ``FOR UPDATE SKIP LOCKED``, so the committing worker
+and the relays of several replicas never publish the same row at the same time.
+Delivery is at least once; consumers are idempotent by event_id.
+"""
+import logging
+from datetime import timedelta
+
+import sqlalchemy as sa
+from nameko.amqp.publish import Publisher
+from nameko.standalone.events import get_event_exchange
+
+log = logging.getLogger(__name__)
+
+
+class EventPublisher:
+    """Publishes envelopes to ``<service>.events`` with routing key = event type."""
+
+    def __init__(self, amqp_uri, service_name, nameko_config=None):
+        self.exchange = get_event_exchange(service_name, nameko_config or {})
+        self._publisher = Publisher(amqp_uri, declare=[self.exchange])
+
+    def publish(self, message):
+        self._publisher.publish(message, exchange=self.exchange,
+                                routing_key=message["event_type"])
+
+
+class Outbox:
+    def __init__(self, engine, table, publisher, clock, batch_size=500):
+        self.engine = engine
+        self.table = table
+        self.publisher = publisher
+        self.clock = clock
+        self.batch_size = batch_size
+
+    def publish(self, event_ids):
+        """Right after commit: publish these rows unless someone else already is."""
+        if event_ids:
+            self._publish_batch(self.table.c.event_id.in_(list(event_ids)))
+
+    def relay(self, grace_seconds):
+        """Publish every row left unpublished for longer than the grace period."""
+        cutoff = self.clock.now() - timedelta(seconds=grace_seconds)
+        total = 0
+        while True:
+            sent = self._publish_batch(self.table.c.created_at <= cutoff)
+            total += sent
+            if sent < self.batch_size:
+                return total
+
+    def _publish_batch(self, condition):
+        t = self.table
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(t.c.event_id, t.c.message)
+                .where(t.c.published_at.is_(None), condition)
+                .order_by(t.c.created_at)
+                .limit(self.batch_size)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for row in rows:
+                self.publisher.publish(row.message)
+            if rows:
+                conn.execute(sa.update(t)
+                             .where(t.c.event_id.in_([r.event_id for r in rows]))
+                             .values(published_at=self.clock.now()))
+        return len(rows)

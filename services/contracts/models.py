@@ -1,0 +1,54 @@
+import sqlalchemy as sa
+
+from services.common.tables import handled_events_table, outbox_table
+
+metadata = sa.MetaData()
+
+customers = sa.Table(
+    "customers", metadata,
+    sa.Column("customer_id", sa.String(36), primary_key=True),
+    sa.Column("person_code", sa.String(11), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("postal_address", sa.String(500)),
+    sa.Column("phone", sa.String(32)),
+    sa.Column("email", sa.String(320)),
+    sa.Column("language", sa.String(2), nullable=False, server_default="et"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+consumption_points = sa.Table(
+    "consumption_points", metadata,
+    sa.Column("consumption_point_id", sa.String(36), primary_key=True),
+    sa.Column("eic", sa.String(16), nullable=False, unique=True),
+    sa.Column("address", sa.String(500), nullable=False),
+    sa.Column("meter_serial", sa.String(64), nullable=False, unique=True),
+    # [{"code": "T1", "digits": 6}, ...]
+    sa.Column("registers", sa.JSON, nullable=False),
+)
+
+contracts = sa.Table(
+    "contracts", metadata,
+    sa.Column("contract_id", sa.String(36), primary_key=True),
+    sa.Column("contract_no", sa.String(20), nullable=False, unique=True),
+    sa.Column("customer_id", sa.String(36), sa.ForeignKey("customers.customer_id"), nullable=False),
+    sa.Column("consumption_point_id", sa.String(36),
+              sa.ForeignKey("consumption_points.consumption_point_id"), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("tariff_plan", sa.String(32), nullable=False),
+    sa.Column("reading_day", sa.Integer, nullable=False),
+    sa.Column("reference_no", sa.String(20), nullable=False, unique=True),
+    sa.Column("start_date", sa.Date, nullable=False),
+    sa.Column("end_date", sa.Date),
+    sa.Column("signed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("signed_at_office", sa.String(100)),
+)
+
+# One row per kind of number; taken under a row lock so numbers never repeat.
+number_sequences = sa.Table(
+    "number_sequences", metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("last_value", sa.BigInteger, nullable=False),
+)
+
+outbox = outbox_table(metadata)
+handled_events = handled_events_table(metadata)

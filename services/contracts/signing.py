@@ -1,0 +1,165 @@
+"""Signing a contract at the office: customer, consumption point, contract.
+
+Plain domain code: takes a unit of work and a validated command, writes the
+rows and emits ``contract_signed`` in the same transaction.
+"""
+import uuid
+from datetime import date
+from typing import Literal, Optional
+
+import sqlalchemy as sa
+from pydantic import Field, field_validator, model_validator
+
+from services.common.errors import Conflict, NotFound, ValidationFailed
+from services.common.identifiers import make_reference_number, valid_eic, valid_personal_code
+from services.common.registers import Register, check_register_set, register_value_errors
+from services.common.sequences import next_number
+from services.common.validation import Shape
+from services.contracts.models import consumption_points, contracts, customers, number_sequences
+
+# The base of a reference number is the contract's sequence number offset so
+# that every reference number has at least seven digits.
+REFERENCE_BASE_OFFSET = 100_000
+
+
+class Contact(Shape):
+    postal_address: Optional[str] = Field(default=None, max_length=500)
+    phone: Optional[str] = Field(default=None, max_length=32)
+    email: Optional[str] = Field(default=None, max_length=320)
+    language: Literal["et", "en"] = "et"
+
+
+class Meter(Shape):
+    serial: str = Field(min_length=1, max_length=64)
+    registers: list[Register] = Field(min_length=1, max_length=2)
+
+    @field_validator("registers")
+    @classmethod
+    def register_set(cls, registers):
+        return check_register_set(registers)
+
+
+class ConsumptionPoint(Shape):
+    eic: str
+    address: str = Field(min_length=1, max_length=500)
+    meter: Meter
+
+    @field_validator("eic")
+    @classmethod
+    def eic_is_valid(cls, value):
+        return valid_eic(value)
+
+
+class SignContract(Shape):
+    person_code: str
+    name: str = Field(min_length=1, max_length=200)
+    contact: Contact = Contact()
+    consumption_point: ConsumptionPoint
+    tariff_plan: str = Field(min_length=1, max_length=32)
+    reading_day: int = Field(ge=1, le=28)
+    start_date: Optional[date] = None
+    initial_readings: dict[str, int]
+    signed_at_office: Optional[str] = Field(default=None, max_length=100)
+
+    @field_validator("person_code")
+    @classmethod
+    def person_code_is_valid(cls, value):
+        return valid_personal_code(value)
+
+    @model_validator(mode="after")
+    def readings_fit_the_meter(self):
+        registers = [r.model_dump() for r in self.consumption_point.meter.registers]
+        errors = register_value_errors(self.initial_readings, registers, "initial_readings")
+        if errors:
+            raise ValidationFailed("; ".join(e["message"] for e in errors), errors)
+        return self
+
+
+def sign_contract(uow, command: SignContract):
+    session = uow.session
+    point = command.consumption_point
+    start_date = command.start_date or uow.clock.today()
+
+    taken = session.execute(
+        sa.select(consumption_points.c.eic, consumption_points.c.meter_serial)
+        .where(sa.or_(consumption_points.c.eic == point.eic,
+                      consumption_points.c.meter_serial == point.meter.serial))
+    ).first()
+    if taken:
+        field = "consumption_point.eic" if taken.eic == point.eic else "consumption_point.meter.serial"
+        raise Conflict(f"{field} is already registered",
+                       [{"field": field, "message": "already registered to a consumption point"}])
+
+    customer = session.execute(
+        sa.select(customers).where(customers.c.person_code == command.person_code)
+    ).mappings().first()
+    if customer is None:
+        customer_id = str(uuid.uuid4())
+        session.execute(sa.insert(customers).values(
+            customer_id=customer_id, person_code=command.person_code, name=command.name,
+            created_at=uow.now, **command.contact.model_dump()))
+    else:
+        customer_id = customer["customer_id"]
+
+    registers = [r.model_dump() for r in point.meter.registers]
+    consumption_point_id = str(uuid.uuid4())
+    session.execute(sa.insert(consumption_points).values(
+        consumption_point_id=consumption_point_id, eic=point.eic, address=point.address,
+        meter_serial=point.meter.serial, registers=registers))
+
+    number = next_number(session, number_sequences, "contract")
+    contract_no = f"VL-{number:06d}"
+    reference_no = make_reference_number(str(REFERENCE_BASE_OFFSET + number))
+    session.execute(sa.insert(contracts).values(
+        contract_id=str(uuid.uuid4()), contract_no=contract_no, customer_id=customer_id,
+        consumption_point_id=consumption_point_id, status="active",
+        tariff_plan=command.tariff_plan, reading_day=command.reading_day,
+        reference_no=reference_no, start_date=start_date, signed_at=uow.now,
+        signed_at_office=command.signed_at_office))
+
+    uow.emit("contract_signed", {
+        "contract_no": contract_no,
+        "customer_id": customer_id,
+        "person_code": command.person_code,
+        "name": command.name if customer is None else customer["name"],
+        "reference_no": reference_no,
+        "consumption_point_id": consumption_point_id,
+        "eic": point.eic,
+        "address": point.address,
+        "meter": {"serial": point.meter.serial, "registers": registers},
+        "tariff_plan": command.tariff_plan,
+        "reading_day": command.reading_day,
+        "start_date": start_date.isoformat(),
+        "initial_readings": command.initial_readings,
+    })
+    return {"customer_id": customer_id, "contract_no": contract_no,
+            "reference_no": reference_no, "consumption_point_id": consumption_point_id}
+
+
+def get_contract(uow, contract_no):
+    row = uow.session.execute(
+        sa.select(contracts, consumption_points, customers.c.name, customers.c.person_code)
+        .join(consumption_points,
+              consumption_points.c.consumption_point_id == contracts.c.consumption_point_id)
+        .join(customers, customers.c.customer_id == contracts.c.customer_id)
+        .where(contracts.c.contract_no == contract_no)
+    ).mappings().first()
+    if row is None:
+        raise NotFound(f"no contract {contract_no}")
+    return {
+        "contract_no": row["contract_no"],
+        "status": row["status"],
+        "customer": {"customer_id": row["customer_id"], "name": row["name"],
+                     "person_code": row["person_code"]},
+        "signed_at": row["signed_at"].isoformat(),
+        "signed_at_office": row["signed_at_office"],
+        "reference_no": row["reference_no"],
+        "reading_day": row["reading_day"],
+        "tariff_plan": row["tariff_plan"],
+        "start_date": row["start_date"].isoformat(),
+        "end_date": row["end_date"].isoformat() if row["end_date"] else None,
+        "consumption_point": {
+            "id": row["consumption_point_id"], "eic": row["eic"], "address": row["address"],
+            "meter": {"serial": row["meter_serial"], "registers": row["registers"]},
+        },
+    }

@@ -1,0 +1,82 @@
+"""The gateway's HTTP entrypoint: nameko's ``@http`` with JSON in and out,
+problem+json for every error, and a declared access rule and schema per route
+(the OpenAPI document and the access checks are built from these declarations).
+"""
+import json
+import logging
+
+from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import WebServer, WsgiApp
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Request, Response
+
+from services.common.validation import parse
+from services.gateway.problems import (MalformedJson, UnsupportedMediaType,
+                                       problem_from_exception, problem_from_http_exception)
+
+log = logging.getLogger(__name__)
+
+#: who may call a route
+ACCESS_RULES = ("public", "customer", "operator")
+
+
+class ProblemWsgiApp(WsgiApp):
+    """Routing failures (unknown path, wrong method) answer problem+json too."""
+
+    def __call__(self, environ, start_response):
+        request = Request(environ, shallow=True)
+        adapter = self.url_map.bind_to_environ(environ)
+        try:
+            provider, values = adapter.match()
+            request.path_values = values
+            response = provider.handle_request(request)
+        except HTTPException as exc:
+            response = problem_from_http_exception(exc)
+        except Exception as exc:  # never a stack trace to the client
+            response = problem_from_exception(exc)
+        return response(environ, start_response)
+
+
+class ProblemWebServer(WebServer):
+    def get_wsgi_app(self):
+        return ProblemWsgiApp(self)
+
+
+class Route(HttpRequestHandler):
+    server = ProblemWebServer()
+
+    def __init__(self, method, url, access, summary, request_model=None,
+                 response_model=None, status=200, tag="system", **kwargs):
+        if access not in ACCESS_RULES:
+            raise ValueError(f"unknown access rule {access!r}")
+        self.access = access
+        self.summary = summary
+        self.request_model = request_model
+        self.response_model = response_model
+        self.status = status
+        self.tag = tag
+        super().__init__(method, url, **kwargs)
+
+    def response_from_result(self, result):
+        if isinstance(result, Response):
+            return result
+        return Response(json.dumps(result, ensure_ascii=False), status=self.status,
+                        content_type="application/json")
+
+    def response_from_exception(self, exc):
+        return problem_from_exception(exc)
+
+
+route = Route.decorator
+
+
+def json_body(request, model=None, prefix=""):
+    """The request's JSON body, validated against ``model`` when given."""
+    if request.mimetype not in ("application/json", "") and not request.mimetype.endswith("+json"):
+        raise UnsupportedMediaType(f"send application/json, not {request.mimetype}")
+    raw = request.get_data(cache=True)
+    try:
+        body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise MalformedJson(f"the body is not valid JSON: {exc}") from None
+    return parse(model, body, prefix) if model is not None else body

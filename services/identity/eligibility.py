@@ -1,0 +1,29 @@
+"""Who may log in: a person holding an active contract (mandates come later).
+
+identity keeps its own record of persons and their customers' contracts from
+contracts' events; it never reads contracts' tables.
+"""
+import sqlalchemy as sa
+
+from services.identity.models import customer_contracts, persons
+
+
+def record_contract(uow, data):
+    session = uow.session
+    known = session.execute(sa.select(persons.c.person_code)
+                            .where(persons.c.person_code == data["person_code"])).first()
+    if known is None:
+        session.execute(sa.insert(persons).values(
+            person_code=data["person_code"], name=data["name"], created_at=uow.now))
+    session.execute(sa.delete(customer_contracts)
+                    .where(customer_contracts.c.contract_no == data["contract_no"]))
+    session.execute(sa.insert(customer_contracts).values(
+        contract_no=data["contract_no"], customer_id=data["customer_id"],
+        person_code=data["person_code"], status="active"))
+
+
+def has_active_contract(uow, person_code):
+    return uow.session.execute(
+        sa.select(customer_contracts.c.contract_no)
+        .where(customer_contracts.c.person_code == person_code,
+               customer_contracts.c.status == "active").limit(1)).first() is not None

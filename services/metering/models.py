@@ -1,0 +1,37 @@
+import sqlalchemy as sa
+
+from services.common.tables import handled_events_table, outbox_table
+
+metadata = sa.MetaData()
+
+# metering's own copy of each meter, from contracts' events.
+meters = sa.Table(
+    "meters", metadata,
+    sa.Column("consumption_point_id", sa.String(36), primary_key=True),
+    sa.Column("contract_no", sa.String(20), nullable=False),
+    sa.Column("customer_id", sa.String(36), nullable=False),
+    sa.Column("eic", sa.String(16), nullable=False),
+    sa.Column("meter_serial", sa.String(64), nullable=False),
+    sa.Column("registers", sa.JSON, nullable=False),   # [{"code", "digits"}]
+    sa.Column("tariff_plan", sa.String(32), nullable=False),
+    sa.Column("reading_day", sa.Integer, nullable=False),
+    sa.Column("start_date", sa.Date, nullable=False),
+)
+
+readings = sa.Table(
+    "readings", metadata,
+    sa.Column("reading_id", sa.String(36), primary_key=True),
+    sa.Column("consumption_point_id", sa.String(36),
+              sa.ForeignKey("meters.consumption_point_id"), nullable=False),
+    sa.Column("reading_date", sa.Date, nullable=False),
+    sa.Column("registers", sa.JSON, nullable=False),     # {"T1": 12345}
+    sa.Column("consumption", sa.JSON, nullable=False),   # {"T1": 300}
+    sa.Column("status", sa.String(20), nullable=False),  # accepted | held_for_review | rejected
+    sa.Column("source", sa.String(20), nullable=False),  # initial | customer | delegate | operator | import
+    sa.Column("submitted_by", sa.String(64)),
+    sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_readings_point_date", "consumption_point_id", "reading_date"),
+)
+
+outbox = outbox_table(metadata)
+handled_events = handled_events_table(metadata)

@@ -1,0 +1,23 @@
+import sqlalchemy as sa
+
+from services.common.tables import handled_events_table, outbox_table
+
+metadata = sa.MetaData()
+
+# At most one pending reminder per consumption point (partial unique index).
+reminders = sa.Table(
+    "reminders", metadata,
+    sa.Column("reminder_id", sa.String(36), primary_key=True),
+    sa.Column("consumption_point_id", sa.String(36), nullable=False),
+    sa.Column("customer_id", sa.String(36), nullable=False),
+    sa.Column("due_on", sa.Date, nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),   # pending | cancelled | sent
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("closed_at", sa.DateTime(timezone=True)),
+    sa.Index("ux_reminders_one_pending", "consumption_point_id", unique=True,
+             postgresql_where=sa.text("status = 'pending'"),
+             sqlite_where=sa.text("status = 'pending'")),
+)
+
+outbox = outbox_table(metadata)
+handled_events = handled_events_table(metadata)

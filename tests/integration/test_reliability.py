@@ -1,0 +1,178 @@
+"""What the bus must never do: lose a message, handle one twice, or let a bad
+message stop a service. Messages are injected and observed with pika."""
+import json
+import time
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from nameko.exceptions import IncorrectSignature
+
+from services.billing import pricing
+from services.billing.service import BillingService
+from services.common.errors import NotFound, ValidationFailed
+from services.common.outbox import Outbox
+from services.contracts.service import ContractsService
+from services.metering.service import MeteringService
+from services.notifications.service import NotificationsService
+from tests.conftest import wait_for
+from tests.samples import contract_command
+
+BILLING_QUEUE = "evt-metering-reading_submitted--billing.on_reading_submitted"
+DEAD_LETTERS = BILLING_QUEUE + ".dead-letter"
+
+
+def reading_submitted(reading_id=None, event_id=None, tariff_plan="BASIC", kwh=100):
+    return {
+        "event_id": event_id or str(uuid.uuid4()),
+        "event_type": "reading_submitted",
+        "occurred_at": "2026-02-15T10:00:00+00:00",
+        "version": 1,
+        "source": "metering",
+        "data": {
+            "reading_id": reading_id or str(uuid.uuid4()),
+            "consumption_point_id": str(uuid.uuid4()),
+            "contract_no": "VL-000001",
+            "customer_id": str(uuid.uuid4()),
+            "tariff_plan": tariff_plan,
+            "reading_date": "2026-02-15",
+            "previous_reading_date": "2026-01-15",
+            "registers": {"T1": 1000 + kwh},
+            "consumption": {"T1": kwh},
+            "next_reading_due": "2026-03-15",
+        },
+    }
+
+
+def charge_count(database_urls, reading_id=None):
+    engine = sa.create_engine(database_urls["billing"])
+    try:
+        with engine.connect() as conn:
+            query = "SELECT count(*) FROM charges"
+            if reading_id:
+                return conn.execute(sa.text(query + " WHERE reading_id = :r"),
+                                    {"r": reading_id}).scalar()
+            return conn.execute(sa.text(query)).scalar()
+    finally:
+        engine.dispose()
+
+
+def test_an_event_delivered_twice_is_charged_once(run_services, rpc, bus, database_urls):
+    run_services(BillingService)
+    event = reading_submitted()
+    bus.publish_event("metering", event)
+    bus.publish_event("metering", event)
+    # and once more under a new event id, as a re-sent reading would arrive
+    bus.publish_event("metering", {**event, "event_id": str(uuid.uuid4())})
+    reading_id = event["data"]["reading_id"]
+    wait_for(lambda: rpc.billing.get_charge(reading_id))
+    time.sleep(1.0)  # time for the duplicates to be handled, if they were going to be
+    assert charge_count(database_urls, reading_id) == 1
+    assert bus.depth(BILLING_QUEUE) == 0
+
+
+def test_a_failing_handler_is_retried_with_backoff_then_dead_lettered(
+        run_services, bus, monkeypatch, database_urls):
+    attempts = []
+
+    def broken(uow, data):
+        attempts.append(time.monotonic())
+        raise RuntimeError("the tariff store is on fire")
+
+    monkeypatch.setattr(pricing, "charge_reading", broken)
+    run_services(BillingService)  # VOOL_RETRY_DELAYS = 0.2, 0.4, 0.8
+    event = reading_submitted()
+    bus.publish_event("metering", event)
+
+    dead = wait_for(lambda: bus.drain(DEAD_LETTERS), message="the dead letter")
+    assert len(attempts) == 4  # the first try and three retries
+    gaps = [later - earlier for earlier, later in zip(attempts, attempts[1:])]
+    for gap, delay in zip(gaps, (0.2, 0.4, 0.8)):
+        assert gap >= delay * 0.9
+    assert gaps[0] < gaps[1] < gaps[2]
+
+    [(properties, body)] = dead
+    assert json.loads(body) == event  # the message itself, unchanged
+    assert properties.headers["x-vool-attempt"] == 3
+    assert "the tariff store is on fire" in properties.headers["x-vool-error"]
+    assert properties.headers["x-vool-queue"] == BILLING_QUEUE
+    assert charge_count(database_urls) == 0
+
+
+def test_a_permanent_failure_is_dead_lettered_without_retries(run_services, bus, rpc):
+    run_services(BillingService)
+    event = reading_submitted(tariff_plan="NO-SUCH-PLAN")
+    bus.publish_event("metering", event)
+    [(properties, body)] = wait_for(lambda: bus.drain(DEAD_LETTERS))
+    assert "unknown tariff plan NO-SUCH-PLAN" in properties.headers["x-vool-error"]
+    assert "x-vool-attempt" not in properties.headers
+
+
+@pytest.mark.parametrize("body, content_type, reason", [
+    (b"{not json", "application/json", "undecodable"),
+    (b"\xff\xfe binary", "application/octet-stream", "undecodable"),
+    (json.dumps({"hello": "world"}).encode(), "application/json", "missing event_id"),
+    (json.dumps([1, 2, 3]).encode(), "application/json", "not a JSON object"),
+    (json.dumps({**reading_submitted(), "event_id": "nope"}).encode(), "application/json",
+     "event_id is not a uuid"),
+])
+def test_a_malformed_message_is_dead_lettered_and_consuming_goes_on(
+        run_services, bus, rpc, body, content_type, reason):
+    run_services(BillingService)
+    bus.publish_raw("metering.events", "reading_submitted", body, content_type=content_type)
+    [(properties, dead_body)] = wait_for(lambda: bus.drain(DEAD_LETTERS))
+    assert dead_body == body
+    assert reason in properties.headers["x-vool-error"]
+
+    good = reading_submitted()
+    bus.publish_event("metering", good)
+    assert wait_for(lambda: rpc.billing.get_charge(good["data"]["reading_id"]))
+
+
+def test_an_event_committed_but_not_published_is_sent_by_the_relay_after_restart(
+        run_services, rpc, monkeypatch):
+    run_services(MeteringService, NotificationsService, BillingService)
+    # The contracts service "crashes" between its commit and its publish: the
+    # publish after commit never happens, nor does its relay get to run.
+    monkeypatch.setattr(Outbox, "publish", lambda self, event_ids: None)
+    monkeypatch.setattr(Outbox, "relay", lambda self, grace_seconds: 0)
+    crashed = run_services(ContractsService)
+    signed = rpc.contracts.sign_contract(contract_command())
+    point = signed["consumption_point_id"]
+    time.sleep(1.0)
+    with pytest.raises(NotFound):
+        rpc.metering.list_readings(point)  # metering never heard of it
+    crashed.kill()
+
+    monkeypatch.undo()
+    run_services(ContractsService)  # restarted: its relay finds the row
+    wait_for(lambda: _readings(rpc, point), message="the relayed contract_signed")
+    result = rpc.metering.submit_reading({
+        "consumption_point_id": point, "reading_date": "2026-02-15", "registers": {"T1": 1100}})
+    assert result["consumption"] == {"T1": 100}
+
+
+def _readings(rpc, point):
+    try:
+        return rpc.metering.list_readings(point)
+    except NotFound:
+        return None
+
+
+@pytest.mark.parametrize("payload, field", [
+    ("not an object", "body"),
+    ({"consumption_point_id": "x", "reading_date": "yesterday", "registers": {"T1": 1}},
+     "reading_date"),
+    ({"consumption_point_id": "x", "reading_date": "2026-01-01", "registers": {"T1": "many"}},
+     "registers.T1"),
+    ({"consumption_point_id": "x", "reading_date": "2026-01-01", "registers": {"T1": 1},
+      "sneaky": True}, "sneaky"),
+])
+def test_a_malformed_rpc_payload_gets_a_typed_validation_error(run_services, rpc, payload, field):
+    run_services(MeteringService)
+    with pytest.raises(ValidationFailed) as refused:
+        rpc.metering.submit_reading(payload)
+    assert field in [e["field"] for e in refused.value.errors]
+    with pytest.raises(IncorrectSignature):
+        rpc.metering.submit_reading()
+    assert rpc.metering.health() == {"status": "ok", "database": "ok"}  # still serving
