@@ -1,0 +1,92 @@
+"""The outbox on PostgreSQL: two replicas relaying at once publish every event
+exactly once; the publish after commit and a relay never send the same row."""
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import eventlet
+import pytest
+import sqlalchemy as sa
+
+from services.common import migrate
+from services.common.clock import Clock
+from services.common.db import make_engine
+from services.common.outbox import Outbox
+from services.contracts.models import outbox
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "contracts" / "migrations"
+
+
+class SlowRecorder:
+    """A publisher that yields while 'publishing', so replicas interleave."""
+
+    def __init__(self, name, sent):
+        self.name = name
+        self.sent = sent
+
+    def publish(self, message):
+        eventlet.sleep(0.001)
+        self.sent.append((self.name, message["event_id"]))
+
+
+@pytest.fixture
+def engine(database_urls):
+    engine = make_engine(database_urls["contracts"])
+    migrate.upgrade(engine, MIGRATIONS)
+    yield engine
+    engine.dispose()
+
+
+def write_events(engine, count, created_at):
+    ids = [str(uuid.uuid4()) for _ in range(count)]
+    with engine.begin() as conn:
+        conn.execute(sa.insert(outbox), [{
+            "event_id": i, "event_type": "contract_signed", "created_at": created_at,
+            "message": {"event_id": i, "event_type": "contract_signed", "data": {}}}
+            for i in ids])
+    return ids
+
+
+def unpublished(engine):
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(outbox)
+                            .where(outbox.c.published_at.is_(None))).scalar()
+
+
+def test_two_relays_publish_each_event_once(engine):
+    clock = Clock()
+    ids = write_events(engine, 300, clock.now() - timedelta(minutes=1))
+    sent = []
+    replicas = [Outbox(engine, outbox, SlowRecorder(name, sent), clock, batch_size=20)
+                for name in ("replica-a", "replica-b")]
+    pool = eventlet.GreenPool()
+    totals = list(pool.imap(lambda r: r.relay(grace_seconds=0), replicas))
+
+    assert sorted(event_id for _, event_id in sent) == sorted(ids)   # all, none twice
+    assert sum(totals) == 300
+    assert all(totals), f"both replicas should have taken a share: {totals}"
+    assert unpublished(engine) == 0
+
+
+def test_publish_after_commit_and_relay_do_not_both_send(engine):
+    clock = Clock()
+    ids = write_events(engine, 100, clock.now() - timedelta(minutes=1))
+    sent = []
+    committing = Outbox(engine, outbox, SlowRecorder("after-commit", sent), clock)
+    relay = Outbox(engine, outbox, SlowRecorder("relay", sent), clock, batch_size=10)
+    pool = eventlet.GreenPool()
+    pool.spawn(committing.publish, ids)
+    pool.spawn(relay.relay, 0)
+    pool.waitall()
+    assert sorted(event_id for _, event_id in sent) == sorted(ids)
+
+
+def test_the_relay_leaves_fresh_rows_to_the_committing_worker(engine):
+    clock = Clock()
+    clock.set(datetime(2026, 2, 1, 12, tzinfo=timezone.utc))
+    write_events(engine, 3, clock.now())
+    sent = []
+    relay = Outbox(engine, outbox, SlowRecorder("relay", sent), clock)
+    assert relay.relay(grace_seconds=5) == 0
+    clock.advance(timedelta(seconds=6))
+    assert relay.relay(grace_seconds=5) == 3
