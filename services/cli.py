@@ -1,12 +1,18 @@
-"""The ``vool`` command: ``vool run`` starts the whole system for development."""
+"""The ``vool`` command: ``vool run`` starts the whole system for development;
+``vool bus`` inspects the bus (dead letters, replay, tail)."""
 import argparse
 import os
 import signal
 import subprocess
 import sys
 import time
+import warnings
 
-from services.common.config import PROJECT_ROOT
+# eventlet announces its own deprecation on import; nameko 2 depends on it.
+warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
+
+from services import bustools  # noqa: E402
+from services.common.config import PROJECT_ROOT  # noqa: E402
 
 SERVICES = ("identity", "contracts", "metering", "billing", "notifications", "gateway")
 NAMEKO_CONFIG = PROJECT_ROOT / "deploy" / "config" / "nameko.yaml"
@@ -20,7 +26,8 @@ def run(args):
         command = [sys.executable, "-m", "nameko", "run", "--config", str(NAMEKO_CONFIG),
                    f"services.{service}.service"]
         # own session: a Ctrl-C reaches vool alone, which stops each child once
-        processes[service] = subprocess.Popen(command, cwd=PROJECT_ROOT, env=os.environ.copy(),
+        env = {"PYTHONWARNINGS": "ignore::DeprecationWarning", **os.environ}
+        processes[service] = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env,
                                               start_new_session=True)
         print(f"vool: started {service} (pid {processes[service].pid})", flush=True)
     address = os.environ.get("VOOL_GATEWAY_ADDRESS", "0.0.0.0:8000")
@@ -65,6 +72,18 @@ def main(argv=None):
     run_parser.add_argument("services", nargs="*", metavar="SERVICE",
                             help=f"only these, of {', '.join(SERVICES)} (default: all)")
     run_parser.set_defaults(handler=run)
+
+    bus_parser = commands.add_parser("bus", help="inspect the bus: dead letters, replay, tail")
+    bus_commands = bus_parser.add_subparsers(dest="bus_command", required=True)
+    bus_commands.add_parser("dead-letters", help="every dead-letter queue and its depth")
+    show = bus_commands.add_parser("show", help="the messages in a dead-letter queue")
+    show.add_argument("queue")
+    show.add_argument("--limit", type=int, default=20)
+    replay = bus_commands.add_parser("replay", help="move dead letters back to their queue")
+    replay.add_argument("queue")
+    tail = bus_commands.add_parser("tail", help="print events as they are published")
+    tail.add_argument("exchanges", nargs="*")
+    bus_parser.set_defaults(handler=lambda args: bustools.main(args))
     args = parser.parse_args(argv)
     unknown = set(getattr(args, "services", None) or ()) - set(SERVICES)
     if unknown:

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 from nameko.exceptions import IncorrectSignature
 
+from services import bustools
 from services.billing import pricing
 from services.billing.service import BillingService
 from services.common.errors import NotFound, ValidationFailed
@@ -97,6 +98,28 @@ def test_a_failing_handler_is_retried_with_backoff_then_dead_lettered(
     assert "the tariff store is on fire" in properties.headers["x-vool-error"]
     assert properties.headers["x-vool-queue"] == BILLING_QUEUE
     assert charge_count(database_urls) == 0
+
+
+def test_dead_letters_are_listed_and_replayed_once_the_cause_is_fixed(
+        run_services, bus, rpc, monkeypatch, amqp_uri):
+    def broken(uow, data):
+        raise RuntimeError("tariffs unreachable")
+
+    monkeypatch.setattr(pricing, "charge_reading", broken)
+    run_services(BillingService)
+    event = reading_submitted()
+    bus.publish_event("metering", event)
+    wait_for(lambda: bus.depth(DEAD_LETTERS) == 1, message="the dead letter")
+    assert (DEAD_LETTERS, 1) in wait_for(
+        lambda: [q for q in bustools.dead_letter_queues(amqp_uri) if q[1]])
+    [(headers, body)] = bustools.peek(amqp_uri, DEAD_LETTERS)
+    assert "tariffs unreachable" in headers["x-vool-error"]
+    assert bus.depth(DEAD_LETTERS) == 1   # peeking leaves it there
+
+    monkeypatch.undo()                    # the cause is fixed
+    assert bustools.replay(amqp_uri, DEAD_LETTERS) == 1
+    assert wait_for(lambda: rpc.billing.get_charge(event["data"]["reading_id"]))
+    assert bus.depth(DEAD_LETTERS) == 0
 
 
 def test_a_permanent_failure_is_dead_lettered_without_retries(run_services, bus, rpc):
