@@ -9,21 +9,30 @@ import time
 import warnings
 
 # eventlet announces its own deprecation on import; nameko 2 depends on it.
-warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
 from services import bustools  # noqa: E402
 from services.common.config import PROJECT_ROOT  # noqa: E402
+from services.identity import admin  # noqa: E402
+from services.testbank.devkeys import ensure_dev_keys  # noqa: E402
 
-SERVICES = ("identity", "contracts", "metering", "billing", "notifications", "gateway")
+SERVICES = ("identity", "contracts", "metering", "billing", "notifications", "gateway",
+            "testbank")
 NAMEKO_CONFIG = PROJECT_ROOT / "deploy" / "config" / "nameko.yaml"
+# the test bank listens on its own port (VOOL_TESTBANK_ADDRESS)
+CONFIG_OF = {"testbank": PROJECT_ROOT / "deploy" / "config" / "testbank-nameko.yaml"}
 
 
 def run(args):
     """Start every service as its own process; stop them all on Ctrl-C or when
     one of them dies."""
+    created = ensure_dev_keys()
+    if created:
+        print(f"vool: generated development keys for {', '.join(created)}", flush=True)
     processes = {}
     for service in args.services or SERVICES:
-        command = [sys.executable, "-m", "nameko", "run", "--config", str(NAMEKO_CONFIG),
+        config = CONFIG_OF.get(service, NAMEKO_CONFIG)
+        command = [sys.executable, "-m", "nameko", "run", "--config", str(config),
                    f"services.{service}.service"]
         # own session: a Ctrl-C reaches vool alone, which stops each child once
         env = {"PYTHONWARNINGS": "ignore::DeprecationWarning", **os.environ}
@@ -72,6 +81,18 @@ def main(argv=None):
     run_parser.add_argument("services", nargs="*", metavar="SERVICE",
                             help=f"only these, of {', '.join(SERVICES)} (default: all)")
     run_parser.set_defaults(handler=run)
+
+    keys_parser = commands.add_parser("dev-keys", help="generate missing development keys")
+    keys_parser.set_defaults(handler=lambda args: print(
+        "generated: " + (", ".join(ensure_dev_keys()) or "nothing, all present")) or 0)
+
+    operator_parser = commands.add_parser("operator", help="manage service-desk operators")
+    operator_commands = operator_parser.add_subparsers(dest="operator_command", required=True)
+    add = operator_commands.add_parser(
+        "add", help="add an operator (password from VOOL_OPERATOR_PASSWORD, or asked for)")
+    add.add_argument("name")
+    add.add_argument("--role", choices=("desk", "admin"), required=True)
+    add.set_defaults(handler=lambda args: admin.add_operator_command(args))
 
     bus_parser = commands.add_parser("bus", help="inspect the bus: dead letters, replay, tail")
     bus_commands = bus_parser.add_subparsers(dest="bus_command", required=True)

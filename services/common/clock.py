@@ -11,6 +11,11 @@ from nameko.extensions import DependencyProvider
 TALLINN = ZoneInfo("Europe/Tallinn")
 
 
+def as_utc(moment):
+    """A stored timestamp, aware: SQLite gives them back without their zone (UTC)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
 class Clock:
     def __init__(self):
         self._fixed = None

@@ -8,12 +8,18 @@ from nameko.exceptions import deserialize_to_instance
 
 
 class VoolError(Exception):
-    """Base of the errors a service raises on purpose."""
+    """Base of the errors a service raises on purpose.
 
-    def __init__(self, detail="", errors=None):
+    ``detail`` is for people; ``errors`` lists ``{field, message}``; ``code``,
+    when given, names the exact rule that failed (it becomes the problem type).
+    """
+
+    def __init__(self, detail="", errors=None, code=None):
         self.detail = detail
         self.errors = list(errors or [])
-        super().__init__(detail, self.errors)
+        self.code = code or None
+        # nameko sends the args as JSON-safe strings (None would arrive as "None")
+        super().__init__(detail, self.errors, code or "")
 
     def __str__(self):
         return self.detail
@@ -51,3 +57,13 @@ class Unauthenticated(VoolError):
 @deserialize_to_instance
 class ServiceUnavailable(VoolError):
     pass
+
+
+@deserialize_to_instance
+class TooManyAttempts(VoolError):
+    """Rate limited; ``retry_after`` seconds until the next attempt may pass."""
+
+    def __init__(self, detail="", errors=None, code=None, retry_after=60):
+        self.retry_after = int(retry_after)
+        super().__init__(detail, errors, code)
+        self.args = (detail, self.errors, code or "", self.retry_after)

@@ -2,6 +2,7 @@
 problem+json for every error, and a declared access rule and schema per route
 (the OpenAPI document and the access checks are built from these declarations).
 """
+import functools
 import json
 import logging
 
@@ -11,13 +12,14 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from services.common.validation import parse
+from services.gateway.auth import authorize
 from services.gateway.problems import (MalformedJson, UnsupportedMediaType,
                                        problem_from_exception, problem_from_http_exception)
 
 log = logging.getLogger(__name__)
 
-#: who may call a route
-ACCESS_RULES = ("public", "customer", "operator")
+#: who may call a route (enforced by services/gateway/auth.py)
+ACCESS_RULES = ("public", "customer", "operator", "authenticated")
 
 
 class ProblemWsgiApp(WsgiApp):
@@ -67,7 +69,17 @@ class Route(HttpRequestHandler):
         return problem_from_exception(exc)
 
 
-route = Route.decorator
+def route(method, url, access, summary, **options):
+    """Declare a gateway route. Its handler runs only after ``authorize`` let the
+    caller through under the declared access rule; ``request.principal`` is who
+    they are (None on public routes). The service needs a ``services`` ServiceRpc."""
+    def decorate(handler):
+        @functools.wraps(handler)
+        def guarded(self, request, **path):
+            request.principal = authorize(self.services, request, access)
+            return handler(self, request, **path)
+        return Route.decorator(method, url, access=access, summary=summary, **options)(guarded)
+    return decorate
 
 
 def json_body(request, model=None, prefix=""):
@@ -80,3 +92,10 @@ def json_body(request, model=None, prefix=""):
     except (UnicodeDecodeError, ValueError) as exc:
         raise MalformedJson(f"the body is not valid JSON: {exc}") from None
     return parse(model, body, prefix) if model is not None else body
+
+
+def form_body(request):
+    """An application/x-www-form-urlencoded body (as banks post them), as a dict."""
+    if request.mimetype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        raise UnsupportedMediaType(f"send a form, not {request.mimetype or 'nothing'}")
+    return {key: value for key, value in request.form.items()}

@@ -33,6 +33,7 @@ PROBLEMS = {
     errors.Forbidden: (403, "forbidden", "Not allowed"),
     errors.NotFound: (404, "not-found", "Not found"),
     errors.Conflict: (409, "conflict", "Conflict"),
+    errors.TooManyAttempts: (429, "too-many-attempts", "Too many attempts"),
     UnsupportedMediaType: (415, "unsupported-media-type", "Unsupported media type"),
     errors.ValidationFailed: (422, "validation-failed", "The request is not valid"),
     errors.ServiceUnavailable: (503, "service-unavailable", "A service is unavailable"),
@@ -63,7 +64,11 @@ def problem_from_exception(exc):
             detail = str(exc) if isinstance(exc, errors.VoolError) else title
             if isinstance(exc, UnknownService):
                 detail = f"the {exc} service is not running"
-            return problem(status, slug, title, detail, getattr(exc, "errors", None))
+            headers = None
+            if isinstance(exc, errors.TooManyAttempts):
+                headers = {"Retry-After": str(exc.retry_after)}
+            return problem(status, getattr(exc, "code", None) or slug, title, detail,
+                           getattr(exc, "errors", None), headers)
     if isinstance(exc, HTTPException):
         return problem_from_http_exception(exc)
     if isinstance(exc, RemoteError):

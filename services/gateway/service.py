@@ -1,14 +1,16 @@
 """gateway: the customers' and operators' HTTP API and the web portal."""
 import json
+from datetime import datetime
 
 import eventlet
 from nameko.dependency_providers import Config
 from werkzeug.wrappers import Response
 
 from services.common import config as cfg
-from services.gateway import openapi
+from services.gateway import openapi, schemas
+from services.gateway.auth import SESSION_COOKIE, client_address, session_token
 from services.gateway.clients import ServiceRpc
-from services.gateway.http import route
+from services.gateway.http import form_body, json_body, route
 from services.gateway.schemas import Health
 
 API_VERSION = "0.1.0"
@@ -48,3 +50,62 @@ class GatewayService:
     def api_docs(self, request):
         document = openapi.build_document(GatewayService, API_VERSION)
         return Response(openapi.docs_page(document), content_type="text/html; charset=utf-8")
+
+    # -- customers: authentication -------------------------------------------------
+
+    @route("GET", "/api/v1/auth/banks", access="public", tag="auth",
+           summary="The banks customers can log in through")
+    def banks(self, request):
+        return self.services.call("identity", "list_banks")
+
+    @route("POST", "/api/v1/auth/banklink/<bank>/start", access="public", tag="auth",
+           summary="The signed banklink request to post to the bank",
+           response_model=schemas.BanklinkForm)
+    def banklink_start(self, request, bank):
+        public_url = cfg.setting(self.config, "VOOL_PUBLIC_URL", "http://localhost:8000")
+        return_url = f"{public_url.rstrip('/')}/api/v1/auth/banklink/{bank}/return"
+        return self.services.call("identity", "start_banklink_login", bank, return_url)
+
+    @route("POST", "/api/v1/auth/banklink/<bank>/return", access="public", tag="auth",
+           summary="The bank's signed reply: opens a session",
+           response_model=schemas.CustomerLogin)
+    def banklink_return(self, request, bank):
+        session = self.services.call("identity", "finish_banklink_login", bank,
+                                     form_body(request))
+        # the portal keeps the session in a cookie the page's scripts cannot read
+        response = Response(json.dumps(session, ensure_ascii=False),
+                            content_type="application/json")
+        public_url = cfg.setting(self.config, "VOOL_PUBLIC_URL", "http://localhost:8000")
+        response.set_cookie(SESSION_COOKIE, session["token"], httponly=True, samesite="Lax",
+                            secure=public_url.startswith("https://"), path="/",
+                            expires=datetime.fromisoformat(session["expires_at"]))
+        return response
+
+    @route("POST", "/api/v1/auth/logout", access="authenticated", tag="auth", status=204,
+           summary="End this session at once")
+    def logout(self, request):
+        self.services.call("identity", "logout", session_token(request))
+        response = Response(status=204)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
+    @route("GET", "/api/v1/me", access="customer", tag="auth", response_model=schemas.Me,
+           summary="Who I am and the customers I may act for")
+    def me(self, request):
+        principal = request.principal
+        return {"person": principal["person"], "customers": principal["customers"]}
+
+    # -- operators --------------------------------------------------------------------
+
+    @route("POST", "/api/v1/operator/login", access="public", tag="operator",
+           request_model=schemas.OperatorCredentials, response_model=schemas.OperatorLogin,
+           summary="An operator's login with user name and password")
+    def operator_login(self, request):
+        credentials = json_body(request, schemas.OperatorCredentials)
+        return self.services.call("identity", "operator_login", credentials.username,
+                                  credentials.password, client_address(request))
+
+    @route("GET", "/api/v1/operator/me", access="operator", tag="operator",
+           response_model=schemas.Operator, summary="The operator of this session")
+    def operator_me(self, request):
+        return request.principal["operator"]

@@ -27,3 +27,26 @@ def has_active_contract(uow, person_code):
         sa.select(customer_contracts.c.contract_no)
         .where(customer_contracts.c.person_code == person_code,
                customer_contracts.c.status == "active").limit(1)).first() is not None
+
+
+def remember_name(uow, person_code, name):
+    """The name the bank vouched for is the one we show."""
+    uow.session.execute(sa.update(persons).where(persons.c.person_code == person_code)
+                        .values(name=name))
+
+
+def customers_of(uow, person_code):
+    """The customers a person may act for as themselves (mandates add to this)."""
+    rows = uow.session.execute(
+        sa.select(customer_contracts.c.customer_id, persons.c.name).distinct()
+        .join(persons, persons.c.person_code == customer_contracts.c.person_code)
+        .where(customer_contracts.c.person_code == person_code,
+               customer_contracts.c.status == "active")
+        .order_by(customer_contracts.c.customer_id)).all()
+    return [{"customer_id": r.customer_id, "name": r.name} for r in rows]
+
+
+def person(uow, person_code):
+    row = uow.session.execute(sa.select(persons).where(persons.c.person_code == person_code)
+                              ).mappings().first()
+    return None if row is None else {"person_code": row["person_code"], "name": row["name"]}

@@ -21,5 +21,60 @@ customer_contracts = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
 )
 
+# Banklink requests we issued: each reply must answer one of them, once.
+banklink_requests = sa.Table(
+    "banklink_requests", metadata,
+    sa.Column("request_id", sa.String(36), primary_key=True),
+    sa.Column("bank_id", sa.String(32), nullable=False),
+    sa.Column("service", sa.String(4), nullable=False),
+    sa.Column("nonce", sa.String(50), unique=True),   # 4012 only
+    sa.Column("rid", sa.String(30), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("used_at", sa.DateTime(timezone=True)),
+)
+
+# Sessions are kept by the SHA-256 of their token: a stolen table opens nothing.
+sessions = sa.Table(
+    "sessions", metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(10), nullable=False),        # customer | operator
+    sa.Column("subject", sa.String(64), nullable=False),     # person code | operator name
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ended_at", sa.DateTime(timezone=True)),
+    sa.Index("ix_sessions_subject", "kind", "subject"),
+)
+
+operators = sa.Table(
+    "operators", metadata,
+    sa.Column("username", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(10), nullable=False),        # desk | admin
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Failed operator logins, by account and by client address, for rate limiting.
+login_failures = sa.Table(
+    "login_failures", metadata,
+    sa.Column("failure_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(64), nullable=False),
+    sa.Column("client_address", sa.String(64), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_login_failures_username", "username", "at"),
+    sa.Index("ix_login_failures_address", "client_address", "at"),
+)
+
+# Every banklink login attempt, accepted or not: who, which bank, the outcome.
+login_log = sa.Table(
+    "login_log", metadata,
+    sa.Column("entry_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("bank_id", sa.String(32), nullable=False),
+    sa.Column("person_code", sa.String(11)),
+    sa.Column("outcome", sa.String(40), nullable=False),     # ok | the rule that failed
+    sa.Column("detail", sa.String(300)),
+)
+
 outbox = outbox_table(metadata)
 handled_events = handled_events_table(metadata)

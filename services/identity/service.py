@@ -1,11 +1,17 @@
-"""identity: persons, logins, sessions and mandates (entrypoints only)."""
+"""identity: persons, logins, sessions and operators (entrypoints only)."""
+from datetime import timedelta
 from pathlib import Path
 
-from services.common.rpc import rpc
+from nameko.dependency_providers import Config
 
+from services.common import config as cfg
 from services.common.db import Database
+from services.common.errors import Unauthenticated, ValidationFailed
 from services.common.messaging import event_handler
-from services.identity import eligibility
+from services.common.rpc import rpc
+from services.common.scopes import SCOPES
+from services.identity import eligibility, login, operators, sessions
+from services.identity.banks import Banks
 from services.identity.models import metadata
 
 
@@ -13,6 +19,8 @@ class IdentityService:
     name = "identity"
 
     db = Database(metadata, Path(__file__).parent / "migrations")
+    banks = Banks()
+    config = Config()
 
     @rpc
     def health(self):
@@ -29,3 +37,116 @@ class IdentityService:
         """returns True while the person holds an active contract."""
         with self.db.unit_of_work() as uow:
             return eligibility.has_active_contract(uow, str(person_code))
+
+    # -- customers: banklink ---------------------------------------------------
+
+    @rpc
+    def list_banks(self):
+        """returns ``[{id, name}]`` of the banks customers can log in through."""
+        return [{"id": b.id, "name": b.name} for b in self.banks.values()]
+
+    @rpc
+    def start_banklink_login(self, bank_id, return_url):
+        """returns the signed request ``{action, method, fields}`` the browser posts to
+        the bank; NotFound for an unknown bank."""
+        bank = self._bank(bank_id)
+        if not isinstance(return_url, str) or not return_url.startswith(("http://", "https://")):
+            raise ValidationFailed.field("return_url", "must be an http(s) URL")
+        with self.db.unit_of_work() as uow:
+            return login.start(uow, bank, return_url)
+
+    @rpc
+    def finish_banklink_login(self, bank_id, fields):
+        """Check a bank's 3012/3013 reply and open a session.
+
+        fields: the bank's ``VK_*`` fields. returns ``{token, expires_at, person:
+        {person_code, name}}``. raises Unauthenticated (``code`` names the failed
+        rule) or Forbidden (no active contract, code ``no-active-contract``).
+        """
+        fields = {str(k): str(v) for k, v in fields.items()} if isinstance(fields, dict) else {}
+        try:
+            bank = self._bank(bank_id)
+            with self.db.unit_of_work() as uow:
+                person_code, name = login.finish(uow, bank, fields)
+                token, expires_at = sessions.open_session(uow, "customer", person_code,
+                                                          self._policy())
+        except Exception as exc:
+            outcome = getattr(exc, "code", None) or type(exc).__name__
+            with self.db.unit_of_work() as uow:
+                login.log_attempt(uow, str(bank_id), fields, outcome, str(exc))
+            raise
+        with self.db.unit_of_work() as uow:
+            login.log_attempt(uow, bank.id, fields, "ok")
+        return {"token": token, "expires_at": expires_at.isoformat(),
+                "person": {"person_code": person_code, "name": name}}
+
+    def _bank(self, bank_id):
+        bank = self.banks.get(str(bank_id))
+        if bank is None:
+            raise Unauthenticated(f"unknown bank {bank_id!r}", code="banklink-unknown-bank")
+        return bank
+
+    # -- sessions ----------------------------------------------------------------
+
+    @rpc
+    def resolve_session(self, token):
+        """Who holds this token (and the session is seen now).
+
+        returns ``{kind: "customer", person: {person_code, name}, customers:
+        [{customer_id, name, relation, scopes}]}`` or ``{kind: "operator",
+        operator: {username, role}}``; raises Unauthenticated.
+        """
+        with self.db.unit_of_work() as uow:
+            session = sessions.touch(uow, token, self._policy())
+            if session["kind"] == "operator":
+                return {"kind": "operator",
+                        "operator": operators.operator(uow, session["subject"])}
+            person = eligibility.person(uow, session["subject"])
+            customers = [{**c, "relation": "self", "scopes": list(SCOPES)}
+                         for c in eligibility.customers_of(uow, session["subject"])]
+            return {"kind": "customer", "person": person, "customers": customers}
+
+    @rpc
+    def logout(self, token):
+        """Ends the session at once. returns True if it was live."""
+        with self.db.unit_of_work() as uow:
+            return sessions.end_session(uow, token)
+
+    # -- operators ---------------------------------------------------------------
+
+    @rpc
+    def add_operator(self, username, role, password):
+        """returns ``{username, role}``; ValidationFailed, Conflict."""
+        with self.db.unit_of_work() as uow:
+            return operators.add_operator(uow, username, role, password)
+
+    @rpc
+    def operator_login(self, username, password, client_address):
+        """returns ``{token, expires_at}``; Unauthenticated, TooManyAttempts (429)."""
+        username, password = str(username or ""), str(password or "")
+        client_address = str(client_address or "unknown")
+        with self.db.unit_of_work() as uow:
+            found = operators.authenticate(uow, username, password, client_address,
+                                           self._rate_limit())
+            if found is not None:
+                token, expires_at = sessions.open_session(uow, "operator", found["username"],
+                                                          self._policy())
+        if found is None:
+            with self.db.unit_of_work() as uow:
+                operators.record_failure(uow, username, client_address)
+            operators.refuse()
+        return {"token": token, "expires_at": expires_at.isoformat()}
+
+    def _policy(self):
+        return sessions.SessionPolicy(
+            idle_timeout=timedelta(minutes=cfg.float_setting(
+                self.config, "VOOL_SESSION_IDLE_MINUTES", 15)),
+            lifetime=timedelta(hours=cfg.float_setting(
+                self.config, "VOOL_SESSION_LIFETIME_HOURS", 8)))
+
+    def _rate_limit(self):
+        return operators.RateLimit(
+            per_account=cfg.int_setting(self.config, "VOOL_LOGIN_FAILURES_PER_ACCOUNT", 5),
+            per_address=cfg.int_setting(self.config, "VOOL_LOGIN_FAILURES_PER_ADDRESS", 20),
+            window=timedelta(minutes=cfg.float_setting(
+                self.config, "VOOL_LOGIN_FAILURE_WINDOW_MINUTES", 15)))

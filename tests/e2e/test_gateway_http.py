@@ -1,5 +1,6 @@
 """The gateway's HTTP surface: /health, the OpenAPI document, and problem+json
 for unknown routes, wrong methods, bad JSON and services that are down."""
+import re
 import time
 
 import pytest
@@ -87,6 +88,18 @@ def test_every_gateway_route_declares_who_may_call_it():
     for name, declared in routes:
         assert declared.access in ACCESS_RULES, name
         assert declared.summary, name
+
+
+def test_every_route_that_is_not_public_refuses_a_caller_without_a_session(run_services,
+                                                                         base_url):
+    run_services(GatewayService)
+    guarded = [(r, m) for _, r in openapi.routes_of(GatewayService) if r.access != "public"
+               for m in r.method.split(",")]
+    assert guarded
+    for declared, method in guarded:
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", "x", declared.url)
+        response = requests.request(method, f"{base_url}{path}", timeout=5)
+        is_problem(response, 401, "unauthenticated")
 
 
 class ProbeGateway:

@@ -1,0 +1,93 @@
+"""Operators of the service desk: argon2-hashed passwords, rate-limited logins.
+
+Failed logins are counted per account and per client address over a sliding
+window; past either limit the next attempt is refused with 429 before the
+password is even checked, so guessing costs the guesser, not the CPU.
+"""
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from services.common.errors import Conflict, TooManyAttempts, Unauthenticated, ValidationFailed
+from services.identity.models import login_failures, operators
+
+ROLES = ("desk", "admin")
+_hasher = PasswordHasher()
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    per_account: int
+    per_address: int
+    window: timedelta
+
+
+def add_operator(uow, username, role, password):
+    username = (username or "").strip()
+    if not username or len(username) > 64:
+        raise ValidationFailed.field("username", "1 to 64 characters")
+    if role not in ROLES:
+        raise ValidationFailed.field("role", f"must be one of {', '.join(ROLES)}")
+    if not password or len(password) < 12:
+        raise ValidationFailed.field("password", "at least 12 characters")
+    exists = uow.session.execute(sa.select(operators.c.username)
+                                 .where(operators.c.username == username)).first()
+    if exists:
+        raise Conflict(f"operator {username} exists", [{"field": "username",
+                                                        "message": "already taken"}])
+    uow.session.execute(sa.insert(operators).values(
+        username=username, role=role, password_hash=_hasher.hash(password),
+        created_at=uow.clock.now()))
+    return {"username": username, "role": role}
+
+
+def check_rate_limit(uow, username, client_address, limit):
+    since = uow.clock.now() - limit.window
+    f = login_failures.c
+    by_account = uow.session.execute(
+        sa.select(sa.func.count()).where(f.username == username, f.at > since)).scalar()
+    by_address = uow.session.execute(
+        sa.select(sa.func.count()).where(f.client_address == client_address, f.at > since)).scalar()
+    if by_account >= limit.per_account or by_address >= limit.per_address:
+        raise TooManyAttempts("too many failed logins; try again later",
+                              retry_after=int(limit.window.total_seconds()))
+
+
+def authenticate(uow, username, password, client_address, limit):
+    """The operator if the password is right; records a failure otherwise."""
+    check_rate_limit(uow, username, client_address, limit)
+    row = uow.session.execute(sa.select(operators).where(operators.c.username == username)
+                              ).mappings().first()
+    try:
+        # an unknown account costs the same hash as a known one
+        _hasher.verify(row["password_hash"] if row else _DUMMY_HASH, password)
+        ok = row is not None
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if not ok:
+        return None
+    if _hasher.check_needs_rehash(row["password_hash"]):
+        uow.session.execute(sa.update(operators).where(operators.c.username == username)
+                            .values(password_hash=_hasher.hash(password)))
+    return {"username": row["username"], "role": row["role"]}
+
+
+def record_failure(uow, username, client_address):
+    uow.session.execute(sa.insert(login_failures).values(
+        username=username[:64], client_address=client_address[:64], at=uow.clock.now()))
+
+
+def operator(uow, username):
+    row = uow.session.execute(sa.select(operators).where(operators.c.username == username)
+                              ).mappings().first()
+    return None if row is None else {"username": row["username"], "role": row["role"]}
+
+
+def refuse():
+    raise Unauthenticated("wrong user name or password", code="bad-credentials")
+
+
+_DUMMY_HASH = _hasher.hash("not a password anyone has")

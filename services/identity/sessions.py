@@ -1,0 +1,66 @@
+"""Sessions: opaque random tokens, kept only as their SHA-256.
+
+A session ends at the first of: its absolute lifetime, an idle period longer
+than the idle timeout, or logout. Tokens carry 256 bits of randomness, so a
+plain SHA-256 (no salt, no stretching) is enough to make the table useless to
+whoever steals it.
+"""
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from services.common.clock import as_utc
+from services.common.errors import Unauthenticated
+from services.identity.models import sessions
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    idle_timeout: timedelta
+    lifetime: timedelta
+
+
+def token_hash(token):
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def open_session(uow, kind, subject, policy):
+    now = uow.clock.now()
+    token = secrets.token_urlsafe(32)
+    expires_at = now + policy.lifetime
+    uow.session.execute(sa.insert(sessions).values(
+        token_hash=token_hash(token), kind=kind, subject=subject, created_at=now,
+        last_seen_at=now, expires_at=expires_at))
+    return token, expires_at
+
+
+def touch(uow, token, policy):
+    """The live session of ``token`` (and it is seen now), or Unauthenticated."""
+    if not isinstance(token, str) or not token:
+        raise Unauthenticated("no session token", code="unauthenticated")
+    now = uow.clock.now()
+    row = uow.session.execute(
+        sa.select(sessions).where(sessions.c.token_hash == token_hash(token))).mappings().first()
+    if row is None or row["ended_at"] is not None:
+        raise Unauthenticated("the session is not valid; log in again", code="session-invalid")
+    if now >= as_utc(row["expires_at"]):
+        raise Unauthenticated("the session has expired; log in again", code="session-expired")
+    if now - as_utc(row["last_seen_at"]) > policy.idle_timeout:
+        raise Unauthenticated("the session ended after a period of inactivity; log in again",
+                              code="session-expired")
+    uow.session.execute(sa.update(sessions).where(sessions.c.token_hash == row["token_hash"])
+                        .values(last_seen_at=now))
+    return row
+
+
+def end_session(uow, token):
+    if not isinstance(token, str) or not token:
+        return False
+    result = uow.session.execute(
+        sa.update(sessions)
+        .where(sessions.c.token_hash == token_hash(token), sessions.c.ended_at.is_(None))
+        .values(ended_at=uow.clock.now()))
+    return result.rowcount == 1

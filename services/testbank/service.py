@@ -1,0 +1,103 @@
+"""testbank: a development bank speaking the banklink protocol (pangalink.net's idea).
+
+Customers' browsers post a signed 4011/4012 (log in) or 1011/1012 (pay) request
+to /banklink; the bank shows a page, then posts its signed reply back to the
+merchant's return URL. Development and tests only.
+"""
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from nameko.extensions import DependencyProvider
+from nameko.web.handlers import http
+from stdnum.ee import ik
+from werkzeug.wrappers import Response
+
+from services.common.clock import ClockProvider
+from services.testbank.bank import BadRequest, load_test_bank
+
+TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                        autoescape=select_autoescape(["html"]))
+AUTH_REQUESTS = ("4011", "4012")
+PAYMENT_REQUESTS = ("1011", "1012")
+
+
+class Bank(DependencyProvider):
+    def setup(self):
+        self.bank = load_test_bank(self.container.config)
+
+    def get_dependency(self, worker_ctx):
+        return self.bank
+
+
+def page(template, status=200, **context):
+    return Response(TEMPLATES.get_template(template).render(**context), status=status,
+                    content_type="text/html; charset=utf-8")
+
+
+def carried_request(form):
+    """The request fields the bank's own pages carried along as ``req.*``."""
+    return {key[4:]: value for key, value in form.items() if key.startswith("req.")}
+
+
+class TestBankService:
+    name = "testbank"
+
+    bank = Bank()
+    clock = ClockProvider()
+
+    @http("GET", "/")
+    def index(self, request):
+        return page("error.html", reason="Post a signed banklink request to /banklink.")
+
+    @http("POST", "/banklink")
+    def banklink(self, request):
+        fields = dict(request.form.items())
+        try:
+            merchant = self.bank.check_request(fields)
+        except BadRequest as exc:
+            return page("error.html", status=400, reason=str(exc))
+        service = fields.get("VK_SERVICE")
+        if service in AUTH_REQUESTS:
+            return page("login.html", merchant_name=merchant["name"], request_fields=fields,
+                        persons=self.bank.persons)
+        if service in PAYMENT_REQUESTS:
+            return page("pay.html", merchant_name=merchant["name"], fields=fields)
+        return page("error.html", status=400, reason=f"unsupported VK_SERVICE {service!r}")
+
+    @http("POST", "/banklink/authenticate")
+    def authenticate(self, request):
+        original = carried_request(request.form)
+        try:
+            self.bank.check_request(original)
+        except BadRequest as exc:
+            return page("error.html", status=400, reason=str(exc))
+        if original.get("VK_SERVICE") not in AUTH_REQUESTS:
+            return page("error.html", status=400, reason="not a login request")
+        code = request.form.get("typed_code", "").strip()
+        name = request.form.get("typed_name", "").strip()
+        if code or name:
+            if not ik.is_valid(code) or not name:
+                return page("error.html", status=400,
+                            reason="type a valid personal code and a name")
+        else:
+            try:
+                chosen = self.bank.persons[int(request.form.get("person", ""))]
+            except (ValueError, IndexError):
+                return page("error.html", status=400, reason="pick a person")
+            code, name = chosen["person_code"], chosen["name"]
+        reply = self.bank.authentication_reply(original, code, name, self.clock.now())
+        return page("return.html", action=original["VK_RETURN"], fields=reply)
+
+    @http("POST", "/banklink/pay")
+    def pay(self, request):
+        original = carried_request(request.form)
+        try:
+            merchant = self.bank.check_request(original)
+        except BadRequest as exc:
+            return page("error.html", status=400, reason=str(exc))
+        if original.get("VK_SERVICE") not in PAYMENT_REQUESTS:
+            return page("error.html", status=400, reason="not a payment request")
+        paid = request.form.get("decision") == "pay"
+        reply = self.bank.payment_reply(original, merchant, paid, self.clock.now())
+        action = original["VK_RETURN"] if paid else original["VK_CANCEL"]
+        return page("return.html", action=action, fields=reply)

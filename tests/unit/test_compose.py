@@ -1,0 +1,363 @@
+"""deploy/docker-compose.yml and deploy/Dockerfile, checked without a Docker engine.
+
+Our machines cannot run `docker compose`, so this reads the compose file the way
+Compose does (YAML anchors and merge keys resolved, `${VAR:-default}` taken at its
+default) and checks what running it depends on.
+"""
+import importlib
+import re
+import shlex
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+COMPOSE_FILE = DEPLOY / "docker-compose.yml"
+DOCKERFILE = DEPLOY / "Dockerfile"
+README = ROOT / "README.md"
+NAMEKO_CONFIG = "deploy/config/nameko.yaml"
+
+BACKEND_SERVICES = ("identity", "contracts", "metering", "billing", "notifications")
+VOOL_SERVICES = BACKEND_SERVICES + ("gateway",)
+
+# ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}
+INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+                           r"(?:(?P<op>:?[-?])(?P<default>[^}]*))?\}")
+
+
+def interpolate(value):
+    """A compose value as Compose sees it with none of the variables set."""
+    def default(match):
+        return match.group("default") if match.group("op") in (":-", "-") else ""
+    return INTERPOLATION.sub(default, str(value))
+
+
+@pytest.fixture(scope="module")
+def compose():
+    assert COMPOSE_FILE.is_file(), f"{COMPOSE_FILE} is missing"
+    document = yaml.safe_load(COMPOSE_FILE.read_text())  # resolves anchors and `<<`
+    assert isinstance(document.get("services"), dict), "the compose file has no services"
+    return document
+
+
+@pytest.fixture(scope="module")
+def services(compose):
+    return compose["services"]
+
+
+def service(services, name):
+    assert name in services, (f"{name!r} is not a service of {COMPOSE_FILE.name} "
+                              f"(it has: {', '.join(services)})")
+    return services[name]
+
+
+def as_argv(command):
+    """A compose command (exec list or shell string) as an argument list."""
+    if command is None:
+        return []
+    return [str(arg) for arg in command] if isinstance(command, list) else shlex.split(command)
+
+
+def environment(definition, interpolated=True):
+    """A service's environment as a dict, whether written as a map or a list."""
+    env = definition.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return {key: (interpolate(value) if interpolated else str(value))
+            for key, value in env.items()}
+
+
+def depends_on(definition):
+    """``{service: condition}``, whether written as a list or a map."""
+    deps = definition.get("depends_on") or {}
+    if isinstance(deps, list):
+        return {name: "service_started" for name in deps}
+    return {name: (spec or {}).get("condition", "service_started")
+            for name, spec in deps.items()}
+
+
+def healthcheck_argv(definition):
+    check = definition.get("healthcheck") or {}
+    assert not check.get("disable"), "the healthcheck is disabled"
+    test = check.get("test")
+    assert test, "no healthcheck test command"
+    if isinstance(test, str):
+        return shlex.split(test)
+    kind, *argv = [str(arg) for arg in test]
+    assert kind in ("CMD", "CMD-SHELL"), f"healthcheck test starts with {kind!r}"
+    return shlex.split(" ".join(argv)) if kind == "CMD-SHELL" else argv
+
+
+# --- the Vool services ----------------------------------------------------------------
+
+@pytest.mark.parametrize("name", VOOL_SERVICES)
+def test_each_vool_service_runs_its_nameko_module(services, name):
+    argv = as_argv(service(services, name).get("command"))
+    expected = ["python", "-m", "nameko", "run", "--config", NAMEKO_CONFIG,
+                f"services.{name}.service"]
+    assert argv == expected, f"{name}: command is {argv}, expected {expected}"
+    assert (ROOT / NAMEKO_CONFIG).is_file(), f"{NAMEKO_CONFIG} does not exist"
+    assert (ROOT / "services" / name / "service.py").is_file(), \
+        f"the command names services.{name}.service, which does not exist"
+
+
+@pytest.mark.parametrize("name", VOOL_SERVICES)
+def test_each_vool_service_is_built_from_the_one_dockerfile(services, name):
+    definition = service(services, name)
+    build = definition.get("build")
+    assert isinstance(build, dict), f"{name}: no build section"
+    context = (DEPLOY / build.get("context", ".")).resolve()
+    assert context == ROOT, f"{name}: build context is {context}, not the repository root"
+    assert (context / build.get("dockerfile", "Dockerfile")).resolve() == DOCKERFILE, \
+        f"{name}: builds {build.get('dockerfile')!r}, not deploy/Dockerfile"
+    assert definition.get("restart") == "unless-stopped", f"{name}: restart policy"
+
+
+@pytest.mark.parametrize("name", VOOL_SERVICES)
+def test_each_vool_service_has_a_healthcheck_naming_it(services, name):
+    argv = healthcheck_argv(service(services, name))
+    expected = ["python", "-m", "services.healthcheck", name]
+    assert argv[:len(expected)] == expected, \
+        f"{name}: healthcheck runs {argv}, expected {expected}"
+
+
+@pytest.mark.parametrize("name", VOOL_SERVICES)
+def test_each_vool_service_waits_for_a_healthy_broker_and_database(services, name):
+    deps = depends_on(service(services, name))
+    for infrastructure in ("rabbitmq", "postgres"):
+        assert deps.get(infrastructure) == "service_healthy", \
+            f"{name} must depend on {infrastructure} with condition service_healthy " \
+            f"(has {deps.get(infrastructure)!r})"
+
+
+@pytest.mark.parametrize("name", VOOL_SERVICES)
+def test_each_vool_service_reaches_rabbitmq_and_postgres_by_service_name(services, name):
+    env = environment(service(services, name))
+    amqp = urlsplit(env.get("AMQP_URI", ""))
+    assert amqp.scheme in ("amqp", "pyamqp") and amqp.hostname == "rabbitmq", \
+        f"{name}: AMQP_URI {env.get('AMQP_URI')!r} does not point at the rabbitmq service"
+    assert (amqp.port or 5672) == 5672, f"{name}: AMQP_URI port {amqp.port}"
+    database = urlsplit(env.get("DATABASE_URL", ""))
+    assert database.scheme.startswith("postgres") and database.hostname == "postgres", \
+        f"{name}: DATABASE_URL {env.get('DATABASE_URL')!r} does not point at the " \
+        "postgres service"
+    assert database.path.strip("/") == "vool", \
+        f"{name}: DATABASE_URL names database {database.path!r}; services add _<name>"
+    assert (database.port or 5432) == 5432, f"{name}: DATABASE_URL port {database.port}"
+
+
+@pytest.mark.parametrize("name", VOOL_SERVICES)
+def test_credentials_are_only_overridable_development_defaults(services, name):
+    raw = environment(service(services, name), interpolated=False)
+    for variable in ("AMQP_URI", "DATABASE_URL"):
+        password = urlsplit(INTERPOLATION.sub("VARIABLE", raw.get(variable, ""))).password
+        assert password == "VARIABLE", \
+            f"{name}: the password in {variable} must be a ${{VAR:-development default}}; " \
+            f"{variable} is {raw.get(variable)!r}"
+
+
+# --- RabbitMQ, PostgreSQL and the gateway ---------------------------------------------
+
+def test_rabbitmq_has_the_management_plugin_and_a_healthcheck(services):
+    rabbitmq = service(services, "rabbitmq")
+    assert "management" in str(rabbitmq.get("image", "")), \
+        f"rabbitmq image {rabbitmq.get('image')!r} lacks the management plugin"
+    argv = healthcheck_argv(rabbitmq)
+    assert argv[:1] == ["rabbitmq-diagnostics"] and "ping" in argv, \
+        f"rabbitmq healthcheck runs {argv}"
+
+
+def test_postgres_has_a_healthcheck(services):
+    postgres = service(services, "postgres")
+    assert str(postgres.get("image", "")).startswith("postgres:"), postgres.get("image")
+    argv = healthcheck_argv(postgres)
+    assert argv[:1] == ["pg_isready"], f"postgres healthcheck runs {argv}"
+    env = environment(postgres)
+    assert env.get("POSTGRES_PASSWORD") or env.get("POSTGRES_HOST_AUTH_METHOD"), \
+        "the postgres image starts only with a password or an auth method"
+
+
+def test_services_log_into_postgres_as_the_user_it_creates(services):
+    env = environment(service(services, "postgres"))
+    database_url = urlsplit(environment(service(services, "identity"))["DATABASE_URL"])
+    assert database_url.username == env.get("POSTGRES_USER", "postgres")
+    if "POSTGRES_PASSWORD" in env:
+        assert database_url.password == env["POSTGRES_PASSWORD"], \
+            "DATABASE_URL and POSTGRES_PASSWORD default to different passwords"
+
+
+def test_services_log_into_rabbitmq_as_the_user_it_creates(services):
+    env = environment(service(services, "rabbitmq"))
+    amqp = urlsplit(environment(service(services, "identity"))["AMQP_URI"])
+    assert (amqp.username, amqp.password) == (env.get("RABBITMQ_DEFAULT_USER", "guest"),
+                                              env.get("RABBITMQ_DEFAULT_PASS", "guest"))
+
+
+def published_ports(definition):
+    """``{container port: host port}`` from short ("8000:8000") or long syntax."""
+    ports = {}
+    for entry in definition.get("ports") or []:
+        if isinstance(entry, dict):
+            ports[int(entry["target"])] = int(entry.get("published", entry["target"]))
+            continue
+        parts = str(entry).split("/")[0].split(":")
+        ports[int(parts[-1])] = int(parts[-2]) if len(parts) > 1 else None
+    return ports
+
+
+def test_gateway_publishes_8000_and_listens_there(services):
+    gateway = service(services, "gateway")
+    assert published_ports(gateway).get(8000) == 8000, \
+        f"gateway must publish port 8000 (ports: {gateway.get('ports')})"
+    address = environment(gateway).get("VOOL_GATEWAY_ADDRESS", "")
+    assert address == "0.0.0.0:8000", \
+        f"inside its container the gateway must listen on 0.0.0.0:8000, not {address!r}"
+
+
+def test_gateway_starts_after_every_backend_service_is_healthy(services):
+    deps = depends_on(service(services, "gateway"))
+    for name in BACKEND_SERVICES:
+        assert deps.get(name) == "service_healthy", \
+            f"gateway must depend on {name} with condition service_healthy " \
+            f"(has {deps.get(name)!r})"
+
+
+def test_the_banklink_keys_are_made_once_and_shared_read_only(services):
+    keys = service(services, "dev-keys")
+    assert as_argv(keys["command"])[-1] == "dev-keys"
+    assert "dev-keys:/app/deploy/config/keys" in keys["volumes"]
+    for name in ("identity", "testbank"):
+        definition = service(services, name)
+        assert "dev-keys:/app/deploy/config/keys:ro" in definition["volumes"], name
+        assert depends_on(definition).get("dev-keys") == "service_completed_successfully", name
+
+
+def test_the_test_bank_runs_on_8100_with_its_own_config(services):
+    bank = service(services, "testbank")
+    argv = as_argv(bank["command"])
+    assert "deploy/config/testbank-nameko.yaml" in argv and argv[-1] == "services.testbank.service"
+    assert published_ports(bank).get(8100) == 8100
+    assert environment(bank).get("VOOL_TESTBANK_ADDRESS") == "0.0.0.0:8100"
+    assert "8100" in " ".join(healthcheck_argv(bank))
+
+
+def test_healthcheck_module_knows_every_service_in_the_compose_file(services):
+    healthcheck = importlib.import_module("services.healthcheck")
+    assert callable(healthcheck.main)
+    for name in VOOL_SERVICES:
+        checked = healthcheck_argv(service(services, name))[3]
+        assert healthcheck.parse_args([checked]).service == name
+
+
+# --- the Dockerfile -------------------------------------------------------------------
+
+def dockerfile_instructions():
+    """``[(INSTRUCTION, arguments)]``, continuation lines joined, comments dropped."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    instructions = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            instructions.append((keyword.upper(), rest.strip()))
+    return instructions
+
+
+def final_stage():
+    instructions = dockerfile_instructions()
+    last_from = max(i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM")
+    return instructions[last_from:]
+
+
+def test_dockerfile_is_multi_stage_on_python_3_11_slim():
+    froms = [args for keyword, args in dockerfile_instructions() if keyword == "FROM"]
+    assert len(froms) >= 2, f"the Dockerfile must be multi-stage; FROM lines: {froms}"
+    for args in froms:
+        assert args.split()[0] == "python:3.11-slim", f"stage base {args!r}"
+    assert any("--from=" in args for keyword, args in final_stage() if keyword == "COPY"), \
+        "the runtime stage copies nothing from the builder"
+
+
+def test_dockerfile_runs_as_a_non_root_user():
+    users = [args for keyword, args in final_stage() if keyword == "USER"]
+    assert users, "the runtime stage sets no USER, so it runs as root"
+    user = users[-1].split(":")[0]
+    assert user not in ("root", "0"), f"the runtime stage runs as {user!r}"
+
+
+def test_dockerfile_copies_the_code_and_the_nameko_config():
+    copied = " ".join(args for keyword, args in final_stage() if keyword in ("COPY", "ADD"))
+    for path in ("services", "deploy/config"):
+        assert re.search(rf"(^|\s){re.escape(path)}/?(\s|$)", copied), \
+            f"the runtime stage does not copy {path}/"
+
+
+def test_dockerignore_keeps_local_state_out_of_the_build_context():
+    patterns = {line.strip().rstrip("/") for line in
+                (ROOT / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")}
+    for pattern in (".venv", "var", ".git"):
+        assert pattern in patterns, f".dockerignore does not exclude {pattern}"
+    assert patterns & {"**/__pycache__", "__pycache__"}, ".dockerignore keeps __pycache__"
+
+
+# --- every variable documented --------------------------------------------------------
+
+def documented_variables():
+    """Names in the first column of README's Configuration table, as patterns
+    (`VOOL_<SERVICE>_DATABASE_URL` stands for any service)."""
+    section = README.read_text().split("\n## Configuration", 1)
+    assert len(section) == 2, "README.md has no '## Configuration' section"
+    rows = [line for line in section[1].split("\n## ", 1)[0].splitlines()
+            if line.startswith("|")]
+    assert len(rows) > 2, "README.md's Configuration section has no table"
+    patterns = []
+    for row in rows[2:]:  # past the header and the |---| line
+        for name in re.findall(r"`([^`]+)`", row.split("|")[1]):
+            patterns.append(re.compile(re.sub(r"<[^>]+>", "[A-Z]+", re.escape(name)
+                                              .replace(r"\<", "<").replace(r"\>", ">"))))
+    return patterns
+
+
+def test_readme_configuration_table_parses():
+    names = [p.pattern for p in documented_variables()]
+    assert "AMQP_URI" in names and "DATABASE_URL" in names, names
+    assert any(p.fullmatch("VOOL_BILLING_DATABASE_URL") for p in documented_variables())
+
+
+def test_every_variable_set_for_vool_services_is_documented(services):
+    patterns = documented_variables()
+    variables = {key for name in VOOL_SERVICES if name in services
+                 for key in environment(services[name])}
+    assert {"AMQP_URI", "DATABASE_URL"} <= variables
+    undocumented = sorted(v for v in variables if not any(p.fullmatch(v) for p in patterns))
+    assert not undocumented, \
+        f"set in {COMPOSE_FILE.name} but not in README.md's Configuration table: " \
+        f"{undocumented}"
+
+
+def strings(node):
+    """Every key and scalar in a parsed YAML document."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield str(key)
+            yield from strings(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from strings(item)
+    elif node is not None:
+        yield str(node)
+
+
+def test_every_variable_the_compose_file_reads_is_documented(compose):
+    patterns = documented_variables()
+    variables = {m.group("name") for text in strings(compose)
+                 for m in INTERPOLATION.finditer(text)}
+    assert variables, "the compose file reads no ${...} variables: no way to override secrets"
+    undocumented = sorted(v for v in variables if not any(p.fullmatch(v) for p in patterns))
+    assert not undocumented, \
+        f"{COMPOSE_FILE.name} reads ${{...}} variables that README.md's Configuration " \
+        f"table does not document: {undocumented}"
