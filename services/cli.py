@@ -43,6 +43,9 @@ def run(args):
     print(f"vool: gateway on http://{address.replace('0.0.0.0', 'localhost')}/ "
           "— Ctrl-C stops everything", flush=True)
 
+    if "contracts" in processes and not args.no_demo:
+        load_demo()
+
     stopping = False
 
     def stop(*_):
@@ -74,12 +77,39 @@ def run(args):
     return exit_code
 
 
+def load_demo(timeout=90):
+    """Load the demo into an empty contracts database once the service answers."""
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    from services.common import config as cfg
+    deadline = time.monotonic() + timeout
+    with ClusterRpcProxy({"AMQP_URI": cfg.amqp_uri()}, timeout=60) as rpc:
+        while True:
+            try:
+                rpc.contracts.health()
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    print("vool: contracts did not answer; the demo was not loaded",
+                          file=sys.stderr, flush=True)
+                    return
+                time.sleep(1)
+        signed = rpc.contracts.load_demo()
+    if signed:
+        print(f"vool: loaded the demo: {len(signed)} contracts "
+              f"({', '.join(c['contract_no'] for c in signed)})", flush=True)
+    else:
+        print("vool: the database has data; the demo was not loaded", flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="vool", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="start every service and the gateway")
     run_parser.add_argument("services", nargs="*", metavar="SERVICE",
                             help=f"only these, of {', '.join(SERVICES)} (default: all)")
+    run_parser.add_argument("--no-demo", action="store_true",
+                            help="do not load the demo into an empty database")
     run_parser.set_defaults(handler=run)
 
     keys_parser = commands.add_parser("dev-keys", help="generate missing development keys")

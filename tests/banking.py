@@ -39,3 +39,14 @@ def resign(bank: TestBank, reply: dict, **changes):
     fields.update(changes)
     fields["VK_MAC"] = banklink.sign(fields, bank.private_key)
     return fields
+
+
+def customer_token(api, banks, person_code, name, at):
+    """Log a customer in through the banklink flow of the gateway; their token."""
+    import requests
+    form = requests.post(f"{api}/api/v1/auth/banklink/testbank/start", timeout=10).json()
+    reply = banks.bank.authentication_reply(form["fields"], person_code, name, at)
+    response = requests.post(f"{api}/api/v1/auth/banklink/testbank/return", data=reply,
+                             timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()["token"]

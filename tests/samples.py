@@ -31,7 +31,7 @@ def contract_command(n=None, person_code=GRANDMOTHER, name="Õie Mäger", regist
     return {
         "person_code": person_code,
         "name": name,
-        "contact": {"postal_address": "Pärnu mnt 1, Tallinn", "phone": "+3725551234",
+        "contact": {"postal_address": "Pärnu mnt 1, Tallinn", "phone": "+37255512345",
                     "email": "oie@example.ee", "language": "et"},
         "consumption_point": {
             "eic": eic_code(n),

@@ -43,6 +43,53 @@ contracts = sa.Table(
     sa.Column("signed_at_office", sa.String(100)),
 )
 
+# Every change of a customer's contact details: what, by whom, when.
+contact_changes = sa.Table(
+    "contact_changes", metadata,
+    sa.Column("change_id", sa.String(36), primary_key=True),
+    sa.Column("customer_id", sa.String(36), sa.ForeignKey("customers.customer_id"), nullable=False),
+    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("changed_by", sa.String(64), nullable=False),   # person code or operator
+    sa.Column("before", sa.JSON, nullable=False),
+    sa.Column("after", sa.JSON, nullable=False),
+    sa.Index("ix_contact_changes_customer", "customer_id", "changed_at"),
+)
+
+# Who held a contract when: a contract moves to another customer when a claim
+# for its consumption point is approved, and its past holders stay on record.
+contract_holders = sa.Table(
+    "contract_holders", metadata,
+    sa.Column("contract_no", sa.String(20), sa.ForeignKey("contracts.contract_no"),
+              primary_key=True),
+    sa.Column("customer_id", sa.String(36), sa.ForeignKey("customers.customer_id"),
+              primary_key=True),
+    sa.Column("held_from", sa.DateTime(timezone=True), primary_key=True),
+    sa.Column("held_until", sa.DateTime(timezone=True)),
+    sa.Column("reason", sa.String(200), nullable=False),
+)
+
+# A customer's report of a consumption point that is not linked to them.
+claims = sa.Table(
+    "claims", metadata,
+    sa.Column("claim_id", sa.String(36), primary_key=True),
+    sa.Column("customer_id", sa.String(36), sa.ForeignKey("customers.customer_id"), nullable=False),
+    sa.Column("address", sa.String(500), nullable=False),
+    sa.Column("eic", sa.String(16)),
+    sa.Column("meter_serial", sa.String(64)),
+    sa.Column("contract_no", sa.String(20)),
+    sa.Column("note", sa.String(2000)),
+    # the same claim twice is one claim: its identifying values, normalised
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),        # pending | approved | rejected
+    sa.Column("reason", sa.String(1000)),
+    sa.Column("linked_contract_no", sa.String(20)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("claimed_by", sa.String(64), nullable=False),
+    sa.Column("decided_at", sa.DateTime(timezone=True)),
+    sa.Column("decided_by", sa.String(64)),
+    sa.UniqueConstraint("customer_id", "fingerprint", name="uq_claims_customer_fingerprint"),
+)
+
 # One row per kind of number; taken under a row lock so numbers never repeat.
 number_sequences = sa.Table(
     "number_sequences", metadata,

@@ -1,11 +1,11 @@
-"""contracts: customers, contracts and consumption points (RPC entrypoints only)."""
+"""contracts: customers, contracts, consumption points and claims (entrypoints only)."""
 from pathlib import Path
 
-from services.common.rpc import rpc
-
 from services.common.db import Database
+from services.common.rpc import rpc
 from services.common.validation import parse
-from services.contracts import signing
+from services.contracts import customers, demo, linking, signing
+from services.contracts.contact import ContactChange
 from services.contracts.models import metadata
 
 
@@ -17,6 +17,8 @@ class ContractsService:
     @rpc
     def health(self):
         return self.db.health()
+
+    # -- at the office -------------------------------------------------------------
 
     @rpc
     def sign_contract(self, command):
@@ -38,3 +40,93 @@ class ContractsService:
         """returns the contract with its customer and consumption point; NotFound."""
         with self.db.unit_of_work() as uow:
             return signing.get_contract(uow, str(contract_no))
+
+    @rpc
+    def terminate_contract(self, contract_no, command, terminated_by):
+        """End a contract. command: ``{end_date?}`` (default today).
+        returns the contract; NotFound, Conflict (already terminated), ValidationFailed."""
+        command = parse(signing.Terminate, command)
+        with self.db.unit_of_work() as uow:
+            return signing.terminate_contract(uow, str(contract_no), command, str(terminated_by))
+
+    @rpc
+    def contract_holders(self, contract_no):
+        """returns who held the contract when: ``[{customer_id, held_from, held_until, reason}]``"""
+        with self.db.unit_of_work() as uow:
+            return linking.holders_of(uow, str(contract_no))
+
+    @rpc
+    def load_demo(self):
+        """Load the demo into an empty database; returns the contracts signed."""
+        with self.db.unit_of_work() as uow:
+            return demo.load_demo(uow)
+
+    # -- the customer's own view ------------------------------------------------------
+
+    @rpc
+    def get_customer(self, customer_id):
+        """returns ``{customer_id, name, person_code, contact: {postal_address, phone,
+        email, language}}``; NotFound."""
+        with self.db.unit_of_work() as uow:
+            return customers.customer_view(uow, str(customer_id))
+
+    @rpc
+    def change_contact(self, customer_id, change, changed_by):
+        """change: any of ``{postal_address, phone, email, language}``. Kept in the
+        history and forwarded to the desk (contact_details_changed). returns the
+        customer; ValidationFailed, NotFound."""
+        change = parse(ContactChange, change)
+        with self.db.unit_of_work() as uow:
+            return customers.change_contact(uow, str(customer_id), change, str(changed_by))
+
+    @rpc
+    def contact_history(self, customer_id):
+        """returns ``[{changed_at, changed_by, before, after}]``, newest first."""
+        with self.db.unit_of_work() as uow:
+            return customers.contact_history(uow, str(customer_id))
+
+    @rpc
+    def contracts_of(self, customer_id):
+        """returns the customer's contracts as API.md shows them; NotFound."""
+        with self.db.unit_of_work() as uow:
+            return customers.contracts_of(uow, str(customer_id))
+
+    @rpc
+    def consumption_points_of(self, customer_id):
+        """returns ``[{id, eic, address, contract_no, meter}]`` under contracts not ended."""
+        with self.db.unit_of_work() as uow:
+            return customers.consumption_points_of(uow, str(customer_id))
+
+    # -- linking --------------------------------------------------------------------
+
+    @rpc
+    def claim_consumption_point(self, customer_id, claim, claimed_by):
+        """claim: ``{address, eic?, meter_serial?, contract_no?, note?}``.
+        returns ``{claim_id, status}`` (the same claim twice is one claim);
+        Conflict ``already-linked`` for a point the customer already has."""
+        claim = parse(linking.Claim, claim)
+        with self.db.unit_of_work() as uow:
+            return linking.claim_point(uow, str(customer_id), claim, str(claimed_by))
+
+    @rpc
+    def claims_of(self, customer_id):
+        """returns the customer's claims with their decisions, newest first."""
+        with self.db.unit_of_work() as uow:
+            return linking.claims_of(uow, str(customer_id))
+
+    @rpc
+    def claims_for_desk(self, status="pending"):
+        """returns claims (pending|approved|rejected|all) with their customer and the
+        contracts that match them."""
+        if status not in ("pending", "approved", "rejected", "all"):
+            raise linking.ValidationFailed.field("status", "pending, approved, rejected or all")
+        with self.db.unit_of_work() as uow:
+            return linking.claims_for_desk(uow, status)
+
+    @rpc
+    def decide_claim(self, claim_id, decision, operator):
+        """decision: ``{approve: true, contract_no}`` or ``{approve: false, reason}``.
+        returns the claim; NotFound, Conflict (decided already), ValidationFailed."""
+        decision = parse(linking.Decision, decision)
+        with self.db.unit_of_work() as uow:
+            return linking.decide(uow, str(claim_id), decision, str(operator))

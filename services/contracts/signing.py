@@ -5,7 +5,7 @@ rows and emits ``contract_signed`` in the same transaction.
 """
 import uuid
 from datetime import date
-from typing import Literal, Optional
+from typing import Optional
 
 import sqlalchemy as sa
 from pydantic import Field, field_validator, model_validator
@@ -15,18 +15,14 @@ from services.common.identifiers import make_reference_number, valid_eic, valid_
 from services.common.registers import Register, check_register_set, register_value_errors
 from services.common.sequences import next_number
 from services.common.validation import Shape
-from services.contracts.models import consumption_points, contracts, customers, number_sequences
+from services.contracts.contact import Contact
+from services.contracts.customers import contract_status
+from services.contracts.models import (consumption_points, contract_holders, contracts,
+                                       customers, number_sequences)
 
 # The base of a reference number is the contract's sequence number offset so
 # that every reference number has at least seven digits.
 REFERENCE_BASE_OFFSET = 100_000
-
-
-class Contact(Shape):
-    postal_address: Optional[str] = Field(default=None, max_length=500)
-    phone: Optional[str] = Field(default=None, max_length=32)
-    email: Optional[str] = Field(default=None, max_length=320)
-    language: Literal["et", "en"] = "et"
 
 
 class Meter(Shape):
@@ -116,6 +112,8 @@ def sign_contract(uow, command: SignContract):
         tariff_plan=command.tariff_plan, reading_day=command.reading_day,
         reference_no=reference_no, start_date=start_date, signed_at=uow.now,
         signed_at_office=command.signed_at_office))
+    session.execute(sa.insert(contract_holders).values(
+        contract_no=contract_no, customer_id=customer_id, held_from=uow.now, reason="signed"))
 
     uow.emit("contract_signed", {
         "contract_no": contract_no,
@@ -148,7 +146,7 @@ def get_contract(uow, contract_no):
         raise NotFound(f"no contract {contract_no}")
     return {
         "contract_no": row["contract_no"],
-        "status": row["status"],
+        "status": contract_status(row, uow.clock.today()),
         "customer": {"customer_id": row["customer_id"], "name": row["name"],
                      "person_code": row["person_code"]},
         "signed_at": row["signed_at"].isoformat(),
@@ -163,3 +161,31 @@ def get_contract(uow, contract_no):
             "meter": {"serial": row["meter_serial"], "registers": row["registers"]},
         },
     }
+
+
+class Terminate(Shape):
+    end_date: Optional[date] = None
+
+
+def terminate_contract(uow, contract_no, command: Terminate, terminated_by):
+    """End a contract from a date (default today); its consumption point's supply
+    under it ends then. Terminating twice is a conflict, not a second event."""
+    row = uow.session.execute(
+        sa.select(contracts).where(contracts.c.contract_no == contract_no).with_for_update()
+    ).mappings().first()
+    if row is None:
+        raise NotFound(f"no contract {contract_no}")
+    if row["status"] != "active":
+        raise Conflict(f"contract {contract_no} is already {row['status']}")
+    end_date = command.end_date or uow.clock.today()
+    if end_date < row["start_date"]:
+        raise ValidationFailed.field("end_date", f"must not be before the start ({row['start_date']})")
+    uow.session.execute(sa.update(contracts).where(contracts.c.contract_no == contract_no)
+                        .values(status="terminated", end_date=end_date))
+    person_code = uow.session.execute(sa.select(customers.c.person_code).where(
+        customers.c.customer_id == row["customer_id"])).scalar_one()
+    uow.emit("contract_terminated", {
+        "contract_no": contract_no, "customer_id": row["customer_id"],
+        "person_code": person_code, "consumption_point_id": row["consumption_point_id"],
+        "end_date": end_date.isoformat(), "terminated_by": terminated_by})
+    return get_contract(uow, contract_no)

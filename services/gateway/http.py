@@ -47,11 +47,14 @@ class ProblemWebServer(WebServer):
 class Route(HttpRequestHandler):
     server = ProblemWebServer()
 
-    def __init__(self, method, url, access, summary, request_model=None,
+    def __init__(self, method, url, access, summary, scope=None, request_model=None,
                  response_model=None, status=200, tag="system", **kwargs):
         if access not in ACCESS_RULES:
             raise ValueError(f"unknown access rule {access!r}")
+        if "<cid>" in url and (access != "customer" or scope is None):
+            raise ValueError(f"{url}: a customer's route names the scope it needs")
         self.access = access
+        self.scope = scope
         self.summary = summary
         self.request_model = request_model
         self.response_model = response_model
@@ -69,17 +72,24 @@ class Route(HttpRequestHandler):
         return problem_from_exception(exc)
 
 
-def route(method, url, access, summary, **options):
+def route(method, url, access, summary, scope=None, **options):
     """Declare a gateway route. Its handler runs only after ``authorize`` let the
     caller through under the declared access rule; ``request.principal`` is who
     they are (None on public routes). The service needs a ``services`` ServiceRpc."""
     def decorate(handler):
         @functools.wraps(handler)
         def guarded(self, request, **path):
-            request.principal = authorize(self.services, request, access)
+            request.principal = authorize(self.services, request, access, scope,
+                                          path.get("cid"))
             return handler(self, request, **path)
-        return Route.decorator(method, url, access=access, summary=summary, **options)(guarded)
+        return Route.decorator(method, url, access=access, summary=summary, scope=scope,
+                               **options)(guarded)
     return decorate
+
+
+def json_response(body, status=200, headers=None):
+    return Response(json.dumps(body, ensure_ascii=False), status=status, headers=headers,
+                    content_type="application/json")
 
 
 def json_body(request, model=None, prefix=""):

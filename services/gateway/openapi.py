@@ -55,6 +55,7 @@ def build_document(service_class, version):
                 "summary": route.summary,
                 "tags": [route.tag],
                 "x-access": route.access,
+                **({"x-scope": route.scope} if route.scope else {}),
                 "responses": {},
             }
             if parameters:

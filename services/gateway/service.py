@@ -11,13 +11,16 @@ from services.gateway import openapi, schemas
 from services.gateway.auth import SESSION_COOKIE, client_address, session_token
 from services.gateway.clients import ServiceRpc
 from services.gateway.http import form_body, json_body, route
+# modules, not classes: `nameko run` would take an imported route class for a service
+from services.gateway.routes import customers as customer_routes
+from services.gateway.routes import operators as operator_routes
 from services.gateway.schemas import Health
 
 API_VERSION = "0.1.0"
 BACKEND_SERVICES = ("identity", "contracts", "metering", "billing", "notifications")
 
 
-class GatewayService:
+class GatewayService(customer_routes.CustomerRoutes, operator_routes.OperatorRoutes):
     name = "gateway"
 
     services = ServiceRpc()

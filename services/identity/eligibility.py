@@ -3,30 +3,53 @@
 identity keeps its own record of persons and their customers' contracts from
 contracts' events; it never reads contracts' tables.
 """
+from datetime import date
+
 import sqlalchemy as sa
 
 from services.identity.models import customer_contracts, persons
 
 
-def record_contract(uow, data):
+def record_contract(uow, data, keep_end_date=False):
     session = uow.session
     known = session.execute(sa.select(persons.c.person_code)
                             .where(persons.c.person_code == data["person_code"])).first()
     if known is None:
         session.execute(sa.insert(persons).values(
             person_code=data["person_code"], name=data["name"], created_at=uow.now))
+    existing = session.execute(sa.select(customer_contracts).where(
+        customer_contracts.c.contract_no == data["contract_no"])).mappings().first()
     session.execute(sa.delete(customer_contracts)
                     .where(customer_contracts.c.contract_no == data["contract_no"]))
+    end_date = existing["end_date"] if existing is not None and keep_end_date else None
     session.execute(sa.insert(customer_contracts).values(
         contract_no=data["contract_no"], customer_id=data["customer_id"],
-        person_code=data["person_code"], status="active"))
+        person_code=data["person_code"], status="active" if end_date is None else "terminated",
+        end_date=end_date))
+
+
+def _in_force(today):
+    """A contract is in force until its end date (contract_terminated sets one)."""
+    return sa.or_(customer_contracts.c.end_date.is_(None), customer_contracts.c.end_date > today)
 
 
 def has_active_contract(uow, person_code):
     return uow.session.execute(
         sa.select(customer_contracts.c.contract_no)
         .where(customer_contracts.c.person_code == person_code,
-               customer_contracts.c.status == "active").limit(1)).first() is not None
+               _in_force(uow.clock.today())).limit(1)).first() is not None
+
+
+def record_termination(uow, data):
+    uow.session.execute(sa.update(customer_contracts)
+                        .where(customer_contracts.c.contract_no == data["contract_no"])
+                        .values(end_date=date.fromisoformat(data["end_date"]),
+                                status="terminated"))
+
+
+def record_relink(uow, data):
+    """From consumption_point_linked: the contract now belongs to the claimant."""
+    record_contract(uow, data, keep_end_date=True)
 
 
 def remember_name(uow, person_code, name):
@@ -41,7 +64,7 @@ def customers_of(uow, person_code):
         sa.select(customer_contracts.c.customer_id, persons.c.name).distinct()
         .join(persons, persons.c.person_code == customer_contracts.c.person_code)
         .where(customer_contracts.c.person_code == person_code,
-               customer_contracts.c.status == "active")
+               _in_force(uow.clock.today()))
         .order_by(customer_contracts.c.customer_id)).all()
     return [{"customer_id": r.customer_id, "name": r.name} for r in rows]
 

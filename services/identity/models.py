@@ -19,6 +19,7 @@ customer_contracts = sa.Table(
     sa.Column("customer_id", sa.String(36), nullable=False),
     sa.Column("person_code", sa.String(11), sa.ForeignKey("persons.person_code"), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("end_date", sa.Date),   # in force until then
 )
 
 # Banklink requests we issued: each reply must answer one of them, once.

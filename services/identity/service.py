@@ -32,6 +32,18 @@ class IdentityService:
             if not uow.handled_before(event, "identity.on_contract_signed"):
                 eligibility.record_contract(uow, event.data)
 
+    @event_handler("contracts", "contract_terminated")
+    def on_contract_terminated(self, event):
+        with self.db.unit_of_work() as uow:
+            if not uow.handled_before(event, "identity.on_contract_terminated"):
+                eligibility.record_termination(uow, event.data)
+
+    @event_handler("contracts", "consumption_point_linked")
+    def on_consumption_point_linked(self, event):
+        with self.db.unit_of_work() as uow:
+            if not uow.handled_before(event, "identity.on_consumption_point_linked"):
+                eligibility.record_relink(uow, event.data)
+
     @rpc
     def is_eligible(self, person_code):
         """returns True while the person holds an active contract."""

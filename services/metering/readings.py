@@ -130,3 +130,28 @@ def list_readings(uow, point_id):
         "source": r["source"], "submitted_by": r["submitted_by"],
         "submitted_at": r["submitted_at"].isoformat(),
     } for r in rows]
+
+
+def relink_meter(uow, data):
+    """From consumption_point_linked: the meter's readings now belong to another customer."""
+    uow.session.execute(sa.update(meters)
+                        .where(meters.c.consumption_point_id == data["consumption_point_id"])
+                        .values(customer_id=data["customer_id"]))
+
+
+def reading_overview(uow, point_ids, window_days):
+    """For each known consumption point: its last accepted reading and the next
+    reading due after it."""
+    rows = uow.session.execute(sa.select(meters).where(
+        meters.c.consumption_point_id.in_(list(point_ids)))).mappings().all()
+    overview = {}
+    for meter in rows:
+        last = last_accepted_reading(uow.session, meter["consumption_point_id"])
+        overview[meter["consumption_point_id"]] = {
+            "last_reading": None if last is None else {
+                "reading_date": last["reading_date"].isoformat(), "registers": last["registers"]},
+            "next_reading_due": next_reading_due(
+                meter["reading_day"], last["reading_date"] if last else meter["start_date"],
+                window_days).isoformat(),
+        }
+    return overview

@@ -6,6 +6,7 @@ from services.common.rpc import rpc
 
 from services.common import config as cfg
 from services.common.db import Database
+from services.common.errors import ValidationFailed
 from services.common.messaging import event_handler
 from services.common.validation import parse
 from services.metering import readings
@@ -28,6 +29,22 @@ class MeteringService:
         with self.db.unit_of_work() as uow:
             if not uow.handled_before(event, "metering.on_contract_signed"):
                 readings.register_meter(uow, event.data)
+
+    @event_handler("contracts", "consumption_point_linked")
+    def on_consumption_point_linked(self, event):
+        with self.db.unit_of_work() as uow:
+            if not uow.handled_before(event, "metering.on_consumption_point_linked"):
+                readings.relink_meter(uow, event.data)
+
+    @rpc
+    def reading_overview(self, consumption_point_ids):
+        """returns ``{consumption_point_id: {last_reading: {reading_date, registers} |
+        None, next_reading_due}}`` for the points metering knows."""
+        if not isinstance(consumption_point_ids, list):
+            raise ValidationFailed.field("consumption_point_ids", "must be a list")
+        window = cfg.int_setting(self.config, "VOOL_READING_WINDOW_DAYS", DEFAULT_WINDOW_DAYS)
+        with self.db.unit_of_work() as uow:
+            return readings.reading_overview(uow, [str(p) for p in consumption_point_ids], window)
 
     @rpc
     def submit_reading(self, command):

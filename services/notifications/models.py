@@ -19,5 +19,20 @@ reminders = sa.Table(
              sqlite_where=sa.text("status = 'pending'")),
 )
 
+# The service desk's queue: customers' messages and what they should look at
+# (contact-detail changes, consumption-point claims).
+cases = sa.Table(
+    "cases", metadata,
+    sa.Column("case_id", sa.String(36), primary_key=True),
+    sa.Column("kind", sa.String(30), nullable=False),
+    sa.Column("customer_id", sa.String(36), nullable=False),
+    sa.Column("subject", sa.String(300), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),    # open | answered | closed
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("source_event_id", sa.String(36), unique=True),
+    sa.Index("ix_cases_status", "status", "created_at"),
+)
+
 outbox = outbox_table(metadata)
 handled_events = handled_events_table(metadata)

@@ -5,7 +5,7 @@ from services.common.rpc import rpc
 
 from services.common.db import Database
 from services.common.messaging import event_handler
-from services.notifications import reminders
+from services.notifications import desk, reminders
 from services.notifications.models import metadata
 
 
@@ -30,3 +30,22 @@ class NotificationsService:
         ``[{reminder_id, due_on, status: pending|cancelled|sent}]``"""
         with self.db.unit_of_work() as uow:
             return reminders.reminders_of(uow, str(consumption_point_id))
+
+    @event_handler("contracts", "contact_details_changed")
+    def on_contact_details_changed(self, event):
+        with self.db.unit_of_work() as uow:
+            if not uow.handled_before(event, "notifications.on_contact_details_changed"):
+                desk.contact_change_case(uow, event)
+
+    @event_handler("contracts", "consumption_point_claimed")
+    def on_consumption_point_claimed(self, event):
+        with self.db.unit_of_work() as uow:
+            if not uow.handled_before(event, "notifications.on_consumption_point_claimed"):
+                desk.claim_case(uow, event)
+
+    @rpc
+    def list_cases(self, status="open"):
+        """The desk's queue: ``[{case_id, kind, customer_id, subject, body, status,
+        created_at}]``, oldest first; status open|answered|closed|all."""
+        with self.db.unit_of_work() as uow:
+            return desk.list_cases(uow, str(status))

@@ -6,6 +6,7 @@ merchant's return URL. Development and tests only.
 """
 from pathlib import Path
 
+import eventlet
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from nameko.extensions import DependencyProvider
 from nameko.web.handlers import http
@@ -29,6 +30,25 @@ class Bank(DependencyProvider):
         return self.bank
 
 
+class HubWaker(DependencyProvider):
+    """A service with nothing but HTTP entrypoints leaves eventlet's hub asleep
+    until the next request, and `nameko run` handles SIGTERM only when the hub
+    wakes: so wake it every second."""
+
+    def start(self):
+        self._thread = self.container.spawn_managed_thread(self._tick, identifier="hub-waker")
+
+    def stop(self):
+        self._thread.kill()
+
+    kill = stop
+
+    @staticmethod
+    def _tick():
+        while True:
+            eventlet.sleep(1)
+
+
 def page(template, status=200, **context):
     return Response(TEMPLATES.get_template(template).render(**context), status=status,
                     content_type="text/html; charset=utf-8")
@@ -44,6 +64,7 @@ class TestBankService:
 
     bank = Bank()
     clock = ClockProvider()
+    hub_waker = HubWaker()
 
     @http("GET", "/")
     def index(self, request):

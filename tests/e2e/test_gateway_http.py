@@ -82,6 +82,12 @@ def test_the_openapi_document_covers_every_route(run_services, base_url):
     assert page.status_code == 200 and "/api/v1/openapi.json" in page.text
 
 
+def test_no_route_hides_another_by_its_method_name():
+    names = [name for cls in GatewayService.__mro__ for name, value in vars(cls).items()
+             if callable(value) and getattr(value, "nameko_entrypoints", None)]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+
+
 def test_every_gateway_route_declares_who_may_call_it():
     routes = openapi.routes_of(GatewayService)
     assert routes

@@ -1,0 +1,72 @@
+"""A customer's own data: details, contact, contracts, consumption points, claims."""
+import logging
+
+from services.common.errors import ServiceUnavailable
+from services.contracts.contact import ContactChange
+from services.contracts.linking import Claim
+from services.gateway.auth import actor
+from services.gateway.http import json_body, json_response, route
+
+log = logging.getLogger(__name__)
+CUSTOMER = "/api/v1/customers/<cid>"
+
+
+class CustomerRoutes:
+
+    @route("GET", CUSTOMER, access="customer", scope="contract:read", tag="customers",
+           summary="The customer's name, person code and contact details")
+    def customer(self, request, cid):
+        return self.services.call("contracts", "get_customer", cid)
+
+    @route("PUT", f"{CUSTOMER}/contact", access="customer", scope="contact:write",
+           tag="customers", request_model=ContactChange,
+           summary="Change contact details (any subset); forwarded to the service desk")
+    def change_contact(self, request, cid):
+        change = json_body(request, ContactChange)
+        return self.services.call("contracts", "change_contact", cid,
+                                  change.model_dump(exclude_unset=True), actor(request.principal))
+
+    @route("GET", f"{CUSTOMER}/contact-history", access="customer", scope="contract:read",
+           tag="customers", summary="Every change of the contact details, who and when")
+    def contact_history(self, request, cid):
+        return self.services.call("contracts", "contact_history", cid)
+
+    @route("GET", f"{CUSTOMER}/contracts", access="customer", scope="contract:read",
+           tag="customers", summary="The customer's contracts and their terms")
+    def contracts(self, request, cid):
+        return self.services.call("contracts", "contracts_of", cid)
+
+    @route("GET", f"{CUSTOMER}/consumption-points", access="customer", scope="contract:read",
+           tag="customers",
+           summary="Consumption points with the last reading and the next reading due")
+    def consumption_points(self, request, cid):
+        points = self.services.call("contracts", "consumption_points_of", cid)
+        try:
+            overview = self.services.call("metering", "reading_overview",
+                                          [p["id"] for p in points]) if points else {}
+        except ServiceUnavailable as exc:
+            # answer with what we have, and say what is missing
+            log.warning("consumption points without readings: %s", exc)
+            for point in points:
+                point.update(last_reading=None, next_reading_due=None,
+                             unavailable=["last_reading", "next_reading_due"])
+            return json_response(points, headers={"Vool-Unavailable": "metering"})
+        for point in points:
+            known = overview.get(point["id"], {})
+            point["last_reading"] = known.get("last_reading")
+            point["next_reading_due"] = known.get("next_reading_due")
+        return points
+
+    @route("POST", f"{CUSTOMER}/consumption-point-claims", access="customer",
+           scope="consumption-points:claim", tag="customers", status=202, request_model=Claim,
+           summary="Report a consumption point recorded under someone else")
+    def claim(self, request, cid):
+        claim = json_body(request, Claim)
+        return self.services.call("contracts", "claim_consumption_point", cid,
+                                  claim.model_dump(), actor(request.principal))
+
+    @route("GET", f"{CUSTOMER}/consumption-point-claims", access="customer",
+           scope="consumption-points:claim", tag="customers",
+           summary="The customer's claims and their decisions")
+    def claims(self, request, cid):
+        return self.services.call("contracts", "claims_of", cid)

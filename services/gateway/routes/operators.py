@@ -1,0 +1,51 @@
+"""The service desk's routes: contracts at the office, claims, the desk's queue."""
+from services.contracts.linking import Decision
+from services.contracts.signing import SignContract, Terminate
+from services.gateway.auth import actor
+from services.gateway.http import json_body, route
+
+OPERATOR = "/api/v1/operator"
+
+
+class OperatorRoutes:
+
+    @route("POST", f"{OPERATOR}/contracts", access="operator", tag="operator", status=201,
+           request_model=SignContract, summary="Sign a contract at the office")
+    def desk_sign_contract(self, request):
+        command = json_body(request, SignContract)
+        if command.signed_at_office is None:
+            command.signed_at_office = actor(request.principal)
+        return self.services.call("contracts", "sign_contract", command.model_dump(mode="json"))
+
+    @route("GET", f"{OPERATOR}/contracts/<contract_no>", access="operator", tag="operator",
+           summary="A contract as customers see it, with its customer and past holders")
+    def desk_contract(self, request, contract_no):
+        contract = self.services.call("contracts", "get_contract", contract_no)
+        contract["holders"] = self.services.call("contracts", "contract_holders", contract_no)
+        return contract
+
+    @route("POST", f"{OPERATOR}/contracts/<contract_no>/termination", access="operator",
+           tag="operator", request_model=Terminate, summary="End a contract from a date")
+    def desk_terminate_contract(self, request, contract_no):
+        command = json_body(request, Terminate)
+        return self.services.call("contracts", "terminate_contract", contract_no,
+                                  command.model_dump(mode="json"), actor(request.principal))
+
+    @route("GET", f"{OPERATOR}/claims", access="operator", tag="operator",
+           summary="Consumption-point claims (?status=pending) with the contracts that match")
+    def desk_claims(self, request):
+        return self.services.call("contracts", "claims_for_desk",
+                                  request.args.get("status", "pending"))
+
+    @route("POST", f"{OPERATOR}/claims/<claim_id>/decision", access="operator", tag="operator",
+           request_model=Decision, summary="Approve a claim (linking the contract) or reject it")
+    def desk_decide_claim(self, request, claim_id):
+        decision = json_body(request, Decision)
+        return self.services.call("contracts", "decide_claim", claim_id,
+                                  decision.model_dump(), actor(request.principal))
+
+    @route("GET", f"{OPERATOR}/cases", access="operator", tag="operator",
+           summary="The desk's queue (?status=open)")
+    def desk_cases(self, request):
+        return self.services.call("notifications", "list_cases",
+                                  request.args.get("status", "open"))
