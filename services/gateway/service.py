@@ -14,13 +14,15 @@ from services.gateway.http import form_body, json_body, route
 # modules, not classes: `nameko run` would take an imported route class for a service
 from services.gateway.routes import customers as customer_routes
 from services.gateway.routes import operators as operator_routes
+from services.gateway.routes import readings as reading_routes
 from services.gateway.schemas import Health
 
 API_VERSION = "0.1.0"
 BACKEND_SERVICES = ("identity", "contracts", "metering", "billing", "notifications")
 
 
-class GatewayService(customer_routes.CustomerRoutes, operator_routes.OperatorRoutes):
+class GatewayService(customer_routes.CustomerRoutes, operator_routes.OperatorRoutes,
+                     reading_routes.ReadingRoutes):
     name = "gateway"
 
     services = ServiceRpc()

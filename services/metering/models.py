@@ -30,7 +30,20 @@ readings = sa.Table(
     sa.Column("source", sa.String(20), nullable=False),  # initial | customer | delegate | operator | import
     sa.Column("submitted_by", sa.String(64)),
     sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("mandate_id", sa.String(36)),                # a delegate's mandate
+    sa.Column("review_reason", sa.String(300)),            # why it was held or rejected
+    sa.Column("decided_by", sa.String(64)),
+    sa.Column("decided_at", sa.DateTime(timezone=True)),
     sa.Index("ix_readings_point_date", "consumption_point_id", "reading_date"),
+)
+
+# A client's Idempotency-Key: the same key and body get the first answer again.
+idempotency_keys = sa.Table(
+    "idempotency_keys", metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("response", sa.JSON),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 outbox = outbox_table(metadata)

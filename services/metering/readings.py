@@ -1,10 +1,16 @@
 """Meters and readings: metering's domain rules, free of nameko.
 
 - ``register_meter`` keeps metering's own copy of a meter's registers from
-  ``contract_signed``, with the initial readings as the first accepted reading.
+  ``contract_signed``, with the initial readings as the first accepted reading,
+  and announces the first reading due.
 - ``submit_reading`` checks a reading against that copy and the last accepted
-  reading, stores it and emits ``reading_submitted`` in the same transaction.
+  reading (a register that passed 10**digits rolled over, if that is plausible),
+  judges its plausibility, and stores it — accepted, with ``reading_submitted``,
+  or held for review, with ``reading_held_for_review`` — in one transaction.
+- ``decide`` releases a held reading to billing or rejects it with a reason.
 """
+import hashlib
+import json
 import uuid
 from datetime import date
 from typing import Literal, Optional
@@ -12,11 +18,14 @@ from typing import Literal, Optional
 import sqlalchemy as sa
 from pydantic import Field
 
-from services.common.errors import NotFound, ValidationFailed
+from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.registers import register_value_errors
 from services.common.validation import Shape
-from services.metering.models import meters, readings
+from services.metering import plausibility
+from services.metering.models import idempotency_keys, meters, readings
 from services.metering.schedule import next_reading_due
+
+SOURCES = ("customer", "delegate", "operator", "import")
 
 
 class SubmitReading(Shape):
@@ -25,9 +34,18 @@ class SubmitReading(Shape):
     registers: dict[str, int]
     source: Literal["customer", "delegate", "operator", "import"] = "customer"
     submitted_by: Optional[str] = Field(default=None, max_length=64)
+    mandate_id: Optional[str] = Field(default=None, max_length=36)
+    # when given, the consumption point must belong to this customer
+    customer_id: Optional[str] = Field(default=None, max_length=36)
+    idempotency_key: Optional[str] = Field(default=None, min_length=1, max_length=200)
 
 
-def register_meter(uow, data):
+class Decide(Shape):
+    accept: bool
+    reason: Optional[str] = Field(default=None, max_length=300)
+
+
+def register_meter(uow, data, window_days):
     """From contract_signed: the meter's registers and its initial readings."""
     session = uow.session
     point_id = data["consumption_point_id"]
@@ -48,27 +66,56 @@ def register_meter(uow, data):
         reading_date=values["start_date"], registers=data["initial_readings"],
         consumption={code: 0 for code in data["initial_readings"]},
         status="accepted", source="initial", submitted_by=None, submitted_at=uow.now))
+    uow.emit("reading_schedule_started", {
+        "consumption_point_id": point_id, "customer_id": data["customer_id"],
+        "contract_no": data["contract_no"], "reading_day": values["reading_day"],
+        "next_reading_due": next_reading_due(values["reading_day"], values["start_date"],
+                                             window_days).isoformat()})
 
 
-def last_accepted_reading(session, point_id):
+def accepted_readings(session, point_id):
+    """Accepted readings of a point, oldest first."""
     return session.execute(
         sa.select(readings)
         .where(readings.c.consumption_point_id == point_id, readings.c.status == "accepted")
-        .order_by(readings.c.reading_date.desc(), readings.c.submitted_at.desc())
-        .limit(1)
-    ).mappings().first()
+        .order_by(readings.c.reading_date, readings.c.submitted_at)).mappings().all()
 
 
-def submit_reading(uow, command: SubmitReading, window_days):
+def last_accepted_reading(session, point_id):
+    history = accepted_readings(session, point_id)
+    return history[-1] if history else None
+
+
+def _history_intervals(history):
+    return plausibility.intervals(
+        [(r["reading_date"], sum(r["consumption"].values())) for r in history])
+
+
+def _request_hash(command):
+    body = command.model_dump(mode="json", exclude={"idempotency_key"})
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def submit_reading(uow, command: SubmitReading, window_days, thresholds):
     session = uow.session
+    if command.idempotency_key:
+        replay = _claim_idempotency_key(uow, command)
+        if replay is not None:
+            return replay
     # The meter row is locked so that two submissions for one consumption point
     # are checked against the previous reading one after the other.
     meter = session.execute(
         sa.select(meters).where(meters.c.consumption_point_id == command.consumption_point_id)
         .with_for_update()
     ).mappings().first()
-    if meter is None:
+    if meter is None or (command.customer_id and meter["customer_id"] != command.customer_id):
         raise NotFound(f"no consumption point {command.consumption_point_id}")
+    held = session.execute(sa.select(readings.c.reading_id).where(
+        readings.c.consumption_point_id == meter["consumption_point_id"],
+        readings.c.status == "held_for_review")).first()
+    if held is not None:
+        raise Conflict("the last reading of this consumption point is being checked; "
+                       "a new one can be entered once it is decided", code="reading-under-review")
 
     errors = register_value_errors(command.registers, meter["registers"], "registers")
     if command.reading_date > uow.clock.today():
@@ -76,60 +123,159 @@ def submit_reading(uow, command: SubmitReading, window_days):
     if command.reading_date < meter["start_date"]:
         errors.append({"field": "reading_date",
                        "message": f"must not be before the contract started ({meter['start_date']})"})
-    previous = last_accepted_reading(session, command.consumption_point_id)
-    if previous is not None and not errors:
-        if command.reading_date < previous["reading_date"]:
-            errors.append({"field": "reading_date",
-                           "message": f"must not be before the last reading ({previous['reading_date']})"})
-        for code, value in sorted(command.registers.items()):
-            before = previous["registers"][code]
-            if value < before:
-                errors.append({"field": f"registers.{code}",
-                               "message": f"is lower than the previous reading ({before} "
-                                          f"on {previous['reading_date']})"})
+    history = accepted_readings(session, meter["consumption_point_id"])
+    previous = history[-1]
+    if not errors and command.reading_date < previous["reading_date"]:
+        errors.append({"field": "reading_date",
+                       "message": f"must not be before the last reading ({previous['reading_date']})"})
     if errors:
         raise ValidationFailed("; ".join(f"{e['field']} {e['message']}" for e in errors), errors)
 
-    consumption = {code: value - previous["registers"][code]
-                   for code, value in command.registers.items()}
+    intervals = _history_intervals(history)
+    consumption = _consumption(command, meter, previous, intervals, thresholds)
+    review_reason = plausibility.judge(
+        intervals, previous["reading_date"], command.reading_date, sum(consumption.values()),
+        meter["tariff_plan"], thresholds)
+    status = "accepted" if review_reason is None else "held_for_review"
     reading_id = str(uuid.uuid4())
     session.execute(sa.insert(readings).values(
-        reading_id=reading_id, consumption_point_id=command.consumption_point_id,
+        reading_id=reading_id, consumption_point_id=meter["consumption_point_id"],
         reading_date=command.reading_date, registers=command.registers,
-        consumption=consumption, status="accepted", source=command.source,
-        submitted_by=command.submitted_by, submitted_at=uow.now))
+        consumption=consumption, status=status, source=command.source,
+        submitted_by=command.submitted_by, mandate_id=command.mandate_id,
+        submitted_at=uow.now, review_reason=review_reason))
     due = next_reading_due(meter["reading_day"], command.reading_date, window_days)
+    if status == "accepted":
+        _emit_submitted(uow, meter, reading_id, command.reading_date, command.registers,
+                        consumption, previous["reading_date"], due)
+    else:
+        due = next_reading_due(meter["reading_day"], previous["reading_date"], window_days)
+        uow.emit("reading_held_for_review", {
+            "reading_id": reading_id, "consumption_point_id": meter["consumption_point_id"],
+            "customer_id": meter["customer_id"], "reading_date": command.reading_date.isoformat(),
+            "registers": command.registers, "reason": review_reason})
+    answer = {"reading_id": reading_id, "status": status, "consumption": consumption,
+              "next_reading_due": due.isoformat()}
+    if review_reason:
+        answer["review_reason"] = review_reason
+    if command.idempotency_key:
+        session.execute(sa.update(idempotency_keys)
+                        .where(idempotency_keys.c.key == command.idempotency_key)
+                        .values(response=answer))
+    return answer
+
+
+def _claim_idempotency_key(uow, command):
+    """The first answer for this key, or None when this request is the first.
+
+    The key is inserted first: a concurrent request with the same key waits on
+    it, then finds the answer the first one stored."""
+    request_hash = _request_hash(command)
+    dialect = uow.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    inserted = uow.session.execute(
+        insert(idempotency_keys).values(key=command.idempotency_key, request_hash=request_hash,
+                                        created_at=uow.now)
+        .on_conflict_do_nothing()).rowcount
+    if inserted:
+        return None
+    first = uow.session.execute(sa.select(idempotency_keys).where(
+        idempotency_keys.c.key == command.idempotency_key)).mappings().one()
+    if first["request_hash"] != request_hash:
+        raise Conflict("this Idempotency-Key was used with another request",
+                       code="idempotency-key-reused")
+    if first["response"] is None:
+        raise Conflict("the first request with this Idempotency-Key failed; use a new key",
+                       code="idempotency-key-reused")
+    return first["response"]
+
+
+def _consumption(command, meter, previous, intervals, thresholds):
+    """Per register: reading − previous; below the previous value, the register
+    rolled over if that consumption is plausible, else the reading is refused."""
+    digits = {r["code"]: r["digits"] for r in meter["registers"]}
+    consumption, errors = {}, []
+    for code, value in sorted(command.registers.items()):
+        before = previous["registers"][code]
+        if value >= before:
+            consumption[code] = value - before
+            continue
+        rolled = 10 ** digits[code] - before + value
+        doubt = plausibility.judge(intervals, previous["reading_date"], command.reading_date,
+                                   rolled, meter["tariff_plan"], thresholds)
+        if doubt is None:
+            consumption[code] = rolled
+        else:
+            errors.append({"field": f"registers.{code}",
+                           "message": f"is lower than the previous reading ({before} "
+                                      f"on {previous['reading_date']})"})
+    if errors:
+        raise ValidationFailed("; ".join(f"{e['field']} {e['message']}" for e in errors), errors)
+    return consumption
+
+
+def _emit_submitted(uow, meter, reading_id, reading_date, registers, consumption,
+                    previous_date, due):
     uow.emit("reading_submitted", {
         "reading_id": reading_id,
-        "consumption_point_id": command.consumption_point_id,
+        "consumption_point_id": meter["consumption_point_id"],
         "contract_no": meter["contract_no"],
         "customer_id": meter["customer_id"],
         "tariff_plan": meter["tariff_plan"],
-        "reading_date": command.reading_date.isoformat(),
-        "previous_reading_date": previous["reading_date"].isoformat(),
-        "registers": command.registers,
+        "reading_day": meter["reading_day"],
+        "reading_date": reading_date.isoformat(),
+        "previous_reading_date": previous_date.isoformat(),
+        "registers": registers,
         "consumption": consumption,
         "next_reading_due": due.isoformat(),
     })
-    return {"reading_id": reading_id, "status": "accepted", "consumption": consumption,
-            "next_reading_due": due.isoformat()}
 
 
-def list_readings(uow, point_id):
-    known = uow.session.execute(sa.select(meters.c.consumption_point_id)
-                                .where(meters.c.consumption_point_id == point_id)).first()
-    if known is None:
-        raise NotFound(f"no consumption point {point_id}")
+def review_queue(uow):
     rows = uow.session.execute(
-        sa.select(readings).where(readings.c.consumption_point_id == point_id)
-        .order_by(readings.c.reading_date.desc(), readings.c.submitted_at.desc())
-    ).mappings().all()
-    return [{
-        "reading_id": r["reading_id"], "reading_date": r["reading_date"].isoformat(),
-        "registers": r["registers"], "consumption": r["consumption"], "status": r["status"],
-        "source": r["source"], "submitted_by": r["submitted_by"],
-        "submitted_at": r["submitted_at"].isoformat(),
-    } for r in rows]
+        sa.select(readings, meters.c.eic, meters.c.customer_id, meters.c.contract_no)
+        .join(meters, meters.c.consumption_point_id == readings.c.consumption_point_id)
+        .where(readings.c.status == "held_for_review")
+        .order_by(readings.c.submitted_at)).mappings().all()
+    return [{**_reading_view(r), "consumption_point_id": r["consumption_point_id"],
+             "eic": r["eic"], "customer_id": r["customer_id"], "contract_no": r["contract_no"]}
+            for r in rows]
+
+
+def decide(uow, reading_id, decision: Decide, operator, window_days):
+    session = uow.session
+    row = session.execute(sa.select(readings).where(readings.c.reading_id == reading_id)
+                          .with_for_update()).mappings().first()
+    if row is None:
+        raise NotFound(f"no reading {reading_id}")
+    if row["status"] != "held_for_review":
+        raise Conflict(f"the reading is {row['status']}, not held for review")
+    meter = session.execute(sa.select(meters).where(
+        meters.c.consumption_point_id == row["consumption_point_id"]).with_for_update()
+    ).mappings().one()
+    if not decision.accept:
+        if not (decision.reason or "").strip():
+            raise ValidationFailed.field("reason", "say why the reading is rejected")
+        session.execute(sa.update(readings).where(readings.c.reading_id == reading_id).values(
+            status="rejected", review_reason=decision.reason.strip(), decided_by=operator,
+            decided_at=uow.now))
+        uow.emit("reading_rejected", {
+            "reading_id": reading_id, "consumption_point_id": row["consumption_point_id"],
+            "customer_id": meter["customer_id"], "reading_date": row["reading_date"].isoformat(),
+            "reason": decision.reason.strip()})
+    else:
+        previous = last_accepted_reading(session, row["consumption_point_id"])
+        session.execute(sa.update(readings).where(readings.c.reading_id == reading_id).values(
+            status="accepted", decided_by=operator, decided_at=uow.now))
+        due = next_reading_due(meter["reading_day"], row["reading_date"], window_days)
+        _emit_submitted(uow, meter, reading_id, row["reading_date"], row["registers"],
+                        row["consumption"], previous["reading_date"], due)
+    updated = session.execute(sa.select(readings).where(readings.c.reading_id == reading_id)
+                              ).mappings().one()
+    return _reading_view(updated)
 
 
 def relink_meter(uow, data):
@@ -155,3 +301,29 @@ def reading_overview(uow, point_ids, window_days):
                 window_days).isoformat(),
         }
     return overview
+
+
+def _reading_view(r):
+    view = {
+        "reading_id": r["reading_id"], "reading_date": r["reading_date"].isoformat(),
+        "registers": r["registers"], "consumption": r["consumption"], "status": r["status"],
+        "source": r["source"], "submitted_by": r["submitted_by"],
+        "submitted_at": r["submitted_at"].isoformat(),
+    }
+    if r["review_reason"]:
+        view["review_reason"] = r["review_reason"]
+    if r["mandate_id"]:
+        view["mandate_id"] = r["mandate_id"]
+    return view
+
+
+def list_readings(uow, point_id, customer_id=None):
+    meter = uow.session.execute(sa.select(meters.c.customer_id)
+                                .where(meters.c.consumption_point_id == point_id)).first()
+    if meter is None or (customer_id and meter.customer_id != customer_id):
+        raise NotFound(f"no consumption point {point_id}")
+    rows = uow.session.execute(
+        sa.select(readings).where(readings.c.consumption_point_id == point_id)
+        .order_by(readings.c.reading_date.desc(), readings.c.submitted_at.desc())
+    ).mappings().all()
+    return [_reading_view(r) for r in rows]

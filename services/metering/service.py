@@ -1,17 +1,33 @@
-"""metering: meter registers, readings and reading schedules (entrypoints only)."""
+"""metering: meter registers, readings, review and reading schedules (entrypoints only)."""
 from pathlib import Path
 
 from nameko.dependency_providers import Config
-from services.common.rpc import rpc
 
 from services.common import config as cfg
 from services.common.db import Database
 from services.common.errors import ValidationFailed
 from services.common.messaging import event_handler
+from services.common.rpc import rpc
 from services.common.validation import parse
-from services.metering import readings
+from services.metering import imports, readings
 from services.metering.models import metadata
+from services.metering.plausibility import Thresholds
 from services.metering.schedule import DEFAULT_WINDOW_DAYS
+
+
+def thresholds(config):
+    """Plausibility thresholds from configuration; typical use per tariff plan is
+    ``VOOL_TYPICAL_DAILY_KWH="BASIC:10,DAYNIGHT:15"``."""
+    typical = {}
+    for pair in str(cfg.setting(config, "VOOL_TYPICAL_DAILY_KWH", "BASIC:10,DAYNIGHT:15")).split(","):
+        if ":" in pair:
+            plan, kwh = pair.split(":", 1)
+            typical[plan.strip()] = float(kwh)
+    return Thresholds(
+        factor=cfg.float_setting(config, "VOOL_IMPLAUSIBLE_FACTOR", 5.0),
+        min_daily_kwh=cfg.float_setting(config, "VOOL_IMPLAUSIBLE_MIN_DAILY_KWH", 5.0),
+        zero_run=cfg.int_setting(config, "VOOL_ZERO_RUN_LIMIT", 3),
+        typical_daily_kwh=typical)
 
 
 class MeteringService:
@@ -19,6 +35,9 @@ class MeteringService:
 
     db = Database(metadata, Path(__file__).parent / "migrations")
     config = Config()
+
+    def _window(self):
+        return cfg.int_setting(self.config, "VOOL_READING_WINDOW_DAYS", DEFAULT_WINDOW_DAYS)
 
     @rpc
     def health(self):
@@ -28,7 +47,7 @@ class MeteringService:
     def on_contract_signed(self, event):
         with self.db.unit_of_work() as uow:
             if not uow.handled_before(event, "metering.on_contract_signed"):
-                readings.register_meter(uow, event.data)
+                readings.register_meter(uow, event.data, self._window())
 
     @event_handler("contracts", "consumption_point_linked")
     def on_consumption_point_linked(self, event):
@@ -42,26 +61,54 @@ class MeteringService:
         None, next_reading_due}}`` for the points metering knows."""
         if not isinstance(consumption_point_ids, list):
             raise ValidationFailed.field("consumption_point_ids", "must be a list")
-        window = cfg.int_setting(self.config, "VOOL_READING_WINDOW_DAYS", DEFAULT_WINDOW_DAYS)
         with self.db.unit_of_work() as uow:
-            return readings.reading_overview(uow, [str(p) for p in consumption_point_ids], window)
+            return readings.reading_overview(uow, [str(p) for p in consumption_point_ids],
+                                             self._window())
 
     @rpc
     def submit_reading(self, command):
         """Submit a meter reading.
 
         command: ``{consumption_point_id, reading_date: YYYY-MM-DD, registers:
-        {code: kWh}, source?: customer|delegate|operator|import, submitted_by?}``
-        returns: ``{reading_id, status, consumption: {code: kWh}, next_reading_due}``
-        raises: ValidationFailed (field errors), NotFound (unknown consumption point)
+        {code: kWh}, source?: customer|delegate|operator|import, submitted_by?,
+        mandate_id?, customer_id? (the point must be theirs), idempotency_key?}``
+        returns: ``{reading_id, status: accepted|held_for_review, consumption:
+        {code: kWh}, next_reading_due, review_reason?}``
+        raises: ValidationFailed (field errors), NotFound (unknown consumption point),
+        Conflict (key reused with another body; a reading under review)
         """
         command = parse(readings.SubmitReading, command)
-        window = cfg.int_setting(self.config, "VOOL_READING_WINDOW_DAYS", DEFAULT_WINDOW_DAYS)
         with self.db.unit_of_work() as uow:
-            return readings.submit_reading(uow, command, window)
+            return readings.submit_reading(uow, command, self._window(),
+                                           thresholds(self.config))
 
     @rpc
-    def list_readings(self, consumption_point_id):
-        """returns the readings of a consumption point, newest first."""
+    def list_readings(self, consumption_point_id, customer_id=None):
+        """returns the readings of a consumption point, newest first (API.md's shape);
+        NotFound, also when ``customer_id`` is given and the point is not theirs."""
         with self.db.unit_of_work() as uow:
-            return readings.list_readings(uow, str(consumption_point_id))
+            return readings.list_readings(uow, str(consumption_point_id),
+                                          str(customer_id) if customer_id else None)
+
+    @rpc
+    def review_queue(self):
+        """returns the readings held for review, oldest first."""
+        with self.db.unit_of_work() as uow:
+            return readings.review_queue(uow)
+
+    @rpc
+    def decide_reading(self, reading_id, decision, operator):
+        """decision: ``{accept: bool, reason?}``. Accepting releases the reading to
+        billing (reading_submitted); rejecting needs a reason the customer sees."""
+        decision = parse(readings.Decide, decision)
+        with self.db.unit_of_work() as uow:
+            return readings.decide(uow, str(reading_id), decision, str(operator), self._window())
+
+    @rpc
+    def import_readings(self, csv_text, operator):
+        """A CSV of readings (``eic`` or ``meter_serial``, ``reading_date``, one column
+        per register). returns ``{accepted, held, rejected: [{line, reason}]}``."""
+        if not isinstance(csv_text, str):
+            raise ValidationFailed.field("file", "must be CSV text")
+        return imports.import_readings(self.db.unit_of_work, csv_text, str(operator),
+                                       self._window(), thresholds(self.config))

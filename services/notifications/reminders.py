@@ -1,13 +1,18 @@
 """Reading reminders: one pending reminder per consumption point.
 
-A reading cancels the pending reminder of its consumption point and schedules
-the next one for the next reading due date it carries.
+A reading (or a contract's start) cancels the pending reminder of its
+consumption point and schedules the next one for the next reading due date.
+The sweep finds reminders whose reading window has closed — the due date plus
+the window's days — without a reading, and sends each one once: it is claimed
+with ``FOR UPDATE SKIP LOCKED``, so two replicas sweeping at once never send the
+same reminder twice. The next reminder, a month later, is scheduled with it.
 """
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 
+from services.notifications import inbox
 from services.notifications.models import reminders
 
 
@@ -18,15 +23,54 @@ def reschedule(uow, data):
         sa.update(reminders)
         .where(reminders.c.consumption_point_id == point_id, reminders.c.status == "pending")
         .values(status="cancelled", closed_at=uow.now))
-    session.execute(sa.insert(reminders).values(
-        reminder_id=str(uuid.uuid4()), consumption_point_id=point_id,
-        customer_id=data["customer_id"], due_on=date.fromisoformat(data["next_reading_due"]),
-        status="pending", created_at=uow.now))
+    _schedule(uow, point_id, data["customer_id"], date.fromisoformat(data["next_reading_due"]),
+              data.get("reading_day"))
+
+
+def _schedule(uow, point_id, customer_id, due_on, reading_day):
+    uow.session.execute(sa.insert(reminders).values(
+        reminder_id=str(uuid.uuid4()), consumption_point_id=point_id, customer_id=customer_id,
+        due_on=due_on, reading_day=reading_day, status="pending", created_at=uow.now))
+
+
+def relink(uow, data):
+    """From consumption_point_linked: the reminders go to the new holder."""
+    uow.session.execute(sa.update(reminders).where(
+        reminders.c.consumption_point_id == data["consumption_point_id"],
+        reminders.c.status == "pending").values(customer_id=data["customer_id"]))
+
+
+def following_due_date(due_on, reading_day):
+    """The reading day of the month after ``due_on``."""
+    month = due_on.month % 12 + 1
+    year = due_on.year + (1 if month == 1 else 0)
+    return date(year, month, reading_day or due_on.day)
+
+
+def sweep(uow, as_of: date, window_days, batch_size=500):
+    """Send the reminders whose window closed before ``as_of``; returns how many."""
+    closed_before = as_of - timedelta(days=window_days)
+    due = uow.session.execute(
+        sa.select(reminders)
+        .where(reminders.c.status == "pending", reminders.c.due_on < closed_before)
+        .order_by(reminders.c.due_on)
+        .limit(batch_size)
+        .with_for_update(skip_locked=True)).mappings().all()
+    for reminder in due:
+        next_due = following_due_date(reminder["due_on"], reminder["reading_day"])
+        inbox.deliver(uow, reminder["customer_id"], "reading_reminder", {
+            "missed_date": reminder["due_on"], "next_date": next_due})
+        uow.session.execute(sa.update(reminders)
+                            .where(reminders.c.reminder_id == reminder["reminder_id"])
+                            .values(status="sent", closed_at=uow.now))
+        _schedule(uow, reminder["consumption_point_id"], reminder["customer_id"], next_due,
+                  reminder["reading_day"])
+    return len(due)
 
 
 def reminders_of(uow, point_id):
     rows = uow.session.execute(
         sa.select(reminders).where(reminders.c.consumption_point_id == point_id)
-        .order_by(reminders.c.created_at)).mappings().all()
+        .order_by(reminders.c.due_on, reminders.c.created_at)).mappings().all()
     return [{"reminder_id": r["reminder_id"], "due_on": r["due_on"].isoformat(),
              "status": r["status"]} for r in rows]

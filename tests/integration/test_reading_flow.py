@@ -61,21 +61,26 @@ def test_a_reading_is_charged_and_its_reminder_rescheduled(system, rpc):
     assert by_kind["excise"]["net"] == "0.63"
     assert charge["net"] == "58.65"
 
-    reminders = wait_for(lambda: rpc.notifications.reminders(point),
-                         message="notifications to schedule a reminder")
-    assert [(r["due_on"], r["status"]) for r in reminders] == [("2026-03-15", "pending")]
+    # the contract's start scheduled the first reminder; the reading replaced it
+    reminders = wait_for(lambda: _settled(rpc.notifications.reminders(point), 2),
+                         message="notifications to reschedule the reminder")
+    assert [(r["due_on"], r["status"]) for r in reminders] == [
+        ("2026-01-15", "cancelled"), ("2026-03-15", "pending")]
 
     second = rpc.metering.submit_reading({
         "consumption_point_id": point, "reading_date": "2026-03-16",
         "registers": {"T1": 1550}})
     assert second["consumption"] == {"T1": 250}
     assert second["next_reading_due"] == "2026-04-15"
-    wait_for(lambda: len(rpc.notifications.reminders(point)) == 2,
-             message="the next reminder")
-    reminders = rpc.notifications.reminders(point)
+    reminders = wait_for(lambda: _settled(rpc.notifications.reminders(point), 3),
+                         message="the next reminder")
     assert [(r["due_on"], r["status"]) for r in reminders] == [
-        ("2026-03-15", "cancelled"), ("2026-04-15", "pending")]
+        ("2026-01-15", "cancelled"), ("2026-03-15", "cancelled"), ("2026-04-15", "pending")]
     assert wait_for(lambda: rpc.billing.get_charge(second["reading_id"]))["net"] == "48.88"
+
+
+def _settled(reminders, count):
+    return reminders if len(reminders) == count else None
 
 
 def test_a_day_night_meter_is_charged_per_register(system, rpc):

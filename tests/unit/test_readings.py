@@ -3,11 +3,12 @@ from datetime import datetime, timezone
 
 import pytest
 
-from services.common.errors import NotFound, ValidationFailed
+from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.events import parse_event
 from services.common.validation import parse
 from services.metering import readings
 from services.metering.models import metadata
+from services.metering.plausibility import Thresholds
 from tests.unit.fakes import FakeDatabase
 
 POINT = "cp-1"
@@ -23,15 +24,19 @@ def db():
             "eic": "38ZEE-00000001-1", "meter": {"serial": "M1", "registers": [
                 {"code": "T1", "digits": 5}, {"code": "T2", "digits": 5}]},
             "tariff_plan": "DAYNIGHT", "reading_day": 15, "start_date": "2026-01-01",
-            "initial_readings": {"T1": 100, "T2": 50}})
+            "initial_readings": {"T1": 100, "T2": 50}}, window_days=3)
     return db
 
 
-def submit(db, reading_date, **registers):
+THRESHOLDS = Thresholds(typical_daily_kwh={"DAYNIGHT": 15})
+
+
+def submit(db, reading_date, key=None, **registers):
     command = parse(readings.SubmitReading, {
-        "consumption_point_id": POINT, "reading_date": reading_date, "registers": registers})
+        "consumption_point_id": POINT, "reading_date": reading_date, "registers": registers,
+        "idempotency_key": key})
     with db.unit_of_work() as uow:
-        return readings.submit_reading(uow, command, window_days=3)
+        return readings.submit_reading(uow, command, 3, THRESHOLDS)
 
 
 def errors_of(db, reading_date, **registers):
@@ -41,9 +46,9 @@ def errors_of(db, reading_date, **registers):
 
 
 def test_consumption_is_the_difference_from_the_last_accepted_reading(db):
-    first = submit(db, "2026-01-15", T1=400, T2=150)
-    assert first["consumption"] == {"T1": 300, "T2": 100}
-    second = submit(db, "2026-02-15", T1=450, T2=150)
+    first = submit(db, "2026-01-15", T1=300, T2=150)
+    assert first["consumption"] == {"T1": 200, "T2": 100}
+    second = submit(db, "2026-02-15", T1=350, T2=150)
     assert second["consumption"] == {"T1": 50, "T2": 0}
     [_, event] = db.events("reading_submitted")
     data = parse_event(event).data
@@ -83,7 +88,7 @@ def test_an_unknown_consumption_point_is_not_found(db):
     command = parse(readings.SubmitReading, {
         "consumption_point_id": "nope", "reading_date": "2026-02-15", "registers": {"T1": 1}})
     with pytest.raises(NotFound), db.unit_of_work() as uow:
-        readings.submit_reading(uow, command, 3)
+        readings.submit_reading(uow, command, 3, THRESHOLDS)
 
 
 def test_the_meter_copy_is_kept_once_with_its_initial_reading(db):
@@ -91,3 +96,57 @@ def test_the_meter_copy_is_kept_once_with_its_initial_reading(db):
         history = readings.list_readings(uow, POINT)
     assert [(r["reading_date"], r["registers"], r["source"]) for r in history] == [
         ("2026-01-01", {"T1": 100, "T2": 50}, "initial")]
+
+
+def test_a_register_that_passed_its_last_digit_rolled_over(db):
+    with db.unit_of_work() as uow:   # a 5-digit register close to the end
+        uow.session.execute(readings.readings.update().values(registers={"T1": 99_900, "T2": 50}))
+    result = submit(db, "2026-01-20", T1=150, T2=100)
+    assert result["consumption"] == {"T1": 250, "T2": 50}   # 100000 - 99900 + 150
+    assert result["status"] == "accepted"
+
+
+def test_an_implausible_rollover_is_a_value_below_the_previous_reading(db):
+    # 100 -> 50 would be 99950 kWh in 14 days
+    assert errors_of(db, "2026-01-15", T1=50, T2=60) == [{
+        "field": "registers.T1", "message": "is lower than the previous reading (100 on 2026-01-01)"}]
+
+
+def test_a_slipped_decimal_point_is_held_for_review_and_not_billed(db):
+    result = submit(db, "2026-02-01", T1=100 + 4650, T2=50)   # 150 a day, typical 15
+    assert result["status"] == "held_for_review"
+    assert "far above" in result["review_reason"]
+    assert db.events("reading_submitted") == []
+    assert [e["event_type"] for e in db.events()][-1] == "reading_held_for_review"
+    with pytest.raises(Conflict):                      # one at a time while it is checked
+        submit(db, "2026-02-02", T1=600, T2=60)
+    with db.unit_of_work() as uow:
+        released = readings.decide(uow, result["reading_id"], readings.Decide(accept=True),
+                                   "operator:anna", 3)
+    assert released["status"] == "accepted"
+    [event] = db.events("reading_submitted")
+    assert event["data"]["consumption"] == {"T1": 4650, "T2": 0}
+
+
+def test_a_rejected_reading_keeps_its_reason(db):
+    result = submit(db, "2026-02-01", T1=5000, T2=50)
+    with db.unit_of_work() as uow:
+        with pytest.raises(ValidationFailed):
+            readings.decide(uow, result["reading_id"], readings.Decide(accept=False), "op", 3)
+    with db.unit_of_work() as uow:
+        readings.decide(uow, result["reading_id"],
+                        readings.Decide(accept=False, reason="Meter photo shows 500"), "op", 3)
+    with db.unit_of_work() as uow:
+        latest = readings.list_readings(uow, POINT)[0]
+    assert (latest["status"], latest["review_reason"]) == ("rejected", "Meter photo shows 500")
+    assert submit(db, "2026-02-01", T1=500, T2=60)["consumption"] == {"T1": 400, "T2": 10}
+
+
+def test_an_idempotency_key_returns_the_first_answer_and_refuses_another_body(db):
+    first = submit(db, "2026-01-15", key="k-1", T1=300, T2=150)
+    assert submit(db, "2026-01-15", key="k-1", T1=300, T2=150) == first
+    with pytest.raises(Conflict) as refused:
+        submit(db, "2026-01-15", key="k-1", T1=301, T2=150)
+    assert refused.value.code == "idempotency-key-reused"
+    with db.unit_of_work() as uow:
+        assert len(readings.list_readings(uow, POINT)) == 2   # the initial one and one more

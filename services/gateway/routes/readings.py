@@ -1,0 +1,94 @@
+"""Meter readings: customers' history and submissions, the desk's review and import."""
+from datetime import date
+from typing import Optional
+
+from pydantic import Field
+
+from services.common.validation import Shape
+from services.gateway.auth import actor
+from services.gateway.http import json_body, route
+from services.gateway.problems import UnsupportedMediaType
+
+POINT = "/api/v1/customers/<cid>/consumption-points/<cp>/readings"
+
+
+class NewReading(Shape):
+    reading_date: date
+    registers: dict[str, int]
+
+
+class ReadingDecision(Shape):
+    accept: bool
+    reason: Optional[str] = Field(default=None, max_length=300)
+
+
+class SweepRequest(Shape):
+    as_of: Optional[date] = None
+
+
+def source_of(principal):
+    """customer, or delegate with the mandate it acts under."""
+    acting = principal["acting_for"]
+    if acting["relation"] == "self":
+        return {"source": "customer", "mandate_id": None}
+    return {"source": "delegate", "mandate_id": acting.get("mandate_id")}
+
+
+class ReadingRoutes:
+
+    @route("GET", POINT, access="customer", scope="readings:read", tag="readings",
+           summary="The readings of a consumption point, newest first")
+    def readings(self, request, cid, cp):
+        return self.services.call("metering", "list_readings", cp, cid)
+
+    @route("POST", POINT, access="customer", scope="readings:write", tag="readings",
+           status=201, request_model=NewReading,
+           summary="Submit a reading (header Idempotency-Key makes retries safe)")
+    def submit_reading(self, request, cid, cp):
+        reading = json_body(request, NewReading)
+        key = request.headers.get("Idempotency-Key")
+        command = {
+            "consumption_point_id": cp, "customer_id": cid,
+            "reading_date": reading.reading_date.isoformat(), "registers": reading.registers,
+            "submitted_by": actor(request.principal), **source_of(request.principal),
+            # keys are the client's: scoped to the customer so two cannot collide
+            "idempotency_key": f"{cid}:{key}"[:200] if key else None,
+        }
+        return self.services.call("metering", "submit_reading", command)
+
+    @route("GET", "/api/v1/customers/<cid>/notifications", access="customer",
+           scope="contract:read", tag="customers", summary="The customer's inbox, newest first")
+    def notifications(self, request, cid):
+        return self.services.call("notifications", "inbox", cid)
+
+    @route("GET", "/api/v1/operator/readings/review", access="operator", tag="operator",
+           summary="Readings held for review")
+    def desk_review_queue(self, request):
+        return self.services.call("metering", "review_queue")
+
+    @route("POST", "/api/v1/operator/readings/<reading_id>/decision", access="operator",
+           tag="operator", request_model=ReadingDecision,
+           summary="Accept a held reading (it goes to billing) or reject it with a reason")
+    def desk_decide_reading(self, request, reading_id):
+        decision = json_body(request, ReadingDecision)
+        return self.services.call("metering", "decide_reading", reading_id,
+                                  decision.model_dump(), actor(request.principal))
+
+    @route("POST", "/api/v1/operator/readings/import", access="operator", tag="operator",
+           summary="Import readings from a CSV file (text/csv)")
+    def desk_import_readings(self, request):
+        if request.mimetype not in ("text/csv", "text/plain"):
+            raise UnsupportedMediaType(f"send text/csv, not {request.mimetype or 'nothing'}")
+        try:
+            text = request.get_data().decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise UnsupportedMediaType("the CSV file must be UTF-8") from None
+        return self.services.call("metering", "import_readings", text,
+                                  actor(request.principal), timeout=120)
+
+    @route("POST", "/api/v1/operator/jobs/reminder-sweep", access="operator", tag="operator",
+           request_model=SweepRequest, summary="Send the reminders of missed reading dates")
+    def desk_reminder_sweep(self, request):
+        sweep = json_body(request, SweepRequest)
+        return self.services.call("notifications", "reminder_sweep",
+                                  sweep.as_of.isoformat() if sweep.as_of else None, timeout=120)
