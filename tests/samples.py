@@ -8,8 +8,14 @@ _serials = itertools.count(1)
 
 
 def eic_code(n):
-    base = f"38ZEE-{n:08d}-"
-    return base + eic.calc_check_digit(base)
+    """A valid EIC for n: where the check character of one base comes out as "-"
+    (which the standard excludes), the next area code is used."""
+    for area in "EFGH":
+        base = f"38ZE{area}-{n:08d}-"
+        code = base + eic.calc_check_digit(base)
+        if eic.is_valid(code):
+            return code
+    raise ValueError(f"no valid EIC for {n}")
 
 
 def personal_code(born, serial):

@@ -6,6 +6,7 @@ metadata = sa.MetaData()
 
 MONEY = sa.Numeric(14, 2)
 UNIT_PRICE = sa.Numeric(12, 6)
+KWH = sa.Numeric(14, 3)   # a price change inside an interval splits its kWh by days
 
 tariff_plans = sa.Table(
     "tariff_plans", metadata,
@@ -37,6 +38,7 @@ charges = sa.Table(
     sa.Column("period_to", sa.Date, nullable=False),
     sa.Column("net", MONEY, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("invoice_no", sa.String(20)),   # the invoice it was billed on
 )
 
 charge_lines = sa.Table(
@@ -45,9 +47,67 @@ charge_lines = sa.Table(
     sa.Column("line_no", sa.Integer, primary_key=True),
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("register", sa.String(2), nullable=False),
-    sa.Column("kwh", sa.Integer, nullable=False),
+    sa.Column("kwh", KWH, nullable=False),
     sa.Column("unit_price", UNIT_PRICE, nullable=False),
     sa.Column("net", MONEY, nullable=False),
+    sa.Column("period_from", sa.Date),
+    sa.Column("period_to", sa.Date),
+)
+
+# VAT rates by date (Estonia: 20% from 2009-07-01, 22% from 2024-01-01, 24% from 2025-07-01).
+vat_rates = sa.Table(
+    "vat_rates", metadata,
+    sa.Column("valid_from", sa.Date, primary_key=True),
+    sa.Column("rate", sa.Numeric(5, 2), nullable=False),
+)
+
+# billing's own copy of each contract, from contracts' events.
+billing_contracts = sa.Table(
+    "billing_contracts", metadata,
+    sa.Column("contract_no", sa.String(20), primary_key=True),
+    sa.Column("customer_id", sa.String(36), nullable=False),
+    sa.Column("reference_no", sa.String(20), nullable=False, unique=True),
+    sa.Column("tariff_plan", sa.String(32), nullable=False),
+    sa.Column("start_date", sa.Date, nullable=False),
+    sa.Column("end_date", sa.Date),
+)
+
+invoices = sa.Table(
+    "invoices", metadata,
+    sa.Column("invoice_no", sa.String(20), primary_key=True),
+    sa.Column("contract_no", sa.String(20), nullable=False),
+    sa.Column("customer_id", sa.String(36), nullable=False),
+    sa.Column("period", sa.String(7), nullable=False),          # YYYY-MM
+    sa.Column("issued_on", sa.Date, nullable=False),
+    sa.Column("due_on", sa.Date, nullable=False),
+    sa.Column("reference_no", sa.String(20), nullable=False),
+    sa.Column("net", MONEY, nullable=False),
+    sa.Column("vat_rate", sa.Numeric(5, 2), nullable=False),
+    sa.Column("vat", MONEY, nullable=False),
+    sa.Column("total", MONEY, nullable=False),
+    sa.Column("paid", MONEY, nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),         # unpaid | paid | overdue
+    sa.UniqueConstraint("contract_no", "period", name="uq_invoices_contract_period"),
+    sa.Index("ix_invoices_customer", "customer_id", "issued_on"),
+)
+
+invoice_lines = sa.Table(
+    "invoice_lines", metadata,
+    sa.Column("invoice_no", sa.String(20), sa.ForeignKey("invoices.invoice_no"), primary_key=True),
+    sa.Column("line_no", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("register", sa.String(2)),
+    sa.Column("kwh", KWH),
+    sa.Column("unit_price", UNIT_PRICE),
+    sa.Column("period_from", sa.Date),
+    sa.Column("period_to", sa.Date),
+    sa.Column("net", MONEY, nullable=False),
+)
+
+number_sequences = sa.Table(
+    "number_sequences", metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("last_value", sa.BigInteger, nullable=False),
 )
 
 outbox = outbox_table(metadata)

@@ -153,6 +153,13 @@ class Database(DependencyProvider):
             log.warning("database health check failed: %s", exc)
             return {"status": "degraded", "database": "unreachable"}
 
+    def apply_once(self, event, handler, change, *args):
+        """Apply ``change(uow, *args)`` for ``event`` unless ``handler`` already did:
+        the handled event id and the change commit together."""
+        with self.unit_of_work() as uow:
+            if not uow.handled_before(event, handler):
+                change(uow, *args)
+
     def unit_of_work(self):
         return UnitOfWork(self.session_factory, self.outbox, self.service_name, process_clock)
 

@@ -12,6 +12,7 @@ from services.gateway.auth import SESSION_COOKIE, client_address, session_token
 from services.gateway.clients import ServiceRpc
 from services.gateway.http import form_body, json_body, route
 # modules, not classes: `nameko run` would take an imported route class for a service
+from services.gateway.routes import billing as billing_routes
 from services.gateway.routes import customers as customer_routes
 from services.gateway.routes import operators as operator_routes
 from services.gateway.routes import readings as reading_routes
@@ -22,7 +23,7 @@ BACKEND_SERVICES = ("identity", "contracts", "metering", "billing", "notificatio
 
 
 class GatewayService(customer_routes.CustomerRoutes, operator_routes.OperatorRoutes,
-                     reading_routes.ReadingRoutes):
+                     reading_routes.ReadingRoutes, billing_routes.BillingRoutes):
     name = "gateway"
 
     services = ServiceRpc()

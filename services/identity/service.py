@@ -28,21 +28,18 @@ class IdentityService:
 
     @event_handler("contracts", "contract_signed")
     def on_contract_signed(self, event):
-        with self.db.unit_of_work() as uow:
-            if not uow.handled_before(event, "identity.on_contract_signed"):
-                eligibility.record_contract(uow, event.data)
+        self.db.apply_once(event, "identity.on_contract_signed",
+                          eligibility.record_contract, event.data)
 
     @event_handler("contracts", "contract_terminated")
     def on_contract_terminated(self, event):
-        with self.db.unit_of_work() as uow:
-            if not uow.handled_before(event, "identity.on_contract_terminated"):
-                eligibility.record_termination(uow, event.data)
+        self.db.apply_once(event, "identity.on_contract_terminated",
+                          eligibility.record_termination, event.data)
 
     @event_handler("contracts", "consumption_point_linked")
     def on_consumption_point_linked(self, event):
-        with self.db.unit_of_work() as uow:
-            if not uow.handled_before(event, "identity.on_consumption_point_linked"):
-                eligibility.record_relink(uow, event.data)
+        self.db.apply_once(event, "identity.on_consumption_point_linked",
+                          eligibility.record_relink, event.data)
 
     @rpc
     def is_eligible(self, person_code):

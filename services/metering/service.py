@@ -45,15 +45,13 @@ class MeteringService:
 
     @event_handler("contracts", "contract_signed")
     def on_contract_signed(self, event):
-        with self.db.unit_of_work() as uow:
-            if not uow.handled_before(event, "metering.on_contract_signed"):
-                readings.register_meter(uow, event.data, self._window())
+        self.db.apply_once(event, "metering.on_contract_signed",
+                          readings.register_meter, event.data, self._window())
 
     @event_handler("contracts", "consumption_point_linked")
     def on_consumption_point_linked(self, event):
-        with self.db.unit_of_work() as uow:
-            if not uow.handled_before(event, "metering.on_consumption_point_linked"):
-                readings.relink_meter(uow, event.data)
+        self.db.apply_once(event, "metering.on_consumption_point_linked",
+                          readings.relink_meter, event.data)
 
     @rpc
     def reading_overview(self, consumption_point_ids):

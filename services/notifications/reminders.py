@@ -17,14 +17,22 @@ from services.notifications.models import reminders
 
 
 def reschedule(uow, data):
+    """The pending reminder moves to the event's next reading due date — forward
+    only: a contract's start and its first reading travel on different queues, and
+    the one that arrives last must not bring back an earlier date."""
     session = uow.session
     point_id = data["consumption_point_id"]
-    session.execute(
-        sa.update(reminders)
+    due_on = date.fromisoformat(data["next_reading_due"])
+    pending = session.execute(
+        sa.select(reminders.c.reminder_id, reminders.c.due_on)
         .where(reminders.c.consumption_point_id == point_id, reminders.c.status == "pending")
-        .values(status="cancelled", closed_at=uow.now))
-    _schedule(uow, point_id, data["customer_id"], date.fromisoformat(data["next_reading_due"]),
-              data.get("reading_day"))
+        .with_for_update()).first()
+    if pending is not None and pending.due_on > due_on:
+        return
+    if pending is not None:
+        session.execute(sa.update(reminders).where(reminders.c.reminder_id == pending.reminder_id)
+                        .values(status="cancelled", closed_at=uow.now))
+    _schedule(uow, point_id, data["customer_id"], due_on, data.get("reading_day"))
 
 
 def _schedule(uow, point_id, customer_id, due_on, reading_day):

@@ -29,21 +29,18 @@ class NotificationsService:
 
     @event_handler("metering", "reading_submitted")
     def on_reading_submitted(self, event):
-        with self.db.unit_of_work() as uow:
-            if not uow.handled_before(event, "notifications.on_reading_submitted"):
-                reminders.reschedule(uow, event.data)
+        self.db.apply_once(event, "notifications.on_reading_submitted",
+                          reminders.reschedule, event.data)
 
     @event_handler("metering", "reading_schedule_started")
     def on_reading_schedule_started(self, event):
-        with self.db.unit_of_work() as uow:
-            if not uow.handled_before(event, "notifications.on_reading_schedule_started"):
-                reminders.reschedule(uow, event.data)
+        self.db.apply_once(event, "notifications.on_reading_schedule_started",
+                          reminders.reschedule, event.data)
 
     @event_handler("metering", "reading_held_for_review")
     def on_reading_held_for_review(self, event):
-        with self.db.unit_of_work() as uow:
-            if not uow.handled_before(event, "notifications.on_reading_held_for_review"):
-                inbox.deliver(uow, event.data["customer_id"], "reading_held", event.data)
+        self.db.apply_once(event, "notifications.on_reading_held_for_review",
+                          inbox.deliver, event.data["customer_id"], "reading_held", event.data)
 
     @event_handler("metering", "reading_rejected")
     def on_reading_rejected(self, event):
@@ -57,9 +54,8 @@ class NotificationsService:
 
     @event_handler("contracts", "consumption_point_linked")
     def on_consumption_point_linked(self, event):
-        with self.db.unit_of_work() as uow:
-            if not uow.handled_before(event, "notifications.on_consumption_point_linked"):
-                reminders.relink(uow, event.data)
+        self.db.apply_once(event, "notifications.on_consumption_point_linked",
+                          reminders.relink, event.data)
 
     def _window(self):
         return cfg.int_setting(self.config, "VOOL_READING_WINDOW_DAYS", 3)
@@ -100,15 +96,13 @@ class NotificationsService:
 
     @event_handler("contracts", "contact_details_changed")
     def on_contact_details_changed(self, event):
-        with self.db.unit_of_work() as uow:
-            if not uow.handled_before(event, "notifications.on_contact_details_changed"):
-                desk.contact_change_case(uow, event)
+        self.db.apply_once(event, "notifications.on_contact_details_changed",
+                          desk.contact_change_case, event)
 
     @event_handler("contracts", "consumption_point_claimed")
     def on_consumption_point_claimed(self, event):
-        with self.db.unit_of_work() as uow:
-            if not uow.handled_before(event, "notifications.on_consumption_point_claimed"):
-                desk.claim_case(uow, event)
+        self.db.apply_once(event, "notifications.on_consumption_point_claimed",
+                          desk.claim_case, event)
 
     @rpc
     def list_cases(self, status="open"):

@@ -55,7 +55,8 @@ def test_a_reading_is_charged_and_its_reminder_rescheduled(system, rpc):
     by_kind = {line["kind"]: line for line in charge["lines"]}
     # BASIC's prices are data seeded by billing's migration
     assert by_kind["energy"] == {"kind": "energy", "register": "T1", "kwh": 300,
-                                 "unit_price": "0.129000", "net": "38.70"}
+                                 "unit_price": "0.129000", "net": "38.70",
+                                 "period_from": "2026-01-02", "period_to": "2026-02-14"}
     assert by_kind["network"]["net"] == "16.80"
     assert by_kind["renewable"]["net"] == "2.52"
     assert by_kind["excise"]["net"] == "0.63"

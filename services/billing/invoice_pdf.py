@@ -1,0 +1,374 @@
+"""An invoice as a PDF, in Estonian or English.
+
+Framework-free: ``render_invoice(invoice, language)`` takes the invoice as the API
+shows it (see API.md, "invoice line") and returns the PDF's bytes. Built with fpdf2;
+the text is set in DejaVu Sans, shipped in ``fonts/`` (with its licence), because
+fpdf2's core fonts are Latin-1 only and have no š or ž, and the runtime image has
+no system fonts.
+
+The output is byte-identical for the same input: the PDF's creation date (and so
+its /ID) is taken from the invoice's ``issued_on``, not from the clock.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, time, timezone
+from decimal import Decimal
+from pathlib import Path
+
+from fpdf import FPDF
+from fpdf.fonts import FontFace
+
+from services.billing.money import to_cents
+
+SELLER_NAME = "Vool Energia AS"
+SELLER_ADDRESS = "Narva mnt 5, 10117 Tallinn"
+SELLER_REGISTRY_CODE = "16912345"
+SELLER_VAT_NO = "EE102912345"
+SELLER_BANK = "Swedbank"
+SELLER_IBAN = "EE382200221020145685"
+
+FONT_DIR = Path(__file__).resolve().parent / "fonts"
+_FONT = "DejaVuSans"
+
+LANGUAGES = ("et", "en")
+
+_TEXT = {
+    "et": {
+        "invoice": "ARVE",
+        "invoice_no": "Arve nr",
+        "period": "Periood",
+        "issued_on": "Arve kuupäev",
+        "due_on": "Maksetähtaeg",
+        "contract_no": "Lepingu nr",
+        "seller_registry": "Registrikood",
+        "seller_vat": "KMKR nr",
+        "seller_account": "Arvelduskonto",
+        "customer": "Klient",
+        "consumption_point": "Tarbimiskoht",
+        "eic": "EIC-kood",
+        "reference_no": "Viitenumber",
+        "pay_by": "{amount} hiljemalt {due}",
+        "col_item": "Teenus",
+        "col_period": "Periood",
+        "col_kwh": "kWh",
+        "col_unit_price": "Ühikuhind",
+        "col_net": "Summa",
+        "net": "Summa käibemaksuta",
+        "vat": "Käibemaks {rate}%",
+        "total": "Arve summa kokku",
+        "paid": "Juba tasutud",
+        "to_pay": "Tasuda",
+        "instruction": (
+            "Palume tasuda arvelduskontole {iban} ({bank}), saaja {seller}, "
+            "viitenumbriga {ref}. Viitenumbrita makset ei pruugi me arvega siduda."
+        ),
+        "page": "Lehekülg {page}/{pages}",
+    },
+    "en": {
+        "invoice": "INVOICE",
+        "invoice_no": "Invoice no.",
+        "period": "Period",
+        "issued_on": "Issue date",
+        "due_on": "Due date",
+        "contract_no": "Contract no.",
+        "seller_registry": "Registry code",
+        "seller_vat": "VAT no.",
+        "seller_account": "Bank account",
+        "customer": "Customer",
+        "consumption_point": "Consumption point",
+        "eic": "EIC code",
+        "reference_no": "Reference number",
+        "pay_by": "{amount} by {due}",
+        "col_item": "Item",
+        "col_period": "Period",
+        "col_kwh": "kWh",
+        "col_unit_price": "Unit price",
+        "col_net": "Amount",
+        "net": "Net amount",
+        "vat": "VAT {rate}%",
+        "total": "Invoice total",
+        "paid": "Already paid",
+        "to_pay": "To pay",
+        "instruction": (
+            "Please pay to the bank account {iban} ({bank}), payee {seller}, "
+            "quoting the reference number {ref}. Without it we may not be able "
+            "to match your payment to this invoice."
+        ),
+        "page": "Page {page} of {pages}",
+    },
+}
+
+_KINDS = {
+    "et": {
+        "energy": "Elektrienergia",
+        "network": "Võrgutasu",
+        "renewable": "Taastuvenergia tasu",
+        "excise": "Elektriaktsiis",
+        "monthly_fee": "Kuutasu",
+    },
+    "en": {
+        "energy": "Energy",
+        "network": "Network fee",
+        "renewable": "Renewable energy charge",
+        "excise": "Electricity excise",
+        "monthly_fee": "Monthly fee",
+    },
+}
+
+_REGISTERS = {
+    "et": {"T1": "päev", "T2": "öö"},
+    "en": {"T1": "day", "T2": "night"},
+}
+
+_MONTHS = {
+    "et": ("jaanuar", "veebruar", "märts", "aprill", "mai", "juuni", "juuli",
+           "august", "september", "oktoober", "november", "detsember"),
+    "en": ("January", "February", "March", "April", "May", "June", "July",
+           "August", "September", "October", "November", "December"),
+}
+
+
+# --- formatting -------------------------------------------------------------------
+
+def _date_text(value: str, language: str) -> str:
+    d = date.fromisoformat(value)
+    if language == "et":
+        return d.strftime("%d.%m.%Y")
+    return f"{d.day} {_MONTHS['en'][d.month - 1][:3]} {d.year}"
+
+
+def _period_text(period: str, language: str) -> str:
+    year, month = (int(part) for part in period.split("-"))
+    return f"{_MONTHS[language][month - 1]} {year}"
+
+
+def _number_text(value: Decimal, places: int, language: str) -> str:
+    text = f"{value:,.{places}f}"  # en style: 1,234.56
+    if language == "et":
+        text = text.translate(str.maketrans({",": " ", ".": ","}))  # 1 234,56
+    return text
+
+
+def _money_text(amount, language: str, places: int = 2) -> str:
+    value = to_cents(amount) if places == 2 else Decimal(str(amount))
+    sign = "-" if value < 0 else ""
+    number = _number_text(abs(value), places, language)
+    return f"{sign}{number} €" if language == "et" else f"{sign}€{number}"
+
+
+def _decimals(value: Decimal) -> int:
+    return max(0, -value.as_tuple().exponent)
+
+
+def _unit_price_text(unit_price, language: str) -> str:
+    value = Decimal(str(unit_price))
+    return _money_text(value, language, places=max(2, _decimals(value)))
+
+
+def _kwh_text(kwh, language: str) -> str:
+    value = Decimal(str(kwh))
+    return _number_text(value, _decimals(value), language)
+
+
+def _rate_text(rate, language: str) -> str:
+    value = Decimal(str(rate))
+    return _number_text(value, _decimals(value.normalize()), language)  # "24.00" -> 24
+
+
+def _iban_text(iban: str) -> str:
+    return " ".join(iban[i:i + 4] for i in range(0, len(iban), 4))
+
+
+def _line_item(line: dict, language: str, show_registers: bool) -> str:
+    kind = line["kind"]
+    text = _KINDS[language].get(kind, kind)
+    register = line.get("register")
+    if show_registers and register:
+        text += f", {_REGISTERS[language].get(register, register)}"
+    return text
+
+
+def _line_period(line: dict, language: str) -> str:
+    start, end = line.get("period_from"), line.get("period_to")
+    if start and end:
+        return f"{_date_text(start, language)}–{_date_text(end, language)}"
+    return _date_text(start or end, language) if (start or end) else ""
+
+
+# --- the document -----------------------------------------------------------------
+
+class _InvoicePDF(FPDF):
+    def __init__(self, footer_text: str, page_label: str):
+        super().__init__(orientation="portrait", unit="mm", format="A4")
+        self._footer_text = footer_text
+        self._page_label = page_label
+
+    def footer(self):
+        self.set_y(-15)
+        self.set_font(_FONT, size=8)
+        self.set_text_color(100)
+        self.cell(0, 5, self._footer_text, align="L")
+        self.set_x(self.l_margin)
+        label = self._page_label.format(page=self.page_no(), pages="{nb}")
+        self.cell(0, 5, label, align="R")
+        self.set_text_color(0)
+
+
+def render_invoice(invoice: dict, language: str) -> bytes:
+    """The invoice as PDF bytes, in ``language`` ("et" or "en")."""
+    if language not in LANGUAGES:
+        raise ValueError(f"unsupported language {language!r}; expected one of {LANGUAGES}")
+    t = _TEXT[language]
+
+    invoice_no = str(invoice["invoice_no"])
+    reference_no = str(invoice["reference_no"])
+    issued_on = date.fromisoformat(invoice["issued_on"])
+    total = to_cents(invoice["total"])
+    paid = to_cents(invoice.get("paid") or "0")
+    to_pay = max(total - paid, Decimal("0.00"))
+
+    def money(amount) -> str:
+        return _money_text(amount, language)
+
+    pdf = _InvoicePDF(
+        footer_text=f"{SELLER_NAME} · {t['invoice_no']} {invoice_no}",
+        page_label=t["page"],
+    )
+    pdf.set_creation_date(datetime.combine(issued_on, time(0), tzinfo=timezone.utc))
+    pdf.set_title(f"{t['invoice'].capitalize()} {invoice_no}")
+    pdf.set_author(SELLER_NAME)
+    pdf.set_creator(SELLER_NAME)
+    pdf.set_lang("et-EE" if language == "et" else "en")
+    pdf.add_font(_FONT, "", str(FONT_DIR / "DejaVuSans.ttf"))
+    pdf.add_font(_FONT, "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
+    pdf.set_margins(20, 15, 20)
+    pdf.set_auto_page_break(True, margin=20)
+    pdf.add_page()
+    width = pdf.epw
+    left = pdf.l_margin
+    half = width / 2
+
+    # seller (left) and title (right)
+    top = pdf.get_y()
+    pdf.set_font(_FONT, "B", 16)
+    pdf.cell(half, 8, SELLER_NAME)
+    pdf.set_font(_FONT, "B", 18)
+    pdf.cell(half, 8, t["invoice"], align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(_FONT, size=8)
+    seller_lines = [
+        SELLER_ADDRESS,
+        f"{t['seller_registry']} {SELLER_REGISTRY_CODE} · {t['seller_vat']} {SELLER_VAT_NO}",
+        f"{t['seller_account']} {_iban_text(SELLER_IBAN)} ({SELLER_BANK})",
+    ]
+    pdf.multi_cell(half + 20, 4, "\n".join(seller_lines), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_y(max(pdf.get_y(), top + 24) + 4)
+
+    # customer (left) and invoice details (right)
+    top = pdf.get_y()
+    customer = invoice["customer"]
+    pdf.set_font(_FONT, "B", 9)
+    pdf.cell(half, 5, t["customer"], new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(_FONT, size=10)
+    pdf.multi_cell(half - 5, 5, customer["name"], new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(half - 5, 5, customer.get("postal_address") or "", new_x="LMARGIN", new_y="NEXT")
+    bottom_left = pdf.get_y()
+
+    details = [
+        (t["invoice_no"], invoice_no),
+        (t["period"], _period_text(invoice["period"], language)),
+        (t["issued_on"], _date_text(invoice["issued_on"], language)),
+        (t["due_on"], _date_text(invoice["due_on"], language)),
+        (t["contract_no"], str(invoice.get("contract_no") or "")),
+    ]
+    pdf.set_y(top)
+    for label, value in details:
+        pdf.set_x(left + half)
+        pdf.set_font(_FONT, size=9)
+        pdf.cell(35, 5, label)
+        pdf.set_font(_FONT, "B", 9)
+        pdf.cell(half - 35, 5, value, align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_y(max(bottom_left, pdf.get_y()) + 5)
+
+    # the reference number, prominently: customers pay by it
+    pdf.set_fill_color(235, 241, 250)
+    pdf.set_draw_color(60, 100, 170)
+    box_top = pdf.get_y()
+    pdf.rect(left, box_top, width, 16, style="DF")
+    pdf.set_xy(left + 4, box_top + 2)
+    pdf.set_font(_FONT, size=9)
+    pdf.cell(width / 2, 5, t["reference_no"])
+    pdf.set_font(_FONT, size=9)
+    pdf.cell(width / 2 - 8, 5, t["to_pay"], align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_x(left + 4)
+    pdf.set_font(_FONT, "B", 15)
+    pdf.cell(width / 2, 8, reference_no)
+    pdf.set_font(_FONT, "B", 12)
+    pay_by = t["pay_by"].format(
+        amount=money(to_pay), due=_date_text(invoice["due_on"], language))
+    pdf.cell(width / 2 - 8, 8, pay_by, align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_draw_color(0)
+    pdf.set_fill_color(255)
+    pdf.set_y(box_top + 16 + 5)
+
+    # consumption point
+    point = invoice.get("consumption_point") or {}
+    pdf.set_font(_FONT, "B", 9)
+    pdf.cell(width, 5, t["consumption_point"], new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(_FONT, size=9)
+    pdf.multi_cell(width, 5, point.get("address") or "", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(width, 5, f"{t['eic']} {point.get('eic') or ''}", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+
+    # lines
+    lines = invoice.get("lines") or []
+    registers = {line.get("register") for line in lines if line.get("register")}
+    show_registers = len(registers) >= 2
+    pdf.set_font(_FONT, size=8.5)
+    with pdf.table(
+        col_widths=(52, 42, 22, 28, 26),
+        text_align=("LEFT", "LEFT", "RIGHT", "RIGHT", "RIGHT"),
+        headings_style=FontFace(emphasis="BOLD", fill_color=(235, 241, 250)),
+        borders_layout="HORIZONTAL_LINES",
+        cell_fill_mode="ROWS",
+        cell_fill_color=(246, 246, 246),
+        line_height=5,
+        repeat_headings=1,
+        width=width,
+    ) as table:
+        table.row((t["col_item"], t["col_period"], t["col_kwh"],
+                   t["col_unit_price"], t["col_net"]))
+        for line in lines:
+            kwh, unit_price = line.get("kwh"), line.get("unit_price")
+            table.row((
+                _line_item(line, language, show_registers),
+                _line_period(line, language),
+                _kwh_text(kwh, language) if kwh is not None else "",
+                _unit_price_text(unit_price, language) if unit_price is not None else "",
+                money(line["net"]),
+            ))
+
+    # totals, kept together
+    totals = [
+        (t["net"], money(invoice["net"]), False),
+        (t["vat"].format(rate=_rate_text(invoice["vat_rate"], language)),
+         money(invoice["vat"]), False),
+        (t["total"], money(total), True),
+        (t["paid"], money(paid), False),
+        (t["to_pay"], money(to_pay), True),
+    ]
+    block_height = 4 + 6 * len(totals) + 4 + 15
+    if pdf.will_page_break(block_height):
+        pdf.add_page()
+    pdf.ln(4)
+    label_width, value_width = 60, 30
+    for label, value, bold in totals:
+        pdf.set_x(left + width - label_width - value_width)
+        pdf.set_font(_FONT, "B" if bold else "", 10)
+        pdf.cell(label_width, 6, label)
+        pdf.cell(value_width, 6, value, align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+    pdf.set_font(_FONT, size=8.5)
+    pdf.multi_cell(width, 4.5, t["instruction"].format(
+        iban=_iban_text(SELLER_IBAN), bank=SELLER_BANK, seller=SELLER_NAME, ref=reference_no))
+
+    return bytes(pdf.output())
