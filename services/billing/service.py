@@ -1,15 +1,17 @@
 """billing: tariffs, charges, invoices and payments (entrypoints only)."""
+import base64
 from datetime import timedelta
 from pathlib import Path
 
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
-from services.billing import pricing, runs, tariffs
+from services.billing import invoice_pdf, pricing, runs, tariffs
 from services.billing.models import metadata
 from services.common import config as cfg
 from services.common.clock import ClockProvider
 from services.common.db import Database
+from services.common.errors import ValidationFailed
 from services.common.messaging import event_handler
 from services.common.rpc import rpc
 from services.common.validation import parse
@@ -111,3 +113,16 @@ class BillingService:
         """returns the invoice with its lines; NotFound (also when not the customer's)."""
         with self.db.unit_of_work() as uow:
             return runs.invoice(uow, str(invoice_no), str(customer_id) if customer_id else None)
+
+    @rpc
+    def invoice_pdf(self, invoice_no, customer_id, recipient, consumption_point, language):
+        """The invoice as a PDF, base64: ``recipient`` is ``{name, postal_address}``,
+        ``consumption_point`` ``{eic, address}`` (contracts owns both); language et|en.
+        NotFound when the invoice is not the customer's."""
+        if language not in invoice_pdf.LANGUAGES:
+            raise ValidationFailed.field("lang", "et or en")
+        with self.db.unit_of_work() as uow:
+            invoice = runs.invoice(uow, str(invoice_no), str(customer_id))
+        document = invoice_pdf.render_invoice(
+            {**invoice, "customer": recipient, "consumption_point": consumption_point}, language)
+        return base64.b64encode(document).decode("ascii")

@@ -1,4 +1,5 @@
 """The banks of the banks file (VOOL_BANKS_FILE): configuration, not code."""
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from services.common import banklink
 from services.common import config as cfg
 
 DEFAULT_BANKS_FILE = "deploy/config/banks.yaml"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,13 @@ def load_banks(config=None):
             raise ValueError(f"bank {entry['id']}: version must be 008 or 009")
         if service not in banklink.REPLY_TO:
             raise ValueError(f"bank {entry['id']}: service must be 4011 or 4012")
+        missing = [str(_path(entry[key])) for key in ("bank_public_key", "our_private_key")
+                   if not _path(entry[key]).exists()]
+        if missing:
+            # one bank's missing keys must not take every login (and identity) down
+            log.error("bank %s is left out: missing key file(s) %s (development keys: "
+                      "vool dev-keys)", entry["id"], ", ".join(missing))
+            continue
         banks[str(entry["id"])] = Bank(
             id=str(entry["id"]), name=str(entry["name"]), url=str(entry["url"]),
             version=version, service=service, snd_id=str(entry["snd_id"]),

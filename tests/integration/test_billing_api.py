@@ -3,8 +3,11 @@ reading interval, invoices issued once, what the customer sees."""
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
+import io
+
 import pytest
 import requests
+from pypdf import PdfReader
 
 from services.billing.service import BillingService
 from services.contracts.service import ContractsService
@@ -85,6 +88,23 @@ def test_a_month_is_invoiced_once_with_a_price_change_split_by_days(api, rpc, re
     assert Decimal(invoice["total"]) == net + Decimal(invoice["vat"])
     assert invoice["status"] == "unpaid" and invoice["paid"] == "0.00"
 
+    pdf = requests.get(f"{base}/api/v1/customers/{cid}/invoices/{summary['invoice_no']}.pdf",
+                       headers=as_customer, timeout=30)
+    assert pdf.status_code == 200
+    assert pdf.headers["Content-Type"] == "application/pdf"
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert summary["invoice_no"] in text and signed["reference_no"] in text
+    assert "Õie Mäger" in text and "Elektrienergia" in text        # her language: Estonian
+    total_et = invoice["total"].replace(".", ",")
+    assert total_et in text
+    english = requests.get(f"{base}/api/v1/customers/{cid}/invoices/"
+                           f"{summary['invoice_no']}.pdf?lang=en", headers=as_customer, timeout=30)
+    english_text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(english.content)).pages)
+    assert "Energy" in english_text
+    bad = requests.get(f"{base}/api/v1/customers/{cid}/invoices/{summary['invoice_no']}.pdf"
+                       "?lang=fi", headers=as_customer, timeout=30)
+    assert bad.status_code == 422
+
 
 def _known(rpc, point):
     try:
@@ -116,6 +136,9 @@ def test_another_customers_invoice_is_not_found(api, rpc, real_time_clock):
                         timeout=10).status_code == 200
     assert requests.get(f"{base}/api/v1/customers/{mine['customer_id']}/invoices",
                         headers=headers, timeout=10).status_code == 404
+    assert requests.get(f"{base}/api/v1/customers/{mine['customer_id']}/invoices/"
+                        f"{their_invoice['invoice_no']}.pdf", headers=headers,
+                        timeout=10).status_code == 404
     [my_invoice] = rpc.billing.invoices_of(mine["customer_id"])
     # the invoice number of someone else's invoice under one's own customer id
     assert requests.get(f"{base}/api/v1/customers/{theirs['customer_id']}/invoices/"

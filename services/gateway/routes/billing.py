@@ -1,4 +1,8 @@
 """Invoices for customers; tariffs, VAT and the billing run for the desk."""
+import base64
+
+from werkzeug.wrappers import Response
+
 from services.billing.tariffs import TariffPlan, VatRate
 from services.common.validation import Shape
 from services.gateway.http import json_body, route
@@ -20,6 +24,22 @@ class BillingRoutes:
            scope="invoices:read", tag="invoices", summary="An invoice with its lines")
     def invoice(self, request, cid, invoice_no):
         return self.services.call("billing", "get_invoice", invoice_no, cid)
+
+    @route("GET", "/api/v1/customers/<cid>/invoices/<invoice_no>.pdf", access="customer",
+           scope="invoices:read", tag="invoices",
+           summary="The invoice as PDF, in the customer's language (?lang=et|en)")
+    def invoice_pdf(self, request, cid, invoice_no):
+        invoice = self.services.call("billing", "get_invoice", invoice_no, cid)
+        customer = self.services.call("contracts", "get_customer", cid)
+        contract = self.services.call("contracts", "get_contract", invoice["contract_no"])
+        point = contract["consumption_point"]
+        language = request.args.get("lang") or customer["contact"]["language"] or "et"
+        document = self.services.call(
+            "billing", "invoice_pdf", invoice_no, cid,
+            {"name": customer["name"], "postal_address": customer["contact"]["postal_address"]},
+            {"eic": point["eic"], "address": point["address"]}, language)
+        return Response(base64.b64decode(document), content_type="application/pdf", headers={
+            "Content-Disposition": f'inline; filename="invoice-{invoice_no}.pdf"'})
 
     @route("GET", "/api/v1/operator/tariffs", access="operator", tag="operator",
            summary="Tariff plans and their priced components")
