@@ -70,6 +70,7 @@ def running_system(tmp_path_factory, system_bus, postgres):
         wait_for(lambda: _answers(f"{gateway}/api/v1/auth/banks"), timeout=60,
                  message="the gateway and identity")
         wait_for(lambda: _answers(f"{bank}/"), timeout=30, message="the test bank")
+        wait_for(lambda: _serves(amqp_uri, "contracts"), timeout=60, message="contracts")
         yield gateway, bank
     finally:
         started = time.monotonic()
@@ -83,6 +84,14 @@ def running_system(tmp_path_factory, system_bus, postgres):
         print(f"stopped in {time.monotonic() - started:.1f}s")
         for name, _ in databases.values():
             postgres.drop_database(name)
+
+
+def _serves(amqp_uri, service):
+    try:
+        with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=5) as rpc:
+            return getattr(rpc, service).health()["status"] == "ok"
+    except Exception:   # not started yet: UnknownService, a timeout
+        return False
 
 
 def _answers(url):
