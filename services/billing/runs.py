@@ -16,9 +16,10 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 
-from services.billing.models import (billing_contracts, charges, invoice_lines, invoices,
+from services.billing.models import (billing_contracts, invoice_lines, invoices,
                                      number_sequences, vat_rates)
-from services.common.errors import Conflict, ValidationFailed
+from services.common.errors import Conflict, NotFound, ValidationFailed
+from services.common.sequences import next_number
 
 PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
@@ -51,7 +52,7 @@ def run(uow, period, due_days):
     params = {"period": period, "first": first, "last": last, "issued_on": today,
               "due_on": today + timedelta(days=due_days)}
 
-    candidates = f"""
+    candidates = """
         FROM billing_contracts bc
         WHERE NOT EXISTS (SELECT 1 FROM invoices i
                           WHERE i.contract_no = bc.contract_no AND i.period = :period)
@@ -61,8 +62,7 @@ def run(uow, period, due_days):
     count = session.execute(sa.text(f"SELECT COUNT(*) {candidates}"), params).scalar()
     if not count:
         return {"invoices_issued": 0, "total": "0.00"}
-    reserved = _reserve_numbers(session, dialect, count)
-    params["base"] = reserved - count
+    params["base"] = next_number(session, number_sequences, "invoice", count) - count
 
     number = _invoice_number_sql(dialect, first.year, "base")
     session.execute(sa.text(f"""
@@ -143,20 +143,6 @@ def run(uow, period, due_days):
     return {"invoices_issued": issued, "total": f"{total:.2f}"}
 
 
-def _reserve_numbers(session, dialect, count):
-    """Reserve ``count`` invoice numbers at once; returns the last one reserved."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(number_sequences).values(name="invoice", last_value=count)
-    statement = statement.on_conflict_do_update(
-        index_elements=[number_sequences.c.name],
-        set_={"last_value": number_sequences.c.last_value + count},
-    ).returning(number_sequences.c.last_value)
-    return session.execute(statement).scalar_one()
-
-
 def record_contract(uow, data):
     """From contract_signed: billing's own copy of the contract."""
     session = uow.session
@@ -208,7 +194,6 @@ def invoices_of(uow, customer_id, status="all"):
 
 
 def invoice(uow, invoice_no, customer_id=None):
-    from services.common.errors import NotFound
     row = uow.session.execute(sa.select(invoices).where(invoices.c.invoice_no == invoice_no)
                               ).mappings().first()
     if row is None or (customer_id and row["customer_id"] != customer_id):

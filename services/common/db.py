@@ -11,7 +11,6 @@ import logging
 import eventlet
 import sqlalchemy as sa
 from nameko.extensions import DependencyProvider
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import sessionmaker
 
 from services.common import config as cfg
@@ -19,6 +18,7 @@ from services.common import migrate
 from services.common.clock import clock as process_clock
 from services.common.events import new_event
 from services.common.outbox import EventPublisher, Outbox
+from services.common.sequences import upsert_insert
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +88,8 @@ class UnitOfWork:
         duplicate waits on the primary key and then sees the first one's row.
         """
         table = self._outbox.handled_table
-        dialect = self.session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         result = self.session.execute(
-            insert(table).values(handler=handler, event_id=event.event_id,
+            upsert_insert(self.session)(table).values(handler=handler, event_id=event.event_id,
                                  handled_at=self.clock.now())
             .on_conflict_do_nothing())
         return result.rowcount == 0

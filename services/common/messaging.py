@@ -58,8 +58,13 @@ class SafeQueueConsumer(QueueConsumer):
 
     def _undecodable(self, provider, message, exc):
         log.error("undecodable message on %s: %s", provider.queue.name, exc)
-        provider.dead_letter(message, f"undecodable message: {exc}")
-        message.ack()
+        try:
+            provider.dead_letter(message, f"undecodable message: {exc}")
+        except Exception:
+            log.exception("could not dead-letter it; requeueing")
+            message.requeue()
+        else:
+            message.ack()
 
 
 class ReliableEventHandler(EventHandler):
@@ -87,8 +92,9 @@ class ReliableEventHandler(EventHandler):
         try:
             event = parse_event(body)
         except MalformedEvent as exc:
-            log.error("malformed event on %s: %s", self.queue.name, exc)
-            self._settle(message, lambda: self.dead_letter(message, f"malformed event: {exc}"))
+            reason = f"malformed event: {exc}"
+            log.error("%s on %s", reason, self.queue.name)
+            self._settle(message, lambda: self.dead_letter(message, reason))
             return
         super().handle_message(event, message)
 

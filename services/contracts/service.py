@@ -2,6 +2,7 @@
 from pathlib import Path
 
 from services.common.db import Database
+from services.common.errors import ValidationFailed
 from services.common.rpc import rpc
 from services.common.validation import parse
 from services.contracts import customers, demo, linking, signing
@@ -119,7 +120,7 @@ class ContractsService:
         """returns claims (pending|approved|rejected|all) with their customer and the
         contracts that match them."""
         if status not in ("pending", "approved", "rejected", "all"):
-            raise linking.ValidationFailed.field("status", "pending, approved, rejected or all")
+            raise ValidationFailed.field("status", "pending, approved, rejected or all")
         with self.db.unit_of_work() as uow:
             return linking.claims_for_desk(uow, status)
 

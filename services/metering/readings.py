@@ -20,13 +20,11 @@ from pydantic import Field
 
 from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.registers import register_value_errors
+from services.common.sequences import upsert_insert
 from services.common.validation import Shape
 from services.metering import plausibility
 from services.metering.models import idempotency_keys, meters, readings
 from services.metering.schedule import next_reading_due
-
-SOURCES = ("customer", "delegate", "operator", "import")
-
 
 class SubmitReading(Shape):
     consumption_point_id: str = Field(min_length=1, max_length=36)
@@ -171,13 +169,8 @@ def _claim_idempotency_key(uow, command):
     The key is inserted first: a concurrent request with the same key waits on
     it, then finds the answer the first one stored."""
     request_hash = _request_hash(command)
-    dialect = uow.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     inserted = uow.session.execute(
-        insert(idempotency_keys).values(key=command.idempotency_key, request_hash=request_hash,
+        upsert_insert(uow.session)(idempotency_keys).values(key=command.idempotency_key, request_hash=request_hash,
                                         created_at=uow.now)
         .on_conflict_do_nothing()).rowcount
     if inserted:

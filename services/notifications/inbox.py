@@ -22,7 +22,8 @@ TEXTS = {
         "Your reading of {reading_date} is being checked: {reason}"),
     "reading_decided": (
         "Näidu kontrolli tulemus / Your reading was checked",
-        "{outcome_et}\n{outcome_en}"),
+        "Teie {reading_date} näit lükati tagasi: {reason}\n"
+        "Your reading of {reading_date} was rejected: {reason}"),
 }
 
 

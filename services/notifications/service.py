@@ -44,13 +44,8 @@ class NotificationsService:
 
     @event_handler("metering", "reading_rejected")
     def on_reading_rejected(self, event):
-        with self.db.unit_of_work() as uow:
-            if not uow.handled_before(event, "notifications.on_reading_rejected"):
-                data = event.data
-                inbox.deliver(uow, data["customer_id"], "reading_decided", {
-                    "outcome_et": f"Teie {data['reading_date']} näit lükati tagasi: {data['reason']}",
-                    "outcome_en": f"Your reading of {data['reading_date']} was rejected: "
-                                  f"{data['reason']}"})
+        self.db.apply_once(event, "notifications.on_reading_rejected",
+                           inbox.deliver, event.data["customer_id"], "reading_decided", event.data)
 
     @event_handler("contracts", "consumption_point_linked")
     def on_consumption_point_linked(self, event):

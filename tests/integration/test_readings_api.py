@@ -1,6 +1,6 @@
 """Meter readings through the gateway and over RPC: validation, rollover, review,
 idempotency and concurrency, CSV import, and a year of reminders."""
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 
 import eventlet
 import pytest
@@ -212,7 +212,7 @@ def test_a_csv_import_reports_good_held_and_bad_rows(system, rpc, real_time_cloc
     csv_text = "\n".join([
         "eic,meter_serial,reading_date,T1,T2",
         f"{eic_code(901)},,2026-02-01,1300,",                     # 2: accepted
-        f",MTR000902,2026-02-01,700,650",                        # 3: accepted by serial
+        ",MTR000902,2026-02-01,700,650",                        # 3: accepted by serial
         f"{eic_code(901)},,2026-02-15,9999,",                     # 4: held (slipped decimal)
         f"{eic_code(902)},,2026-02-10,600,700",                   # 5: below the previous T1
         ",,2026-02-01,1,",                                        # 6: no meter named
