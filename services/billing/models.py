@@ -39,6 +39,9 @@ charges = sa.Table(
     sa.Column("net", MONEY, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("invoice_no", sa.String(20)),   # the invoice it was billed on
+    sa.Column("registers", sa.JSON),          # the reading: {"T1": 12345}
+    sa.Column("register_digits", sa.JSON),    # {"T1": 6}: where a register rolls over
+    sa.Column("consumption", sa.JSON),        # {"T1": 300} kWh since the previous reading
 )
 
 charge_lines = sa.Table(
@@ -70,6 +73,8 @@ billing_contracts = sa.Table(
     sa.Column("tariff_plan", sa.String(32), nullable=False),
     sa.Column("start_date", sa.Date, nullable=False),
     sa.Column("end_date", sa.Date),
+    sa.Column("consumption_point_id", sa.String(36)),
+    sa.Column("initial_readings", sa.JSON),     # where the payment book starts
 )
 
 invoices = sa.Table(
@@ -102,6 +107,52 @@ invoice_lines = sa.Table(
     sa.Column("period_from", sa.Date),
     sa.Column("period_to", sa.Date),
     sa.Column("net", MONEY, nullable=False),
+)
+
+# A payment received: from a bank statement, a banklink reply or the desk. One
+# without a contract is unmatched (listed for the desk, never guessed); what is
+# not yet spent on invoices (``unallocated``) is the contract's credit.
+payments = sa.Table(
+    "payments", metadata,
+    sa.Column("payment_id", sa.String(36), primary_key=True),
+    sa.Column("source", sa.String(10), nullable=False),     # statement | banklink | operator
+    sa.Column("external_id", sa.String(200), nullable=False, unique=True),
+    sa.Column("amount", MONEY, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("received_on", sa.Date, nullable=False),
+    sa.Column("reference_no", sa.String(35)),
+    sa.Column("contract_no", sa.String(20)),
+    sa.Column("customer_id", sa.String(36)),
+    sa.Column("unallocated", MONEY, nullable=False),
+    sa.Column("payer_name", sa.String(140)),
+    sa.Column("remittance", sa.String(500)),
+    sa.Column("unmatched_reason", sa.String(200)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+payment_allocations = sa.Table(
+    "payment_allocations", metadata,
+    sa.Column("payment_id", sa.String(36), sa.ForeignKey("payments.payment_id"),
+              primary_key=True),
+    sa.Column("invoice_no", sa.String(20), sa.ForeignKey("invoices.invoice_no"),
+              primary_key=True),
+    sa.Column("amount", MONEY, nullable=False),
+)
+
+# A payment started through a bank: VK_STAMP ties the bank's reply to it.
+payment_orders = sa.Table(
+    "payment_orders", metadata,
+    sa.Column("stamp", sa.String(20), primary_key=True),
+    sa.Column("bank_id", sa.String(40), nullable=False),
+    sa.Column("customer_id", sa.String(36), nullable=False),
+    sa.Column("contract_no", sa.String(20), nullable=False),
+    sa.Column("reference_no", sa.String(20), nullable=False),
+    sa.Column("amount", MONEY, nullable=False),
+    sa.Column("invoice_nos", sa.JSON, nullable=False),
+    sa.Column("started_by", sa.String(200)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),     # pending | paid | cancelled
+    sa.Column("payment_id", sa.String(36)),
 )
 
 number_sequences = sa.Table(

@@ -102,6 +102,8 @@ def charge_reading(uow, data):
         consumption_point_id=data["consumption_point_id"], contract_no=data["contract_no"],
         customer_id=data["customer_id"],
         period_from=previous_date, period_to=reading_date,
+        registers=data.get("registers"), register_digits=data.get("register_digits"),
+        consumption=data["consumption"],
         net=sum((line["net"] for line in lines), Decimal("0.00")), created_at=uow.now))
     if lines:
         session.execute(sa.insert(charge_lines), [

@@ -10,16 +10,22 @@ Rounding (the rule of services/billing/money.py): lines are rounded when they ar
 priced; an invoice's net is the exact sum of its lines; VAT is computed in
 integer cents, half up, from the net and the rate valid on the period's last day.
 """
+import logging
 import re
+import time
 from calendar import monthrange
 from datetime import date, timedelta
 
 import sqlalchemy as sa
 
+from services.billing import payments
 from services.billing.models import (billing_contracts, invoice_lines, invoices,
                                      number_sequences, vat_rates)
+from services.billing.sqltext import date_text, money_text
 from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.sequences import next_number
+
+log = logging.getLogger(__name__)
 
 PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
@@ -32,20 +38,49 @@ def period_bounds(period):
     return date(year, month, 1), date(year, month, monthrange(year, month)[1])
 
 
+INVOICE_DIGITS = 8   # invoice numbers YYYY-NNNNNNNN from one sequence per year
+
+
 def _invoice_number_sql(dialect, year, base_param):
     n = f"(:{base_param} + ROW_NUMBER() OVER (ORDER BY bc.contract_no))"
     if dialect == "postgresql":
-        return f"'{year}-' || LPAD(CAST({n} AS TEXT), 7, '0')"
-    return f"'{year}-' || printf('%07d', {n})"
+        return f"'{year}-' || LPAD(CAST({n} AS TEXT), {INVOICE_DIGITS}, '0')"
+    return f"'{year}-' || printf('%0{INVOICE_DIGITS}d', {n})"
 
 
-def run(uow, period, due_days):
+def invoice_number(year, n):
+    return f"{year}-{n:0{INVOICE_DIGITS}d}"
+
+
+class _Steps:
+    """Runs the run's statements one by one and reports each: a long run shows its
+    progress in the log and to ``progress(step, rows, seconds)`` if given."""
+
+    def __init__(self, session, period, progress):
+        self.session, self.period, self.progress = session, period, progress
+
+    def __call__(self, step, sql, params):
+        started = time.perf_counter()
+        rows = self.session.execute(sql, params).rowcount
+        self.report(step, rows, time.perf_counter() - started)
+        return rows
+
+    def report(self, step, rows, seconds):
+        log.info("billing run %s: %s, %d rows in %.1f s", self.period, step, rows, seconds)
+        if self.progress:
+            self.progress(step, rows, seconds)
+
+
+def run(uow, period, due_days, progress=None):
+    """Invoice every contract for ``period``; returns ``{invoices_issued, total}``.
+    ``progress(step, rows, seconds)`` hears of each step as it finishes."""
     first, last = period_bounds(period)
     today = uow.clock.today()
     if first > today:
         raise ValidationFailed.field("period", "must not be in the future")
     session = uow.session
     dialect = session.get_bind().dialect.name
+    step = _Steps(session, period, progress)
     # One run at a time per database; a concurrent one waits, then finds nothing to do.
     if dialect == "postgresql":
         session.execute(sa.text("SELECT pg_advisory_xact_lock(7301002)"))
@@ -62,10 +97,15 @@ def run(uow, period, due_days):
     count = session.execute(sa.text(f"SELECT COUNT(*) {candidates}"), params).scalar()
     if not count:
         return {"invoices_issued": 0, "total": "0.00"}
-    params["base"] = next_number(session, number_sequences, "invoice", count) - count
+    # this run's invoices are the numbers it reserved: first_no..last_no
+    last_number = next_number(session, number_sequences, f"invoice-{first.year}", count)
+    params.update(base=last_number - count,
+                  first_no=invoice_number(first.year, last_number - count + 1),
+                  last_no=invoice_number(first.year, last_number))
+    this_run = "invoice_no BETWEEN :first_no AND :last_no"
 
     number = _invoice_number_sql(dialect, first.year, "base")
-    session.execute(sa.text(f"""
+    step("invoices", sa.text(f"""
         INSERT INTO invoices (invoice_no, contract_no, customer_id, period, issued_on, due_on,
                               reference_no, net, vat_rate, vat, total, paid, status)
         SELECT {number}, bc.contract_no, bc.customer_id, :period, :issued_on, :due_on,
@@ -73,7 +113,7 @@ def run(uow, period, due_days):
         {candidates}"""), params)
 
     # the period's unbilled charges, line by line
-    session.execute(sa.text("""
+    step("reading lines", sa.text(f"""
         INSERT INTO invoice_lines (invoice_no, line_no, kind, register, kwh, unit_price,
                                    period_from, period_to, net)
         SELECT i.invoice_no,
@@ -86,12 +126,10 @@ def run(uow, period, due_days):
         JOIN charges c ON c.contract_no = i.contract_no
                       AND c.invoice_no IS NULL AND c.period_to <= :last
         JOIN charge_lines cl ON cl.charge_id = c.charge_id
-        WHERE i.period = :period AND i.issued_on = :issued_on
-          AND NOT EXISTS (SELECT 1 FROM invoice_lines l WHERE l.invoice_no = i.invoice_no)"""),
-        params)
+        WHERE i.{this_run}"""), params)
 
     # the tariff plan's monthly fee, for a contract in force in the period
-    session.execute(sa.text("""
+    step("monthly fees", sa.text(f"""
         INSERT INTO invoice_lines (invoice_no, line_no, kind, register, kwh, unit_price,
                                    period_from, period_to, net)
         SELECT i.invoice_no,
@@ -103,18 +141,17 @@ def run(uow, period, due_days):
         JOIN tariff_components tc ON tc.tariff_plan = bc.tariff_plan
              AND tc.kind = 'monthly_fee' AND tc.valid_from <= :first
              AND (tc.valid_until IS NULL OR tc.valid_until >= :first)
-        WHERE i.period = :period AND i.issued_on = :issued_on
-          AND bc.start_date <= :last AND (bc.end_date IS NULL OR bc.end_date >= :first)
-          AND NOT EXISTS (SELECT 1 FROM invoice_lines l WHERE l.invoice_no = i.invoice_no
-                          AND l.kind = 'monthly_fee')"""), params)
+        WHERE i.{this_run}
+          AND bc.start_date <= :last AND (bc.end_date IS NULL OR bc.end_date >= :first)"""),
+        params)
 
-    session.execute(sa.text("""
+    step("charges billed", sa.text(f"""
         UPDATE charges SET invoice_no = (
             SELECT i.invoice_no FROM invoices i
             WHERE i.contract_no = charges.contract_no AND i.period = :period)
         WHERE invoice_no IS NULL AND period_to <= :last
           AND EXISTS (SELECT 1 FROM invoices i WHERE i.contract_no = charges.contract_no
-                      AND i.period = :period AND i.issued_on = :issued_on)"""), params)
+                      AND i.{this_run})"""), params)
 
     # net = the exact sum of the lines; VAT in integer cents, half up
     rate = session.execute(sa.select(vat_rates.c.rate).where(vat_rates.c.valid_from <= last)
@@ -123,23 +160,37 @@ def run(uow, period, due_days):
         raise Conflict(f"no VAT rate is valid on {last}")
     params["rate_bp"] = int(rate * 100)
     params["rate"] = rate
-    session.execute(sa.text("""
+    step("net, VAT and total", sa.text(f"""
         UPDATE invoices SET
-            net = (SELECT COALESCE(SUM(l.net), 0) FROM invoice_lines l
-                   WHERE l.invoice_no = invoices.invoice_no),
-            vat_rate = :rate
-        WHERE period = :period AND issued_on = :issued_on AND total = 0 AND paid = 0"""
-                            ).bindparams(sa.bindparam("rate", type_=sa.Numeric(5, 2))), params)
-    session.execute(sa.text("""
-        UPDATE invoices SET
-            vat = (CAST(ROUND(net * 100) AS BIGINT) * :rate_bp + 5000) / 10000 / 100.0,
-            total = (CAST(ROUND(net * 100) AS BIGINT) * 10000
-                     + CAST(ROUND(net * 100) AS BIGINT) * :rate_bp + 5000) / 10000 / 100.0
-        WHERE period = :period AND issued_on = :issued_on AND total = 0 AND paid = 0"""), params)
+            net = sums.net, vat_rate = :rate,
+            vat = (sums.cents * :rate_bp + 5000) / 10000 / 100.0,
+            total = (sums.cents * 10000 + sums.cents * :rate_bp + 5000) / 10000 / 100.0
+        FROM (SELECT l.invoice_no, SUM(l.net) AS net,
+                     CAST(ROUND(SUM(l.net) * 100) AS BIGINT) AS cents
+              FROM invoice_lines l WHERE l.{this_run} GROUP BY l.invoice_no) sums
+        WHERE invoices.invoice_no = sums.invoice_no"""
+                                      ).bindparams(sa.bindparam("rate", type_=sa.Numeric(5, 2))),
+         params)
+    step("empty invoices paid", sa.text(f"""
+        UPDATE invoices SET status = 'paid', vat_rate = :rate
+        WHERE {this_run} AND total = 0""").bindparams(
+        sa.bindparam("rate", type_=sa.Numeric(5, 2))), params)
 
-    issued, total = session.execute(sa.text("""
-        SELECT COUNT(*), COALESCE(SUM(total), 0) FROM invoices
-        WHERE period = :period AND issued_on = :issued_on"""), params).one()
+    started = time.perf_counter()
+    issued_events = uow.emit_each("invoice_issued", {
+        "invoice_no": "invoice_no", "customer_id": "customer_id", "contract_no": "contract_no",
+        "period": "period", "issued_on": date_text(dialect, "issued_on"),
+        "due_on": date_text(dialect, "due_on"), "reference_no": "reference_no",
+        "total": money_text(dialect, "total")}, f"FROM invoices WHERE {this_run} AND total > 0", params)
+    step.report("invoice_issued events", issued_events, time.perf_counter() - started)
+
+    started = time.perf_counter()
+    allocated = payments.spend(uow)  # credit left from earlier payments pays new invoices
+    step.report("credit spent", allocated, time.perf_counter() - started)
+
+    issued, total = session.execute(sa.text(f"""
+        SELECT COUNT(*), COALESCE(SUM(total), 0) FROM invoices WHERE {this_run}"""),
+        params).one()
     return {"invoices_issued": issued, "total": f"{total:.2f}"}
 
 
@@ -151,7 +202,9 @@ def record_contract(uow, data):
     session.execute(sa.insert(billing_contracts).values(
         contract_no=data["contract_no"], customer_id=data["customer_id"],
         reference_no=data["reference_no"], tariff_plan=data["tariff_plan"],
-        start_date=date.fromisoformat(data["start_date"])))
+        start_date=date.fromisoformat(data["start_date"]),
+        consumption_point_id=data.get("consumption_point_id"),
+        initial_readings=data.get("initial_readings")))
 
 
 def record_termination(uow, data):

@@ -1,12 +1,14 @@
 """billing: tariffs, charges, invoices and payments (entrypoints only)."""
 import base64
-from datetime import timedelta
+import binascii
+from datetime import date, timedelta
 from pathlib import Path
 
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
-from services.billing import invoice_pdf, pricing, runs, tariffs
+from services.billing import (bank_payments, invoice_pdf, overdue, payment_book, payments,
+                              pricing, runs, statements, tariffs)
 from services.billing.models import metadata
 from services.common import config as cfg
 from services.common.clock import ClockProvider
@@ -126,3 +128,87 @@ class BillingService:
         document = invoice_pdf.render_invoice(
             {**invoice, "customer": recipient, "consumption_point": consumption_point}, language)
         return base64.b64encode(document).decode("ascii")
+
+    # -- payments --------------------------------------------------------------------
+
+    @rpc
+    def import_statement(self, statement_base64):
+        """Payments from a camt.053 bank statement (the XML, base64): matched by
+        reference number, spent oldest invoice first. Importing it again changes
+        nothing. returns ``{entries, matched, already_imported, unmatched: [{entry_id,
+        amount, reference_no, payer_name, reason}]}``."""
+        try:
+            xml = base64.b64decode(statement_base64, validate=True)
+            parsed = statements.parse_statements(xml)
+        except (binascii.Error, ValueError) as exc:   # StatementError is a ValueError
+            raise ValidationFailed.field("statement", str(exc)) from None
+        entries = [(statement, entry) for statement in parsed for entry in statement.entries]
+        incoming = [payments.Incoming(
+            source="statement", external_id=statements.payment_id(statement, entry),
+            amount=entry.amount, currency=entry.currency, received_on=entry.booked_on,
+            reference_no=entry.reference_no, payer_name=entry.debtor_name,
+            remittance=entry.remittance) for statement, entry in entries]
+        with self.db.unit_of_work() as uow:
+            outcomes = payments.receive(uow, incoming)
+        report = {"entries": len(entries), "matched": 0, "already_imported": 0,
+                  "unmatched": []}
+        for (_, entry), outcome in zip(entries, outcomes):
+            if outcome["duplicate"]:
+                report["already_imported"] += 1
+            elif outcome["matched"]:
+                report["matched"] += 1
+            else:
+                report["unmatched"].append({
+                    "entry_id": entry.entry_id, "amount": f"{entry.amount:.2f}",
+                    "currency": entry.currency, "booked_on": entry.booked_on.isoformat(),
+                    "reference_no": entry.reference_no, "payer_name": entry.debtor_name,
+                    "remittance": entry.remittance, "reason": outcome["reason"]})
+        return report
+
+    @rpc
+    def payments_of(self, customer_id):
+        with self.db.unit_of_work() as uow:
+            return payments.payments_of(uow, str(customer_id))
+
+    @rpc
+    def unmatched_payments(self):
+        with self.db.unit_of_work() as uow:
+            return payments.unmatched_payments(uow)
+
+    @rpc
+    def payment_book(self, reference_no, customer_ids):
+        """Up to which reading the payments under ``reference_no`` reach; NotFound
+        unless the contract is one of ``customer_ids``'."""
+        with self.db.unit_of_work() as uow:
+            return payment_book.payment_book(uow, str(reference_no),
+                                             [str(c) for c in customer_ids])
+
+    @rpc
+    def start_bank_payment(self, customer_id, invoice_nos, bank_id, started_by):
+        """A payment order for the customer's invoices: ``{stamp, amount,
+        reference_no, message, invoice_nos}`` for identity to sign."""
+        if not isinstance(invoice_nos, list):
+            raise ValidationFailed.field("invoice_nos", "a list of invoice numbers")
+        with self.db.unit_of_work() as uow:
+            return bank_payments.start(uow, str(customer_id), invoice_nos, str(bank_id),
+                                       started_by)
+
+    @rpc
+    def finish_bank_payment(self, bank_id, reply):
+        """Records the bank's verified reply; ``{status, payment_id, invoice_nos, amount}``."""
+        with self.db.unit_of_work() as uow:
+            return bank_payments.finish(uow, str(bank_id), reply)
+
+    @rpc
+    def overdue_sweep(self, as_of=None):
+        """Unpaid invoices due before ``as_of`` (default today) become overdue."""
+        try:
+            day = date.fromisoformat(as_of) if as_of else self.clock.today()
+        except (TypeError, ValueError):
+            raise ValidationFailed.field("as_of", "a date, YYYY-MM-DD") from None
+        with self.db.unit_of_work() as uow:
+            return overdue.sweep(uow, day)
+
+    @timer(interval=3600)
+    def hourly_overdue_sweep(self):
+        self.overdue_sweep()

@@ -188,6 +188,10 @@ def _entry(q: _Finder, ntry, where: str) -> list[CreditEntry]:
         raise StatementError(f"{where}: CdtDbtInd is {indicator!r}, expected CRDT or DBIT")
     if indicator != "CRDT" or _status(q, ntry, where) != "BOOK":
         return []
+    if (q.text(ntry, "RvslInd") or "").lower() in ("true", "1"):
+        # a credit that reverses one of our debits (a returned transfer), not a
+        # customer's payment
+        return []
 
     amount, currency = _amount(q, ntry, "Amt", where)
     booked_on = _booking_date(q, ntry, where)
@@ -301,3 +305,9 @@ def _booking_date(q: _Finder, ntry, where: str) -> date:
         return date.fromisoformat(match.group(1))
     except ValueError:
         raise StatementError(f"{where}: bad booking date {text!r}") from None
+
+
+def payment_id(statement: Statement, entry: CreditEntry) -> str:
+    """What makes a credit entry the same payment when a statement comes again:
+    the bank's entry identifier on our account (or, without an IBAN, the statement)."""
+    return f"statement:{statement.account_iban or statement.statement_id}:{entry.entry_id}"

@@ -17,7 +17,7 @@ from services.common import config as cfg
 from services.common import migrate
 from services.common.clock import clock as process_clock
 from services.common.events import new_event
-from services.common.outbox import EventPublisher, Outbox
+from services.common.outbox import EventPublisher, Outbox, insert_events_sql
 from services.common.sequences import upsert_insert
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,15 @@ class UnitOfWork:
             message=event.as_message(), created_at=event.occurred_at))
         self._emitted.append(event.event_id)
         return event
+
+    def emit_each(self, event_type, data_columns, from_sql, params):
+        """Record an event per row of ``from_sql`` in one statement (set-based
+        work); the relay publishes them. returns how many."""
+        dialect = self.session.get_bind().dialect.name
+        now = self.clock.now()
+        sql = insert_events_sql(dialect, self.service_name, event_type, data_columns, from_sql)
+        return self.session.execute(sa.text(sql), {
+            **params, "occurred_at": now.isoformat(), "created_at": now}).rowcount
 
     def handled_before(self, event, handler):
         """Record ``event`` as handled by ``handler`` in this transaction.

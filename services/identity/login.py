@@ -44,59 +44,65 @@ def start(uow, bank, return_url):
     return {"action": bank.url, "method": "POST", "fields": fields}
 
 
-def _reject(code, detail):
+def reject(code, detail):
     """A reply that failed a rule: 401, and ``code`` names the rule."""
     raise Unauthenticated(detail, code=code)
 
 
-def check_reply(uow, bank, fields):
-    """The person a bank reply authenticates, or Rejected naming the failed rule."""
-    now = uow.clock.now()
-    expected_service = banklink.REPLY_TO[bank.service]
-    if fields.get("VK_SERVICE") != expected_service:
-        _reject("banklink-wrong-service",
-                f"expected a {expected_service} reply, got {fields.get('VK_SERVICE')!r}")
+def check_sent_by_bank(bank, fields):
+    """What every reply of a bank must be, a login's or a payment's: in the bank's
+    protocol version, signed with its key over these values, sent by it to us."""
     if fields.get("VK_VERSION") != bank.version:
-        _reject("banklink-wrong-version", f"expected version {bank.version}")
+        reject("banklink-wrong-version", f"expected version {bank.version}")
     try:
         valid = banklink.verify(fields, bank.bank_public_key)
     except banklink.MacError as exc:
-        _reject("banklink-bad-mac", f"the reply's MAC cannot be checked: {exc}")
+        reject("banklink-bad-mac", f"the reply's MAC cannot be checked: {exc}")
     if not valid:
-        _reject("banklink-mac-mismatch",
-                "the reply's MAC was not made with the bank's key over these values")
+        reject("banklink-mac-mismatch",
+               "the reply's MAC was not made with the bank's key over these values")
     if fields.get("VK_SND_ID") != bank.rec_id:
-        _reject("banklink-wrong-sender", "VK_SND_ID is not the bank's id")
+        reject("banklink-wrong-sender", "VK_SND_ID is not the bank's id")
     if fields.get("VK_REC_ID") != bank.snd_id:
-        _reject("banklink-wrong-recipient", "VK_REC_ID is not our id at this bank")
+        reject("banklink-wrong-recipient", "VK_REC_ID is not our id at this bank")
+
+
+def check_reply(uow, bank, fields):
+    """The person a bank reply authenticates, or Unauthenticated naming the failed rule."""
+    now = uow.clock.now()
+    expected_service = banklink.REPLY_TO[bank.service]
+    if fields.get("VK_SERVICE") != expected_service:
+        reject("banklink-wrong-service",
+               f"expected a {expected_service} reply, got {fields.get('VK_SERVICE')!r}")
+    check_sent_by_bank(bank, fields)
     try:
         sent_at = banklink.parse_datetime(fields.get("VK_DATETIME", ""))
     except ValueError:
-        _reject("banklink-bad-datetime", "VK_DATETIME is not a banklink timestamp")
+        reject("banklink-bad-datetime", "VK_DATETIME is not a banklink timestamp")
     if abs(now - sent_at) > MAX_CLOCK_SKEW:
-        _reject("banklink-stale-datetime", "VK_DATETIME is more than 5 minutes from now")
+        reject("banklink-stale-datetime", "VK_DATETIME is more than 5 minutes from now")
 
     if expected_service == "3013":
         issued = _issued_request(uow, bank, banklink_requests.c.nonce, fields.get("VK_NONCE"))
         if issued is None:
-            _reject("banklink-unknown-nonce", "VK_NONCE was not issued by us")
+            reject("banklink-unknown-nonce", "VK_NONCE was not issued by us")
         if issued["rid"] != fields.get("VK_RID"):
-            _reject("banklink-rid-mismatch", "VK_RID does not match the request's")
+            reject("banklink-rid-mismatch", "VK_RID does not match the request's")
     else:
         issued = _issued_request(uow, bank, banklink_requests.c.rid, fields.get("VK_RID"))
         if issued is None:
-            _reject("banklink-rid-mismatch", "VK_RID does not match a request of ours")
+            reject("banklink-rid-mismatch", "VK_RID does not match a request of ours")
     if issued["used_at"] is not None:
-        _reject("banklink-reused-nonce", "this reply was already used to log in")
+        reject("banklink-reused-nonce", "this reply was already used to log in")
     if as_utc(issued["created_at"]) < now - REQUEST_LIFETIME:
-        _reject("banklink-expired-request", "the login request has expired; start again")
+        reject("banklink-expired-request", "the login request has expired; start again")
     try:
         person_code = valid_personal_code(fields.get("VK_USER_ID", ""))
     except ValueError:
-        _reject("banklink-bad-user-id", "VK_USER_ID is not a valid personal code")
+        reject("banklink-bad-user-id", "VK_USER_ID is not a valid personal code")
     name = (fields.get("VK_USER_NAME") or "").strip()
     if not name:
-        _reject("banklink-bad-user-name", "VK_USER_NAME is empty")
+        reject("banklink-bad-user-name", "VK_USER_NAME is empty")
     uow.session.execute(sa.update(banklink_requests)
                         .where(banklink_requests.c.request_id == issued["request_id"])
                         .values(used_at=now))

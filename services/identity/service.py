@@ -5,14 +5,20 @@ from pathlib import Path
 from nameko.dependency_providers import Config
 
 from services.common import config as cfg
+from services.common.clock import ClockProvider
 from services.common.db import Database
-from services.common.errors import Unauthenticated, ValidationFailed
+from services.common.errors import NotFound, Unauthenticated, ValidationFailed
 from services.common.messaging import event_handler
 from services.common.rpc import rpc
 from services.common.scopes import SCOPES
-from services.identity import eligibility, login, operators, sessions
+from services.identity import eligibility, login, operators, payments, sessions
 from services.identity.banks import Banks
 from services.identity.models import metadata
+
+
+def _form_fields(fields):
+    """A bank's VK_* fields as the strings a form posts; anything else, none."""
+    return {str(k): str(v) for k, v in fields.items()} if isinstance(fields, dict) else {}
 
 
 class IdentityService:
@@ -21,6 +27,7 @@ class IdentityService:
     db = Database(metadata, Path(__file__).parent / "migrations")
     banks = Banks()
     config = Config()
+    clock = ClockProvider()
 
     @rpc
     def health(self):
@@ -72,7 +79,7 @@ class IdentityService:
         {person_code, name}}``. raises Unauthenticated (``code`` names the failed
         rule) or Forbidden (no active contract, code ``no-active-contract``).
         """
-        fields = {str(k): str(v) for k, v in fields.items()} if isinstance(fields, dict) else {}
+        fields = _form_fields(fields)
         try:
             bank = self._bank(bank_id)
             with self.db.unit_of_work() as uow:
@@ -88,6 +95,52 @@ class IdentityService:
             login.log_attempt(uow, bank.id, fields, "ok")
         return {"token": token, "expires_at": expires_at.isoformat(),
                 "person": {"person_code": person_code, "name": name}}
+
+    # -- customers: paying through the bank ----------------------------------------
+
+    @rpc
+    def payment_request(self, bank_id, stamp, amount, reference_no, message, return_url):
+        """The signed banklink payment request the customer's browser posts to the bank:
+        1012, or 1011 (into our ``account``) where the bank's configuration says so.
+
+        stamp: the payment order's id (at most 20 characters), given back in the reply;
+        amount: euros as a string with two decimals (``"12.34"``); reference_no (at most
+        35 characters) and message (at most 95) go to the payment as they are; the bank
+        posts its 1111 (paid) or 1911 (cancelled) to return_url. returns ``{action,
+        method: "POST", fields: {VK_*, VK_MAC, VK_ENCODING, VK_LANG}}``. raises NotFound
+        (unknown bank, code ``banklink-unknown-bank``) or ValidationFailed naming the
+        fields.
+        """
+        bank = self.banks.get(str(bank_id))
+        if bank is None:
+            raise NotFound(f"unknown bank {bank_id!r}", code="banklink-unknown-bank")
+        return payments.request(bank, self.clock.now(), stamp, amount, reference_no,
+                                message, return_url)
+
+    @rpc
+    def verify_payment_reply(self, bank_id, fields):
+        """Check a bank's 1111 (paid) or 1911 (cancelled) reply to a payment request.
+
+        fields: the bank's ``VK_*`` fields. returns ``{status: "paid" | "cancelled",
+        stamp, reference_no, message, amount ("12.34"), currency, transaction_no,
+        paid_at (ISO 8601), payer_name, payer_account, auto}``, the fields from amount
+        to payer_account None for a 1911; auto is true when the bank itself posted the
+        reply (VK_AUTO=Y). The same reply may come more than once: record a payment
+        once per stamp. raises Unauthenticated, ``code`` naming the failed rule, as
+        for a login reply.
+        """
+        fields = _form_fields(fields)
+        try:
+            bank = self._bank(bank_id)
+            payment = payments.check_reply(bank, fields)
+        except Exception as exc:
+            outcome = getattr(exc, "code", None) or type(exc).__name__
+            with self.db.unit_of_work() as uow:
+                payments.log_reply(uow, str(bank_id), fields, outcome, str(exc))
+            raise
+        with self.db.unit_of_work() as uow:
+            payments.log_reply(uow, bank.id, fields, f"payment-{payment['status']}")
+        return payment
 
     def _bank(self, bank_id):
         bank = self.banks.get(str(bank_id))

@@ -222,6 +222,7 @@ def _emit_submitted(uow, meter, reading_id, reading_date, registers, consumption
         "reading_date": reading_date.isoformat(),
         "previous_reading_date": previous_date.isoformat(),
         "registers": registers,
+        "register_digits": {r["code"]: r["digits"] for r in meter["registers"]},
         "consumption": consumption,
         "next_reading_due": due.isoformat(),
     })

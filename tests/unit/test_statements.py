@@ -10,33 +10,13 @@ from services.billing import statements
 from services.billing.statements import (CreditEntry, Statement, StatementError,
                                          parse_statement, parse_statements)
 
+from tests.camt053 import camt, ntry, tx
+
 FIXTURES = Path(__file__).parent / "fixtures" / "camt053"
 
 
 def fixture(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
-
-
-def ntry(amount="10.00", *, ccy="EUR", indicator="CRDT", status="BOOK", version=2,
-         booked="<BookgDt><Dt>2024-03-01</Dt></BookgDt>", ids="<AcctSvcrRef>A1</AcctSvcrRef>",
-         details="") -> str:
-    sts = f"<Sts>{status}</Sts>" if version < 8 else f"<Sts><Cd>{status}</Cd></Sts>"
-    amt = f'<Amt Ccy="{ccy}">{amount}</Amt>' if ccy is not None else f"<Amt>{amount}</Amt>"
-    return (f"<Ntry>{amt}<CdtDbtInd>{indicator}</CdtDbtInd>{sts}{booked}{ids}"
-            f"{details}</Ntry>")
-
-
-def camt(*entries: str, version: int = 2, stmt_id="<Id>S1</Id>",
-         acct="<Acct><Id><IBAN>EE352200221012345678</IBAN></Id></Acct>") -> bytes:
-    ns = f"urn:iso:std:iso:20022:tech:xsd:camt.053.001.{version:02d}"
-    return (f'<?xml version="1.0" encoding="UTF-8"?><Document xmlns="{ns}"><BkToCstmrStmt>'
-            f"<GrpHdr><MsgId>M1</MsgId><CreDtTm>2024-03-02T05:00:00</CreDtTm></GrpHdr>"
-            f"<Stmt>{stmt_id}{acct}{''.join(entries)}</Stmt>"
-            f"</BkToCstmrStmt></Document>").encode("utf-8")
-
-
-def tx(*, ref="", amount="", debtor="", rmt="") -> str:
-    return f"<TxDtls><Refs>{ref}</Refs>{amount}<RltdPties>{debtor}</RltdPties>{rmt}</TxDtls>"
 
 
 # -- the fixtures ------------------------------------------------------------------------
@@ -432,3 +412,10 @@ def test_a_statement_without_an_id_is_refused():
 
 def test_statement_error_is_a_value_error():
     assert issubclass(StatementError, ValueError)
+
+
+def test_a_reversal_is_not_a_payment():
+    reversal = ntry("25.00", ids="<AcctSvcrRef>R1</AcctSvcrRef>").replace(
+        "<CdtDbtInd>CRDT</CdtDbtInd>", "<CdtDbtInd>CRDT</CdtDbtInd><RvslInd>true</RvslInd>")
+    statement = parse_statement(camt(ntry("10.00"), reversal))
+    assert [e.amount for e in statement.entries] == [Decimal("10.00")]

@@ -1,15 +1,35 @@
-"""Invoices for customers; tariffs, VAT and the billing run for the desk."""
+"""Invoices, payments and payment books for customers; tariffs, VAT, statements
+and the billing jobs for the desk."""
 import base64
+from datetime import date
+from typing import Optional
 
+from pydantic import Field
 from werkzeug.wrappers import Response
 
 from services.billing.tariffs import TariffPlan, VatRate
+from services.common import config as cfg
+from services.common.errors import ValidationFailed
 from services.common.validation import Shape
-from services.gateway.http import json_body, route
+from services.gateway.auth import actor
+from services.gateway.http import form_body, json_body, route
+from services.gateway.problems import UnsupportedMediaType
+
+CUSTOMER = "/api/v1/customers/<cid>"
+STATEMENT_TYPES = ("application/xml", "text/xml")
 
 
 class BillingRunRequest(Shape):
     period: str
+
+
+class OverdueSweepRequest(Shape):
+    as_of: Optional[date] = None
+
+
+class PaymentRequest(Shape):
+    bank: str = Field(min_length=1, max_length=40)
+    invoice_nos: list[str] = Field(min_length=1, max_length=50)
 
 
 class BillingRoutes:
@@ -40,6 +60,73 @@ class BillingRoutes:
             {"eic": point["eic"], "address": point["address"]}, language)
         return Response(base64.b64decode(document), content_type="application/pdf", headers={
             "Content-Disposition": f'inline; filename="invoice-{invoice_no}.pdf"'})
+
+    @route("GET", f"{CUSTOMER}/payments", access="customer", scope="invoices:read",
+           tag="invoices", summary="Payments received, newest first, with what each paid")
+    def payments(self, request, cid):
+        return self.services.call("billing", "payments_of", cid)
+
+    @route("POST", f"{CUSTOMER}/payments", access="customer", scope="payments:write",
+           tag="invoices", request_model=PaymentRequest,
+           summary="Pay invoices through a bank: the signed banklink form to post to it")
+    def pay(self, request, cid):
+        payment = json_body(request, PaymentRequest)
+        if payment.bank not in {b["id"] for b in self.services.call("identity", "list_banks")}:
+            raise ValidationFailed.field("bank", f"no bank {payment.bank!r}; "
+                                                 "see GET /api/v1/auth/banks")
+        order = self.services.call("billing", "start_bank_payment", cid, payment.invoice_nos,
+                                   payment.bank, actor(request.principal))
+        public_url = cfg.setting(self.config, "VOOL_PUBLIC_URL", "http://localhost:8000")
+        return_url = f"{public_url.rstrip('/')}/api/v1/payments/banklink/{payment.bank}/return"
+        form = self.services.call("identity", "payment_request", payment.bank, order["stamp"],
+                                  order["amount"], order["reference_no"], order["message"],
+                                  return_url)
+        return {**form, "stamp": order["stamp"], "amount": order["amount"],
+                "reference_no": order["reference_no"], "invoice_nos": order["invoice_nos"]}
+
+    @route("POST", "/api/v1/payments/banklink/<bank>/return", access="public",
+           tag="invoices", summary="The bank's signed payment reply (1111 paid, 1911 cancelled)")
+    def bank_payment_return(self, request, bank):
+        reply = self.services.call("identity", "verify_payment_reply", bank, form_body(request))
+        return self.services.call("billing", "finish_bank_payment", bank, reply)
+
+    @route("GET", "/api/v1/payment-books/<reference_no>", access="customer", tag="invoices",
+           summary="Up to which meter reading the payments under a reference number reach")
+    def payment_book(self, request, reference_no):
+        # the customers whose invoices the caller may see: themselves, and mandates
+        # covering invoices:read; anyone else's reference number does not exist here
+        readable = [c["customer_id"] for c in request.principal["customers"]
+                    if "invoices:read" in c["scopes"]]
+        book = self.services.call("billing", "payment_book", reference_no, readable)
+        contract = self.services.call("contracts", "get_contract", book["contract_no"])
+        point = contract["consumption_point"]
+        book["consumption_point"] = {"id": point["id"], "eic": point["eic"],
+                                     "address": point["address"]}
+        return book
+
+    @route("POST", "/api/v1/operator/bank-statements", access="operator", tag="operator",
+           summary="Import an ISO 20022 camt.053 bank statement (XML): payments by reference")
+    def desk_import_statement(self, request):
+        if request.mimetype not in STATEMENT_TYPES:
+            raise UnsupportedMediaType(f"send application/xml, not {request.mimetype or 'nothing'}")
+        statement = base64.b64encode(request.get_data()).decode("ascii")
+        return self.services.call("billing", "import_statement", statement, timeout=120)
+
+    @route("GET", "/api/v1/operator/payments", access="operator", tag="operator",
+           summary="Payments that matched no contract (?status=unmatched)")
+    def desk_unmatched_payments(self, request):
+        status = request.args.get("status", "unmatched")
+        if status != "unmatched":
+            raise ValidationFailed.field("status", "only unmatched payments are listed here")
+        return self.services.call("billing", "unmatched_payments")
+
+    @route("POST", "/api/v1/operator/jobs/overdue-sweep", access="operator", tag="operator",
+           request_model=OverdueSweepRequest,
+           summary="Mark unpaid invoices past their due date overdue")
+    def desk_overdue_sweep(self, request):
+        sweep = json_body(request, OverdueSweepRequest)
+        return self.services.call("billing", "overdue_sweep",
+                                  sweep.as_of.isoformat() if sweep.as_of else None, timeout=600)
 
     @route("GET", "/api/v1/operator/tariffs", access="operator", tag="operator",
            summary="Tariff plans and their priced components")

@@ -1,0 +1,131 @@
+"""The payment book: up to which meter reading have the customer's payments reached?
+
+Everything paid under a contract's reference number is spent, in the order it was
+incurred, on what the contract costs: each accepted reading's interval at its price
+(the charge's lines plus VAT) and each invoiced monthly fee in its month (an
+interval and a fee ending on the same day: the interval first). VAT is the rate of
+the invoice that billed it, or for what is not billed yet the rate valid on the
+interval's last day; each item's gross is rounded to the cent.
+
+Where the money runs out inside an interval, it has paid the same share of every
+register's consumption in that interval — that is, it reaches the reading the
+interval's price per kWh buys — counted down to whole kWh (a reading is paid up to
+a kWh only once that kWh is paid), past a register's rollover where it rolled.
+"""
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_FLOOR, Decimal
+
+import sqlalchemy as sa
+
+from services.billing.models import (billing_contracts, charges, invoice_lines, invoices,
+                                     payments, vat_rates)
+from services.billing.money import to_cents
+from services.common.errors import NotFound, ValidationFailed
+from services.common.identifiers import is_valid_reference_number
+
+ZERO = Decimal("0.00")
+
+
+@dataclass(frozen=True)
+class Cost:
+    """One thing the contract's money is spent on, in order."""
+    ends_on: date
+    gross: Decimal
+    reading: dict | None = None        # {"registers", "consumption", "register_digits"}
+
+    @property
+    def order(self):
+        return (self.ends_on, 0 if self.reading else 1)
+
+
+def gross(net, vat_rate):
+    return to_cents(Decimal(net) * (100 + Decimal(vat_rate)) / 100)
+
+
+def reading_reached(reading, share):
+    """The reading a ``share`` (0..1) of an interval's consumption reaches."""
+    reached = {}
+    for code, value in reading["registers"].items():
+        consumed = Decimal(reading["consumption"][code])
+        paid_kwh = int((consumed * share).to_integral_value(rounding=ROUND_FLOOR))
+        value = int(value) - int(consumed) + paid_kwh
+        digits = (reading.get("register_digits") or {}).get(code)
+        reached[code] = value % 10 ** digits if digits else value
+    return reached
+
+
+def spend(money, costs, initial_readings):
+    """``(paid_up_to_reading, paid_up_to_date, covers_all, credit)`` of ``money`` spent on
+    ``costs`` in order. Before any reading is paid, the contract's initial readings."""
+    costs = sorted(costs, key=lambda c: c.order)
+    position = dict(initial_readings)
+    paid_to = None
+    for cost in costs:
+        if money < cost.gross:
+            if cost.reading and cost.gross > 0:
+                position = reading_reached(cost.reading, money / cost.gross)
+            return position, paid_to, False, ZERO
+        money -= cost.gross
+        if cost.reading:
+            position, paid_to = dict(cost.reading["registers"]), cost.ends_on
+    return position, paid_to, True, money
+
+
+def payment_book(uow, reference_no, customer_ids):
+    """The book of the contract with ``reference_no`` if it belongs to one of
+    ``customer_ids`` (whom the caller may see invoices of); NotFound otherwise."""
+    reference_no = "".join(str(reference_no).split())
+    if not reference_no.isdigit() or not is_valid_reference_number(reference_no):
+        raise ValidationFailed.field("reference_no", "is not a reference number: "
+                                                     "its check digit is wrong")
+    session = uow.session
+    contract = session.execute(sa.select(billing_contracts).where(
+        billing_contracts.c.reference_no == reference_no)).mappings().first()
+    if contract is None or contract["customer_id"] not in customer_ids:
+        raise NotFound(f"no payment book {reference_no}")
+    contract_no = contract["contract_no"]
+
+    paid_total, last_payment_on = session.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(payments.c.amount), 0),
+                  sa.func.max(payments.c.received_on))
+        .where(payments.c.contract_no == contract_no)).one()
+
+    rates = session.execute(sa.select(vat_rates.c.valid_from, vat_rates.c.rate)
+                            .order_by(vat_rates.c.valid_from)).all()
+
+    def rate_on(day):
+        valid = [rate for since, rate in rates if since <= day]
+        return valid[-1] if valid else ZERO
+
+    invoice_rates = dict(session.execute(
+        sa.select(invoices.c.invoice_no, invoices.c.vat_rate)
+        .where(invoices.c.contract_no == contract_no)).all())
+    costs = []
+    for charge in session.execute(sa.select(charges).where(charges.c.contract_no == contract_no)
+                                  .order_by(charges.c.period_to, charges.c.created_at)
+                                  ).mappings():
+        rate = invoice_rates.get(charge["invoice_no"], None)
+        rate = rate_on(charge["period_to"]) if rate is None else rate
+        reading = None
+        if charge["registers"] and charge["consumption"]:
+            reading = {"registers": charge["registers"], "consumption": charge["consumption"],
+                       "register_digits": charge["register_digits"]}
+        costs.append(Cost(charge["period_to"], gross(charge["net"], rate), reading))
+    for period_to, net, rate in session.execute(
+            sa.select(invoice_lines.c.period_to, invoice_lines.c.net, invoices.c.vat_rate)
+            .join(invoices, invoices.c.invoice_no == invoice_lines.c.invoice_no)
+            .where(invoices.c.contract_no == contract_no,
+                   invoice_lines.c.kind == "monthly_fee")):
+        costs.append(Cost(period_to, gross(net, rate)))
+
+    paid_total = Decimal(str(paid_total))
+    reached, paid_to, covers_all, credit = spend(paid_total, costs,
+                                                 contract["initial_readings"] or {})
+    return {"reference_no": reference_no, "contract_no": contract_no,
+            "customer_id": contract["customer_id"], "consumption_point_id": contract["consumption_point_id"],
+            "paid_total": f"{paid_total:.2f}",
+            "paid_up_to_reading": reached,
+            "paid_up_to_reading_date": paid_to.isoformat() if paid_to else None,
+            "covers_all_readings": covers_all, "credit": f"{credit:.2f}",
+            "last_payment_on": last_payment_on.isoformat() if last_payment_on else None}

@@ -1,0 +1,260 @@
+"""Payments: what came in, matched by reference number, spent on invoices.
+
+A payment is matched to the contract whose reference number it carries; one with
+no reference number, a wrong check digit or an unknown reference is kept as
+unmatched for the desk — never guessed. A matched payment pays the contract's
+open invoices oldest first; what is left over stays as credit (``unallocated``)
+and pays the next invoice the billing run issues. Each payment is recorded once:
+``external_id`` is the bank's identifier of it (statement entry, banklink stamp).
+
+Spending is set-based (the billing run applies credit to 700,000 invoices at
+once): the payments' unspent amounts and the invoices' open amounts are laid end
+to end per contract, in order, and each payment pays the overlap of its stretch
+with each invoice's. All spending takes one lock, so two imports, a banklink reply
+and a billing run never spend the same euro twice.
+"""
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from services.billing.models import billing_contracts, payment_allocations, payments
+from services.billing.sqltext import money_text
+from services.common.identifiers import is_valid_reference_number
+
+CURRENCY = "EUR"
+SPENDING_LOCK = 7301003
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A payment as it arrives, before it is matched."""
+    source: str              # statement | banklink | operator
+    external_id: str
+    amount: Decimal
+    currency: str
+    received_on: date
+    reference_no: str | None
+    payer_name: str | None = None
+    remittance: str | None = None
+
+
+def unmatched_reason(session, payment: Incoming):
+    """Why a payment cannot be matched, or None with its contract row."""
+    if payment.currency != CURRENCY:
+        return f"paid in {payment.currency}, not {CURRENCY}", None
+    if not payment.reference_no:
+        return "no reference number", None
+    if not is_valid_reference_number(payment.reference_no):
+        return "the reference number's check digit is wrong", None
+    contract = session.execute(
+        sa.select(billing_contracts.c.contract_no, billing_contracts.c.customer_id)
+        .where(billing_contracts.c.reference_no == payment.reference_no)).first()
+    if contract is None:
+        return "no contract has this reference number", None
+    return None, contract
+
+
+def receive(uow, incoming, pay_first=None):
+    """Record each new payment, match it, spend it; returns one outcome per payment:
+    ``{payment_id, matched, reason, duplicate}``. A payment recorded before (same
+    external_id) changes nothing. ``pay_first`` maps an external_id to the invoices
+    the payer chose (a banklink payment): those are paid before older ones."""
+    session = uow.session
+    lock(session)
+    outcomes, matched = [], []
+    for payment in incoming:
+        existing = session.execute(sa.select(payments.c.payment_id, payments.c.contract_no)
+                                   .where(payments.c.external_id == payment.external_id)).first()
+        if existing is not None:
+            outcomes.append({"payment_id": existing.payment_id, "duplicate": True,
+                             "matched": existing.contract_no is not None, "reason": None})
+            continue
+        reason, contract = unmatched_reason(session, payment)
+        payment_id = str(uuid.uuid4())
+        session.execute(sa.insert(payments).values(
+            payment_id=payment_id, source=payment.source, external_id=payment.external_id,
+            amount=payment.amount, currency=payment.currency,
+            received_on=payment.received_on, reference_no=payment.reference_no,
+            contract_no=contract.contract_no if contract else None,
+            customer_id=contract.customer_id if contract else None,
+            unallocated=payment.amount if contract else 0,
+            payer_name=(payment.payer_name or "")[:140] or None,
+            remittance=(payment.remittance or "")[:500] or None,
+            unmatched_reason=reason, created_at=uow.now))
+        outcomes.append({"payment_id": payment_id, "duplicate": False,
+                         "matched": contract is not None, "reason": reason})
+        if contract is not None:
+            matched.append((payment_id, contract.contract_no, payment))
+    if matched:
+        contract_nos = sorted({contract_no for _, contract_no, _ in matched})
+        for payment_id, contract_no, payment in matched:
+            chosen = (pay_first or {}).get(payment.external_id)
+            if chosen:
+                _pay_chosen(session, payment_id, contract_no, chosen)
+        settle(uow, contract_nos)
+        spend(uow, contract_nos)
+        for payment_id, _, _ in matched:
+            uow.emit("payment_received", payment_view(session, payment_id))
+    return outcomes
+
+
+def lock(session):
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SPENDING_LOCK})
+
+
+def _pay_chosen(session, payment_id, contract_no, invoice_nos):
+    """A banklink payment pays the invoices the payer chose, in their order of issue."""
+    left = session.execute(sa.select(payments.c.unallocated)
+                           .where(payments.c.payment_id == payment_id)).scalar()
+    rows = session.execute(sa.text("""
+        SELECT invoice_no, total - paid AS open FROM invoices
+        WHERE contract_no = :contract_no AND paid < total AND invoice_no IN :invoice_nos
+        ORDER BY issued_on, invoice_no""").bindparams(
+        sa.bindparam("invoice_nos", expanding=True)),
+        {"contract_no": contract_no, "invoice_nos": list(invoice_nos)}).all()
+    for invoice_no, open_amount in rows:
+        amount = min(left, open_amount)
+        if amount <= 0:
+            break
+        session.execute(sa.insert(payment_allocations).values(
+            payment_id=payment_id, invoice_no=invoice_no, amount=amount))
+        left -= amount
+
+
+def _scope(contract_nos):
+    """The contracts a spending step looks at: the given ones, or all with credit."""
+    if contract_nos is None:
+        return "(SELECT contract_no FROM payments WHERE unallocated > 0)", {}, []
+    return ":contract_nos", {"contract_nos": list(contract_nos)}, [
+        sa.bindparam("contract_nos", expanding=True)]
+
+
+def spend(uow, contract_nos=None):
+    """Spend the unspent payments of these contracts (None: of every contract with
+    credit) on their open invoices, oldest payment on oldest invoice first."""
+    session = uow.session
+    lock(session)
+    scope, params, binds = _scope(contract_nos)
+    dialect = session.get_bind().dialect.name
+    least, greatest = ("LEAST", "GREATEST") if dialect == "postgresql" else ("MIN", "MAX")
+    allocated = session.execute(sa.text(f"""
+        WITH credit AS (
+            SELECT payment_id, contract_no, unallocated AS amount,
+                   SUM(unallocated) OVER (PARTITION BY contract_no
+                       ORDER BY received_on, created_at, payment_id) AS upto
+            FROM payments
+            WHERE unallocated > 0 AND contract_no IN {scope}),
+        owed AS (
+            SELECT invoice_no, contract_no, total - paid AS amount,
+                   SUM(total - paid) OVER (PARTITION BY contract_no
+                       ORDER BY issued_on, invoice_no) AS upto
+            FROM invoices
+            WHERE paid < total AND contract_no IN (SELECT contract_no FROM credit))
+        INSERT INTO payment_allocations (payment_id, invoice_no, amount)
+        SELECT credit.payment_id, owed.invoice_no,
+               ROUND({least}(credit.upto, owed.upto)
+                     - {greatest}(credit.upto - credit.amount, owed.upto - owed.amount), 2)
+        FROM credit JOIN owed ON owed.contract_no = credit.contract_no
+        WHERE {least}(credit.upto, owed.upto)
+              > {greatest}(credit.upto - credit.amount, owed.upto - owed.amount)
+        ON CONFLICT (payment_id, invoice_no)
+        DO UPDATE SET amount = payment_allocations.amount + excluded.amount
+    """).bindparams(*binds), params).rowcount
+    settle(uow, contract_nos)
+    return allocated
+
+
+def settle(uow, contract_nos=None):
+    """Bring invoices' ``paid`` and payments' ``unallocated`` in line with the
+    allocations; an invoice paid in full becomes paid (invoice_paid)."""
+    session = uow.session
+    scope, params, binds = _scope(contract_nos)
+
+    def execute(sql):
+        return session.execute(sa.text(sql).bindparams(*binds), params).rowcount
+
+    execute(f"""
+        UPDATE invoices SET paid = COALESCE((SELECT ROUND(SUM(a.amount), 2) FROM payment_allocations a
+                                             WHERE a.invoice_no = invoices.invoice_no), 0)
+        WHERE contract_no IN {scope}""")
+    if contract_nos is None:  # the billing run: one statement, the relay publishes
+        dialect = session.get_bind().dialect.name
+        uow.emit_each("invoice_paid", {
+            "invoice_no": "invoice_no", "customer_id": "customer_id",
+            "contract_no": "contract_no", "reference_no": "reference_no",
+            "total": money_text(dialect, "total"),
+            "paid": money_text(dialect, "paid")},
+            f"FROM invoices WHERE contract_no IN {scope} AND paid >= total "
+            "AND status <> 'paid'", params)
+    else:
+        _emit_paid(uow, scope, params, binds)
+    execute(f"""
+        UPDATE invoices SET status = 'paid'
+        WHERE contract_no IN {scope} AND paid >= total AND status <> 'paid'""")
+    # the payments' update comes last: {scope} may be "the contracts with credit"
+    execute(f"""
+        UPDATE payments SET unallocated = ROUND(amount - COALESCE(
+            (SELECT SUM(a.amount) FROM payment_allocations a
+             WHERE a.payment_id = payments.payment_id), 0), 2)
+        WHERE contract_no IN {scope}""")
+
+
+def _emit_paid(uow, scope, params, binds):
+    rows = uow.session.execute(sa.text(f"""
+        SELECT invoice_no, customer_id, contract_no, reference_no, total, paid
+        FROM invoices WHERE contract_no IN {scope} AND paid >= total AND status <> 'paid'
+        ORDER BY invoice_no""").bindparams(*binds), params).mappings().all()
+    for row in rows:
+        uow.emit("invoice_paid", {**row, "total": f"{row['total']:.2f}",
+                                  "paid": f"{row['paid']:.2f}"})
+    return len(rows)
+
+
+def payment_view(session, payment_id):
+    row = session.execute(sa.select(payments).where(payments.c.payment_id == payment_id)
+                          ).mappings().one()
+    return _view(row, _invoices_paid_by(session, [payment_id]).get(payment_id, []))
+
+
+def _invoices_paid_by(session, payment_ids):
+    paid_by = {}
+    if payment_ids:
+        for payment_id, invoice_no in session.execute(
+                sa.select(payment_allocations.c.payment_id, payment_allocations.c.invoice_no)
+                .where(payment_allocations.c.payment_id.in_(payment_ids))
+                .order_by(payment_allocations.c.invoice_no)):
+            paid_by.setdefault(payment_id, []).append(invoice_no)
+    return paid_by
+
+
+def _view(row, invoice_nos):
+    return {"payment_id": row["payment_id"], "amount": f"{row['amount']:.2f}",
+            "currency": row["currency"], "received_on": row["received_on"].isoformat(),
+            "reference_no": row["reference_no"], "source": row["source"],
+            "invoice_nos": invoice_nos, "contract_no": row["contract_no"],
+            "customer_id": row["customer_id"], "credit": f"{row['unallocated']:.2f}",
+            "payer_name": row["payer_name"]}
+
+
+def payments_of(uow, customer_id):
+    """The customer's payments, newest first, with the invoices each paid."""
+    rows = uow.session.execute(
+        sa.select(payments).where(payments.c.customer_id == customer_id)
+        .order_by(payments.c.received_on.desc(), payments.c.created_at.desc())
+    ).mappings().all()
+    paid_by = _invoices_paid_by(uow.session, [r["payment_id"] for r in rows])
+    return [_view(r, paid_by.get(r["payment_id"], [])) for r in rows]
+
+
+def unmatched_payments(uow):
+    """What the desk must look at: payments that matched no contract."""
+    rows = uow.session.execute(
+        sa.select(payments).where(payments.c.contract_no.is_(None))
+        .order_by(payments.c.received_on.desc(), payments.c.created_at.desc())
+    ).mappings().all()
+    return [{**_view(r, []), "reason": r["unmatched_reason"], "remittance": r["remittance"],
+             "external_id": r["external_id"]} for r in rows]

@@ -1,0 +1,184 @@
+"""Payments through the gateway on PostgreSQL: a camt.053 statement imported (twice),
+what the customer sees of it, the payment book, the overdue sweep."""
+import json
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+import requests
+
+from services.billing.service import BillingService
+from services.common.events import parse_event
+from services.common.identifiers import make_reference_number
+from services.contracts.service import ContractsService
+from services.gateway.service import GatewayService
+from services.identity.service import IdentityService
+from services.metering.service import MeteringService
+from tests.banking import customer_token, make_banks
+from tests.camt053 import camt, ntry, tx
+from tests.conftest import wait_for
+from tests.samples import GRANDCHILD, GRANDMOTHER, contract_command
+
+
+@pytest.fixture
+def desk(run_services, config, rpc, tmp_path, real_time_clock):
+    real_time_clock.set(datetime(2026, 4, 3, 9, tzinfo=timezone.utc))
+    banks = make_banks(tmp_path)
+    run_services(GatewayService, IdentityService, ContractsService, MeteringService,
+                 BillingService, VOOL_BANKS_FILE=str(banks.banks_file))
+    rpc.identity.add_operator("desk", "admin", "correct-horse-battery")
+    base = f"http://{config['WEB_SERVER_ADDRESS']}"
+    token = requests.post(f"{base}/api/v1/operator/login", timeout=10, json={
+        "username": "desk", "password": "correct-horse-battery"}).json()["token"]
+    return base, {"Authorization": f"Bearer {token}"}, banks
+
+
+def invoiced(base, headers, rpc, customer_id, periods):
+    """Bill each period until billing has heard of the contract (events)."""
+    def billed():
+        for period in periods:
+            requests.post(f"{base}/api/v1/operator/jobs/billing-run", headers=headers,
+                          timeout=30, json={"period": period})
+        found = rpc.billing.invoices_of(customer_id)
+        return found if len(found) == len(periods) else None
+    return sorted(wait_for(billed), key=lambda i: i["invoice_no"])
+
+
+def credit(amount, entry_id, reference):
+    ref = (f"<RmtInf><Strd><CdtrRefInf><Ref>{reference}</Ref></CdtrRefInf></Strd></RmtInf>"
+           if reference else "")
+    return ntry(amount, booked="<BookgDt><Dt>2026-04-02</Dt></BookgDt>",
+                ids=f"<AcctSvcrRef>{entry_id}</AcctSvcrRef>",
+                details=f"<NtryDtls>{tx(debtor='<Dbtr><Nm>Õie Mäger</Nm></Dbtr>', rmt=ref)}"
+                        "</NtryDtls>")
+
+
+def test_a_statement_pays_invoices_once_and_lists_what_it_cannot_match(desk, rpc, bus,
+                                                                       real_time_clock):
+    base, operator, banks = desk
+    tap = bus.bind_tap("billing.events")
+    signed = rpc.contracts.sign_contract(contract_command(start_date="2026-01-01"))
+    cid, reference = signed["customer_id"], signed["reference_no"]
+    january, february, march = invoiced(base, operator, rpc, cid,
+                                        ["2026-01", "2026-02", "2026-03"])
+    totals = [Decimal(i["total"]) for i in (january, february, march)]
+    amount = totals[0] + totals[1] + Decimal("1.00")      # two paid, one a euro towards
+    wrong_digit = reference[:-1] + str((int(reference[-1]) + 1) % 10)
+    statement = camt(credit(f"{amount:.2f}", "E-1", reference),
+                     credit("5.00", "E-2", wrong_digit),
+                     credit("7.00", "E-3", make_reference_number("99999")),
+                     credit("9.00", "E-4", None))
+    xml = {**operator, "Content-Type": "application/xml"}
+
+    first = requests.post(f"{base}/api/v1/operator/bank-statements", headers=xml,
+                          data=statement, timeout=30)
+    assert first.status_code == 200, first.text
+    report = first.json()
+    assert (report["entries"], report["matched"], report["already_imported"]) == (4, 1, 0)
+    assert [(u["entry_id"], u["reason"]) for u in report["unmatched"]] == [
+        ("E-2", "the reference number's check digit is wrong"),
+        ("E-3", "no contract has this reference number"),
+        ("E-4", "no reference number")]
+
+    again = requests.post(f"{base}/api/v1/operator/bank-statements", headers=xml,
+                          data=statement, timeout=30).json()
+    assert (again["matched"], again["already_imported"], again["unmatched"]) == (0, 4, [])
+
+    def events():   # invoice_issued comes through the outbox relay, the rest at once
+        seen.extend(parse_event(json.loads(body)) for _, body in bus.drain(tap))
+        kinds = [e.event_type for e in seen]
+        return (kinds.count("invoice_issued") == 3 and "payment_received" in kinds
+                and kinds.count("invoice_paid") == 2)
+    seen = []
+    wait_for(events, timeout=15)
+    issued = {e.data["invoice_no"]: e.data for e in seen if e.event_type == "invoice_issued"}
+    assert issued[january["invoice_no"]] == {
+        "invoice_no": january["invoice_no"], "customer_id": cid,
+        "contract_no": signed["contract_no"], "period": "2026-01", "issued_on": "2026-04-03",
+        "due_on": january["due_on"], "reference_no": reference, "total": january["total"]}
+    [received] = [e.data for e in seen if e.event_type == "payment_received"]
+    assert (received["amount"], received["customer_id"]) == (f"{amount:.2f}", cid)
+    assert sorted(e.data["invoice_no"] for e in seen if e.event_type == "invoice_paid") == [
+        january["invoice_no"], february["invoice_no"]]
+
+    token = customer_token(base, banks, GRANDMOTHER, "Õie Mäger", real_time_clock.now())
+    customer = {"Authorization": f"Bearer {token}"}
+    [payment] = requests.get(f"{base}/api/v1/customers/{cid}/payments", headers=customer,
+                             timeout=10).json()
+    assert payment["amount"] == f"{amount:.2f}" and payment["source"] == "statement"
+    assert payment["reference_no"] == reference and payment["received_on"] == "2026-04-02"
+    assert payment["invoice_nos"] == [i["invoice_no"] for i in (january, february, march)]
+    assert "payment_id" in payment
+
+    listed = {i["invoice_no"]: i for i in requests.get(
+        f"{base}/api/v1/customers/{cid}/invoices?status=all", headers=customer,
+        timeout=10).json()}
+    assert [listed[i["invoice_no"]]["status"] for i in (january, february, march)] == [
+        "paid", "paid", "unpaid"]
+    assert listed[march["invoice_no"]]["paid"] == "1.00"
+
+    unmatched = requests.get(f"{base}/api/v1/operator/payments?status=unmatched",
+                             headers=operator, timeout=10).json()
+    assert sorted(p["amount"] for p in unmatched) == ["5.00", "7.00", "9.00"]
+
+    book = requests.get(f"{base}/api/v1/payment-books/{reference}", headers=customer,
+                        timeout=10)
+    assert book.status_code == 200, book.text
+    book = book.json()
+    assert (book["reference_no"], book["contract_no"]) == (reference, signed["contract_no"])
+    assert book["consumption_point"]["id"] == signed["consumption_point_id"]
+    assert (book["paid_total"], book["last_payment_on"]) == (f"{amount:.2f}", "2026-04-02")
+    assert book["paid_up_to_reading"] == {"T1": 1000}    # no reading since the first one
+
+    assert requests.get(f"{base}/api/v1/payment-books/{wrong_digit}", headers=customer,
+                        timeout=10).status_code == 422
+
+    # the overdue sweep: March's invoice was due 14 days after it was issued
+    due = datetime.fromisoformat(march["due_on"]).date()
+    sweep = requests.post(f"{base}/api/v1/operator/jobs/overdue-sweep", headers=operator,
+                          timeout=30, json={"as_of": due.isoformat()})
+    assert sweep.json() == {"invoices_overdue": 0}
+    after = due + timedelta(days=1)
+    sweep = requests.post(f"{base}/api/v1/operator/jobs/overdue-sweep", headers=operator,
+                          timeout=30, json={"as_of": after.isoformat()})
+    assert sweep.json() == {"invoices_overdue": 1}
+    assert requests.post(f"{base}/api/v1/operator/jobs/overdue-sweep", headers=operator,
+                         timeout=30, json={"as_of": after.isoformat()}).json() == {
+        "invoices_overdue": 0}
+    [late] = requests.get(f"{base}/api/v1/customers/{cid}/invoices?status=overdue",
+                          headers=customer, timeout=10).json()
+    assert late["invoice_no"] == march["invoice_no"]
+
+
+def test_a_payment_book_is_only_its_owners(desk, rpc, real_time_clock):
+    base, operator, banks = desk
+    hers = rpc.contracts.sign_contract(contract_command(start_date="2026-01-01"))
+    rpc.contracts.sign_contract(contract_command(person_code=GRANDCHILD, name="Mari Mäger",
+                                                 start_date="2026-01-01"))
+    wait_for(lambda: rpc.identity.is_eligible(GRANDCHILD))
+    invoiced(base, operator, rpc, hers["customer_id"], ["2026-01"])
+    token = customer_token(base, banks, GRANDCHILD, "Mari Mäger", real_time_clock.now())
+    stranger = {"Authorization": f"Bearer {token}"}
+    answer = requests.get(f"{base}/api/v1/payment-books/{hers['reference_no']}",
+                          headers=stranger, timeout=10)
+    assert answer.status_code == 404
+    assert requests.get(f"{base}/api/v1/payment-books/{hers['reference_no']}",
+                        timeout=10).status_code == 401
+    assert requests.get(f"{base}/api/v1/payment-books/{hers['reference_no']}",
+                        headers=operator, timeout=10).status_code == 403
+
+
+@pytest.mark.parametrize("body, status, field", [
+    (b"<Document/>", 422, "statement"),
+    (b"not xml at all", 422, "statement"),
+    (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>',
+     422, "statement"),
+])
+def test_a_statement_that_cannot_be_read_is_refused_whole(desk, body, status, field):
+    base, operator, _ = desk
+    answer = requests.post(f"{base}/api/v1/operator/bank-statements", data=body, timeout=30,
+                           headers={**operator, "Content-Type": "application/xml"})
+    assert answer.status_code == status, answer.text
+    assert answer.json()["errors"][0]["field"] == field
+    assert requests.post(f"{base}/api/v1/operator/bank-statements", data=body, timeout=30,
+                         headers={**operator, "Content-Type": "text/csv"}).status_code == 415
