@@ -1,6 +1,6 @@
-"""A customer's whole login through the test bank's real HTTP endpoints, with
-identity, contracts, the gateway and the test bank running as processes, the
-way `make run` starts them."""
+"""A customer's whole login, and a payment, through the test bank's real HTTP
+endpoints, with identity, contracts, billing, the gateway and the test bank
+running as processes, the way `make run` starts them."""
 import os
 import subprocess
 import sys
@@ -17,7 +17,7 @@ from tests.browser import forms
 from tests.conftest import free_port, wait_for
 from tests.samples import GRANDMOTHER, contract_command
 
-PROCESSES = ("identity", "contracts", "gateway", "testbank")
+PROCESSES = ("identity", "contracts", "billing", "gateway", "testbank")
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def system_bus(broker):
 def running_system(tmp_path_factory, system_bus, postgres):
     """One system for this module's tests: starting processes is the slow part."""
     tmp_path, amqp_uri = tmp_path_factory.mktemp("system"), system_bus
-    databases = {s: postgres.new_database(s) for s in ("identity", "contracts")}
+    databases = {s: postgres.new_database(s) for s in ("identity", "contracts", "billing")}
     database_urls = {s: url for s, (_, url) in databases.items()}
     gateway_port, bank_port = free_port(), free_port()
     banklink.generate_key_pair(tmp_path / "vool.key.pem", tmp_path / "vool.pub.pem")
@@ -55,6 +55,7 @@ def running_system(tmp_path_factory, system_bus, postgres):
         "VOOL_TESTBANK_CONFIG": str(tmp_path / "testbank.yaml"),
         "VOOL_IDENTITY_DATABASE_URL": database_urls["identity"],
         "VOOL_CONTRACTS_DATABASE_URL": database_urls["contracts"],
+        "VOOL_BILLING_DATABASE_URL": database_urls["billing"],
         "VOOL_LOG_LEVEL": "WARNING",
     }
     processes = []
@@ -71,6 +72,7 @@ def running_system(tmp_path_factory, system_bus, postgres):
                  message="the gateway and identity")
         wait_for(lambda: _answers(f"{bank}/"), timeout=30, message="the test bank")
         wait_for(lambda: _serves(amqp_uri, "contracts"), timeout=60, message="contracts")
+        wait_for(lambda: _serves(amqp_uri, "billing"), timeout=60, message="billing")
         yield gateway, bank
     finally:
         started = time.monotonic()
@@ -146,3 +148,57 @@ def test_the_bank_refuses_a_request_we_did_not_sign(running_system):
     page = requests.post(signed_request["action"], data=forged, timeout=10)
     assert page.status_code == 400
     assert "MAC" in page.text
+
+
+def _log_in(gateway, bank):
+    """Through the bank's pages as the one person it knows, as the portal does."""
+    browser = requests.Session()
+    signed_request = browser.post(f"{gateway}/api/v1/auth/banklink/testbank/start",
+                                  timeout=10).json()
+    login_page = browser.post(signed_request["action"], data=signed_request["fields"],
+                              timeout=10)
+    [login_form] = forms(login_page.text, bank)
+    returning = browser.post(login_form["action"], data=login_form["fields"], timeout=10)
+    [reply_form] = forms(returning.text, bank)
+    return browser.post(reply_form["action"], data=reply_form["fields"], timeout=10).json()["token"]
+
+
+def test_a_customer_pays_an_invoice_on_the_test_banks_pages_or_cancels(running_system,
+                                                                        system_bus):
+    gateway, bank = running_system
+    with ClusterRpcProxy({"AMQP_URI": system_bus}, timeout=20) as rpc:
+        signed = rpc.contracts.sign_contract(contract_command(person_code=GRANDMOTHER))
+        wait_for(lambda: rpc.identity.is_eligible(GRANDMOTHER), timeout=20)
+
+        def invoice():
+            rpc.billing.billing_run("2026-01")     # billing hears of the contract by event
+            return [i for i in rpc.billing.invoices_of(signed["customer_id"])
+                    if i["contract_no"] == signed["contract_no"]]
+        [january] = wait_for(invoice, timeout=20)
+    headers = {"Authorization": f"Bearer {_log_in(gateway, bank)}"}
+    cid = signed["customer_id"]
+
+    for decision in ("cancel", "pay"):
+        browser = requests.Session()
+        order = browser.post(f"{gateway}/api/v1/customers/{cid}/payments", headers=headers,
+                             timeout=10, json={"bank": "testbank",
+                                               "invoice_nos": [january["invoice_no"]]}).json()
+        assert order["action"] == f"{bank}/banklink"
+        page = browser.post(order["action"], data=order["fields"], timeout=10)
+        assert page.status_code == 200, page.text
+        assert f"{january['total']} EUR" in page.text
+        [confirm] = forms(page.text, bank)
+        returning = browser.post(confirm["action"], timeout=10,
+                                 data={**confirm["fields"], "decision": decision})
+        [reply] = forms(returning.text, bank)
+        assert reply["action"] == f"{gateway}/api/v1/payments/banklink/testbank/return"
+        outcome = browser.post(reply["action"], data=reply["fields"], timeout=10)
+        assert outcome.status_code == 200, outcome.text
+        assert outcome.json()["status"] == ("cancelled" if decision == "cancel" else "paid")
+        payments = requests.get(f"{gateway}/api/v1/customers/{cid}/payments",
+                                headers=headers, timeout=10).json()
+        assert len(payments) == (0 if decision == "cancel" else 1)
+
+    paid = requests.get(f"{gateway}/api/v1/customers/{cid}/invoices/{january['invoice_no']}",
+                        headers=headers, timeout=10).json()
+    assert (paid["status"], paid["paid"]) == ("paid", january["total"])

@@ -182,3 +182,85 @@ def test_a_statement_that_cannot_be_read_is_refused_whole(desk, body, status, fi
     assert answer.json()["errors"][0]["field"] == field
     assert requests.post(f"{base}/api/v1/operator/bank-statements", data=body, timeout=30,
                          headers={**operator, "Content-Type": "text/csv"}).status_code == 415
+
+
+def test_paying_through_the_bank_records_the_payment_once_and_a_cancel_records_nothing(
+        desk, rpc, real_time_clock):
+    base, operator, banks = desk
+    signed = rpc.contracts.sign_contract(contract_command(start_date="2026-01-01"))
+    cid = signed["customer_id"]
+    january, february = invoiced(base, operator, rpc, cid, ["2026-01", "2026-02"])
+    token = customer_token(base, banks, GRANDMOTHER, "Õie Mäger", real_time_clock.now())
+    customer = {"Authorization": f"Bearer {token}"}
+
+    def start(invoice_nos, bank="testbank"):
+        return requests.post(f"{base}/api/v1/customers/{cid}/payments", headers=customer,
+                             timeout=10, json={"bank": bank, "invoice_nos": invoice_nos})
+
+    # she cancels at the bank: nothing is paid
+    cancelled = start([february["invoice_no"]]).json()
+    bank_reply = banks.bank.payment_reply(cancelled["fields"], banks.bank.check_request(
+        cancelled["fields"]), paid=False, now=real_time_clock.now())
+    back = requests.post(f"{base}/api/v1/payments/banklink/testbank/return", data=bank_reply,
+                         timeout=10)
+    assert back.status_code == 200, back.text
+    assert back.json()["status"] == "cancelled"
+    assert requests.get(f"{base}/api/v1/customers/{cid}/payments", headers=customer,
+                        timeout=10).json() == []
+
+    # she pays February's invoice only, though January's is older and open too
+    form = start([february["invoice_no"]])
+    assert form.status_code == 200, form.text
+    form = form.json()
+    fields = form["fields"]
+    assert form["action"] == "http://127.0.0.1:8100/banklink" and form["method"] == "POST"
+    assert (fields["VK_SERVICE"], fields["VK_AMOUNT"], fields["VK_REF"]) == (
+        "1012", february["total"], signed["reference_no"])
+    assert fields["VK_RETURN"].endswith("/api/v1/payments/banklink/testbank/return")
+    merchant = banks.bank.check_request(fields)          # the bank accepts our signature
+    paid = banks.bank.payment_reply(fields, merchant, paid=True, now=real_time_clock.now())
+    back = requests.post(f"{base}/api/v1/payments/banklink/testbank/return", data=paid,
+                         timeout=10)
+    assert back.status_code == 200, back.text
+    assert (back.json()["status"], back.json()["invoice_nos"]) == (
+        "paid", [february["invoice_no"]])
+    # the bank's own call with the same reply (VK_AUTO=Y) records nothing more
+    again = requests.post(f"{base}/api/v1/payments/banklink/testbank/return",
+                          data={**paid, "VK_AUTO": "Y"}, timeout=10)
+    assert again.json()["payment_id"] == back.json()["payment_id"]
+
+    [payment] = requests.get(f"{base}/api/v1/customers/{cid}/payments", headers=customer,
+                             timeout=10).json()
+    assert (payment["source"], payment["amount"], payment["invoice_nos"]) == (
+        "banklink", february["total"], [february["invoice_no"]])
+    statuses = {i["invoice_no"]: i["status"] for i in requests.get(
+        f"{base}/api/v1/customers/{cid}/invoices", headers=customer, timeout=10).json()}
+    assert statuses == {january["invoice_no"]: "unpaid", february["invoice_no"]: "paid"}
+
+    # a forged reply is refused, and a paid invoice cannot be paid again
+    forged = {**paid, "VK_AMOUNT": "0.01"}
+    assert requests.post(f"{base}/api/v1/payments/banklink/testbank/return", data=forged,
+                         timeout=10).status_code == 401
+    assert start([february["invoice_no"]]).status_code == 422
+    assert start([january["invoice_no"]], bank="nobank").json()["errors"][0]["field"] == "bank"
+    assert start([]).json()["errors"][0]["field"] == "invoice_nos"
+
+
+def test_a_customer_cannot_pay_someone_elses_invoice(desk, rpc, real_time_clock):
+    base, operator, banks = desk
+    hers = rpc.contracts.sign_contract(contract_command(start_date="2026-01-01"))
+    mine = rpc.contracts.sign_contract(contract_command(person_code=GRANDCHILD,
+                                                        name="Mari Mäger",
+                                                        start_date="2026-01-01"))
+    wait_for(lambda: rpc.identity.is_eligible(GRANDCHILD))
+    [her_invoice] = invoiced(base, operator, rpc, hers["customer_id"], ["2026-01"])
+    token = customer_token(base, banks, GRANDCHILD, "Mari Mäger", real_time_clock.now())
+    headers = {"Authorization": f"Bearer {token}"}
+    answer = requests.post(f"{base}/api/v1/customers/{mine['customer_id']}/payments",
+                           headers=headers, timeout=10,
+                           json={"bank": "testbank", "invoice_nos": [her_invoice["invoice_no"]]})
+    assert answer.status_code == 404
+    assert requests.post(f"{base}/api/v1/customers/{hers['customer_id']}/payments",
+                         headers=headers, timeout=10, json={
+                             "bank": "testbank", "invoice_nos": [her_invoice["invoice_no"]]}
+                         ).status_code == 404
