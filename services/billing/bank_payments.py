@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from services.billing import payments
+from services.billing import payments, runs
 from services.billing.models import invoices, number_sequences, payment_orders
 from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.sequences import next_number
@@ -19,7 +19,7 @@ from services.common.sequences import next_number
 MAX_INVOICES = 50
 
 
-def start(uow, customer_id, invoice_nos, bank_id, started_by):
+def start(uow, customer_id, invoice_nos, bank_id, started_by, consumption_point_ids=None):
     """A payment order for the customer's open invoices ``invoice_nos`` (all under
     one contract, since one payment carries one reference number). returns
     ``{stamp, amount, reference_no, message, invoice_nos}``."""
@@ -29,9 +29,11 @@ def start(uow, customer_id, invoice_nos, bank_id, started_by):
     if len(invoice_nos) > MAX_INVOICES:
         raise ValidationFailed.field("invoice_nos", f"at most {MAX_INVOICES} invoices at once")
     session = uow.session
-    rows = session.execute(sa.select(invoices).where(
-        invoices.c.invoice_no.in_(invoice_nos), invoices.c.customer_id == customer_id)
-    ).mappings().all()
+    query = sa.select(invoices).where(invoices.c.invoice_no.in_(invoice_nos),
+                                      invoices.c.customer_id == customer_id)
+    if consumption_point_ids is not None:
+        query = query.where(invoices.c.contract_no.in_(runs.contracts_at(consumption_point_ids)))
+    rows = session.execute(query).mappings().all()
     found = {r["invoice_no"] for r in rows}
     missing = [n for n in invoice_nos if n not in found]
     if missing:

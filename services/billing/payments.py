@@ -240,12 +240,15 @@ def _view(row, invoice_nos):
             "payer_name": row["payer_name"]}
 
 
-def payments_of(uow, customer_id):
+def payments_of(uow, customer_id, consumption_point_ids=None):
     """The customer's payments, newest first, with the invoices each paid."""
-    rows = uow.session.execute(
-        sa.select(payments).where(payments.c.customer_id == customer_id)
-        .order_by(payments.c.received_on.desc(), payments.c.created_at.desc())
-    ).mappings().all()
+    query = sa.select(payments).where(payments.c.customer_id == customer_id)
+    if consumption_point_ids is not None:
+        query = query.where(payments.c.contract_no.in_(sa.select(
+            billing_contracts.c.contract_no).where(
+            billing_contracts.c.consumption_point_id.in_(list(consumption_point_ids)))))
+    rows = uow.session.execute(query.order_by(payments.c.received_on.desc(),
+                                              payments.c.created_at.desc())).mappings().all()
     paid_by = _invoices_paid_by(uow.session, [r["payment_id"] for r in rows])
     return [_view(r, paid_by.get(r["payment_id"], [])) for r in rows]
 

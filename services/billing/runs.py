@@ -235,10 +235,18 @@ def invoice_summary(row):
             "status": row["status"], "reference_no": row["reference_no"]}
 
 
-def invoices_of(uow, customer_id, status="all"):
+def contracts_at(consumption_point_ids):
+    """The contracts of these consumption points, for a mandate limited to them."""
+    return sa.select(billing_contracts.c.contract_no).where(
+        billing_contracts.c.consumption_point_id.in_(list(consumption_point_ids)))
+
+
+def invoices_of(uow, customer_id, status="all", consumption_point_ids=None):
     if status not in INVOICE_STATUSES:
         raise ValidationFailed.field("status", "unpaid, paid, overdue or all")
     query = sa.select(invoices).where(invoices.c.customer_id == customer_id)
+    if consumption_point_ids is not None:
+        query = query.where(invoices.c.contract_no.in_(contracts_at(consumption_point_ids)))
     if status != "all":
         query = query.where(invoices.c.status == status)
     rows = uow.session.execute(query.order_by(invoices.c.issued_on.desc(),
@@ -246,9 +254,11 @@ def invoices_of(uow, customer_id, status="all"):
     return [invoice_summary(r) for r in rows]
 
 
-def invoice(uow, invoice_no, customer_id=None):
-    row = uow.session.execute(sa.select(invoices).where(invoices.c.invoice_no == invoice_no)
-                              ).mappings().first()
+def invoice(uow, invoice_no, customer_id=None, consumption_point_ids=None):
+    query = sa.select(invoices).where(invoices.c.invoice_no == invoice_no)
+    if consumption_point_ids is not None:
+        query = query.where(invoices.c.contract_no.in_(contracts_at(consumption_point_ids)))
+    row = uow.session.execute(query).mappings().first()
     if row is None or (customer_id and row["customer_id"] != customer_id):
         raise NotFound(f"no invoice {invoice_no}")
     lines = uow.session.execute(sa.select(invoice_lines)

@@ -104,17 +104,20 @@ class BillingService:
         self.billing_run(last_month.strftime("%Y-%m"))
 
     @rpc
-    def invoices_of(self, customer_id, status="all"):
+    def invoices_of(self, customer_id, status="all", consumption_point_ids=None):
         """returns ``[{invoice_no, period, issued_on, due_on, net, vat_rate, vat, total,
-        paid, status, reference_no}]``, newest first."""
+        paid, status, reference_no}]``, newest first; only those of
+        ``consumption_point_ids`` when given (a mandate limited to them)."""
         with self.db.unit_of_work() as uow:
-            return runs.invoices_of(uow, str(customer_id), str(status))
+            return runs.invoices_of(uow, str(customer_id), str(status), consumption_point_ids)
 
     @rpc
-    def get_invoice(self, invoice_no, customer_id=None):
-        """returns the invoice with its lines; NotFound (also when not the customer's)."""
+    def get_invoice(self, invoice_no, customer_id=None, consumption_point_ids=None):
+        """returns the invoice with its lines; NotFound (also when not the customer's,
+        or not of ``consumption_point_ids`` when given)."""
         with self.db.unit_of_work() as uow:
-            return runs.invoice(uow, str(invoice_no), str(customer_id) if customer_id else None)
+            return runs.invoice(uow, str(invoice_no), str(customer_id) if customer_id else None,
+                                consumption_point_ids)
 
     @rpc
     def invoice_pdf(self, invoice_no, customer_id, recipient, consumption_point, language):
@@ -166,9 +169,9 @@ class BillingService:
         return report
 
     @rpc
-    def payments_of(self, customer_id):
+    def payments_of(self, customer_id, consumption_point_ids=None):
         with self.db.unit_of_work() as uow:
-            return payments.payments_of(uow, str(customer_id))
+            return payments.payments_of(uow, str(customer_id), consumption_point_ids)
 
     @rpc
     def unmatched_payments(self):
@@ -184,14 +187,15 @@ class BillingService:
                                              [str(c) for c in customer_ids])
 
     @rpc
-    def start_bank_payment(self, customer_id, invoice_nos, bank_id, started_by):
+    def start_bank_payment(self, customer_id, invoice_nos, bank_id, started_by,
+                           consumption_point_ids=None):
         """A payment order for the customer's invoices: ``{stamp, amount,
         reference_no, message, invoice_nos}`` for identity to sign."""
         if not isinstance(invoice_nos, list):
             raise ValidationFailed.field("invoice_nos", "a list of invoice numbers")
         with self.db.unit_of_work() as uow:
             return bank_payments.start(uow, str(customer_id), invoice_nos, str(bank_id),
-                                       started_by)
+                                       started_by, consumption_point_ids)
 
     @rpc
     def finish_bank_payment(self, bank_id, reply):

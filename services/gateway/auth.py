@@ -4,7 +4,7 @@ The ``route`` decorator of services/gateway/http.py wraps each handler so that
 ``authorize`` runs before it, with the access rule the route declared. The
 principal is resolved with one RPC to identity per request.
 """
-from services.common.errors import Forbidden, NotFound, Unauthenticated
+from services.common.errors import Forbidden, Unauthenticated
 
 SESSION_COOKIE = "vool_session"
 
@@ -31,31 +31,36 @@ def session_token(request):
 SELF_ONLY = "self"
 
 
-def authorize(services, request, access, scope=None, customer_id=None):
+def authorize(services, request, access, scope=None, customer_id=None,
+              consumption_point_id=None, what=""):
     """The principal, if they may call a route with this access rule; on a
-    customer's route (``customer_id`` from the path) also the scope, checked
-    against what they hold for that customer. A customer they have nothing to
-    do with does not exist for them (404)."""
+    customer's route (``customer_id`` from the path) also the scope and the
+    consumption point, checked by identity against what they hold for that
+    customer now (mandates included; a use under a mandate is logged there). A
+    customer they have nothing to do with does not exist for them (404)."""
     if access == "public":
         return None
     token = session_token(request)
     if not token:
         raise Unauthenticated("log in first: this route needs a session", code="unauthenticated")
+    if customer_id is not None:
+        return services.call("identity", "authorize_customer", token, customer_id, scope,
+                             consumption_point_id, _action(request), request.path, what)
     principal = services.call("identity", "resolve_session", token)
     if principal["kind"] not in ALLOWED_KINDS[access]:
         who = "an operator" if access == "operator" else "a customer"
         raise Forbidden(f"this route is for {who}; your session is not", code="wrong-principal")
-    if customer_id is not None:
-        acting = next((c for c in principal["customers"] if c["customer_id"] == customer_id),
-                      None)
-        if acting is None:
-            raise NotFound("no such customer")
-        if scope == SELF_ONLY and acting["relation"] != "self":
-            raise Forbidden("only the customer themselves may do this", code="self-only")
-        if scope not in (None, SELF_ONLY) and scope not in acting["scopes"]:
-            raise Forbidden(f"your mandate does not cover {scope}", code="scope-missing")
-        principal = {**principal, "acting_for": acting}
     return principal
+
+
+def _action(request):
+    return "read" if request.method in ("GET", "HEAD") else "change"
+
+
+def visible_points(request):
+    """The consumption points the caller may see of the customer they act for:
+    None for all of them (themselves, or a mandate with no limit)."""
+    return (request.principal.get("acting_for") or {}).get("consumption_point_ids") or None
 
 
 def actor(principal):

@@ -80,7 +80,7 @@ def route(method, url, access, summary, scope=None, **options):
         @functools.wraps(handler)
         def guarded(self, request, **path):
             request.principal = authorize(self.services, request, access, scope,
-                                          path.get("cid"))
+                                          path.get("cid"), path.get("cp"), summary)
             return handler(self, request, **path)
         return Route.decorator(method, url, access=access, summary=summary, scope=scope,
                                **options)(guarded)

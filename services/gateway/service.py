@@ -14,6 +14,7 @@ from services.gateway.http import form_body, json_body, route
 # modules, not classes: `nameko run` would take an imported route class for a service
 from services.gateway.routes import billing as billing_routes
 from services.gateway.routes import customers as customer_routes
+from services.gateway.routes import mandates as mandate_routes
 from services.gateway.routes import operators as operator_routes
 from services.gateway.routes import readings as reading_routes
 from services.gateway.schemas import Health
@@ -23,7 +24,8 @@ BACKEND_SERVICES = ("identity", "contracts", "metering", "billing", "notificatio
 
 
 class GatewayService(customer_routes.CustomerRoutes, operator_routes.OperatorRoutes,
-                     reading_routes.ReadingRoutes, billing_routes.BillingRoutes):
+                     reading_routes.ReadingRoutes, billing_routes.BillingRoutes,
+                     mandate_routes.MandateRoutes):
     name = "gateway"
 
     services = ServiceRpc()

@@ -1,4 +1,5 @@
-"""Who may log in: a person holding an active contract (mandates come later).
+"""Who is a customer: a person holding an active contract (mandates.py adds those
+who hold a mandate).
 
 identity keeps its own record of persons and their customers' contracts from
 contracts' events; it never reads contracts' tables.
@@ -25,10 +26,10 @@ def record_contract(uow, data, keep_end_date=False):
     session.execute(sa.insert(customer_contracts).values(
         contract_no=data["contract_no"], customer_id=data["customer_id"],
         person_code=data["person_code"], status="active" if end_date is None else "terminated",
-        end_date=end_date))
+        end_date=end_date, consumption_point_id=data.get("consumption_point_id")))
 
 
-def _in_force(today):
+def in_force(today):
     """A contract is in force until its end date (contract_terminated sets one)."""
     return sa.or_(customer_contracts.c.end_date.is_(None), customer_contracts.c.end_date > today)
 
@@ -37,7 +38,7 @@ def has_active_contract(uow, person_code):
     return uow.session.execute(
         sa.select(customer_contracts.c.contract_no)
         .where(customer_contracts.c.person_code == person_code,
-               _in_force(uow.clock.today())).limit(1)).first() is not None
+               in_force(uow.clock.today())).limit(1)).first() is not None
 
 
 def record_termination(uow, data):
@@ -64,7 +65,7 @@ def customers_of(uow, person_code):
         sa.select(customer_contracts.c.customer_id, persons.c.name).distinct()
         .join(persons, persons.c.person_code == customer_contracts.c.person_code)
         .where(customer_contracts.c.person_code == person_code,
-               _in_force(uow.clock.today()))
+               in_force(uow.clock.today()))
         .order_by(customer_contracts.c.customer_id)).all()
     return [{"customer_id": r.customer_id, "name": r.name} for r in rows]
 

@@ -14,7 +14,7 @@ from services.common import banklink
 from services.common.clock import TALLINN, as_utc
 from services.common.errors import Forbidden, Unauthenticated
 from services.common.identifiers import valid_personal_code
-from services.identity import eligibility
+from services.identity import eligibility, mandates
 from services.identity.models import banklink_requests, login_log
 
 MAX_CLOCK_SKEW = timedelta(minutes=5)
@@ -120,7 +120,8 @@ def _issued_request(uow, bank, column, value):
 def finish(uow, bank, fields):
     """Check the reply and the person's eligibility; returns ``(person_code, name)``."""
     person_code, name = check_reply(uow, bank, fields)
-    if not eligibility.has_active_contract(uow, person_code):
+    if not eligibility.has_active_contract(uow, person_code) and not mandates.may_log_in(
+            uow, person_code):
         raise Forbidden("You can log in while you hold an active contract with us or a "
                         "mandate from someone who does. Please contact our service desk.",
                         code="no-active-contract")

@@ -20,6 +20,7 @@ customer_contracts = sa.Table(
     sa.Column("person_code", sa.String(11), sa.ForeignKey("persons.person_code"), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("end_date", sa.Date),   # in force until then
+    sa.Column("consumption_point_id", sa.String(36)),
 )
 
 # Banklink requests we issued: each reply must answer one of them, once.
@@ -79,3 +80,39 @@ login_log = sa.Table(
 
 outbox = outbox_table(metadata)
 handled_events = handled_events_table(metadata)
+
+
+# A customer's authorisation for a person to act for them (API.md "mandate").
+# consumption_point_ids empty: every point of the grantor's. ends_on: the grantor's
+# last contract ended then, and the mandate with it.
+mandates = sa.Table(
+    "mandates", metadata,
+    sa.Column("mandate_id", sa.String(36), primary_key=True),
+    sa.Column("grantor_customer_id", sa.String(36), nullable=False),
+    sa.Column("grantor_person_code", sa.String(11), nullable=False),
+    sa.Column("grantee_person_code", sa.String(11), nullable=False),
+    sa.Column("scopes", sa.JSON, nullable=False),
+    sa.Column("consumption_point_ids", sa.JSON, nullable=False),
+    sa.Column("valid_from", sa.Date, nullable=False),
+    sa.Column("valid_until", sa.Date),
+    sa.Column("ends_on", sa.Date),
+    sa.Column("created_via", sa.String(10), nullable=False),    # office | online
+    sa.Column("created_by", sa.String(80), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    sa.Column("revoked_by", sa.String(80)),
+    sa.Column("expired_at", sa.DateTime(timezone=True)),       # mandate_expired sent
+)
+
+# Every read or change of a customer's data by someone acting under a mandate.
+access_log = sa.Table(
+    "access_log", metadata,
+    sa.Column("entry_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("customer_id", sa.String(36), nullable=False),
+    sa.Column("actor_person_code", sa.String(11), nullable=False),
+    sa.Column("action", sa.String(10), nullable=False),         # read | change
+    sa.Column("resource", sa.String(300), nullable=False),      # the path
+    sa.Column("what", sa.String(200)),                          # the route's summary
+    sa.Column("mandate_id", sa.String(36)),
+)

@@ -1,17 +1,19 @@
 """identity: persons, logins, sessions and operators (entrypoints only)."""
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 from nameko.dependency_providers import Config
+from nameko.timer import timer
 
 from services.common import config as cfg
 from services.common.clock import ClockProvider
 from services.common.db import Database
-from services.common.errors import NotFound, Unauthenticated, ValidationFailed
+from services.common.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from services.common.messaging import event_handler
 from services.common.rpc import rpc
 from services.common.scopes import SCOPES
-from services.identity import eligibility, login, operators, payments, sessions
+from services.common.validation import parse
+from services.identity import eligibility, login, mandates, operators, payments, sessions
 from services.identity.banks import Banks
 from services.identity.models import metadata
 
@@ -41,7 +43,7 @@ class IdentityService:
     @event_handler("contracts", "contract_terminated")
     def on_contract_terminated(self, event):
         self.db.apply_once(event, "identity.on_contract_terminated",
-                          eligibility.record_termination, event.data)
+                          mandates.contract_terminated, event.data)
 
     @event_handler("contracts", "consumption_point_linked")
     def on_consumption_point_linked(self, event):
@@ -50,9 +52,10 @@ class IdentityService:
 
     @rpc
     def is_eligible(self, person_code):
-        """returns True while the person holds an active contract."""
+        """returns True while the person holds an active contract or a live mandate."""
         with self.db.unit_of_work() as uow:
-            return eligibility.has_active_contract(uow, str(person_code))
+            return (eligibility.has_active_contract(uow, str(person_code))
+                    or mandates.may_log_in(uow, str(person_code)))
 
     # -- customers: banklink ---------------------------------------------------
 
@@ -163,10 +166,109 @@ class IdentityService:
             if session["kind"] == "operator":
                 return {"kind": "operator",
                         "operator": operators.operator(uow, session["subject"])}
-            person = eligibility.person(uow, session["subject"])
-            customers = [{**c, "relation": "self", "scopes": list(SCOPES)}
-                         for c in eligibility.customers_of(uow, session["subject"])]
-            return {"kind": "customer", "person": person, "customers": customers}
+            return self._customer_principal(uow, session["subject"])
+
+    def _customer_principal(self, uow, person_code):
+        customers = [{**c, "relation": "self", "scopes": list(SCOPES)}
+                     for c in eligibility.customers_of(uow, person_code)]
+        own = {c["customer_id"] for c in customers}
+        customers += [c for c in mandates.live_for(uow, person_code)
+                      if c["customer_id"] not in own]
+        return {"kind": "customer", "person": eligibility.person(uow, person_code),
+                "customers": customers}
+
+    @rpc
+    def authorize_customer(self, token, customer_id, scope, consumption_point_id=None,
+                           action="read", resource="", what=""):
+        """May the holder of ``token`` use a route needing ``scope`` for the customer
+        (and the consumption point, if the route names one)? Decided from the mandates
+        as they are now. A use under a mandate is written to the customer's access log.
+
+        returns the principal as resolve_session does, with ``acting_for`` (the entry
+        of ``customers``); raises Unauthenticated, Forbidden (``code``: wrong-principal,
+        self-only, scope-missing, mandate-revoked, mandate-expired,
+        mandate-not-yet-valid, mandate-consumption-point) or NotFound (no relation).
+        """
+        customer_id = str(customer_id)
+        with self.db.unit_of_work() as uow:
+            session = sessions.touch(uow, token, self._policy())
+            if session["kind"] != "customer":
+                raise Forbidden("this route is for a customer; your session is not",
+                                code="wrong-principal")
+            person_code = session["subject"]
+            principal = self._customer_principal(uow, person_code)
+            acting = next((c for c in principal["customers"]
+                           if c["customer_id"] == customer_id and c["relation"] == "self"), None)
+            if acting is None:
+                mandate = mandates.check(uow, person_code, customer_id, scope,
+                                         consumption_point_id)
+                acting = next(c for c in principal["customers"]
+                              if c.get("mandate_id") == mandate["mandate_id"])
+                mandates.log_access(uow, customer_id, person_code, action, resource, what,
+                                    mandate["mandate_id"])
+            return {**principal, "acting_for": acting}
+
+    @rpc
+    def record_access(self, customer_id, person_code, action, resource, what, mandate_id):
+        """A use of the customer's data under a mandate, for routes that learn whose
+        data it is only from the answer (a payment book)."""
+        with self.db.unit_of_work() as uow:
+            mandates.log_access(uow, str(customer_id), str(person_code), str(action),
+                                str(resource), str(what), str(mandate_id))
+
+    # -- mandates --------------------------------------------------------------------
+
+    @rpc
+    def grant_mandate(self, grantor_customer_id, grant, created_by):
+        """Online, by the grantor: ``grant`` is API.md's ``{grantee_person_code,
+        scopes, consumption_point_ids?, valid_from?, valid_until?}``."""
+        grant = parse(mandates.MandateGrant, grant)
+        with self.db.unit_of_work() as uow:
+            return mandates.grant(uow, str(grantor_customer_id), grant, "online",
+                                  str(created_by))
+
+    @rpc
+    def register_mandate(self, grant, operator):
+        """At the office: ``grant`` adds ``grantor_person_code``."""
+        grant = parse(mandates.OfficeMandate, grant)
+        with self.db.unit_of_work() as uow:
+            grantor = mandates.active_customer_of(uow.session, grant.grantor_person_code,
+                                                  uow.clock.today())
+            if grantor is None:
+                raise ValidationFailed.field("grantor_person_code",
+                                             "the grantor holds no active contract")
+            return mandates.grant(uow, grantor, grant, "office", f"operator:{operator}")
+
+    @rpc
+    def revoke_mandate(self, grantor_customer_id, mandate_id, revoked_by):
+        with self.db.unit_of_work() as uow:
+            mandates.revoke(uow, str(grantor_customer_id), str(mandate_id), str(revoked_by))
+
+    @rpc
+    def mandates_of(self, customer_id, person_code):
+        """``{granted: [...], received: [...]}``"""
+        with self.db.unit_of_work() as uow:
+            return mandates.of_customer(uow, str(customer_id), str(person_code))
+
+    @rpc
+    def access_log(self, customer_id):
+        with self.db.unit_of_work() as uow:
+            return mandates.access_log_of(uow, str(customer_id))
+
+    @rpc
+    def mandate_sweep(self, as_of=None):
+        """Mandates whose last day is before ``as_of`` (default today) have expired:
+        mandate_expired, once each. returns ``{mandates_expired}``."""
+        try:
+            day = date.fromisoformat(as_of) if as_of else self.clock.today()
+        except (TypeError, ValueError):
+            raise ValidationFailed.field("as_of", "a date, YYYY-MM-DD") from None
+        with self.db.unit_of_work() as uow:
+            return {"mandates_expired": mandates.expire(uow, day)}
+
+    @timer(interval=3600)
+    def hourly_mandate_sweep(self):
+        self.mandate_sweep()
 
     @rpc
     def logout(self, token):

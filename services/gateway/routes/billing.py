@@ -9,9 +9,9 @@ from werkzeug.wrappers import Response
 
 from services.billing.tariffs import TariffPlan, VatRate
 from services.common import config as cfg
-from services.common.errors import ValidationFailed
+from services.common.errors import NotFound, ValidationFailed
 from services.common.validation import Shape
-from services.gateway.auth import actor
+from services.gateway.auth import actor, visible_points
 from services.gateway.http import form_body, json_body, route
 from services.gateway.problems import UnsupportedMediaType
 
@@ -38,18 +38,20 @@ class BillingRoutes:
            tag="invoices", summary="Invoices (?status=unpaid|paid|overdue|all)")
     def invoices(self, request, cid):
         return self.services.call("billing", "invoices_of", cid,
-                                  request.args.get("status", "all"))
+                                  request.args.get("status", "all"), visible_points(request))
 
     @route("GET", "/api/v1/customers/<cid>/invoices/<invoice_no>", access="customer",
            scope="invoices:read", tag="invoices", summary="An invoice with its lines")
     def invoice(self, request, cid, invoice_no):
-        return self.services.call("billing", "get_invoice", invoice_no, cid)
+        return self.services.call("billing", "get_invoice", invoice_no, cid,
+                                  visible_points(request))
 
     @route("GET", "/api/v1/customers/<cid>/invoices/<invoice_no>.pdf", access="customer",
            scope="invoices:read", tag="invoices",
            summary="The invoice as PDF, in the customer's language (?lang=et|en)")
     def invoice_pdf(self, request, cid, invoice_no):
-        invoice = self.services.call("billing", "get_invoice", invoice_no, cid)
+        invoice = self.services.call("billing", "get_invoice", invoice_no, cid,
+                                     visible_points(request))
         customer = self.services.call("contracts", "get_customer", cid)
         contract = self.services.call("contracts", "get_contract", invoice["contract_no"])
         point = contract["consumption_point"]
@@ -64,7 +66,7 @@ class BillingRoutes:
     @route("GET", f"{CUSTOMER}/payments", access="customer", scope="invoices:read",
            tag="invoices", summary="Payments received, newest first, with what each paid")
     def payments(self, request, cid):
-        return self.services.call("billing", "payments_of", cid)
+        return self.services.call("billing", "payments_of", cid, visible_points(request))
 
     @route("POST", f"{CUSTOMER}/payments", access="customer", scope="payments:write",
            tag="invoices", request_model=PaymentRequest,
@@ -75,7 +77,8 @@ class BillingRoutes:
             raise ValidationFailed.field("bank", f"no bank {payment.bank!r}; "
                                                  "see GET /api/v1/auth/banks")
         order = self.services.call("billing", "start_bank_payment", cid, payment.invoice_nos,
-                                   payment.bank, actor(request.principal))
+                                   payment.bank, actor(request.principal),
+                                   visible_points(request))
         public_url = cfg.setting(self.config, "VOOL_PUBLIC_URL", "http://localhost:8000")
         return_url = f"{public_url.rstrip('/')}/api/v1/payments/banklink/{payment.bank}/return"
         form = self.services.call("identity", "payment_request", payment.bank, order["stamp"],
@@ -95,9 +98,17 @@ class BillingRoutes:
     def payment_book(self, request, reference_no):
         # the customers whose invoices the caller may see: themselves, and mandates
         # covering invoices:read; anyone else's reference number does not exist here
-        readable = [c["customer_id"] for c in request.principal["customers"]
-                    if "invoices:read" in c["scopes"]]
-        book = self.services.call("billing", "payment_book", reference_no, readable)
+        readable = {c["customer_id"]: c for c in request.principal["customers"]
+                    if "invoices:read" in c["scopes"]}
+        book = self.services.call("billing", "payment_book", reference_no, list(readable))
+        acting = readable[book["customer_id"]]
+        if acting["relation"] == "mandate":
+            limit = acting.get("consumption_point_ids")
+            if limit and book["consumption_point_id"] not in limit:
+                raise NotFound(f"no payment book {reference_no}")
+            self.services.call("identity", "record_access", book["customer_id"],
+                               request.principal["person"]["person_code"], "read",
+                               request.path, "Payment book", acting["mandate_id"])
         contract = self.services.call("contracts", "get_contract", book["contract_no"])
         point = contract["consumption_point"]
         book["consumption_point"] = {"id": point["id"], "eic": point["eic"],

@@ -4,7 +4,7 @@ import logging
 from services.common.errors import ServiceUnavailable
 from services.contracts.contact import ContactChange
 from services.contracts.linking import Claim
-from services.gateway.auth import actor
+from services.gateway.auth import actor, visible_points
 from services.gateway.http import json_body, json_response, route
 
 log = logging.getLogger(__name__)
@@ -34,13 +34,17 @@ class CustomerRoutes:
     @route("GET", f"{CUSTOMER}/contracts", access="customer", scope="contract:read",
            tag="customers", summary="The customer's contracts and their terms")
     def contracts(self, request, cid):
-        return self.services.call("contracts", "contracts_of", cid)
+        contracts = self.services.call("contracts", "contracts_of", cid)
+        points = visible_points(request)
+        return [c for c in contracts if points is None or c["consumption_point"]["id"] in points]
 
     @route("GET", f"{CUSTOMER}/consumption-points", access="customer", scope="contract:read",
            tag="customers",
            summary="Consumption points with the last reading and the next reading due")
     def consumption_points(self, request, cid):
-        points = self.services.call("contracts", "consumption_points_of", cid)
+        visible = visible_points(request)
+        points = [p for p in self.services.call("contracts", "consumption_points_of", cid)
+                  if visible is None or p["id"] in visible]
         try:
             overview = self.services.call("metering", "reading_overview",
                                           [p["id"] for p in points]) if points else {}

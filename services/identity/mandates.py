@@ -1,0 +1,312 @@
+"""Mandates: a customer authorises a person to act for them.
+
+A mandate is live from ``valid_from`` through ``valid_until`` (open-ended when
+none) unless revoked, and ends with the grantor's last contract (``ends_on``).
+Access is decided from the database on every call, so a revoked or expired mandate
+stops working at once. Only the grantor manages their mandates; a grantee acting
+for them never can, so a mandate cannot be passed on.
+"""
+import uuid
+from datetime import date
+from typing import Optional
+
+import sqlalchemy as sa
+from pydantic import Field, field_validator, model_validator
+
+from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from services.common.identifiers import valid_personal_code
+from services.common.scopes import SCOPES, expand
+from services.common.validation import Shape
+from services.identity.eligibility import in_force, record_termination
+from services.identity.models import access_log, customer_contracts, mandates, persons
+
+#: the scope of routes only the customer themselves may use, never a mandate
+SELF_ONLY = "self"
+
+
+class MandateGrant(Shape):
+    """What the grantor asks for online (API.md POST .../mandates)."""
+    grantee_person_code: str
+    scopes: list[str] = Field(min_length=1)
+    consumption_point_ids: list[str] = Field(default_factory=list, max_length=100)
+    valid_from: Optional[date] = None
+    valid_until: Optional[date] = None
+
+    @field_validator("grantee_person_code")
+    @classmethod
+    def _person_code(cls, value):
+        return valid_personal_code(value)
+
+    @field_validator("scopes")
+    @classmethod
+    def _scopes(cls, value):
+        unknown = sorted(set(value) - set(SCOPES))
+        if unknown:
+            raise ValueError(f"unknown scope {', '.join(unknown)}; one of {', '.join(SCOPES)}")
+        return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _period(self):
+        if self.valid_from and self.valid_until and self.valid_until < self.valid_from:
+            raise ValueError("valid_until is before valid_from")
+        return self
+
+
+class OfficeMandate(MandateGrant):
+    """A mandate signed at the office (POST /api/v1/operator/mandates)."""
+    grantor_person_code: str
+
+    @field_validator("grantor_person_code")
+    @classmethod
+    def _grantor_code(cls, value):
+        return valid_personal_code(value)
+
+
+def _ends(row):
+    """The last day the mandate is valid, or None for open-ended."""
+    ends = [d for d in (row["valid_until"], row["ends_on"]) if d is not None]
+    return min(ends) if ends else None
+
+
+def state(row, today):
+    if row["revoked_at"] is not None:
+        return "revoked"
+    if today < row["valid_from"]:
+        return "not_yet_valid"
+    end = _ends(row)
+    if end is not None and today > end:
+        return "expired"
+    return "live"
+
+
+def _names(session, codes):
+    rows = session.execute(sa.select(persons.c.person_code, persons.c.name)
+                           .where(persons.c.person_code.in_(set(codes)))).all()
+    return dict(rows)
+
+
+def _own_customer(session, person_code):
+    return session.execute(sa.select(customer_contracts.c.customer_id)
+                           .where(customer_contracts.c.person_code == person_code)
+                           .order_by(customer_contracts.c.customer_id).limit(1)).scalar()
+
+
+def view(session, row, today, names=None):
+    names = names if names is not None else _names(
+        session, [row["grantor_person_code"], row["grantee_person_code"]])
+    return {
+        "mandate_id": row["mandate_id"], "grantor_customer_id": row["grantor_customer_id"],
+        "grantor_name": names.get(row["grantor_person_code"]),
+        "grantee_person_code": row["grantee_person_code"],
+        "grantee_name": names.get(row["grantee_person_code"]),
+        "scopes": list(row["scopes"]), "consumption_point_ids": list(row["consumption_point_ids"]),
+        "valid_from": row["valid_from"].isoformat(),
+        "valid_until": row["valid_until"].isoformat() if row["valid_until"] else None,
+        "ends_on": row["ends_on"].isoformat() if row["ends_on"] else None,
+        "created_via": row["created_via"],
+        "revoked_at": row["revoked_at"].isoformat() if row["revoked_at"] else None,
+        "status": state(row, today),
+    }
+
+
+def _event(session, row, today):
+    """A mandate event's data: the mandate, and the grantee's own customer id so
+    that both parties can be told."""
+    return {**view(session, row, today),
+            "grantee_customer_id": _own_customer(session, row["grantee_person_code"])}
+
+
+def active_customer_of(session, person_code, today):
+    return session.execute(
+        sa.select(customer_contracts.c.customer_id)
+        .where(customer_contracts.c.person_code == person_code, in_force(today))
+        .limit(1)).scalar()
+
+
+def grant(uow, grantor_customer_id, grant, created_via, created_by):
+    """Make a mandate; both parties must hold an active contract now."""
+    session, today = uow.session, uow.clock.today()
+    grantor_field = "grantor_person_code" if created_via == "office" else "grantor"
+    grantor = session.execute(
+        sa.select(customer_contracts.c.person_code)
+        .where(customer_contracts.c.customer_id == grantor_customer_id, in_force(today))
+        .limit(1)).scalar()
+    errors = []
+    if grantor is None:
+        errors.append({"field": grantor_field,
+                       "message": "the grantor holds no active contract"})
+    if active_customer_of(session, grant.grantee_person_code, today) is None:
+        errors.append({"field": "grantee_person_code",
+                       "message": "the grantee holds no active contract; both parties "
+                                  "must be our customers"})
+    elif grant.grantee_person_code == grantor:
+        errors.append({"field": "grantee_person_code",
+                       "message": "is the grantor: a mandate is for someone else"})
+    valid_from = grant.valid_from or today
+    if valid_from < today:
+        errors.append({"field": "valid_from", "message": "must not be in the past"})
+    points = set(session.execute(sa.select(customer_contracts.c.consumption_point_id).where(
+        customer_contracts.c.customer_id == grantor_customer_id)).scalars())
+    foreign = [p for p in grant.consumption_point_ids if p not in points]
+    if foreign:
+        errors.append({"field": "consumption_point_ids",
+                       "message": f"not the grantor's consumption point: {', '.join(foreign)}"})
+    if errors:
+        raise ValidationFailed("; ".join(f"{e['field']}: {e['message']}" for e in errors),
+                               errors)
+    _refuse_overlap(session, grantor_customer_id, grant.grantee_person_code, valid_from,
+                    grant.valid_until)
+    row = {
+        "mandate_id": str(uuid.uuid4()), "grantor_customer_id": grantor_customer_id,
+        "grantor_person_code": grantor, "grantee_person_code": grant.grantee_person_code,
+        "scopes": grant.scopes, "consumption_point_ids": sorted(set(grant.consumption_point_ids)),
+        "valid_from": valid_from, "valid_until": grant.valid_until, "ends_on": None,
+        "created_via": created_via, "created_by": created_by, "created_at": uow.now,
+        "revoked_at": None, "revoked_by": None, "expired_at": None}
+    session.execute(sa.insert(mandates).values(**row))
+    uow.emit("mandate_granted", _event(session, row, today))
+    return view(session, row, today)
+
+
+def _refuse_overlap(session, grantor_customer_id, grantee, valid_from, valid_until):
+    """One mandate per grantor and grantee at a time: what it allows is never a
+    puzzle of several."""
+    for row in session.execute(sa.select(mandates).where(
+            mandates.c.grantor_customer_id == grantor_customer_id,
+            mandates.c.grantee_person_code == grantee,
+            mandates.c.revoked_at.is_(None))).mappings():
+        end = _ends(row)
+        if (valid_until is None or row["valid_from"] <= valid_until) and (
+                end is None or valid_from <= end):
+            raise Conflict(f"mandate {row['mandate_id']} already covers this person for "
+                           "some of that time; revoke it first", code="mandate-overlaps")
+
+
+def revoke(uow, grantor_customer_id, mandate_id, revoked_by):
+    """Revoke at once; revoking a revoked mandate changes nothing."""
+    session = uow.session
+    row = session.execute(sa.select(mandates).where(
+        mandates.c.mandate_id == str(mandate_id),
+        mandates.c.grantor_customer_id == grantor_customer_id).with_for_update()
+    ).mappings().first()
+    if row is None:
+        raise NotFound(f"no mandate {mandate_id}")
+    if row["revoked_at"] is not None:
+        return
+    session.execute(sa.update(mandates).where(mandates.c.mandate_id == row["mandate_id"])
+                    .values(revoked_at=uow.now, revoked_by=revoked_by))
+    uow.emit("mandate_revoked", _event(session, {**row, "revoked_at": uow.now},
+                                       uow.clock.today()))
+
+
+def of_customer(uow, customer_id, person_code):
+    """``{granted, received}``: what the customer gave, and what the person received."""
+    session, today = uow.session, uow.clock.today()
+    granted = session.execute(sa.select(mandates).where(
+        mandates.c.grantor_customer_id == customer_id).order_by(mandates.c.created_at)
+    ).mappings().all()
+    received = session.execute(sa.select(mandates).where(
+        mandates.c.grantee_person_code == person_code).order_by(mandates.c.created_at)
+    ).mappings().all()
+    names = _names(session, [r[c] for r in (*granted, *received)
+                             for c in ("grantor_person_code", "grantee_person_code")])
+    return {"granted": [view(session, r, today, names) for r in granted],
+            "received": [view(session, r, today, names) for r in received]}
+
+
+def live_for(uow, person_code):
+    """The customers a person may act for under a live mandate, as /me lists them."""
+    session, today = uow.session, uow.clock.today()
+    rows = session.execute(sa.select(mandates).where(
+        mandates.c.grantee_person_code == person_code, mandates.c.revoked_at.is_(None))
+        .order_by(mandates.c.created_at)).mappings().all()
+    live = [r for r in rows if state(r, today) == "live"]
+    names = _names(session, [r["grantor_person_code"] for r in live])
+    return [{"customer_id": r["grantor_customer_id"], "name": names.get(r["grantor_person_code"]),
+             "relation": "mandate", "scopes": expand(r["scopes"]), "mandate_id": r["mandate_id"],
+             "consumption_point_ids": list(r["consumption_point_ids"])} for r in live]
+
+
+REFUSALS = {
+    "revoked": ("the mandate was revoked", "mandate-revoked"),
+    "expired": ("the mandate has expired", "mandate-expired"),
+    "not_yet_valid": ("the mandate is not valid yet", "mandate-not-yet-valid"),
+}
+
+
+def check(uow, person_code, customer_id, scope, consumption_point_id):
+    """The live mandate letting the person use ``scope`` for the customer (and the
+    consumption point, when the route names one); Forbidden saying why not, or
+    NotFound when the person has no mandate from that customer at all."""
+    session, today = uow.session, uow.clock.today()
+    rows = session.execute(sa.select(mandates).where(
+        mandates.c.grantee_person_code == person_code,
+        mandates.c.grantor_customer_id == customer_id)
+        .order_by(mandates.c.created_at.desc())).mappings().all()
+    if not rows:
+        raise NotFound("no such customer")
+    live = [r for r in rows if state(r, today) == "live"]
+    if not live:
+        detail, code = REFUSALS[state(rows[0], today)]
+        raise Forbidden(detail, code=code)
+    mandate = live[0]
+    if scope == SELF_ONLY:
+        raise Forbidden("only the customer themselves may do this", code="self-only")
+    if scope is not None and scope not in expand(mandate["scopes"]):
+        raise Forbidden(f"your mandate does not cover {scope}", code="scope-missing")
+    limit = mandate["consumption_point_ids"]
+    if consumption_point_id is not None and limit and consumption_point_id not in limit:
+        raise Forbidden("your mandate does not cover this consumption point",
+                        code="mandate-consumption-point")
+    return mandate
+
+
+def log_access(uow, customer_id, person_code, action, resource, what, mandate_id):
+    uow.session.execute(sa.insert(access_log).values(
+        at=uow.now, customer_id=customer_id, actor_person_code=person_code, action=action,
+        resource=resource[:300], what=(what or "")[:200] or None, mandate_id=mandate_id))
+
+
+def access_log_of(uow, customer_id):
+    rows = uow.session.execute(sa.select(access_log).where(
+        access_log.c.customer_id == customer_id)
+        .order_by(access_log.c.at.desc(), access_log.c.entry_id.desc()).limit(1000)
+    ).mappings().all()
+    names = _names(uow.session, [r["actor_person_code"] for r in rows])
+    return [{"at": r["at"].isoformat(), "actor_person_code": r["actor_person_code"],
+             "actor_name": names.get(r["actor_person_code"]), "action": r["action"],
+             "resource": r["resource"], "what": r["what"], "mandate_id": r["mandate_id"]}
+            for r in rows]
+
+
+def contract_terminated(uow, data):
+    """From contract_terminated: the contract ends, and when it was the grantor's
+    last, their mandates end with it."""
+    record_termination(uow, data)
+    session = uow.session
+    customer_id = session.execute(sa.select(customer_contracts.c.customer_id).where(
+        customer_contracts.c.contract_no == data["contract_no"])).scalar()
+    ends = session.execute(sa.select(customer_contracts.c.end_date).where(
+        customer_contracts.c.customer_id == customer_id)).scalars().all()
+    last = None if (not ends or any(e is None for e in ends)) else max(ends)
+    session.execute(sa.update(mandates).where(
+        mandates.c.grantor_customer_id == customer_id, mandates.c.revoked_at.is_(None))
+        .values(ends_on=last))
+
+
+def expire(uow, as_of):
+    """Mandates whose last day has passed: mandate_expired, once each."""
+    session = uow.session
+    rows = session.execute(sa.select(mandates).where(
+        mandates.c.revoked_at.is_(None), mandates.c.expired_at.is_(None),
+        sa.or_(mandates.c.valid_until < as_of, mandates.c.ends_on < as_of))
+        .with_for_update(skip_locked=True)).mappings().all()
+    for row in rows:
+        session.execute(sa.update(mandates).where(mandates.c.mandate_id == row["mandate_id"])
+                        .values(expired_at=uow.now))
+        uow.emit("mandate_expired", _event(session, row, as_of))
+    return len(rows)
+
+
+def may_log_in(uow, person_code):
+    return bool(live_for(uow, person_code))
