@@ -13,6 +13,7 @@ from services.gateway.clients import ServiceRpc
 from services.gateway.http import form_body, json_body, route
 # modules, not classes: `nameko run` would take an imported route class for a service
 from services.gateway.routes import billing as billing_routes
+from services.gateway.routes import bus as bus_routes
 from services.gateway.routes import customers as customer_routes
 from services.gateway.routes import mandates as mandate_routes
 from services.gateway.routes import operators as operator_routes
@@ -25,7 +26,7 @@ BACKEND_SERVICES = ("identity", "contracts", "metering", "billing", "notificatio
 
 class GatewayService(customer_routes.CustomerRoutes, operator_routes.OperatorRoutes,
                      reading_routes.ReadingRoutes, billing_routes.BillingRoutes,
-                     mandate_routes.MandateRoutes):
+                     mandate_routes.MandateRoutes, bus_routes.BusRoutes):
     name = "gateway"
 
     services = ServiceRpc()

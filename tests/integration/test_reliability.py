@@ -5,6 +5,7 @@ import time
 import uuid
 
 import pytest
+import requests
 import sqlalchemy as sa
 from nameko.exceptions import IncorrectSignature
 
@@ -14,6 +15,8 @@ from services.billing.service import BillingService
 from services.common.errors import NotFound, ValidationFailed
 from services.common.outbox import Outbox
 from services.contracts.service import ContractsService
+from services.gateway.service import GatewayService
+from services.identity.service import IdentityService
 from services.metering.service import MeteringService
 from services.notifications.service import NotificationsService
 from tests.conftest import wait_for
@@ -101,7 +104,7 @@ def test_a_failing_handler_is_retried_with_backoff_then_dead_lettered(
 
 
 def test_dead_letters_are_listed_and_replayed_once_the_cause_is_fixed(
-        run_services, bus, rpc, monkeypatch, amqp_uri):
+        run_services, bus, rpc, monkeypatch, amqp_uri, config):
     def broken(uow, data):
         raise RuntimeError("tariffs unreachable")
 
@@ -115,6 +118,21 @@ def test_dead_letters_are_listed_and_replayed_once_the_cause_is_fixed(
     [(headers, body)] = bustools.peek(amqp_uri, DEAD_LETTERS)
     assert "tariffs unreachable" in headers["x-vool-error"]
     assert bus.depth(DEAD_LETTERS) == 1   # peeking leaves it there
+
+    # the desk sees it too, through the gateway
+    run_services(GatewayService, IdentityService)
+    rpc.identity.add_operator("desk", "admin", "correct-horse-battery")
+    base = f"http://{config['WEB_SERVER_ADDRESS']}"
+    token = requests.post(f"{base}/api/v1/operator/login", timeout=10, json={
+        "username": "desk", "password": "correct-horse-battery"}).json()["token"]
+    listed = requests.get(f"{base}/api/v1/operator/dead-letters", timeout=10,
+                          headers={"Authorization": f"Bearer {token}"}).json()
+    [parked] = [q for q in listed if q["queue"] == DEAD_LETTERS]
+    assert parked["messages"] == 1
+    [first] = parked["first"]
+    assert (first["event_type"], first["event_id"]) == ("reading_submitted", event["event_id"])
+    assert "tariffs unreachable" in first["error"] and first["queue"] == BILLING_QUEUE
+    assert bus.depth(DEAD_LETTERS) == 1   # listing leaves it there
 
     monkeypatch.undo()                    # the cause is fixed
     assert bustools.replay(amqp_uri, DEAD_LETTERS) == 1
