@@ -15,7 +15,7 @@ from services.common.identifiers import make_reference_number, valid_eic, valid_
 from services.common.registers import Register, check_register_set, register_value_errors
 from services.common.sequences import next_number
 from services.common.validation import Shape
-from services.contracts.contact import Contact
+from services.contracts.contact import CONTACT_FIELDS, Contact
 from services.contracts.customers import contract_status
 from services.contracts.models import (consumption_points, contract_holders, contracts,
                                        customers, number_sequences)
@@ -129,6 +129,9 @@ def sign_contract(uow, command: SignContract):
         "reading_day": command.reading_day,
         "start_date": start_date.isoformat(),
         "initial_readings": command.initial_readings,
+        # notifications keeps its own copy: where and in which language to write
+        "contact": (command.contact.model_dump() if customer is None
+                    else {field: customer[field] for field in CONTACT_FIELDS}),
     })
     return {"customer_id": customer_id, "contract_no": contract_no,
             "reference_no": reference_no, "consumption_point_id": consumption_point_id}

@@ -15,6 +15,7 @@ from services.gateway.http import form_body, json_body, route
 from services.gateway.routes import billing as billing_routes
 from services.gateway.routes import bus as bus_routes
 from services.gateway.routes import customers as customer_routes
+from services.gateway.routes import desk as desk_routes
 from services.gateway.routes import mandates as mandate_routes
 from services.gateway.routes import operators as operator_routes
 from services.gateway.routes import readings as reading_routes
@@ -26,7 +27,8 @@ BACKEND_SERVICES = ("identity", "contracts", "metering", "billing", "notificatio
 
 class GatewayService(customer_routes.CustomerRoutes, operator_routes.OperatorRoutes,
                      reading_routes.ReadingRoutes, billing_routes.BillingRoutes,
-                     mandate_routes.MandateRoutes, bus_routes.BusRoutes):
+                     mandate_routes.MandateRoutes, desk_routes.DeskRoutes,
+                     bus_routes.BusRoutes):
     name = "gateway"
 
     services = ServiceRpc()

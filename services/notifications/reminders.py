@@ -6,13 +6,15 @@ The sweep finds reminders whose reading window has closed — the due date plus
 the window's days — without a reading, and sends each one once: it is claimed
 with ``FOR UPDATE SKIP LOCKED``, so two replicas sweeping at once never send the
 same reminder twice. The next reminder, a month later, is scheduled with it.
+Whoever holds a live mandate to read or enter the point's readings hears too.
 """
 import uuid
 from datetime import date, timedelta
 
 import sqlalchemy as sa
 
-from services.notifications import inbox
+from services.notifications import directory, mandates
+from services.notifications.inbox import notify
 from services.notifications.models import reminders
 
 
@@ -66,8 +68,15 @@ def sweep(uow, as_of: date, window_days, batch_size=500):
         .with_for_update(skip_locked=True)).mappings().all()
     for reminder in due:
         next_due = following_due_date(reminder["due_on"], reminder["reading_day"])
-        inbox.deliver(uow, reminder["customer_id"], "reading_reminder", {
-            "missed_date": reminder["due_on"], "next_date": next_due})
+        point_id = reminder["consumption_point_id"]
+        cause = f"reminder:{reminder['reminder_id']}"
+        values = {"missed_date": reminder["due_on"], "next_date": next_due,
+                  "address": directory.address_of(uow, point_id), "on_behalf_of": None}
+        notify(uow, cause, reminder["customer_id"], "reading_reminder", values)
+        for holder, grantor_name in mandates.reading_delegates(uow, reminder["customer_id"],
+                                                               point_id, as_of):
+            notify(uow, cause, holder, "reading_reminder",
+                   {**values, "on_behalf_of": grantor_name})
         uow.session.execute(sa.update(reminders)
                             .where(reminders.c.reminder_id == reminder["reminder_id"])
                             .values(status="sent", closed_at=uow.now))

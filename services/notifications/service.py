@@ -7,12 +7,13 @@ from nameko.timer import timer
 
 from services.common import config as cfg
 from services.common.clock import ClockProvider
-from services.common.errors import ValidationFailed
-from services.common.rpc import rpc
-
 from services.common.db import Database
+from services.common.errors import ValidationFailed
 from services.common.messaging import event_handler
-from services.notifications import desk, inbox, reminders
+from services.common.rpc import rpc
+from services.common.validation import parse
+from services.notifications import delivery, desk, inbox, reactions, reminders
+from services.notifications.channels import Channels
 from services.notifications.models import metadata
 
 
@@ -22,35 +23,101 @@ class NotificationsService:
     db = Database(metadata, Path(__file__).parent / "migrations")
     config = Config()
     clock = ClockProvider()
+    channels = Channels()
 
     @rpc
     def health(self):
         return self.db.health()
 
+    def _apply(self, event, change):
+        self.db.apply_once(event, f"notifications.on_{event.event_type}", change, event)
+
+    # -- what other services tell us -------------------------------------------------
+
     @event_handler("metering", "reading_submitted")
     def on_reading_submitted(self, event):
         self.db.apply_once(event, "notifications.on_reading_submitted",
-                          reminders.reschedule, event.data)
+                           reminders.reschedule, event.data)
 
     @event_handler("metering", "reading_schedule_started")
     def on_reading_schedule_started(self, event):
         self.db.apply_once(event, "notifications.on_reading_schedule_started",
-                          reminders.reschedule, event.data)
+                           reminders.reschedule, event.data)
 
     @event_handler("metering", "reading_held_for_review")
     def on_reading_held_for_review(self, event):
-        self.db.apply_once(event, "notifications.on_reading_held_for_review",
-                          inbox.deliver, event.data["customer_id"], "reading_held", event.data)
+        self._apply(event, reactions.reading_held)
 
     @event_handler("metering", "reading_rejected")
     def on_reading_rejected(self, event):
-        self.db.apply_once(event, "notifications.on_reading_rejected",
-                           inbox.deliver, event.data["customer_id"], "reading_decided", event.data)
+        self._apply(event, reactions.reading_rejected)
+
+    @event_handler("contracts", "contract_signed")
+    def on_contract_signed(self, event):
+        self._apply(event, reactions.contract_signed)
+
+    @event_handler("contracts", "contact_details_changed")
+    def on_contact_details_changed(self, event):
+        self._apply(event, reactions.contact_details_changed)
+
+    @event_handler("contracts", "consumption_point_claimed")
+    def on_consumption_point_claimed(self, event):
+        self._apply(event, desk.claim_case)
 
     @event_handler("contracts", "consumption_point_linked")
     def on_consumption_point_linked(self, event):
-        self.db.apply_once(event, "notifications.on_consumption_point_linked",
-                          reminders.relink, event.data)
+        self._apply(event, reactions.claim_approved)
+
+    @event_handler("contracts", "consumption_point_claim_rejected")
+    def on_consumption_point_claim_rejected(self, event):
+        self._apply(event, reactions.claim_rejected)
+
+    @event_handler("billing", "invoice_issued")
+    def on_invoice_issued(self, event):
+        self._apply(event, reactions.invoice_issued)
+
+    @event_handler("billing", "payment_received")
+    def on_payment_received(self, event):
+        self._apply(event, reactions.payment_received)
+
+    @event_handler("billing", "invoice_overdue")
+    def on_invoice_overdue(self, event):
+        self._apply(event, reactions.invoice_overdue)
+
+    @event_handler("identity", "mandate_granted")
+    def on_mandate_granted(self, event):
+        self._apply(event, reactions.mandate_changed)
+
+    @event_handler("identity", "mandate_revoked")
+    def on_mandate_revoked(self, event):
+        self._apply(event, reactions.mandate_changed)
+
+    @event_handler("identity", "mandate_expired")
+    def on_mandate_expired(self, event):
+        self._apply(event, reactions.mandate_changed)
+
+    # -- sending ------------------------------------------------------------------------
+
+    @timer(interval=1)
+    def send_deliveries(self):
+        """E-mails and SMS queued by committed notifications; every replica sends,
+        none the same one twice (delivery.py)."""
+        while True:
+            with self.db.unit_of_work() as uow:
+                claimed = delivery.send_due(uow, self.channels, self.channels.policy)
+            if claimed == 0:
+                return
+
+    @rpc
+    def deliveries(self, status="failed"):
+        """For operators: the latest 500 e-mails and SMS in ``status`` (pending, sent,
+        failed or all), newest first: ``[{delivery_id, notification_id, customer_id,
+        kind, channel, address, language, subject, status, attempts, last_error,
+        created_at, next_attempt_at, sent_at}]``; ValidationFailed."""
+        with self.db.unit_of_work() as uow:
+            return delivery.deliveries_with(uow, str(status))
+
+    # -- reminders ----------------------------------------------------------------------
 
     def _window(self):
         return cfg.int_setting(self.config, "VOOL_READING_WINDOW_DAYS", 3)
@@ -76,6 +143,15 @@ class NotificationsService:
         self.reminder_sweep()
 
     @rpc
+    def reminders(self, consumption_point_id):
+        """returns every reminder of a consumption point, oldest first:
+        ``[{reminder_id, due_on, status: pending|cancelled|sent}]``"""
+        with self.db.unit_of_work() as uow:
+            return reminders.reminders_of(uow, str(consumption_point_id))
+
+    # -- the customer's inbox -----------------------------------------------------------
+
+    @rpc
     def inbox(self, customer_id):
         """The customer's notifications, newest first:
         ``[{notification_id, kind, subject, body, created_at, read}]``"""
@@ -83,25 +159,43 @@ class NotificationsService:
             return inbox.inbox_of(uow, str(customer_id))
 
     @rpc
-    def reminders(self, consumption_point_id):
-        """returns every reminder of a consumption point, oldest first:
-        ``[{reminder_id, due_on, status: pending|cancelled|sent}]``"""
+    def mark_read(self, customer_id, notification_id):
+        """Mark one of the customer's notifications read; NotFound if it is not theirs."""
         with self.db.unit_of_work() as uow:
-            return reminders.reminders_of(uow, str(consumption_point_id))
+            inbox.mark_read(uow, str(customer_id), str(notification_id))
 
-    @event_handler("contracts", "contact_details_changed")
-    def on_contact_details_changed(self, event):
-        self.db.apply_once(event, "notifications.on_contact_details_changed",
-                          desk.contact_change_case, event)
+    # -- the service desk ---------------------------------------------------------------
 
-    @event_handler("contracts", "consumption_point_claimed")
-    def on_consumption_point_claimed(self, event):
-        self.db.apply_once(event, "notifications.on_consumption_point_claimed",
-                          desk.claim_case, event)
+    @rpc
+    def open_case(self, customer_id, feedback, opened_by):
+        """A customer's message to the desk. feedback: ``{kind: proposal|complaint|
+        question, subject, body}``; opened_by: who wrote it (a person code).
+        returns ``{case_id}``; ValidationFailed."""
+        feedback = parse(desk.Feedback, feedback)
+        with self.db.unit_of_work() as uow:
+            return desk.open_case(uow, str(customer_id), feedback, str(opened_by))
+
+    @rpc
+    def cases_of(self, customer_id):
+        """What the customer wrote, newest first: ``[{case_id, kind, subject, body,
+        status, created_at, replies: [{body, at}]}]``"""
+        with self.db.unit_of_work() as uow:
+            return desk.cases_of(uow, str(customer_id))
 
     @rpc
     def list_cases(self, status="open"):
-        """The desk's queue: ``[{case_id, kind, customer_id, subject, body, status,
-        created_at}]``, oldest first; status open|answered|closed|all."""
+        """The desk's queue, oldest first; status open|answered|closed|all:
+        ``[{case_id, kind, customer_id, subject, body, status, created_at, opened_by,
+        replies: [{body, at, by}], customer: {customer_id, name, contact: {email,
+        phone, language}}}]`` (the customer as this service last heard of them)."""
         with self.db.unit_of_work() as uow:
             return desk.list_cases(uow, str(status))
+
+    @rpc
+    def reply_to_case(self, case_id, reply, replied_by):
+        """The desk's reply: ``{body}``. The case becomes answered and the customer
+        who wrote it gets a case_answered notification. returns the case;
+        NotFound, ValidationFailed."""
+        reply = parse(desk.Reply, reply)
+        with self.db.unit_of_work() as uow:
+            return desk.reply(uow, str(case_id), reply, str(replied_by))

@@ -7,6 +7,7 @@ default) and checks what running it depends on.
 import importlib
 import re
 import shlex
+from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -250,6 +251,24 @@ def test_healthcheck_module_knows_every_service_in_the_compose_file(services):
     for name in VOOL_SERVICES:
         checked = healthcheck_argv(service(services, name))[3]
         assert healthcheck.parse_args([checked]).service == name
+
+
+def test_notifications_mails_the_catcher_which_shows_them_on_this_machine_only(services):
+    notifications = service(services, "notifications")
+    env = environment(notifications)
+    assert env.get("SMTP_HOST") == "mailpit", "notifications must send to the mailpit service"
+    assert env.get("SMTP_PORT") == "1025", "Mailpit listens for SMTP on 1025"
+    assert "@" in parseaddr(env.get("VOOL_MAIL_FROM", ""))[1], "no sender address"
+    deps = depends_on(notifications)
+    assert deps.get("mailpit") == "service_healthy"
+    assert all(deps.get(name) == "service_healthy" for name in ("rabbitmq", "postgres"))
+    mailpit = service(services, "mailpit")
+    assert str(mailpit.get("image", "")).startswith("axllent/mailpit:")
+    assert healthcheck_argv(mailpit) == ["/mailpit", "readyz"]
+    assert published_ports(mailpit).get(8025) == 8025
+    assert all(str(port).startswith("127.0.0.1:") for port in mailpit["ports"]), \
+        "the mail catcher's UI shows customers' mail: publish it on this machine only"
+    assert 1025 not in published_ports(mailpit)
 
 
 # --- the Dockerfile -------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The service desk's routes: contracts at the office, claims, the desk's queue."""
+"""The service desk's routes: contracts at the office, claims (the desk's queue
+of cases is in desk.py)."""
 from services.contracts.linking import Decision
 from services.contracts.signing import SignContract, Terminate
 from services.gateway.auth import actor
@@ -43,9 +44,3 @@ class OperatorRoutes:
         decision = json_body(request, Decision)
         return self.services.call("contracts", "decide_claim", claim_id,
                                   decision.model_dump(), actor(request.principal))
-
-    @route("GET", f"{OPERATOR}/cases", access="operator", tag="operator",
-           summary="The desk's queue (?status=open)")
-    def desk_cases(self, request):
-        return self.services.call("notifications", "list_cases",
-                                  request.args.get("status", "open"))

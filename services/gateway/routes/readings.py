@@ -56,11 +56,6 @@ class ReadingRoutes:
         }
         return self.services.call("metering", "submit_reading", command)
 
-    @route("GET", "/api/v1/customers/<cid>/notifications", access="customer",
-           scope="contract:read", tag="customers", summary="The customer's inbox, newest first")
-    def notifications(self, request, cid):
-        return self.services.call("notifications", "inbox", cid)
-
     @route("GET", "/api/v1/operator/readings/review", access="operator", tag="operator",
            summary="Readings held for review")
     def desk_review_queue(self, request):

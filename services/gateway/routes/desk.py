@@ -1,0 +1,104 @@
+"""Writing to the service desk and hearing back: customers' feedback and inbox,
+the desk's queue with each customer's context, its replies, and the outgoing
+messages operators watch."""
+import logging
+
+import eventlet
+from werkzeug.wrappers import Response
+
+from services.common.errors import NotFound, ServiceUnavailable
+from services.gateway.auth import actor
+from services.gateway.http import json_body, json_response, route
+from services.notifications.desk import Feedback, Reply
+
+log = logging.getLogger(__name__)
+CUSTOMER = "/api/v1/customers/<cid>"
+OPERATOR = "/api/v1/operator"
+UNAVAILABLE = object()   # contracts did not answer for this customer
+
+
+def add_customer_context(services, cases):
+    """Each case's customer as contracts knows them now (person code, contact
+    details, contracts). Without contracts the queue still comes, with what
+    notifications knows and ``unavailable`` naming the rest; returns False then."""
+    down = []   # once contracts did not answer, the rest do not wait for it again
+
+    def context(customer_id):
+        if down:
+            return customer_id, UNAVAILABLE
+        try:
+            return customer_id, (services.call("contracts", "get_customer", customer_id),
+                                 services.call("contracts", "contracts_of", customer_id))
+        except NotFound:
+            return customer_id, None
+        except ServiceUnavailable as exc:
+            log.warning("desk queue without the customers' contracts: %s", exc)
+            down.append(exc)
+            return customer_id, UNAVAILABLE
+
+    known = dict(eventlet.GreenPool(10).imap(
+        context, sorted({case["customer_id"] for case in cases})))
+    complete = True
+    for case in cases:
+        found = known[case["customer_id"]]
+        if found is UNAVAILABLE:
+            complete = False
+            case["customer"]["unavailable"] = ["person_code", "contracts"]
+        elif found is not None:
+            customer, contracts = found
+            case["customer"].update(
+                name=customer["name"], person_code=customer["person_code"],
+                contact=customer["contact"],
+                contracts=[{"contract_no": c["contract_no"], "status": c["status"],
+                            "address": c["consumption_point"]["address"]} for c in contracts])
+    return complete
+
+
+class DeskRoutes:
+
+    @route("POST", f"{CUSTOMER}/feedback", access="customer", scope="feedback:write",
+           tag="customers", status=201, request_model=Feedback,
+           summary="Send the desk a proposal, a complaint or a question")
+    def send_feedback(self, request, cid):
+        feedback = json_body(request, Feedback)
+        return self.services.call("notifications", "open_case", cid, feedback.model_dump(),
+                                  actor(request.principal))
+
+    @route("GET", f"{CUSTOMER}/feedback", access="customer", scope="feedback:write",
+           tag="customers", summary="The customer's messages to the desk and its replies")
+    def feedback(self, request, cid):
+        return self.services.call("notifications", "cases_of", cid)
+
+    @route("GET", f"{CUSTOMER}/notifications", access="customer", scope="contract:read",
+           tag="customers", summary="The customer's inbox, newest first")
+    def notifications(self, request, cid):
+        return self.services.call("notifications", "inbox", cid)
+
+    @route("POST", f"{CUSTOMER}/notifications/<notification_id>/read", access="customer",
+           scope="contract:read", tag="customers", status=204,
+           summary="Mark a notification read")
+    def mark_notification_read(self, request, cid, notification_id):
+        self.services.call("notifications", "mark_read", cid, notification_id)
+        return Response(status=204)
+
+    @route("GET", f"{OPERATOR}/cases", access="operator", tag="operator",
+           summary="The desk's queue (?status=open) with each customer's details and contracts")
+    def desk_cases(self, request):
+        cases = self.services.call("notifications", "list_cases",
+                                   request.args.get("status", "open"))
+        if not add_customer_context(self.services, cases):
+            return json_response(cases, headers={"Vool-Unavailable": "contracts"})
+        return cases
+
+    @route("POST", f"{OPERATOR}/cases/<case_id>/reply", access="operator", tag="operator",
+           request_model=Reply, summary="Reply to a case; the customer is notified")
+    def desk_reply(self, request, case_id):
+        reply = json_body(request, Reply)
+        return self.services.call("notifications", "reply_to_case", case_id,
+                                  reply.model_dump(), actor(request.principal))
+
+    @route("GET", f"{OPERATOR}/notifications", access="operator", tag="operator",
+           summary="Outgoing e-mails and SMS (?status=failed|pending|sent|all)")
+    def desk_deliveries(self, request):
+        return self.services.call("notifications", "deliveries",
+                                  request.args.get("status", "failed"))

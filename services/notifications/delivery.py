@@ -1,0 +1,122 @@
+"""Sending what was queued: e-mails and SMS leave after the notification committed.
+
+A delivery row holds the rendered text and the address; it is unique per
+(notification, channel), and a notification is unique per (cause, recipient), so
+an event handled twice queues one message. Senders claim due rows with
+``FOR UPDATE SKIP LOCKED`` and keep them locked while sending, so two replicas
+never send the same one. A failed attempt is retried with exponential backoff;
+after the last attempt, or when the server refuses the address, the delivery is
+``failed`` and operators see it.
+"""
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from services.common.errors import ValidationFailed
+from services.notifications.models import deliveries
+
+log = logging.getLogger(__name__)
+
+STATUSES = ("pending", "sent", "failed")
+MAX_BACKOFF_SECONDS = 3600   # however long a server is down, try at least hourly
+
+
+class Undeliverable(Exception):
+    """The channel refused this message for good (e.g. an unknown mailbox)."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 8
+    backoff_seconds: float = 30.0
+
+    def delay(self, attempts):
+        """Wait after the ``attempts``-th failed attempt: doubling each time."""
+        return timedelta(seconds=min(self.backoff_seconds * 2 ** (attempts - 1),
+                                     MAX_BACKOFF_SECONDS))
+
+
+def enqueue(uow, notification_id, recipient, kind, channel, address, subject, body):
+    uow.session.execute(sa.insert(deliveries).values(
+        delivery_id=str(uuid.uuid4()), notification_id=notification_id,
+        customer_id=recipient.customer_id, kind=kind, channel=channel, address=address,
+        language=recipient.language, subject=subject, body=body, status="pending",
+        attempts=0, next_attempt_at=uow.now, created_at=uow.now))
+
+
+def send_due(uow, channels, policy, batch_size=50):
+    """Claim up to ``batch_size`` due deliveries and send them; returns how many
+    were claimed (the caller goes on while batches come back full)."""
+    now = uow.now
+    claimed = uow.session.execute(
+        sa.select(deliveries)
+        .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
+        .order_by(deliveries.c.next_attempt_at)
+        .limit(batch_size)
+        .with_for_update(skip_locked=True)).mappings().all()
+    for channel in sorted({row["channel"] for row in claimed}):
+        rows = [row for row in claimed if row["channel"] == channel]
+        tried = set()
+        try:
+            with channels[channel].session() as send:
+                for row in rows:
+                    tried.add(row["delivery_id"])
+                    _attempt(uow, send, row, policy)
+        except Exception as exc:  # could not reach the channel (or lost it)
+            log.warning("%s channel unavailable: %s", channel, exc)
+            for row in rows:
+                if row["delivery_id"] not in tried:
+                    _failed_attempt(uow, row, policy, exc)
+    return len(claimed)
+
+
+def _attempt(uow, send, row, policy):
+    try:
+        send(row)
+    except Undeliverable as exc:
+        _record(uow, row, status="failed", attempts=row["attempts"] + 1, error=exc)
+    except Exception as exc:
+        _failed_attempt(uow, row, policy, exc)
+    else:
+        _record(uow, row, status="sent", attempts=row["attempts"] + 1, sent_at=uow.now)
+        uow.emit("notification_sent", {
+            "notification_id": row["notification_id"], "delivery_id": row["delivery_id"],
+            "customer_id": row["customer_id"], "kind": row["kind"],
+            "channel": row["channel"]})
+
+
+def _failed_attempt(uow, row, policy, exc):
+    attempts = row["attempts"] + 1
+    if attempts >= policy.max_attempts:
+        log.error("giving up on %s to %s after %d attempts: %s", row["channel"],
+                  row["address"], attempts, exc)
+        _record(uow, row, status="failed", attempts=attempts, error=exc)
+    else:
+        _record(uow, row, status="pending", attempts=attempts, error=exc,
+                next_attempt_at=uow.now + policy.delay(attempts))
+
+
+def _record(uow, row, status, attempts, error=None, **values):
+    if error is not None:
+        values["last_error"] = f"{type(error).__name__}: {error}"[:1000]
+    uow.session.execute(sa.update(deliveries)
+                        .where(deliveries.c.delivery_id == row["delivery_id"])
+                        .values(status=status, attempts=attempts, **values))
+
+
+def deliveries_with(uow, status, limit=500):
+    """The latest deliveries in ``status`` (or all), newest first, for operators."""
+    if status not in (*STATUSES, "all"):
+        raise ValidationFailed.field("status", "pending, sent, failed or all")
+    query = sa.select(deliveries).order_by(deliveries.c.created_at.desc()).limit(limit)
+    if status != "all":
+        query = query.where(deliveries.c.status == status)
+    moments = ("created_at", "next_attempt_at", "sent_at")
+    return [{**{key: r[key] for key in (
+                "delivery_id", "notification_id", "customer_id", "kind", "channel", "address",
+                "language", "subject", "status", "attempts", "last_error")},
+             **{key: r[key].isoformat() if r[key] else None for key in moments}}
+            for r in uow.session.execute(query).mappings().all()]
