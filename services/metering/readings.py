@@ -211,7 +211,7 @@ def _consumption(command, meter, previous, intervals, thresholds):
 
 
 def _emit_submitted(uow, meter, reading_id, reading_date, registers, consumption,
-                    previous_date, due):
+                    previous_date, due, released_from_review=False):
     uow.emit("reading_submitted", {
         "reading_id": reading_id,
         "consumption_point_id": meter["consumption_point_id"],
@@ -225,6 +225,7 @@ def _emit_submitted(uow, meter, reading_id, reading_date, registers, consumption
         "register_digits": {r["code"]: r["digits"] for r in meter["registers"]},
         "consumption": consumption,
         "next_reading_due": due.isoformat(),
+        "released_from_review": released_from_review,   # an operator accepted it
     })
 
 
@@ -266,7 +267,8 @@ def decide(uow, reading_id, decision: Decide, operator, window_days):
             status="accepted", decided_by=operator, decided_at=uow.now))
         due = next_reading_due(meter["reading_day"], row["reading_date"], window_days)
         _emit_submitted(uow, meter, reading_id, row["reading_date"], row["registers"],
-                        row["consumption"], previous["reading_date"], due)
+                        row["consumption"], previous["reading_date"], due,
+                        released_from_review=True)
     updated = session.execute(sa.select(readings).where(readings.c.reading_id == reading_id)
                               ).mappings().one()
     return _reading_view(updated)

@@ -16,8 +16,16 @@ def reading_held(uow, event):
     notify(uow, event.event_id, event.data["customer_id"], "reading_held", event.data)
 
 
+def reading_submitted(uow, event):
+    reminders.reschedule(uow, event.data)
+    if event.data.get("released_from_review"):   # the customer was told it was held
+        notify(uow, event.event_id, event.data["customer_id"], "reading_decided",
+               {**event.data, "accepted": True})
+
+
 def reading_rejected(uow, event):
-    notify(uow, event.event_id, event.data["customer_id"], "reading_decided", event.data)
+    notify(uow, event.event_id, event.data["customer_id"], "reading_decided",
+           {**event.data, "accepted": False})
 
 
 def invoice_issued(uow, event):

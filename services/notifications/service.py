@@ -36,8 +36,7 @@ class NotificationsService:
 
     @event_handler("metering", "reading_submitted")
     def on_reading_submitted(self, event):
-        self.db.apply_once(event, "notifications.on_reading_submitted",
-                           reminders.reschedule, event.data)
+        self._apply(event, reactions.reading_submitted)
 
     @event_handler("metering", "reading_schedule_started")
     def on_reading_schedule_started(self, event):

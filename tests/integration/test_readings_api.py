@@ -137,6 +137,11 @@ def test_a_decimal_slip_is_held_then_released_to_billing(system, rpc, real_time_
     assert {l["kwh"] for l in charge["lines"]} == {27_000}
     assert requests.get(f"{base}/api/v1/operator/readings/review", headers=desk,
                         timeout=10).json() == []
+    released = wait_for(lambda: [n for n in requests.get(
+        f"{base}/api/v1/customers/{signed['customer_id']}/notifications",
+        headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
+        if n["kind"] == "reading_decided"])                          # and told the outcome
+    assert "vastu võetud" in released[0]["body"]
 
 
 def test_a_summer_cottages_seasonal_readings_are_accepted(system, rpc, real_time_clock):

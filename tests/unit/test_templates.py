@@ -25,7 +25,7 @@ SAMPLES = {
         {"et": ["28.02.2026", "kontrollimisel", "far above the usual use"],
          "en": ["28 February 2026", "being checked", "far above the usual use"]}),
     "reading_decided": (
-        {"reading_date": "2026-02-28", "reason": "the photo shows 500"},
+        {"reading_date": "2026-02-28", "reason": "the photo shows 500", "accepted": False},
         {"et": ["lükati tagasi: the photo shows 500"],
          "en": ["was rejected: the photo shows 500"]}),
     "invoice_issued": (
@@ -116,6 +116,14 @@ def test_a_reminder_to_a_delegate_names_whom_it_is_for():
         "reading_reminder", "en", values)[1]
     assert "Õie Mäger (kes on Teid volitanud)" in templates.render(
         "reading_reminder", "et", values)[1]
+
+
+def test_a_reading_released_from_review_is_told_as_accepted():
+    for language, said in (("et", "vastu võetud"), ("en", "checked and accepted")):
+        _, body = templates.render("reading_decided", language,
+                                   {"reading_date": "2026-02-28", "accepted": True})
+        assert said in body and "28" in body
+        assert "rejected" not in body and "tagasi" not in body
 
 
 def test_an_approved_claim_names_the_contract():
