@@ -41,11 +41,11 @@ def period_bounds(period):
 INVOICE_DIGITS = 8   # invoice numbers YYYY-NNNNNNNN from one sequence per year
 
 
-def _invoice_number_sql(dialect, year, base_param):
-    n = f"(:{base_param} + ROW_NUMBER() OVER (ORDER BY bc.contract_no))"
+def _invoice_number_sql(dialect, year, n):
+    """The SQL of invoice number ``:base + n`` of ``year``."""
     if dialect == "postgresql":
-        return f"'{year}-' || LPAD(CAST({n} AS TEXT), {INVOICE_DIGITS}, '0')"
-    return f"'{year}-' || printf('%0{INVOICE_DIGITS}d', {n})"
+        return f"'{year}-' || LPAD(CAST(:base + {n} AS TEXT), {INVOICE_DIGITS}, '0')"
+    return f"'{year}-' || printf('%0{INVOICE_DIGITS}d', :base + {n})"
 
 
 def invoice_number(year, n):
@@ -71,6 +71,28 @@ class _Steps:
             self.progress(step, rows, seconds)
 
 
+# A contract is invoiced for a period once: when it was in force in the period, or
+# when it has charges up to the period's end not billed yet (a late reading after
+# its end). ``n`` numbers this run's invoices in contract order.
+CANDIDATES = """
+    SELECT bc.contract_no, bc.customer_id, bc.reference_no, bc.tariff_plan,
+           CASE WHEN bc.start_date <= :last AND (bc.end_date IS NULL OR bc.end_date >= :first)
+                THEN 1 ELSE 0 END AS in_force,
+           ROW_NUMBER() OVER (ORDER BY bc.contract_no) AS n
+    FROM billing_contracts bc
+    WHERE NOT EXISTS (SELECT 1 FROM invoices i
+                      WHERE i.contract_no = bc.contract_no AND i.period = :period)
+      AND ((bc.start_date <= :last AND (bc.end_date IS NULL OR bc.end_date >= :first))
+           OR EXISTS (SELECT 1 FROM charges c WHERE c.contract_no = bc.contract_no
+                      AND c.invoice_no IS NULL AND c.period_to <= :last))"""
+
+MONTHLY_FEES = """
+    SELECT tariff_plan, SUM(ROUND(price, 2)) AS net FROM tariff_components
+    WHERE kind = 'monthly_fee' AND valid_from <= :first
+      AND (valid_until IS NULL OR valid_until >= :first)
+    GROUP BY tariff_plan"""
+
+
 def run(uow, period, due_days, progress=None):
     """Invoice every contract for ``period``; returns ``{invoices_issued, total}``.
     ``progress(step, rows, seconds)`` hears of each step as it finishes."""
@@ -84,109 +106,98 @@ def run(uow, period, due_days, progress=None):
     # One run at a time per database; a concurrent one waits, then finds nothing to do.
     if dialect == "postgresql":
         session.execute(sa.text("SELECT pg_advisory_xact_lock(7301002)"))
+    rate = session.execute(sa.select(vat_rates.c.rate).where(vat_rates.c.valid_from <= last)
+                           .order_by(vat_rates.c.valid_from.desc()).limit(1)).scalar()
+    if rate is None:
+        raise Conflict(f"no VAT rate is valid on {last}")
     params = {"period": period, "first": first, "last": last, "issued_on": today,
-              "due_on": today + timedelta(days=due_days)}
+              "due_on": today + timedelta(days=due_days), "rate_bp": int(rate * 100)}
 
-    candidates = """
-        FROM billing_contracts bc
-        WHERE NOT EXISTS (SELECT 1 FROM invoices i
-                          WHERE i.contract_no = bc.contract_no AND i.period = :period)
-          AND ((bc.start_date <= :last AND (bc.end_date IS NULL OR bc.end_date >= :first))
-               OR EXISTS (SELECT 1 FROM charges c WHERE c.contract_no = bc.contract_no
-                          AND c.invoice_no IS NULL AND c.period_to <= :last))"""
-    count = session.execute(sa.text(f"SELECT COUNT(*) {candidates}"), params).scalar()
+    # the candidates once, numbered, in a table of this transaction's own
+    session.execute(sa.text("DROP TABLE IF EXISTS run_candidates"))
+    keep = " ON COMMIT DROP" if dialect == "postgresql" else ""
+    count = step("candidates", sa.text(
+        f"CREATE TEMPORARY TABLE run_candidates{keep} AS {CANDIDATES}"), params)
+    if dialect != "postgresql":   # SQLite's CREATE TABLE AS counts no rows
+        count = session.execute(sa.text("SELECT COUNT(*) FROM run_candidates")).scalar()
     if not count:
         return {"invoices_issued": 0, "total": "0.00"}
-    # this run's invoices are the numbers it reserved: first_no..last_no
+    if dialect == "postgresql":
+        session.execute(sa.text("ANALYZE run_candidates"))
     last_number = next_number(session, number_sequences, f"invoice-{first.year}", count)
     params.update(base=last_number - count,
                   first_no=invoice_number(first.year, last_number - count + 1),
                   last_no=invoice_number(first.year, last_number))
     this_run = "invoice_no BETWEEN :first_no AND :last_no"
 
-    number = _invoice_number_sql(dialect, first.year, "base")
+    # each invoice with its final amounts: net = the exact sum of its lines (the
+    # unbilled charges' lines and the monthly fee), VAT in integer cents, half up
     step("invoices", sa.text(f"""
         INSERT INTO invoices (invoice_no, contract_no, customer_id, period, issued_on, due_on,
                               reference_no, net, vat_rate, vat, total, paid, status)
-        SELECT {number}, bc.contract_no, bc.customer_id, :period, :issued_on, :due_on,
-               bc.reference_no, 0, 0, 0, 0, 0, 'unpaid'
-        {candidates}"""), params)
+        SELECT {_invoice_number_sql(dialect, first.year, "a.n")}, a.contract_no,
+               a.customer_id, :period, :issued_on, :due_on, a.reference_no,
+               a.net, :rate, a.vat, a.net + a.vat, 0,
+               CASE WHEN a.net + a.vat = 0 THEN 'paid' ELSE 'unpaid' END
+        FROM (SELECT s.*, (CAST(ROUND(s.net * 100) AS BIGINT) * :rate_bp + 5000)
+                          / 10000 / 100.0 AS vat
+              FROM (SELECT rc.n, rc.contract_no, rc.customer_id, rc.reference_no,
+                           COALESCE(ch.net, 0)
+                           + CASE WHEN rc.in_force = 1 THEN COALESCE(fee.net, 0) ELSE 0 END
+                           AS net
+                    FROM run_candidates rc
+                    LEFT JOIN (SELECT c.contract_no, SUM(cl.net) AS net
+                               FROM charges c JOIN charge_lines cl ON cl.charge_id = c.charge_id
+                               WHERE c.invoice_no IS NULL AND c.period_to <= :last
+                               GROUP BY c.contract_no) ch ON ch.contract_no = rc.contract_no
+                    LEFT JOIN ({MONTHLY_FEES}) fee ON fee.tariff_plan = rc.tariff_plan) s) a
+        ORDER BY a.n""").bindparams(sa.bindparam("rate", value=rate,
+                                                  type_=sa.Numeric(5, 2))), params)
 
-    # the period's unbilled charges, line by line
-    step("reading lines", sa.text(f"""
+    # its lines: the charges' lines in the order of their readings, then the fee
+    step("invoice lines", sa.text(f"""
         INSERT INTO invoice_lines (invoice_no, line_no, kind, register, kwh, unit_price,
                                    period_from, period_to, net)
-        SELECT i.invoice_no,
-               ROW_NUMBER() OVER (PARTITION BY i.invoice_no
-                                  ORDER BY c.period_to, c.charge_id, cl.line_no),
-               cl.kind, cl.register, cl.kwh, cl.unit_price,
-               COALESCE(cl.period_from, c.period_from), COALESCE(cl.period_to, c.period_to),
-               cl.net
-        FROM invoices i
-        JOIN charges c ON c.contract_no = i.contract_no
-                      AND c.invoice_no IS NULL AND c.period_to <= :last
-        JOIN charge_lines cl ON cl.charge_id = c.charge_id
-        WHERE i.{this_run}"""), params)
-
-    # the tariff plan's monthly fee, for a contract in force in the period
-    step("monthly fees", sa.text(f"""
-        INSERT INTO invoice_lines (invoice_no, line_no, kind, register, kwh, unit_price,
-                                   period_from, period_to, net)
-        SELECT i.invoice_no,
-               COALESCE((SELECT MAX(l.line_no) FROM invoice_lines l
-                         WHERE l.invoice_no = i.invoice_no), 0) + 1,
-               'monthly_fee', NULL, NULL, tc.price, :first, :last, ROUND(tc.price, 2)
-        FROM invoices i
-        JOIN billing_contracts bc ON bc.contract_no = i.contract_no
-        JOIN tariff_components tc ON tc.tariff_plan = bc.tariff_plan
-             AND tc.kind = 'monthly_fee' AND tc.valid_from <= :first
-             AND (tc.valid_until IS NULL OR tc.valid_until >= :first)
-        WHERE i.{this_run}
-          AND bc.start_date <= :last AND (bc.end_date IS NULL OR bc.end_date >= :first)"""),
-        params)
+        SELECT {_invoice_number_sql(dialect, first.year, "x.n")},
+               ROW_NUMBER() OVER (PARTITION BY x.n
+                                  ORDER BY x.fee, x.sort_to, x.charge_id, x.line_no),
+               x.kind, x.register, x.kwh, x.unit_price, x.period_from, x.period_to, x.net
+        FROM (SELECT rc.n, 0 AS fee, c.period_to AS sort_to, c.charge_id, cl.line_no,
+                     cl.kind, cl.register, cl.kwh, cl.unit_price,
+                     COALESCE(cl.period_from, c.period_from) AS period_from,
+                     COALESCE(cl.period_to, c.period_to) AS period_to, cl.net
+              FROM run_candidates rc
+              JOIN charges c ON c.contract_no = rc.contract_no
+                            AND c.invoice_no IS NULL AND c.period_to <= :last
+              JOIN charge_lines cl ON cl.charge_id = c.charge_id
+              UNION ALL
+              SELECT rc.n, 1, NULL, NULL, tc.component_id, 'monthly_fee', NULL, NULL,
+                     tc.price, :first, :last, ROUND(tc.price, 2)
+              FROM run_candidates rc
+              JOIN tariff_components tc ON tc.tariff_plan = rc.tariff_plan
+                   AND tc.kind = 'monthly_fee' AND tc.valid_from <= :first
+                   AND (tc.valid_until IS NULL OR tc.valid_until >= :first)
+              WHERE rc.in_force = 1) x"""), params)
 
     step("charges billed", sa.text(f"""
-        UPDATE charges SET invoice_no = (
-            SELECT i.invoice_no FROM invoices i
-            WHERE i.contract_no = charges.contract_no AND i.period = :period)
-        WHERE invoice_no IS NULL AND period_to <= :last
-          AND EXISTS (SELECT 1 FROM invoices i WHERE i.contract_no = charges.contract_no
-                      AND i.{this_run})"""), params)
-
-    # net = the exact sum of the lines; VAT in integer cents, half up
-    rate = session.execute(sa.select(vat_rates.c.rate).where(vat_rates.c.valid_from <= last)
-                           .order_by(vat_rates.c.valid_from.desc()).limit(1)).scalar()
-    if rate is None:
-        raise Conflict(f"no VAT rate is valid on {last}")
-    params["rate_bp"] = int(rate * 100)
-    params["rate"] = rate
-    step("net, VAT and total", sa.text(f"""
-        UPDATE invoices SET
-            net = sums.net, vat_rate = :rate,
-            vat = (sums.cents * :rate_bp + 5000) / 10000 / 100.0,
-            total = (sums.cents * 10000 + sums.cents * :rate_bp + 5000) / 10000 / 100.0
-        FROM (SELECT l.invoice_no, SUM(l.net) AS net,
-                     CAST(ROUND(SUM(l.net) * 100) AS BIGINT) AS cents
-              FROM invoice_lines l WHERE l.{this_run} GROUP BY l.invoice_no) sums
-        WHERE invoices.invoice_no = sums.invoice_no"""
-                                      ).bindparams(sa.bindparam("rate", type_=sa.Numeric(5, 2))),
-         params)
-    step("empty invoices paid", sa.text(f"""
-        UPDATE invoices SET status = 'paid', vat_rate = :rate
-        WHERE {this_run} AND total = 0""").bindparams(
-        sa.bindparam("rate", type_=sa.Numeric(5, 2))), params)
+        UPDATE charges SET invoice_no = {_invoice_number_sql(dialect, first.year, "rc.n")}
+        FROM run_candidates rc
+        WHERE charges.contract_no = rc.contract_no AND charges.invoice_no IS NULL
+          AND charges.period_to <= :last"""), params)
 
     started = time.perf_counter()
     issued_events = uow.emit_each("invoice_issued", {
         "invoice_no": "invoice_no", "customer_id": "customer_id", "contract_no": "contract_no",
         "period": "period", "issued_on": date_text(dialect, "issued_on"),
         "due_on": date_text(dialect, "due_on"), "reference_no": "reference_no",
-        "total": money_text(dialect, "total")}, f"FROM invoices WHERE {this_run} AND total > 0", params)
+        "total": money_text(dialect, "total")}, f"FROM invoices WHERE {this_run} AND total > 0",
+        params)
     step.report("invoice_issued events", issued_events, time.perf_counter() - started)
 
     started = time.perf_counter()
     allocated = payments.spend(uow)  # credit left from earlier payments pays new invoices
     step.report("credit spent", allocated, time.perf_counter() - started)
+    session.execute(sa.text("DROP TABLE IF EXISTS run_candidates"))
 
     issued, total = session.execute(sa.text(f"""
         SELECT COUNT(*), COALESCE(SUM(total), 0) FROM invoices WHERE {this_run}"""),
