@@ -42,6 +42,7 @@ import json  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
 import re  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -527,7 +528,15 @@ def bench_size(postgres, size, options, say_base):
 
     database = f"vool_bench_billing_{size}"
     with postgres.admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        # a database of that name left by an earlier run is ours to drop; one that another
+        # benchmark is using right now is not (dropping it WITH (FORCE) would end that run)
+        users = conn.execute(sa.text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = :name AND pid <> pg_backend_pid()"),
+            {"name": database}).scalars().all()
+        if users:
+            raise RuntimeError(f"{database} is in use (backend pid {', '.join(map(str, users))}):"
+                               f" another benchmark running? not touching it")
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{database}"'))
     url = postgres.url.set(database=database).render_as_string(hide_password=False)
     engine = make_engine(url)  # creates the database, as a service's setup does
     result = {"size": size, "database": database, "charge_lines_per_charge": options.charge_lines,
@@ -682,8 +691,14 @@ def write_json(path, document):
     return path
 
 
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt   # unwinds through the finally that drops the database
+
+
 def main(argv=None):
     options = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGHUP, _interrupted)
     postgres = Postgres(os.environ.get("DATABASE_URL")
                         or "postgresql://postgres@127.0.0.1:5432/postgres")
     started = time.monotonic()
@@ -706,7 +721,7 @@ def main(argv=None):
                                 "steps": [], "statements": []})
     except KeyboardInterrupt:
         say("interrupted; the benchmark database was dropped" if not options.keep
-            else "interrupted")
+            else "interrupted; the benchmark database was kept (--keep)")
         return 130
 
     print()
