@@ -553,6 +553,7 @@ def bench_size(postgres, size, options, say_base):
         today = today_for(options.period)
         clock.set(datetime(today.year, today.month, today.day, 9, tzinfo=TALLINN))
         say(f"billing {options.period} on {today} ...")
+        started_at = datetime.now(timezone.utc)
         first_run = timed_run(engine, clock, options.period, options.due_days, say,
                               options.timeout)
         timings = first_run["timings"]
@@ -593,6 +594,14 @@ def bench_size(postgres, size, options, say_base):
             "database_mb": round(checked["db_bytes"] / 2**20),
             "outbox_rows": checked["outbox_rows"]})
 
+        with engine.connect() as conn:   # what the planner knows of invoices for the re-run
+            analyzed = conn.execute(sa.text(
+                "SELECT GREATEST(last_analyze, last_autoanalyze) FROM pg_stat_user_tables"
+                " WHERE relname = 'invoices'")).scalar()
+        result["invoices_analyzed_after_run"] = bool(analyzed and analyzed > started_at)
+        say("invoices' statistics for the second run: "
+            + ("analyzed since the run started (by the run or autovacuum)" if result[
+                "invoices_analyzed_after_run"] else "from before the run (not analyzed since)"))
         again = timed_run(engine, clock, options.period, options.due_days, say, options.timeout)
         result["second_run"] = {"invoices_issued": None, **again["timings"],
                                 "steps": again["steps"], "statements": again["statements"],
