@@ -23,7 +23,8 @@ def sweep(uow, as_of: date):
         "invoice_no": "invoice_no", "customer_id": "customer_id",
         "contract_no": "contract_no", "reference_no": "reference_no",
         "due_on": date_text(dialect, "due_on"), "total": money_text(dialect, "total"),
-        "paid": money_text(dialect, "paid"), "as_of": date_text(dialect, ":as_of")}, overdue, params)
+        "paid": money_text(dialect, "paid"), "as_of": date_text(dialect, ":as_of")},
+        overdue, params)
     session.execute(sa.text(f"UPDATE invoices SET status = 'overdue' WHERE invoice_no IN "
                             f"(SELECT invoice_no {overdue})"), params)
     return {"invoices_overdue": count}

@@ -168,6 +168,14 @@ def grant(uow, grantor_customer_id, grant, created_via, created_by):
     return view(session, row, today)
 
 
+def register_at_office(uow, signed, operator):
+    """A mandate signed at the office: the grantor is named by their person code."""
+    grantor = active_customer_of(uow.session, signed.grantor_person_code, uow.clock.today())
+    if grantor is None:
+        raise ValidationFailed.field("grantor_person_code", "the grantor holds no active contract")
+    return grant(uow, grantor, signed, "office", f"operator:{operator}")
+
+
 def _refuse_overlap(session, grantor_customer_id, grantee, valid_from, valid_until):
     """One mandate per grantor and grantee at a time: what it allows is never a
     puzzle of several."""

@@ -232,12 +232,7 @@ class IdentityService:
         """At the office: ``grant`` adds ``grantor_person_code``."""
         grant = parse(mandates.OfficeMandate, grant)
         with self.db.unit_of_work() as uow:
-            grantor = mandates.active_customer_of(uow.session, grant.grantor_person_code,
-                                                  uow.clock.today())
-            if grantor is None:
-                raise ValidationFailed.field("grantor_person_code",
-                                             "the grantor holds no active contract")
-            return mandates.grant(uow, grantor, grant, "office", f"operator:{operator}")
+            return mandates.register_at_office(uow, grant, str(operator))
 
     @rpc
     def revoke_mandate(self, grantor_customer_id, mandate_id, revoked_by):

@@ -5,7 +5,7 @@ The routes come from the gateway itself, so a new customer route without a row
 here fails the test instead of going unchecked.
 """
 import itertools
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
