@@ -81,7 +81,12 @@ def insert_events_sql(dialect, source, event_type, data_columns, from_sql):
     names = list(data_columns)
     inner = ", ".join(f"{data_columns[n]} AS c{i}" for i, n in enumerate(names))
     if dialect == "postgresql":
-        build, event_id = "json_build_object", "CAST(gen_random_uuid() AS TEXT)"
+        # time-ordered ids (the UUIDv7 layout: milliseconds, version 7, a random
+        # part drawn once per statement, then the row's number): a million new keys
+        # append to the primary key's right edge instead of landing all over it
+        build, event_id = "json_build_object", (
+            "s.ms || '-' || s.ms2 || '-7' || s.r3 || '-8' || s.r3b || '-' || "
+            "LPAD(TO_HEX(ROW_NUMBER() OVER ()), 12, '0')")
     else:  # sqlite: a random uuid from 16 random bytes
         build = "json_object"
         event_id = ("lower(substr(h,1,8)||'-'||substr(h,9,4)||'-4'||substr(h,14,3)||'-'||"
@@ -90,7 +95,17 @@ def insert_events_sql(dialect, source, event_type, data_columns, from_sql):
     data = ", ".join(f"'{n}', x.c{i}" for i, n in enumerate(names))
     nested = "y.data" if dialect == "postgresql" else "json(y.data)"  # stays an object
     random_hex = "" if dialect == "postgresql" else ", hex(randomblob(16)) AS h"
-    return f"""
+    # the time-ordered ids' milliseconds and random part, drawn once (MATERIALIZED)
+    seed, with_seed = "", ""
+    if dialect == "postgresql":
+        seed = " CROSS JOIN s"
+        with_seed = """WITH s AS MATERIALIZED (
+            SELECT SUBSTR(t.h, 1, 8) AS ms, SUBSTR(t.h, 9, 4) AS ms2,
+                   SUBSTR(r.h, 1, 3) AS r3, SUBSTR(r.h, 4, 3) AS r3b
+            FROM (SELECT LPAD(TO_HEX(CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)
+                                          AS BIGINT)), 12, '0') AS h) t,
+                 (SELECT MD5(CAST(random() AS TEXT)) AS h) r)"""
+    return f"""{with_seed}
         INSERT INTO outbox (event_id, event_type, message, created_at)
         SELECT y.event_id, '{event_type}',
                {build}('event_id', y.event_id, 'event_type', '{event_type}',
@@ -98,4 +113,4 @@ def insert_events_sql(dialect, source, event_type, data_columns, from_sql):
                        'source', '{source}', 'data', {nested}),
                :created_at
         FROM (SELECT {event_id} AS event_id, {build}({data}) AS data
-              FROM (SELECT {inner}{random_hex} {from_sql}) x) y"""
+              FROM (SELECT {inner}{random_hex} {from_sql}) x{seed}) y"""

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from services.common import migrate
 from services.common.clock import Clock
 from services.common.db import make_engine
-from services.common.outbox import Outbox
+from services.common.outbox import Outbox, insert_events_sql
 from services.contracts.models import outbox
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "contracts" / "migrations"
@@ -90,3 +90,32 @@ def test_the_relay_leaves_fresh_rows_to_the_committing_worker(engine):
     assert relay.relay(grace_seconds=5) == 0
     clock.advance(timedelta(seconds=6))
     assert relay.relay(grace_seconds=5) == 3
+
+
+def write_events_set_based(engine, count, created_at):
+    """``count`` events in one statement, the way the billing run writes them."""
+    sql = insert_events_sql("postgresql", "contracts", "contract_signed",
+                            {"n": "g.n"}, "FROM generate_series(1, :count) AS g(n)")
+    with engine.begin() as conn:
+        conn.execute(sa.text(sql), {"count": count, "occurred_at": created_at.isoformat(),
+                                    "created_at": created_at})
+
+
+def test_set_based_events_get_valid_time_ordered_ids(engine):
+    with engine.begin() as conn:
+        conn.execute(sa.delete(outbox))
+    clock = Clock()
+    write_events_set_based(engine, 1000, clock.now())
+    eventlet.sleep(0.002)   # the next statement's milliseconds are later
+    write_events_set_based(engine, 1000, clock.now())
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(outbox.c.event_id, outbox.c.message)).all()
+    ids = [r.event_id for r in rows]
+    assert len(set(ids)) == 2000
+    parsed = [uuid.UUID(i) for i in ids]
+    assert {u.version for u in parsed} == {7} and {u.variant for u in parsed} == {uuid.RFC_4122}
+    assert all(r.message["event_id"] == r.event_id for r in rows)
+    # in the order they were written: numbered within a statement, later statements after
+    by_n = [r.event_id for r in sorted(rows, key=lambda r: (r.event_id[:13], r.message["data"]["n"]))]
+    assert by_n == sorted(ids)
+    assert len({i[:13] for i in ids}) == 2      # one millisecond stamp per statement
