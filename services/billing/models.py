@@ -98,7 +98,8 @@ invoices = sa.Table(
 
 invoice_lines = sa.Table(
     "invoice_lines", metadata,
-    sa.Column("invoice_no", sa.String(20), sa.ForeignKey("invoices.invoice_no"), primary_key=True),
+    # no foreign key: written only by the billing run with its invoice (migration 0006)
+    sa.Column("invoice_no", sa.String(20), primary_key=True),
     sa.Column("line_no", sa.Integer, primary_key=True),
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("register", sa.String(2)),
@@ -159,6 +160,22 @@ number_sequences = sa.Table(
     "number_sequences", metadata,
     sa.Column("name", sa.String(32), primary_key=True),
     sa.Column("last_value", sa.BigInteger, nullable=False),
+)
+
+# One row per billing run that issued invoices, written in the run's transaction.
+# Its invoices' invoice_issued events are published from the invoices themselves
+# after commit (services/billing/issued.py), ``published_through`` the last one
+# sent; ``published_at`` is set once all of them are.
+invoice_runs = sa.Table(
+    "invoice_runs", metadata,
+    sa.Column("first_no", sa.String(20), primary_key=True),
+    sa.Column("last_no", sa.String(20), nullable=False),
+    sa.Column("period", sa.String(7), nullable=False),
+    sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("invoices", sa.Integer, nullable=False),
+    sa.Column("total", MONEY, nullable=False),
+    sa.Column("published_through", sa.String(20)),
+    sa.Column("published_at", sa.DateTime(timezone=True)),
 )
 
 outbox = outbox_table(metadata)

@@ -7,8 +7,8 @@ from pathlib import Path
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
-from services.billing import (bank_payments, invoice_pdf, overdue, payment_book, payments,
-                              pricing, runs, statements, tariffs)
+from services.billing import (bank_payments, invoice_pdf, issued, overdue, payment_book,
+                              payments, pricing, runs, statements, tariffs)
 from services.billing.models import metadata
 from services.common import config as cfg
 from services.common.clock import ClockProvider
@@ -102,6 +102,12 @@ class BillingService:
         today = self.clock.today()
         last_month = today.replace(day=1) - timedelta(days=1)
         self.billing_run(last_month.strftime("%Y-%m"))
+
+    @timer(interval=1)
+    def announce_issued_invoices(self):
+        """Publish the invoice_issued events of the runs committed since (the run
+        itself only records that it issued them; services/billing/issued.py)."""
+        issued.publish_pending(self.db.engine, self.db.outbox.publisher, self.clock)
 
     @rpc
     def invoices_of(self, customer_id, status="all", consumption_point_ids=None):

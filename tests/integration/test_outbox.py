@@ -116,6 +116,7 @@ def test_set_based_events_get_valid_time_ordered_ids(engine):
     assert {u.version for u in parsed} == {7} and {u.variant for u in parsed} == {uuid.RFC_4122}
     assert all(r.message["event_id"] == r.event_id for r in rows)
     # in the order they were written: numbered within a statement, later statements after
-    by_n = [r.event_id for r in sorted(rows, key=lambda r: (r.event_id[:13], r.message["data"]["n"]))]
+    by_n = [r.event_id for r in sorted(
+        rows, key=lambda r: (r.event_id[:13], r.message["data"]["n"]))]
     assert by_n == sorted(ids)
     assert len({i[:13] for i in ids}) == 2      # one millisecond stamp per statement

@@ -1,0 +1,85 @@
+"""The invoice_issued events of a billing run, published from its invoices.
+
+A run issues up to 700,000 invoices in one transaction. An outbox row per invoice
+cost a quarter of the run (6-7 s at 700,000: building each message and writing
+it). Instead the run records itself in ``invoice_runs`` in the same transaction —
+so its events are exactly as durable as outbox rows would be — and this publisher
+walks the run's invoices after commit, a batch per transaction, remembering the
+last invoice it sent. An invoice's event id is derived from its number, so a batch
+sent again after a crash carries the same ids and consumers handle it once.
+
+Replicas: a run is claimed with ``FOR UPDATE SKIP LOCKED``, so two billing
+processes never publish the same batch at the same time.
+"""
+import uuid
+
+import sqlalchemy as sa
+
+from services.billing.models import invoice_runs, invoices
+from services.common.events import Event
+
+EVENT_TYPE = "invoice_issued"
+#: uuid5 namespace of invoice_issued event ids (any fixed uuid; never change it)
+EVENT_IDS = uuid.UUID("3f0c6a52-8a41-4f3e-9b0e-2f7d3c1e5a90")
+
+
+def record_run(session, period, first_no, last_no, issued_at):
+    """In the run's transaction: its invoices are to be announced."""
+    count, total = session.execute(
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(invoices.c.total), 0))
+        .where(invoices.c.invoice_no.between(first_no, last_no))).one()
+    session.execute(sa.insert(invoice_runs).values(
+        first_no=first_no, last_no=last_no, period=period, issued_at=issued_at,
+        invoices=count, total=total))
+    return count, total
+
+
+def event_id(invoice_no):
+    return str(uuid.uuid5(EVENT_IDS, f"{EVENT_TYPE}:{invoice_no}"))
+
+
+def message(row, occurred_at):
+    return Event(event_id(row.invoice_no), EVENT_TYPE, occurred_at, 1, "billing", {
+        "invoice_no": row.invoice_no, "customer_id": row.customer_id,
+        "contract_no": row.contract_no, "period": row.period,
+        "issued_on": row.issued_on.isoformat(), "due_on": row.due_on.isoformat(),
+        "reference_no": row.reference_no, "total": f"{row.total:.2f}"}).as_message()
+
+
+def publish_pending(engine, publisher, clock, batch_size=500):
+    """Publish every invoice_issued event not sent yet; returns how many it sent.
+    Invoices with nothing to pay are not announced."""
+    sent = 0
+    while True:
+        batch = _publish_batch(engine, publisher, clock, batch_size)
+        if batch is None:
+            return sent
+        sent += batch
+
+
+def _publish_batch(engine, publisher, clock, batch_size):
+    """One batch of the oldest run not fully published; None when there is none
+    (or another replica holds it)."""
+    with engine.begin() as conn:
+        run = conn.execute(
+            sa.select(invoice_runs).where(invoice_runs.c.published_at.is_(None))
+            .order_by(invoice_runs.c.issued_at, invoice_runs.c.first_no).limit(1)
+            .with_for_update(skip_locked=True)).first()
+        if run is None:
+            return None
+        after = run.published_through or ""
+        rows = conn.execute(
+            sa.select(invoices.c.invoice_no, invoices.c.customer_id, invoices.c.contract_no,
+                      invoices.c.period, invoices.c.issued_on, invoices.c.due_on,
+                      invoices.c.reference_no, invoices.c.total)
+            .where(invoices.c.invoice_no.between(run.first_no, run.last_no),
+                   invoices.c.invoice_no > after, invoices.c.total > 0)
+            .order_by(invoices.c.invoice_no).limit(batch_size)).all()
+        for row in rows:
+            publisher.publish(message(row, run.issued_at))
+        done = {"published_at": clock.now()} if len(rows) < batch_size else {}
+        conn.execute(sa.update(invoice_runs)
+                     .where(invoice_runs.c.first_no == run.first_no)
+                     .values(published_through=rows[-1].invoice_no if rows else after or None,
+                             **done))
+        return len(rows)
