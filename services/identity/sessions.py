@@ -17,6 +17,12 @@ from services.common.errors import Unauthenticated
 from services.identity.models import sessions
 
 
+#: how stale ``last_seen_at`` may get before a request writes it again: a busy
+#: session costs a write every half minute instead of one per request, and ends
+#: after its idle timeout minus at most this much
+SEEN_RESOLUTION = timedelta(seconds=30)
+
+
 @dataclass(frozen=True)
 class SessionPolicy:
     idle_timeout: timedelta
@@ -51,8 +57,10 @@ def touch(uow, token, policy):
     if now - as_utc(row["last_seen_at"]) > policy.idle_timeout:
         raise Unauthenticated("the session ended after a period of inactivity; log in again",
                               code="session-expired")
-    uow.session.execute(sa.update(sessions).where(sessions.c.token_hash == row["token_hash"])
-                        .values(last_seen_at=now))
+    if now - as_utc(row["last_seen_at"]) >= SEEN_RESOLUTION:
+        uow.session.execute(sa.update(sessions)
+                            .where(sessions.c.token_hash == row["token_hash"])
+                            .values(last_seen_at=now))
     return row
 
 
