@@ -22,9 +22,9 @@ import yaml
 from services.common import banklink
 from services.testbank.bank import TestBank
 
-from bench.infra import CpuMeter, free_port
+from bench.infra import free_port
 from bench.load import closed_loop, http_call, http_client, http_ok
-from bench.system import Rotation, measure, running_system
+from bench.system import Rotation, measure, metered, running_system
 
 BANK_ID = "testbank"
 CLIENT_TIMEOUT = 10  # seconds; the gateway answers 503 after VOOL_RPC_TIMEOUT (5 s)
@@ -125,10 +125,11 @@ def run(broker, postgres, options, log_dir, say):
         say(f"gateway (c) POST readings -> charge + reminder: {options.concurrency} clients, "
             f"{options.warmup:g}s warm-up + {options.duration:g}s")
         rotation = Rotation(system.points, system.today)
+        meter, spy = metered(system, options)
         result = closed_loop(lambda n: http_client(port, timeout=CLIENT_TIMEOUT),
                              lambda conn, n: post_reading(conn, rotation),
                              options.concurrency, options.warmup, options.duration,
                              close_client=lambda conn: conn.close(),
-                             meter=CpuMeter(system.processes.pids()))
+                             meter=meter)
         return measure(system, broker, postgres, options, say, result, rotation,
-                       "(c) gateway POST reading->charge+reminder", "c", LEGS)
+                       "(c) gateway POST reading->charge+reminder", "c", LEGS, spy=spy)

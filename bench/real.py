@@ -4,9 +4,8 @@ The five Vool services run as production runs them (see bench/system.py); the
 benchmark submits readings through ``metering.submit_reading`` with a fixed
 number of concurrent ``ClusterRpcProxy`` clients.
 """
-from bench.infra import CpuMeter
 from bench.load import closed_loop
-from bench.system import Rotation, measure, running_system, start_proxy
+from bench.system import Rotation, measure, metered, running_system, start_proxy
 
 
 def run(broker, postgres, options, log_dir, say):
@@ -14,6 +13,7 @@ def run(broker, postgres, options, log_dir, say):
         say(f"real (b) submit_reading -> charge + reminder: {options.concurrency} clients, "
             f"{options.warmup:g}s warm-up + {options.duration:g}s")
         rotation = Rotation(system.points, system.today)
+        meter, spy = metered(system, options)
 
         def submit(proxy, worker_no):
             taken = rotation.take()
@@ -31,6 +31,6 @@ def run(broker, postgres, options, log_dir, say):
                              lambda c, n: submit(c[1], n),
                              options.concurrency, options.warmup, options.duration,
                              close_client=lambda c: c[0].stop(),
-                             meter=CpuMeter(system.processes.pids()))
+                             meter=meter)
         return measure(system, broker, postgres, options, say, result, rotation,
-                       "(b) real submit_reading->charge+reminder", "b")
+                       "(b) real submit_reading->charge+reminder", "b", spy=spy)

@@ -1,6 +1,7 @@
 """Summaries of a scenario and the printed tables."""
 from bench.infra import OTHER
 from bench.load import percentile
+from bench.spy import lines as spy_lines
 
 
 def _ms(seconds):
@@ -129,4 +130,5 @@ def details(summary):
             lines.append(f"  {label}: {summary[key]}")
     for note in summary.get("notes", []):
         lines.append(f"  note: {note}")
+    lines.extend(spy_lines(summary))
     return lines

@@ -68,11 +68,17 @@ def parse_args(argv=None):
                         help="comma-separated real services to run under cProfile, e.g. "
                              "metering,billing,gateway (env BENCH_PROFILE; default none: it slows "
                              "them down, so the numbers are not comparable)")
+    parser.add_argument("--spy", default=_env("BENCH_SPY", ""),
+                        help="comma-separated real services (or gateway) to sample with py-spy "
+                             "during the measured window of (b)/(c), e.g. gateway,identity,"
+                             "metering; prints where their CPU per request goes (env BENCH_SPY; "
+                             "needs `pip install py-spy`)")
     parser.add_argument("--raw", default=_env("BENCH_RAW", ""),
                         help="also write every reading's timestamps of (b) or (c) to this CSV file "
                              "(env BENCH_RAW)")
     args = parser.parse_args(argv)
     args.profile = [s.strip() for s in args.profile.split(",") if s.strip()]
+    args.spy = [s.strip() for s in args.spy.split(",") if s.strip()]
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = set(args.scenarios) - {"floor", "real", "gateway"}
     if unknown:

@@ -29,9 +29,10 @@ from services.common import errors  # noqa: F401  typed errors come back as them
 from services.common.errors import NotFound
 
 from bench.interrupts import shielded
-from bench.infra import ServiceProcesses, service_env
+from bench.infra import CpuMeter, ServiceProcesses, Spy, service_env
 from bench.load import percentile
 from bench.report import scenario_summary, stage
+from bench.spy import attach as attach_spy
 
 SERVICES = ("identity", "contracts", "metering", "billing", "notifications")
 CLIENT_TIMEOUT = 10  # seconds an RPC client waits for an answer
@@ -566,7 +567,7 @@ def running_system(broker, postgres, options, log_dir, say, label, extra=(), env
 
 
 def measure(system, broker, postgres, options, say, result, rotation, name, key,
-            legs_named=RPC_LEGS):
+            legs_named=RPC_LEGS, spy=None):
     """After the load: wait for billing and notifications, read every timestamp
     back and summarize."""
     system.processes.check_alive()
@@ -595,6 +596,20 @@ def measure(system, broker, postgres, options, say, result, rotation, name, key,
         summary.setdefault("notes", []).append(
             f"profiled under cProfile (slower!): {', '.join(options.profile)}; "
             f"stats in {system.processes.log_dir}/<service>.prof")
+    if spy is not None:
+        attach_spy(summary, spy)
     if problems:
         summary["log_problem_examples"] = {k: v[:3] for k, v in problems.items()}
     return summary
+
+
+def metered(system, options):
+    """The CPU meter of the measured window, with py-spy beside it if ``--spy``:
+    ``(meter, spy or None)``."""
+    meter = CpuMeter(system.processes.pids())
+    if not options.spy:
+        return meter, None
+    pids = {label: pid for label, pid in system.processes.pids().items()
+            if label in options.spy}
+    spy = Spy(pids, system.processes.log_dir)
+    return spy.wrap(meter), spy
