@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: install run test bench bench-billing clean
+.PHONY: install run test bench bench-readings bench-billing clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ test: install       ## unit, integration and end-to-end tests on RabbitMQ and Po
 
 bench: install      ## the floor vs the real reading flow (see bench/README.md)
 	$(BIN)/python -m bench.run
+
+bench-readings: install  ## readings through the gateway vs the floor, 50 clients (issue #5)
+	$(BIN)/python -m bench.run --scenarios floor,gateway --concurrency 50
 
 bench-billing: install  ## the billing run at 10k, 100k and 700k contracts (see bench/README.md)
 	$(BIN)/python -m bench.billing_run

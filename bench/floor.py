@@ -1,7 +1,6 @@
 """Scenario (a), the floor: HTTP -> RPC -> event through bare nameko (see
 bench/floor_services.py), and (a') the same without the HTTP hop: the load
 generator calls ``floor_echo.echo`` over RPC like (b) calls metering."""
-import http.client
 import itertools
 import json
 import time
@@ -10,7 +9,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from bench.interrupts import shielded
 from bench.infra import CpuMeter, ServiceProcesses, free_port, service_env
-from bench.load import closed_loop, percentile
+from bench.load import closed_loop, http_call, http_client, http_ok, percentile
 from bench.report import scenario_summary, stage
 
 # about the size of a reading command
@@ -43,7 +42,7 @@ def run(broker, options, log_dir, say):
             f"{options.warmup:g}s warm-up + {options.duration:g}s")
         ids = itertools.count()
         http_result = closed_loop(
-            lambda n: http.client.HTTPConnection("127.0.0.1", port, timeout=CLIENT_TIMEOUT),
+            lambda n: http_client(port, timeout=CLIENT_TIMEOUT),
             lambda conn, n: post_echo(conn, f"h{next(ids)}"),
             options.concurrency, options.warmup, options.duration,
             close_client=lambda conn: conn.close(),
@@ -83,14 +82,8 @@ def wait_ready(broker, vhost, processes, port, timeout=60):
         try:
             queues = broker.queues(vhost)
             consumed = all(queues.get(q, {}).get("consumers", 0) > 0 for q in QUEUES)
-            if consumed:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                try:
-                    conn.request("GET", "/ready")
-                    if conn.getresponse().status == 200:
-                        return
-                finally:
-                    conn.close()
+            if consumed and http_ok(port, "/ready"):
+                return
         except OSError:
             pass
         if time.monotonic() > deadline:
@@ -100,15 +93,9 @@ def wait_ready(broker, vhost, processes, port, timeout=60):
 
 def post_echo(conn, request_id):
     body = json.dumps({"id": request_id, "data": PAYLOAD})
-    try:
-        conn.request("POST", "/echo", body, {"Content-Type": "application/json"})
-        response = conn.getresponse()
-        data = response.read()
-    except (http.client.HTTPException, OSError):
-        conn.close()  # the next request reconnects
-        raise
-    if response.status != 200:
-        raise RuntimeError(f"HTTP {response.status}: {data[:200]!r}")
+    status, data = http_call(conn, "POST", "/echo", body, {"Content-Type": "application/json"})
+    if status != 200:
+        raise RuntimeError(f"HTTP {status}: {data[:200]!r}")
     answer = json.loads(data)
     return request_id, answer["dispatched_at"]
 

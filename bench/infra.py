@@ -262,3 +262,79 @@ class CpuMeter:
         machine = after["_machine"] - self._before["_machine"]
         used[OTHER] = max(0.0, machine - sum(used.values()))
         return {"elapsed": elapsed, "machine_busy": machine, "by_process": used}
+
+
+# --- sampling profiles ----------------------------------------------------------------
+
+def py_spy_binary():
+    """py-spy next to our Python (``pip install py-spy``), else on PATH, else None."""
+    import shutil
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.exists() else shutil.which("py-spy")
+
+
+class Spy:
+    """``py-spy record`` on some service processes during the measured window, as
+    the meter's companion: ``Spy(...).wrap(meter)`` starts and stops both. Each
+    profile is written as collapsed stacks to ``<out_dir>/<label>.spy.txt``.
+    Sampling (not tracing, unlike cProfile) barely slows the services down."""
+
+    def __init__(self, pids, out_dir, rate=100):
+        self.binary = py_spy_binary()
+        if self.binary is None:
+            raise RuntimeError("--spy needs py-spy: .venv/bin/pip install py-spy")
+        self.pids = dict(pids)
+        self.out_dir = Path(out_dir)
+        self.rate = rate
+        self.running = {}
+        self.files = {}
+        self.logs = []
+        self.cpu_seconds = 0.0
+
+    def wrap(self, meter):
+        spy = self
+
+        class Both:
+            def start(self):
+                spy.start()
+                meter.start()
+
+            def stop(self):
+                value = meter.stop()
+                spy.stop()
+                return value
+
+        return Both()
+
+    def start(self):
+        for label, pid in self.pids.items():
+            path = self.out_dir / f"{label}.spy.txt"
+            self.files[label] = path
+            self.running[label] = subprocess.Popen(
+                [self.binary, "record", "--pid", str(pid), "--rate", str(self.rate),
+                 "--format", "raw", "--full-filenames", "--nolineno", "--nonblocking",
+                 "--output", str(path)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=self._log(label), preexec_fn=_die_with_parent)
+
+    def _log(self, label):
+        log = open(self.out_dir / f"{label}.spy.log", "ab")
+        self.logs.append(log)
+        return log
+
+    def stop(self):
+        # its own CPU lands in the meter's "other": say how much of it was py-spy
+        self.cpu_seconds = sum(_proc_cpu_seconds(p.pid) or 0.0 for p in self.running.values())
+        for process in self.running.values():
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGINT)  # py-spy writes its profile and exits
+        for process in self.running.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.running.clear()
+        for log in self.logs:
+            log.close()
+        self.logs.clear()

@@ -6,6 +6,7 @@ inside the measured window (after the warm-up); throughput is those requests
 divided by the window's length.
 """
 import contextlib
+import http.client
 import math
 import time
 import traceback
@@ -22,6 +23,34 @@ def percentile(values, p):
     ordered = sorted(values)
     rank = max(1, math.ceil(p / 100 * len(ordered)))
     return ordered[rank - 1]
+
+
+def http_client(port, timeout=10):
+    """One keep-alive HTTP connection to 127.0.0.1:``port`` (it connects on first use)."""
+    return http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+
+
+def http_call(conn, method, path, body=None, headers=None):
+    """``(status, body bytes)`` of one request on ``conn``; on a broken connection
+    it is closed (the next request reconnects) and the error raised."""
+    try:
+        conn.request(method, path, body, headers or {})
+        response = conn.getresponse()
+        return response.status, response.read()
+    except (http.client.HTTPException, OSError):
+        conn.close()
+        raise
+
+
+def http_ok(port, path, timeout=2):
+    """Does ``GET path`` answer 200 (False also when nobody listens yet)?"""
+    conn = http_client(port, timeout=timeout)
+    try:
+        return http_call(conn, "GET", path)[0] == 200
+    except (http.client.HTTPException, OSError):
+        return False
+    finally:
+        conn.close()
 
 
 class Sample:

@@ -1,6 +1,7 @@
 """Summaries of a scenario and the printed tables."""
 from bench.infra import OTHER
 from bench.load import percentile
+from bench.spy import lines as spy_lines
 
 
 def _ms(seconds):
@@ -71,11 +72,16 @@ def main_table(summaries):
                         "event lag p99 ms"], "<>>>>>")
 
 
-def ratio_lines(real, floor, floor_label):
-    if not (real and floor and floor["throughput_per_s"] and floor["p50_ms"]):
+def ratio_lines(real, floor, real_label, floor_label):
+    if not (real and floor and floor["throughput_per_s"] and floor["p50_ms"]
+            and real["p50_ms"] is not None):
         return []
-    return [f"(b)/{floor_label}: throughput x{real['throughput_per_s'] / floor['throughput_per_s']:.2f}"
-            f", p50 latency x{real['p50_ms'] / floor['p50_ms']:.2f}"]
+    line = (f"{real_label}/{floor_label}: throughput "
+            f"x{real['throughput_per_s'] / floor['throughput_per_s']:.2f}, "
+            f"p50 latency x{real['p50_ms'] / floor['p50_ms']:.2f}")
+    if floor["p99_ms"] and real["p99_ms"] is not None:
+        line += f", p99 latency x{real['p99_ms'] / floor['p99_ms']:.2f}"
+    return [line]
 
 
 def details(summary):
@@ -124,4 +130,5 @@ def details(summary):
             lines.append(f"  {label}: {summary[key]}")
     for note in summary.get("notes", []):
         lines.append(f"  note: {note}")
+    lines.extend(spy_lines(summary))
     return lines

@@ -3,7 +3,9 @@
 (a)  floor: HTTP -> RPC -> event through bare nameko, three processes;
 (a') the same floor without the HTTP hop (RPC -> event), the shape of (b);
 (b)  real: ``metering.submit_reading`` over RPC with the five services running,
-     until billing's charge and notifications' reminder are committed.
+     until billing's charge and notifications' reminder are committed;
+(c)  gateway: the same readings POSTed through the gateway's HTTP API by logged-in
+     customers (``make bench-readings``: floor and gateway at 50 clients).
 
 Every knob is a flag or a ``BENCH_*`` environment variable; see ``--help`` and
 bench/README.md. Everything the run starts (processes, a RabbitMQ vhost per
@@ -28,7 +30,7 @@ import time  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench import floor, interrupts, real  # noqa: E402
+from bench import floor, gateway, interrupts, real  # noqa: E402
 from bench.infra import PROJECT_ROOT, Broker, Postgres, machine_busy_seconds  # noqa: E402
 from bench.report import details, main_table, ratio_lines  # noqa: E402
 
@@ -44,7 +46,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenarios", default=_env("BENCH_SCENARIOS", "floor,real"),
-                        help="comma-separated: floor, real (env BENCH_SCENARIOS; default both)")
+                        help="comma-separated: floor, real, gateway (env BENCH_SCENARIOS; "
+                             "default floor,real)")
     parser.add_argument("--concurrency", type=int, default=_env("BENCH_CONCURRENCY", 8, int),
                         help="concurrent clients (env BENCH_CONCURRENCY; default 8)")
     parser.add_argument("--duration", type=float, default=_env("BENCH_DURATION", 15.0, float),
@@ -52,26 +55,32 @@ def parse_args(argv=None):
     parser.add_argument("--warmup", type=float, default=_env("BENCH_WARMUP", 3.0, float),
                         help="unmeasured seconds before each (env BENCH_WARMUP; default 3)")
     parser.add_argument("--points", type=int, default=_env("BENCH_POINTS", 200, int),
-                        help="contracts signed for (b), one reading per point per round "
+                        help="contracts signed for (b) and (c), one reading per point per round "
                              "(env BENCH_POINTS; default 200)")
     parser.add_argument("--drain-timeout", type=float,
                         default=_env("BENCH_DRAIN_TIMEOUT", 60.0, float),
-                        help="seconds (b) waits for billing/notifications after the load "
+                        help="seconds (b) and (c) wait for billing/notifications after the load "
                              "(env BENCH_DRAIN_TIMEOUT; default 60)")
     parser.add_argument("--json", default=_env("BENCH_JSON", str(RESULTS)),
                         help=f"where to write the results (env BENCH_JSON; default "
                              f"{RESULTS.relative_to(PROJECT_ROOT)}; '' for nowhere)")
     parser.add_argument("--profile", default=_env("BENCH_PROFILE", ""),
                         help="comma-separated real services to run under cProfile, e.g. "
-                             "metering,billing (env BENCH_PROFILE; default none: it slows "
+                             "metering,billing,gateway (env BENCH_PROFILE; default none: it slows "
                              "them down, so the numbers are not comparable)")
+    parser.add_argument("--spy", default=_env("BENCH_SPY", ""),
+                        help="comma-separated real services (or gateway) to sample with py-spy "
+                             "during the measured window of (b)/(c), e.g. gateway,identity,"
+                             "metering; prints where their CPU per request goes (env BENCH_SPY; "
+                             "needs `pip install py-spy`)")
     parser.add_argument("--raw", default=_env("BENCH_RAW", ""),
-                        help="also write every reading's timestamps of (b) to this CSV file "
+                        help="also write every reading's timestamps of (b) or (c) to this CSV file "
                              "(env BENCH_RAW)")
     args = parser.parse_args(argv)
     args.profile = [s.strip() for s in args.profile.split(",") if s.strip()]
+    args.spy = [s.strip() for s in args.spy.split(",") if s.strip()]
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
-    unknown = set(args.scenarios) - {"floor", "real"}
+    unknown = set(args.scenarios) - {"floor", "real", "gateway"}
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
     if args.concurrency < 1 or args.duration <= 0 or args.warmup < 0 or args.points < 1:
@@ -139,6 +148,8 @@ def main(argv=None):
             summaries.extend(floor.run(broker, options, log_dir, say))
         if "real" in options.scenarios:
             summaries.append(real.run(broker, postgres, options, log_dir, say))
+        if "gateway" in options.scenarios:
+            summaries.append(gateway.run(broker, postgres, options, log_dir, say))
     except KeyboardInterrupt:
         if os.environ.get("BENCH_DEBUG"):
             import traceback
@@ -155,18 +166,22 @@ def main(argv=None):
     print()
     print(main_table(summaries))
     by_key = {s["key"]: s for s in summaries}
-    floor_http, floor_rpc, real_flow = by_key.get("a"), by_key.get("a_rpc"), by_key.get("b")
+    floor_http, floor_rpc = by_key.get("a"), by_key.get("a_rpc")
     print()
-    for line in (ratio_lines(real_flow, floor_http, "(a)")
-                 + ratio_lines(real_flow, floor_rpc, "(a')")):
-        print(line)
-    if real_flow:
-        print(f"(b) end-to-end lag from submit: charge committed p50 "
-              f"{_f(real_flow['charge_lag_p50_ms'])} / p99 {_f(real_flow['charge_lag_p99_ms'])} ms"
-              f", reminder rescheduled p50 {_f(real_flow['reminder_lag_p50_ms'])} / p99 "
-              f"{_f(real_flow['reminder_lag_p99_ms'])} ms (the table shows the later of the two)")
-    print("(a)/(a') event lag: dispatch -> handler; (b) event lag: client submit -> charge AND "
-          "reminder committed")
+    for key in ("b", "c"):
+        flow = by_key.get(key)
+        for line in (ratio_lines(flow, floor_http, f"({key})", "(a)")
+                     + ratio_lines(flow, floor_rpc, f"({key})", "(a')")):
+            print(line)
+    for key in ("b", "c"):
+        flow = by_key.get(key)
+        if flow:
+            print(f"({key}) end-to-end lag from submit: charge committed p50 "
+                  f"{_f(flow['charge_lag_p50_ms'])} / p99 {_f(flow['charge_lag_p99_ms'])} ms"
+                  f", reminder rescheduled p50 {_f(flow['reminder_lag_p50_ms'])} / p99 "
+                  f"{_f(flow['reminder_lag_p99_ms'])} ms (the table shows the later of the two)")
+    print("(a)/(a') event lag: dispatch -> handler; (b)/(c) event lag: client submit -> charge "
+          "AND reminder committed")
     print()
     for summary in summaries:
         print("\n".join(details(summary)))
