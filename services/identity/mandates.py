@@ -80,6 +80,8 @@ def state(row, today):
 
 
 def _names(session, codes):
+    if not codes:   # most people hold no mandate: no query on every request for that
+        return {}
     rows = session.execute(sa.select(persons.c.person_code, persons.c.name)
                            .where(persons.c.person_code.in_(set(codes)))).all()
     return dict(rows)
