@@ -46,15 +46,17 @@ def message(row, occurred_at):
         "reference_no": row.reference_no, "total": f"{row.total:.2f}"}).as_message()
 
 
-def publish_pending(engine, publisher, clock, batch_size=500):
-    """Publish every invoice_issued event not sent yet; returns how many it sent.
-    Invoices with nothing to pay are not announced."""
-    sent = 0
-    while True:
+def publish_pending(engine, publisher, clock, batch_size=500, max_batches=None):
+    """Publish the invoice_issued events not sent yet, all of them or at most
+    ``max_batches`` batches; returns how many it sent. Invoices with nothing to pay
+    are not announced."""
+    sent, batches = 0, 0
+    while max_batches is None or batches < max_batches:
         batch = _publish_batch(engine, publisher, clock, batch_size)
         if batch is None:
-            return sent
-        sent += batch
+            break
+        sent, batches = sent + batch, batches + 1
+    return sent
 
 
 def _publish_batch(engine, publisher, clock, batch_size):

@@ -97,3 +97,16 @@ def test_runs_are_announced_in_the_order_they_were_made():
     assert [(e["data"]["period"], e["data"]["invoice_no"]) for e in announced] == [
         ("2026-01", "2026-00000001"), ("2026-02", "2026-00000002"),
         ("2026-02", "2026-00000003")]
+
+
+def test_a_bounded_share_per_call_and_the_rest_on_the_next():
+    db = billing_db()
+    for n in range(4):
+        sign(db, n)
+    run(db, "2026-01")
+    assert issued.publish_pending(db.engine, db.published, db.clock,
+                                  batch_size=2, max_batches=1) == 2
+    assert issued.publish_pending(db.engine, db.published, db.clock,
+                                  batch_size=2, max_batches=1) == 2
+    assert issued.publish_pending(db.engine, db.published, db.clock, batch_size=2) == 1
+    assert issued_numbers(db) == [f"2026-0000000{i}" for i in range(1, 6)]
