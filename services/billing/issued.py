@@ -9,7 +9,9 @@ last invoice it sent. An invoice's event id is derived from its number, so a bat
 sent again after a crash carries the same ids and consumers handle it once.
 
 Replicas: a run is claimed with ``FOR UPDATE SKIP LOCKED``, so two billing
-processes never publish the same batch at the same time.
+processes never publish the same batch at the same time (they may publish two
+different runs at once: runs go out oldest first only from one publisher, and no
+consumer depends on the order).
 """
 import uuid
 

@@ -94,7 +94,8 @@ class BillingService:
         twice issues nothing twice. returns ``{invoices_issued, total}``."""
         with self.db.unit_of_work() as uow:
             return runs.run(uow, str(period), cfg.int_setting(
-                self.config, "VOOL_INVOICE_DUE_DAYS", 14))
+                self.config, "VOOL_INVOICE_DUE_DAYS", 14), work_mem=cfg.setting(
+                self.config, "VOOL_BILLING_WORK_MEM", runs.RUN_WORK_MEM))
 
     @timer(interval=3600)
     def monthly_billing_run(self):
@@ -107,8 +108,8 @@ class BillingService:
     def announce_issued_invoices(self):
         """Publish the invoice_issued events of the runs committed since (the run
         itself only records that it issued them; services/billing/issued.py)."""
-        # a bounded share per tick (10,000 events, a second or two), so that stopping
-        # the service never waits for the rest of a 700,000-invoice run
+        # a bounded share per tick (10,000 events, a few seconds with the broker's
+        # confirms), so that stopping the service never waits for a whole big run
         issued.publish_pending(self.db.engine, self.db.outbox.publisher, self.clock,
                                max_batches=20)
 

@@ -81,12 +81,13 @@ def insert_events_sql(dialect, source, event_type, data_columns, from_sql):
     names = list(data_columns)
     inner = ", ".join(f"{data_columns[n]} AS c{i}" for i, n in enumerate(names))
     if dialect == "postgresql":
-        # time-ordered ids (the UUIDv7 layout: milliseconds, version 7, a random
-        # part drawn once per statement, then the row's number): a million new keys
-        # append to the primary key's right edge instead of landing all over it
+        # time-ordered ids (the UUIDv7 layout: milliseconds, version 7, 40 random
+        # bits drawn once per statement, then the row's number in 32 bits): a million
+        # new keys append to the primary key's right edge instead of landing all
+        # over it, and two statements in one millisecond collide once in 2^40
         build, event_id = "json_build_object", (
-            "s.ms || '-' || s.ms2 || '-7' || s.r3 || '-8' || s.r3b || '-' || "
-            "LPAD(TO_HEX(ROW_NUMBER() OVER ()), 12, '0')")
+            "s.ms || '-' || s.ms2 || '-7' || s.r3 || '-8' || s.r3b || '-' || s.r4 || "
+            "LPAD(TO_HEX(ROW_NUMBER() OVER ()), 8, '0')")
     else:  # sqlite: a random uuid from 16 random bytes
         build = "json_object"
         event_id = ("lower(substr(h,1,8)||'-'||substr(h,9,4)||'-4'||substr(h,14,3)||'-'||"
@@ -101,7 +102,7 @@ def insert_events_sql(dialect, source, event_type, data_columns, from_sql):
         seed = " CROSS JOIN s"
         with_seed = """WITH s AS MATERIALIZED (
             SELECT SUBSTR(t.h, 1, 8) AS ms, SUBSTR(t.h, 9, 4) AS ms2,
-                   SUBSTR(r.h, 1, 3) AS r3, SUBSTR(r.h, 4, 3) AS r3b
+                   SUBSTR(r.h, 1, 3) AS r3, SUBSTR(r.h, 4, 3) AS r3b, SUBSTR(r.h, 7, 4) AS r4
             FROM (SELECT LPAD(TO_HEX(CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)
                                           AS BIGINT)), 12, '0') AS h) t,
                  (SELECT MD5(CAST(random() AS TEXT)) AS h) r)"""

@@ -19,7 +19,7 @@ from services.identity.models import sessions
 
 #: how stale ``last_seen_at`` may get before a request writes it again: a busy
 #: session costs a write every half minute instead of one per request, and ends
-#: after its idle timeout minus at most this much
+#: after its idle timeout minus at most this much (half of a shorter timeout)
 SEEN_RESOLUTION = timedelta(seconds=30)
 
 
@@ -57,7 +57,7 @@ def touch(uow, token, policy):
     if now - as_utc(row["last_seen_at"]) > policy.idle_timeout:
         raise Unauthenticated("the session ended after a period of inactivity; log in again",
                               code="session-expired")
-    if now - as_utc(row["last_seen_at"]) >= SEEN_RESOLUTION:
+    if now - as_utc(row["last_seen_at"]) >= min(SEEN_RESOLUTION, policy.idle_timeout / 2):
         uow.session.execute(sa.update(sessions)
                             .where(sessions.c.token_hash == row["token_hash"])
                             .values(last_seen_at=now))

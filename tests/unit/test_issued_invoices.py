@@ -86,7 +86,7 @@ def test_a_broken_batch_is_sent_again_with_the_same_event_ids():
     assert resent["event_id"] == broken.sent[2]["event_id"]    # a consumer handles it once
 
 
-def test_runs_are_announced_in_the_order_they_were_made():
+def test_one_publisher_announces_runs_oldest_first():
     db = billing_db()
     run(db, "2026-01")
     db.clock.set(datetime(2026, 5, 3, 10, tzinfo=timezone.utc))

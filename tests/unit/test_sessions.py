@@ -59,3 +59,23 @@ def test_the_idle_timeout_counts_from_the_last_recorded_use(db):
     with pytest.raises(Unauthenticated) as ended:
         touch(db, token)
     assert ended.value.code == "session-expired"
+
+
+def test_an_unrecorded_use_does_not_restart_the_idle_time(db):
+    token = open_session(db)
+    db.clock.advance(timedelta(seconds=20))
+    touch(db, token)                                   # not recorded
+    db.clock.advance(timedelta(minutes=14, seconds=50))
+    with pytest.raises(Unauthenticated):               # 15:10 after the recorded use
+        touch(db, token)
+
+
+def test_a_short_idle_timeout_is_recorded_at_half_of_it(db):
+    policy = sessions.SessionPolicy(idle_timeout=timedelta(seconds=20),
+                                    lifetime=timedelta(hours=8))
+    with db.unit_of_work() as uow:
+        token, _ = sessions.open_session(uow, "customer", "38001010008", policy)
+    for _ in range(6):                                 # a request every 10 s for a minute
+        db.clock.advance(timedelta(seconds=10))
+        with db.unit_of_work() as uow:
+            sessions.touch(uow, token, policy)
