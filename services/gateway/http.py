@@ -11,6 +11,7 @@ from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
+from services.common.errors import VoolError
 from services.common.validation import parse
 from services.gateway.auth import authorize
 from services.gateway.problems import (MalformedJson, UnsupportedMediaType,
@@ -60,6 +61,8 @@ class Route(HttpRequestHandler):
         self.response_model = response_model
         self.status = status
         self.tag = tag
+        # a refused request is an answer (4xx/503), not a bug: logged in one line
+        kwargs.setdefault("expected_exceptions", (VoolError,))
         super().__init__(method, url, **kwargs)
 
     def response_from_result(self, result):
