@@ -15,7 +15,9 @@ KINDS = ("energy", "network", "renewable", "excise", "monthly_fee")
 
 class Component(Shape):
     kind: Literal["energy", "network", "renewable", "excise", "monthly_fee"]
-    register: Optional[Literal["T1", "T2"]] = None
+    # "register" in the API; named otherwise here because pydantic models are
+    # classes with an ABC ``register`` method the field would shadow
+    register_code: Optional[Literal["T1", "T2"]] = Field(default=None, alias="register")
     price: Decimal = Field(ge=0, max_digits=12, decimal_places=6)
     valid_from: date
     valid_until: Optional[date] = None
@@ -24,7 +26,7 @@ class Component(Shape):
     def sensible(self):
         if self.valid_until is not None and self.valid_until < self.valid_from:
             raise ValueError("valid_until must not be before valid_from")
-        if self.kind == "monthly_fee" and self.register is not None:
+        if self.kind == "monthly_fee" and self.register_code is not None:
             raise ValueError("a monthly fee is not per register")
         return self
 
@@ -52,7 +54,7 @@ def add_tariff(uow, plan: TariffPlan):
                         .values(name=plan.name))
     if plan.components:
         session.execute(sa.insert(tariff_components), [
-            {"tariff_plan": plan.code, **c.model_dump()} for c in plan.components])
+            {"tariff_plan": plan.code, **c.model_dump(by_alias=True)} for c in plan.components])
     return tariff(uow, plan.code)
 
 
