@@ -1,6 +1,7 @@
 """billing: tariffs, charges, invoices and payments (entrypoints only)."""
 import base64
 import binascii
+import logging
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from services.common.errors import ValidationFailed
 from services.common.messaging import event_handler
 from services.common.rpc import rpc
 from services.common.validation import parse
+
+log = logging.getLogger(__name__)
 
 
 class BillingService:
@@ -110,8 +113,11 @@ class BillingService:
         itself only records that it issued them; services/billing/issued.py)."""
         # a bounded share per tick (10,000 events, a few seconds with the broker's
         # confirms), so that stopping the service never waits for a whole big run
-        issued.publish_pending(self.db.engine, self.db.outbox.publisher, self.clock,
-                               max_batches=20)
+        try:
+            issued.publish_pending(self.db.engine, self.db.outbox.publisher, self.clock,
+                                   max_batches=20)
+        except Exception as exc:  # database or broker away: the next tick resumes
+            log.warning("publishing invoice_issued failed, retrying: %s", exc)
 
     @rpc
     def invoices_of(self, customer_id, status="all", consumption_point_ids=None):
