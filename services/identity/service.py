@@ -172,10 +172,12 @@ class IdentityService:
         customers = [{**c, "relation": "self", "scopes": list(SCOPES)}
                      for c in eligibility.customers_of(uow, person_code)]
         own = {c["customer_id"] for c in customers}
+        # a customer's own entries carry their name: no query for the person then
+        person = ({"person_code": person_code, "name": customers[0]["name"]} if customers
+                  else eligibility.person(uow, person_code))
         customers += [c for c in mandates.live_for(uow, person_code)
                       if c["customer_id"] not in own]
-        return {"kind": "customer", "person": eligibility.person(uow, person_code),
-                "customers": customers}
+        return {"kind": "customer", "person": person, "customers": customers}
 
     @rpc
     def authorize_customer(self, token, customer_id, scope, consumption_point_id=None,
