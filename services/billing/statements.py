@@ -217,6 +217,7 @@ def _entry(q: _Finder, ntry, where: str) -> list[CreditEntry]:
                 raise StatementError(
                     f"{tx_where} has no identifier: neither its Refs/AcctSvcrRef nor the "
                     "entry's AcctSvcrRef or NtryRef")
+            _fits(own_id, _MAX35, "its identifier (AcctSvcrRef/NtryRef)", tx_where)
             entry_id = f"{own_id}:{index}"
         if q.find(tx, "AmtDtls/TxAmt/Amt") is not None:
             tx_amount, tx_currency = _amount(q, tx, "AmtDtls/TxAmt/Amt", tx_where)
@@ -251,9 +252,29 @@ def _credit(q: _Finder, tx, entry_id: str, amount: Decimal, currency: str,
         lines = [el.text.strip() for el in q.findall(tx, "RmtInf/Ustrd")
                  if el.text and el.text.strip()]
         remittance = " ".join(lines) or None
+    where = f"entry {entry_id!r}"
+    # a batch's transactions are "<entry id>:<n>" when they have no id of their own
+    _fits(entry_id, _MAX35 + len(":99999"), "its identifier (AcctSvcrRef/NtryRef)", where)
+    _fits(reference, _MAX35, "the creditor reference (CdtrRefInf/Ref)", where)
+    _fits(debtor, _MAX140, "the debtor's name (Dbtr/Nm)", where)
+    if amount > _LARGEST:
+        raise StatementError(f"{where}: {amount} {currency} is more than one payment can be")
+    if remittance is not None:
+        remittance = remittance[:_REMITTANCE_KEPT]   # free text for the desk: its start is enough
     return CreditEntry(entry_id=entry_id, amount=amount, currency=currency,
                        booked_on=booked_on, reference_no=reference, debtor_name=debtor,
                        remittance=remittance)
+
+
+# ISO 20022's text limits (Max35Text, Max140Text): a statement beyond them is not valid
+_MAX35, _MAX140 = 35, 140
+_REMITTANCE_KEPT = 500
+_LARGEST = Decimal("999999999999.99")   # payments.amount: NUMERIC(14, 2)
+
+
+def _fits(value, limit, what, where):
+    if value is not None and len(value) > limit:
+        raise StatementError(f"{where}: {what} is longer than ISO 20022's {limit} characters")
 
 
 def _status(q: _Finder, ntry, where: str) -> str:

@@ -11,7 +11,7 @@ from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from services.common.errors import VoolError
+from services.common.errors import NotFound, ValidationFailed, VoolError
 from services.common.validation import parse
 from services.gateway.auth import authorize
 from services.gateway.problems import (MalformedJson, UnsupportedMediaType,
@@ -31,6 +31,11 @@ class ProblemWsgiApp(WsgiApp):
         adapter = self.url_map.bind_to_environ(environ)
         try:
             provider, values = adapter.match()
+            if any(NUL in value for value in values.values()):   # no such resource
+                raise NotFound(f"{request.path!r} names nothing here")
+            for name, value in request.args.items(multi=True):
+                if NUL in name or NUL in value:
+                    raise ValidationFailed.field(name.replace(NUL, ""), NUL_MESSAGE)
             request.path_values = values
             response = provider.handle_request(request)
         except HTTPException as exc:
@@ -104,11 +109,37 @@ def json_body(request, model=None, prefix=""):
         body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
     except (UnicodeDecodeError, ValueError) as exc:
         raise MalformedJson(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedJson("the body is not valid JSON: nested too deeply") from None
+    refuse_nul(body, prefix)
     return parse(model, body, prefix) if model is not None else body
+
+
+#: PostgreSQL text cannot hold it, and no name, address or message needs it
+NUL = "\x00"
+NUL_MESSAGE = "must not contain NUL (U+0000) characters"
+
+
+def refuse_nul(value, field=""):
+    """ValidationFailed naming the first field whose key or text contains NUL."""
+    if isinstance(value, str):
+        if NUL in value:
+            raise ValidationFailed.field(field or "body", NUL_MESSAGE)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{field}.{key}" if field else str(key)
+            if NUL in str(key):
+                raise ValidationFailed.field(path.replace(NUL, ""), NUL_MESSAGE)
+            refuse_nul(item, path)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            refuse_nul(item, f"{field}.{index}" if field else str(index))
 
 
 def form_body(request):
     """An application/x-www-form-urlencoded body (as banks post them), as a dict."""
     if request.mimetype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
         raise UnsupportedMediaType(f"send a form, not {request.mimetype or 'nothing'}")
-    return {key: value for key, value in request.form.items()}
+    form = {key: value for key, value in request.form.items()}
+    refuse_nul(form)
+    return form

@@ -30,16 +30,35 @@ def _meter_for(uow, row):
 
 
 def import_readings(unit_of_work, text, operator, window_days, thresholds):
+    if "\x00" in text:   # no CSV of readings has it, and PostgreSQL text cannot hold it
+        raise ValidationFailed.field("file", "must not contain NUL (U+0000) characters")
     reader = csv.DictReader(io.StringIO(text))
-    header = [name.strip() for name in (reader.fieldnames or [])]
+    try:
+        header = [name.strip() for name in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise ValidationFailed.field("file", f"the header is not readable as CSV: {exc}") from None
     if "reading_date" not in header or not ({"eic", "meter_serial"} & set(header)):
         raise ValidationFailed.field("file", "the header names eic or meter_serial, "
                                              "reading_date and the register codes")
     report = {"accepted": 0, "held": 0, "rejected": []}
-    for line, row in enumerate(reader, start=2):
+    rows, line = iter(reader), 1
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:   # the file is broken from here on: what came before stays
+            report["rejected"].append({"line": line + 1,
+                                       "reason": f"not readable as CSV: {exc}"})
+            break
+        line += 1
         if line - 1 > MAX_ROWS:
             report["rejected"].append({"line": line, "reason": f"more than {MAX_ROWS} rows"})
             break
+        if None in row:            # DictReader's key for values beyond the header
+            report["rejected"].append({"line": line, "reason": "more values than the header "
+                                                               "has columns"})
+            continue
         row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
         try:
             with unit_of_work() as uow:
@@ -71,6 +90,8 @@ def import_readings(unit_of_work, text, operator, window_days, thresholds):
 
 
 def _kwh(text):
-    if not text.isdigit():
-        raise ValueError(f"{text!r} is not a whole number of kWh")
+    # no register has more than a dozen digits; the limit also keeps int() from
+    # refusing thousands of digits with a message about Python
+    if not text.isdigit() or len(text) > 15:
+        raise ValueError(f"{text[:20]!r} is not a whole number of kWh a meter can show")
     return int(text)

@@ -419,3 +419,28 @@ def test_a_reversal_is_not_a_payment():
         "<CdtDbtInd>CRDT</CdtDbtInd>", "<CdtDbtInd>CRDT</CdtDbtInd><RvslInd>true</RvslInd>")
     statement = parse_statement(camt(ntry("10.00"), reversal))
     assert [e.amount for e in statement.entries] == [Decimal("10.00")]
+
+
+def details(**parts):
+    return f"<NtryDtls>{tx(**parts)}</NtryDtls>"
+
+
+@pytest.mark.parametrize("entry, message", [
+    (ntry(ids=f"<AcctSvcrRef>{'A' * 200}</AcctSvcrRef>"), "identifier .* longer than ISO"),
+    (ntry(details=details(rmt=f"<RmtInf><Strd><CdtrRefInf><Ref>{'1' * 40}</Ref></CdtrRefInf>"
+                              "</Strd></RmtInf>")), "creditor reference .* longer than ISO"),
+    (ntry(details=details(debtor=f"<Dbtr><Nm>{'Õ' * 141}</Nm></Dbtr>")),
+     "debtor's name .* longer"),
+    (ntry("9999999999999999.99"), "more than one payment can be"),
+])
+def test_values_beyond_the_standard_s_limits_refuse_the_statement(entry, message):
+    """What a schema-valid statement cannot hold is an error naming it, not a
+    database error half-way through the import."""
+    with pytest.raises(StatementError, match=message):
+        parse_statement(camt(entry))
+
+
+def test_a_long_remittance_text_is_kept_to_its_start():
+    lines = "".join(f"<Ustrd>{'x' * 140}</Ustrd>" for _ in range(5))
+    [entry] = parse_statement(camt(ntry(details=details(rmt=f"<RmtInf>{lines}</RmtInf>")))).entries
+    assert len(entry.remittance) == 500 and entry.remittance.startswith("x" * 140)
