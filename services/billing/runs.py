@@ -27,13 +27,13 @@ from services.common.sequences import next_number
 
 log = logging.getLogger(__name__)
 
-PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+PERIOD = re.compile(r"^(20\d\d)-(0[1-9]|1[0-2])$")   # from 2000 on (year 0 is no year)
 
 
 def period_bounds(period):
     match = PERIOD.match(period or "")
     if not match:
-        raise ValidationFailed.field("period", "a month, YYYY-MM")
+        raise ValidationFailed.field("period", "a month from 2000 on, YYYY-MM")
     year, month = int(match.group(1)), int(match.group(2))
     return date(year, month, 1), date(year, month, monthrange(year, month)[1])
 

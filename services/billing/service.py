@@ -17,7 +17,7 @@ from services.common.db import Database
 from services.common.errors import ValidationFailed
 from services.common.messaging import event_handler
 from services.common.rpc import rpc
-from services.common.validation import parse
+from services.common.validation import operating_date, parse
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +226,7 @@ class BillingService:
             day = date.fromisoformat(as_of) if as_of else self.clock.today()
         except (TypeError, ValueError):
             raise ValidationFailed.field("as_of", "a date, YYYY-MM-DD") from None
+        operating_date(day, "as_of", self.clock.today(), ahead_days=1)
         with self.db.unit_of_work() as uow:
             return overdue.sweep(uow, day)
 

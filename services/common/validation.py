@@ -3,9 +3,24 @@
 A pydantic ValidationError becomes our ValidationFailed, each error naming the
 field by its dotted path (``meter.registers.1.digits``).
 """
+from datetime import date, timedelta
+
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from services.common.errors import ValidationFailed
+
+#: nothing Vool deals in happened before this
+EARLIEST_DATE = date(2000, 1, 1)
+
+
+def operating_date(value: date, field, today, ahead_days):
+    """``value`` when it lies between EARLIEST_DATE and ``ahead_days`` after
+    today; else ValidationFailed naming ``field`` (a year 1 or 9999 is a typo that
+    would otherwise send date arithmetic off the calendar or loop for centuries)."""
+    latest = today + timedelta(days=ahead_days)
+    if not EARLIEST_DATE <= value <= latest:
+        raise ValidationFailed.field(field, f"must lie between {EARLIEST_DATE} and {latest}")
+    return value
 
 
 class Shape(BaseModel):

@@ -20,6 +20,9 @@ from services.identity.models import banklink_requests, login_log
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 REQUEST_LIFETIME = timedelta(minutes=30)
 
+#: persons.name holds 200; the banklink spec allows VK_USER_NAME 140
+MAX_NAME = 200
+
 
 def start(uow, bank, return_url):
     now = uow.clock.now()
@@ -103,6 +106,8 @@ def check_reply(uow, bank, fields):
     name = (fields.get("VK_USER_NAME") or "").strip()
     if not name:
         reject("banklink-bad-user-name", "VK_USER_NAME is empty")
+    if len(name) > MAX_NAME:   # the banks' field is at most 140 characters (VK spec)
+        reject("banklink-bad-user-name", f"VK_USER_NAME is longer than {MAX_NAME} characters")
     uow.session.execute(sa.update(banklink_requests)
                         .where(banklink_requests.c.request_id == issued["request_id"])
                         .values(used_at=now))

@@ -68,6 +68,8 @@ def sweep(uow, as_of: date, window_days, batch_size=500):
         .with_for_update(skip_locked=True)).mappings().all()
     for reminder in due:
         next_due = following_due_date(reminder["due_on"], reminder["reading_day"])
+        while next_due < closed_before:   # a late sweep catches up with one reminder
+            next_due = following_due_date(next_due, reminder["reading_day"])
         point_id = reminder["consumption_point_id"]
         cause = f"reminder:{reminder['reminder_id']}"
         values = {"missed_date": reminder["due_on"], "next_date": next_due,

@@ -11,7 +11,7 @@ from services.common.db import Database
 from services.common.errors import ValidationFailed
 from services.common.messaging import event_handler
 from services.common.rpc import rpc
-from services.common.validation import parse
+from services.common.validation import operating_date, parse
 from services.notifications import delivery, desk, inbox, reactions, reminders
 from services.notifications.channels import Channels
 from services.notifications.models import metadata
@@ -129,6 +129,7 @@ class NotificationsService:
             day = date.fromisoformat(as_of) if as_of else self.clock.today()
         except (TypeError, ValueError):
             raise ValidationFailed.field("as_of", "a date, YYYY-MM-DD") from None
+        operating_date(day, "as_of", self.clock.today(), ahead_days=1)
         sent = 0
         while True:
             with self.db.unit_of_work() as uow:

@@ -122,6 +122,7 @@ def _tampered(banks, reply):
     (lambda b, r: resign(b.bank, r, VK_NONCE="f" * 50), "banklink-unknown-nonce"),
     (lambda b, r: resign(b.bank, r, VK_RID="not-the-rid"), "banklink-rid-mismatch"),
     (lambda b, r: resign(b.bank, r, VK_USER_ID="12345678901"), "banklink-bad-user-id"),
+    (lambda b, r: resign(b.bank, r, VK_USER_NAME="Õ" * 201), "banklink-bad-user-name"),
     (lambda b, r: resign(b.bank, r, VK_DATETIME="2026-11-27T11:54:00+0200"),
      "banklink-stale-datetime"),   # 6 minutes before noon UTC (12:00 in Tallinn)
     (lambda b, r: resign(b.bank, r, VK_DATETIME="2026-11-27T12:06:00+0200"),

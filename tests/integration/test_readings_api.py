@@ -174,6 +174,24 @@ def test_a_summer_cottages_seasonal_readings_are_accepted(system, rpc, real_time
     assert slip["status"] == "held_for_review"
 
 
+def test_idempotency_keys_are_kept_whole_or_refused(system, rpc, real_time_clock):
+    """Two long keys that differ only at their end are two keys; one too long to
+    keep whole is refused naming the header, never cut."""
+    signed = sign(rpc, n=77, initial={"T1": 1000}, start_date="2026-01-01")
+    token = login(system, rpc, real_time_clock)
+    long_key = "k" * 149
+    first = post_reading(system, token, signed, {"reading_date": "2026-02-01",
+                                                 "registers": {"T1": 1300}}, key=long_key + "1")
+    second = post_reading(system, token, signed, {"reading_date": "2026-02-10",
+                                                  "registers": {"T1": 1400}}, key=long_key + "2")
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert first.json()["reading_id"] != second.json()["reading_id"]
+    too_long = post_reading(system, token, signed, {"reading_date": "2026-02-11",
+                                                    "registers": {"T1": 1410}}, key="k" * 151)
+    assert too_long.status_code == 422
+    assert too_long.json()["errors"][0]["field"] == "Idempotency-Key"
+
+
 def test_idempotent_and_concurrent_submissions(system, rpc, real_time_clock, config):
     signed = sign(rpc, initial={"T1": 1000}, start_date="2026-01-01")
     token = login(system, rpc, real_time_clock)

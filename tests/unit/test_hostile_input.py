@@ -2,15 +2,22 @@
 thousands deep, broken CSV — is refused with a 4xx naming the place, never a 500,
 and what was already accepted stays."""
 import json
+from datetime import date
 
 import pytest
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
+from services.billing import runs
 from services.common.errors import ValidationFailed
+from services.common.validation import operating_date, parse
+from services.contracts import signing
+from services.contracts.models import metadata as contracts_metadata
 from services.gateway.http import json_body, refuse_nul
 from services.gateway.problems import MalformedJson
 from services.metering import imports
+from tests.samples import contract_command
+from tests.unit.fakes import FakeDatabase
 from tests.unit.test_readings import THRESHOLDS, db  # noqa: F401  (the fixture)
 
 
@@ -74,3 +81,28 @@ def test_a_register_of_thousands_of_digits_is_rejected_in_plain_words(db):  # no
     [rejected] = report["rejected"]
     assert "is not a whole number of kWh a meter can show" in rejected["reason"]
     assert "sys.set_int_max_str_digits" not in rejected["reason"]
+
+
+@pytest.mark.parametrize("start_date", ["0001-01-01", "1999-12-31", "9999-12-31"])
+def test_a_contract_cannot_start_off_the_calendar_vool_works_in(start_date):
+    db = FakeDatabase(contracts_metadata, "contracts")
+    command = parse(signing.SignContract, {**contract_command(n=7), "start_date": start_date})
+    with pytest.raises(ValidationFailed) as refused, db.unit_of_work() as uow:
+        signing.sign_contract(uow, command)
+    assert refused.value.errors[0]["field"] == "start_date"
+
+
+@pytest.mark.parametrize("period", ["0000-01", "1999-12", "0001-01"])
+def test_a_billing_period_before_2000_is_refused(period):
+    with pytest.raises(ValidationFailed) as refused:
+        runs.period_bounds(period)
+    assert refused.value.errors[0]["field"] == "period"
+
+
+def test_a_sweep_date_is_refused_beyond_tomorrow_or_before_2000():
+    today = date(2026, 11, 27)
+    assert operating_date(date(2026, 11, 28), "as_of", today, ahead_days=1) == date(2026, 11, 28)
+    for day in (date(1, 1, 1), date(9999, 12, 31), date(2026, 11, 29)):
+        with pytest.raises(ValidationFailed) as refused:
+            operating_date(day, "as_of", today, ahead_days=1)
+        assert refused.value.errors[0]["field"] == "as_of"

@@ -40,3 +40,20 @@ def test_the_sweep_sends_once_and_schedules_the_following_date():
         assert reminders.sweep(uow, date(2026, 1, 19), window_days=3) == 0
         states = [(r["due_on"], r["status"]) for r in reminders.reminders_of(uow, "cp")]
     assert states == [("2026-01-15", "sent"), ("2026-02-15", "pending")]
+
+
+def test_a_late_sweep_sends_one_reminder_and_schedules_the_next_open_date():
+    """After months without a sweep (the service was down), a point gets one
+    reminder naming the first missed date and the next date still ahead — not a
+    reminder for every month in between."""
+    from datetime import date
+    db = FakeDatabase(metadata, "notifications")
+    db.clock.set(datetime(2026, 5, 20, tzinfo=timezone.utc))
+    with db.unit_of_work() as uow:
+        reminders.reschedule(uow, START)
+    with db.unit_of_work() as uow:
+        assert reminders.sweep(uow, date(2026, 5, 20), window_days=3) == 1
+    with db.unit_of_work() as uow:
+        assert reminders.sweep(uow, date(2026, 5, 20), window_days=3) == 0
+        states = [(r["due_on"], r["status"]) for r in reminders.reminders_of(uow, "cp")]
+    assert states == [("2026-01-15", "sent"), ("2026-06-15", "pending")]

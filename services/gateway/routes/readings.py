@@ -4,12 +4,14 @@ from typing import Optional
 
 from pydantic import Field
 
+from services.common.errors import ValidationFailed
 from services.common.validation import Shape
 from services.gateway.auth import actor
 from services.gateway.http import json_body, route
 from services.gateway.problems import UnsupportedMediaType
 
 POINT = "/api/v1/customers/<cid>/consumption-points/<cp>/readings"
+MAX_KEY = 150   # with the customer id in front it fits idempotency_keys.key (200)
 
 
 class NewReading(Shape):
@@ -47,12 +49,14 @@ class ReadingRoutes:
     def submit_reading(self, request, cid, cp):
         reading = json_body(request, NewReading)
         key = request.headers.get("Idempotency-Key")
+        if key is not None and not 0 < len(key) <= MAX_KEY:   # stored whole, never cut
+            raise ValidationFailed.field("Idempotency-Key", f"1 to {MAX_KEY} characters")
         command = {
             "consumption_point_id": cp, "customer_id": cid,
             "reading_date": reading.reading_date.isoformat(), "registers": reading.registers,
             "submitted_by": actor(request.principal), **source_of(request.principal),
             # keys are the client's: scoped to the customer so two cannot collide
-            "idempotency_key": f"{cid}:{key}"[:200] if key else None,
+            "idempotency_key": f"{cid}:{key}" if key else None,
         }
         return self.services.call("metering", "submit_reading", command)
 
