@@ -28,9 +28,13 @@ def desk(run_services, config, rpc, tmp_path, real_time_clock):
                  BillingService, VOOL_BANKS_FILE=str(banks.banks_file))
     rpc.identity.add_operator("desk", "admin", "correct-horse-battery")
     base = f"http://{config['WEB_SERVER_ADDRESS']}"
+    return base, desk_login(base), banks
+
+
+def desk_login(base):
     token = requests.post(f"{base}/api/v1/operator/login", timeout=10, json={
         "username": "desk", "password": "correct-horse-battery"}).json()["token"]
-    return base, {"Authorization": f"Bearer {token}"}, banks
+    return {"Authorization": f"Bearer {token}"}
 
 
 def invoiced(base, headers, rpc, customer_id, periods):
@@ -133,12 +137,20 @@ def test_a_statement_pays_invoices_once_and_lists_what_it_cannot_match(desk, rpc
     assert requests.get(f"{base}/api/v1/payment-books/{wrong_digit}", headers=customer,
                         timeout=10).status_code == 422
 
-    # the overdue sweep: March's invoice was due 14 days after it was issued
+    # the overdue sweep: March's invoice was due 14 days after it was issued; a sweep
+    # looks at most a day ahead, so the desk runs these on the days themselves
     due = datetime.fromisoformat(march["due_on"]).date()
+    real_time_clock.set(datetime(due.year, due.month, due.day, 9, tzinfo=timezone.utc))
+    operator = desk_login(base)      # two weeks on: yesterday's sessions have ended
+    customer = {"Authorization": "Bearer " + customer_token(
+        base, banks, GRANDMOTHER, "Õie Mäger", real_time_clock.now())}
     sweep = requests.post(f"{base}/api/v1/operator/jobs/overdue-sweep", headers=operator,
                           timeout=30, json={"as_of": due.isoformat()})
     assert sweep.json() == {"invoices_overdue": 0}
     after = due + timedelta(days=1)
+    assert requests.post(f"{base}/api/v1/operator/jobs/overdue-sweep", headers=operator,
+                         timeout=30, json={"as_of": (after + timedelta(days=1)).isoformat()}
+                         ).status_code == 422          # the day after tomorrow: not yet
     sweep = requests.post(f"{base}/api/v1/operator/jobs/overdue-sweep", headers=operator,
                           timeout=30, json={"as_of": after.isoformat()})
     assert sweep.json() == {"invoices_overdue": 1}
