@@ -320,12 +320,7 @@ def wait_schedules(postgres, prefix, timeout=30):
 
 
 def _count(postgres, database, sql):
-    engine = postgres.engine(database)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(sa.text(sql)).scalar()
-    finally:
-        engine.dispose()
+    return _rows(postgres, database, sql)[0][0]
 
 
 def wait_drained(postgres, prefix, expected, since, timeout):

@@ -2,7 +2,7 @@
 import base64
 import binascii
 import logging
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from nameko.dependency_providers import Config
@@ -17,7 +17,7 @@ from services.common.db import Database
 from services.common.errors import ValidationFailed
 from services.common.messaging import event_handler
 from services.common.rpc import rpc
-from services.common.validation import operating_date, parse
+from services.common.validation import parse, sweep_day
 
 log = logging.getLogger(__name__)
 
@@ -222,11 +222,7 @@ class BillingService:
     @rpc
     def overdue_sweep(self, as_of=None):
         """Unpaid invoices due before ``as_of`` (default today) become overdue."""
-        try:
-            day = date.fromisoformat(as_of) if as_of else self.clock.today()
-        except (TypeError, ValueError):
-            raise ValidationFailed.field("as_of", "a date, YYYY-MM-DD") from None
-        operating_date(day, "as_of", self.clock.today(), ahead_days=1)
+        day = sweep_day(as_of, self.clock.today())
         with self.db.unit_of_work() as uow:
             return overdue.sweep(uow, day)
 

@@ -23,6 +23,37 @@ def operating_date(value: date, field, today, ahead_days):
     return value
 
 
+def sweep_day(as_of, today):
+    """A sweep's ``as_of`` (YYYY-MM-DD text, default today) as a date: a sweep looks
+    at most a day ahead (a later day would act on what has not happened yet)."""
+    try:
+        day = date.fromisoformat(as_of) if as_of else today
+    except (TypeError, ValueError):
+        raise ValidationFailed.field("as_of", "a date, YYYY-MM-DD") from None
+    return operating_date(day, "as_of", today, ahead_days=1)
+
+
+#: PostgreSQL text cannot hold it, and no name, address, message or file needs it
+NUL = "\x00"
+NUL_MESSAGE = "must not contain NUL (U+0000) characters"
+
+
+def refuse_nul(value, field=""):
+    """ValidationFailed naming the first field whose key or text contains NUL."""
+    if isinstance(value, str):
+        if NUL in value:
+            raise ValidationFailed.field(field or "body", NUL_MESSAGE)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{field}.{key}" if field else str(key)
+            if NUL in str(key):
+                raise ValidationFailed.field(path.replace(NUL, ""), NUL_MESSAGE)
+            refuse_nul(item, path)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            refuse_nul(item, f"{field}.{index}" if field else str(index))
+
+
 class Shape(BaseModel):
     """Base of every argument and payload model: unknown fields are an error."""
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)

@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from services.common.errors import NotFound, ValidationFailed, VoolError
-from services.common.validation import parse
+from services.common.validation import NUL, NUL_MESSAGE, parse, refuse_nul
 from services.gateway.auth import authorize
 from services.gateway.problems import (MalformedJson, UnsupportedMediaType,
                                        problem_from_exception, problem_from_http_exception)
@@ -113,27 +113,6 @@ def json_body(request, model=None, prefix=""):
         raise MalformedJson("the body is not valid JSON: nested too deeply") from None
     refuse_nul(body, prefix)
     return parse(model, body, prefix) if model is not None else body
-
-
-#: PostgreSQL text cannot hold it, and no name, address or message needs it
-NUL = "\x00"
-NUL_MESSAGE = "must not contain NUL (U+0000) characters"
-
-
-def refuse_nul(value, field=""):
-    """ValidationFailed naming the first field whose key or text contains NUL."""
-    if isinstance(value, str):
-        if NUL in value:
-            raise ValidationFailed.field(field or "body", NUL_MESSAGE)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            path = f"{field}.{key}" if field else str(key)
-            if NUL in str(key):
-                raise ValidationFailed.field(path.replace(NUL, ""), NUL_MESSAGE)
-            refuse_nul(item, path)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            refuse_nul(item, f"{field}.{index}" if field else str(index))
 
 
 def form_body(request):

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 
 from services.common.errors import ValidationFailed, VoolError
-from services.common.validation import field_errors
+from services.common.validation import field_errors, refuse_nul
 from services.metering.models import meters
 from services.metering.readings import SubmitReading, submit_reading
 
@@ -30,13 +30,13 @@ def _meter_for(uow, row):
 
 
 def import_readings(unit_of_work, text, operator, window_days, thresholds):
-    if "\x00" in text:   # no CSV of readings has it, and PostgreSQL text cannot hold it
-        raise ValidationFailed.field("file", "must not contain NUL (U+0000) characters")
+    refuse_nul(text, "file")
     reader = csv.DictReader(io.StringIO(text))
     try:
         header = [name.strip() for name in (reader.fieldnames or [])]
     except csv.Error as exc:
-        raise ValidationFailed.field("file", f"the header is not readable as CSV: {exc}") from None
+        raise ValidationFailed.field("file",
+                                     f"the header is not readable as CSV: {exc}") from None
     if "reading_date" not in header or not ({"eic", "meter_serial"} & set(header)):
         raise ValidationFailed.field("file", "the header names eic or meter_serial, "
                                              "reading_date and the register codes")

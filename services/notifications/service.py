@@ -1,5 +1,4 @@
 """notifications: reminders, messages and the service desk (entrypoints only)."""
-from datetime import date
 from pathlib import Path
 
 from nameko.dependency_providers import Config
@@ -8,10 +7,9 @@ from nameko.timer import timer
 from services.common import config as cfg
 from services.common.clock import ClockProvider
 from services.common.db import Database
-from services.common.errors import ValidationFailed
 from services.common.messaging import event_handler
 from services.common.rpc import rpc
-from services.common.validation import operating_date, parse
+from services.common.validation import parse, sweep_day
 from services.notifications import delivery, desk, inbox, reactions, reminders
 from services.notifications.channels import Channels
 from services.notifications.models import metadata
@@ -125,11 +123,7 @@ class NotificationsService:
     def reminder_sweep(self, as_of=None):
         """Send the reminders whose reading window closed before ``as_of``
         (YYYY-MM-DD, default today). returns ``{reminders_sent}``."""
-        try:
-            day = date.fromisoformat(as_of) if as_of else self.clock.today()
-        except (TypeError, ValueError):
-            raise ValidationFailed.field("as_of", "a date, YYYY-MM-DD") from None
-        operating_date(day, "as_of", self.clock.today(), ahead_days=1)
+        day = sweep_day(as_of, self.clock.today())
         sent = 0
         while True:
             with self.db.unit_of_work() as uow:

@@ -10,10 +10,10 @@ from werkzeug.wrappers import Request
 
 from services.billing import runs
 from services.common.errors import ValidationFailed
-from services.common.validation import operating_date, parse
+from services.common.validation import operating_date, parse, refuse_nul, sweep_day
 from services.contracts import signing
 from services.contracts.models import metadata as contracts_metadata
-from services.gateway.http import json_body, refuse_nul
+from services.gateway.http import json_body
 from services.gateway.problems import MalformedJson
 from services.metering import imports
 from tests.samples import contract_command
@@ -105,4 +105,14 @@ def test_a_sweep_date_is_refused_beyond_tomorrow_or_before_2000():
     for day in (date(1, 1, 1), date(9999, 12, 31), date(2026, 11, 29)):
         with pytest.raises(ValidationFailed) as refused:
             operating_date(day, "as_of", today, ahead_days=1)
+        assert refused.value.errors[0]["field"] == "as_of"
+
+
+def test_a_sweep_day_is_today_by_default_and_named_when_wrong():
+    today = date(2026, 11, 27)
+    assert sweep_day(None, today) == today
+    assert sweep_day("2026-11-28", today) == date(2026, 11, 28)
+    for wrong in ("2026-02-30", "tomorrow", "9999-12-31"):
+        with pytest.raises(ValidationFailed) as refused:
+            sweep_day(wrong, today)
         assert refused.value.errors[0]["field"] == "as_of"

@@ -149,7 +149,8 @@ class BillingRoutes:
            summary="Add a tariff plan, or components to an existing one")
     def desk_add_tariff(self, request):
         plan = json_body(request, TariffPlan)
-        return self.services.call("billing", "add_tariff", plan.model_dump(mode="json", by_alias=True))
+        return self.services.call("billing", "add_tariff",
+                                  plan.model_dump(mode="json", by_alias=True))
 
     @route("GET", "/api/v1/operator/vat-rates", access="operator", tag="operator",
            summary="VAT rates by date")
