@@ -1,10 +1,13 @@
 """Who is calling, and may they call this route: one mechanism for every route.
 
 The ``route`` decorator of services/gateway/http.py wraps each handler so that
-``authorize`` runs before it, with the access rule the route declared. The
-principal is resolved with one RPC to identity per request.
+``authorize`` runs before it, with the access rule the route declared. identity
+decides; its answer is reused while it holds (services/gateway/principals.py),
+so a customer's own requests cost no RPC to identity most of the time.
 """
 from services.common.errors import Forbidden, Unauthenticated
+from services.common.session_tokens import session_key
+from services.gateway.principals import principal_of
 
 SESSION_COOKIE = "vool_session"
 
@@ -31,26 +34,44 @@ def session_token(request):
 SELF_ONLY = "self"
 
 
-def authorize(services, request, access, scope=None, customer_id=None,
+def authorize(services, principals, request, access, scope=None, customer_id=None,
               consumption_point_id=None, what=""):
     """The principal, if they may call a route with this access rule; on a
     customer's route (``customer_id`` from the path) also the scope and the
     consumption point, checked by identity against what they hold for that
     customer now (mandates included; a use under a mandate is logged there). A
-    customer they have nothing to do with does not exist for them (404)."""
+    customer they have nothing to do with does not exist for them (404).
+
+    ``principals`` is the replica's PrincipalCache: a customer's request for
+    themselves and an operator's are decided from identity's earlier answer while
+    it holds; anything else asks identity."""
     if access == "public":
         return None
     token = session_token(request)
     if not token:
         raise Unauthenticated("log in first: this route needs a session", code="unauthenticated")
+    key = session_key(token)
+    known = principals.get(key)
     if customer_id is not None:
-        return services.call("identity", "authorize_customer", token, customer_id, scope,
-                             consumption_point_id, _action(request), request.path, what)
-    principal = services.call("identity", "resolve_session", token)
-    if principal["kind"] not in ALLOWED_KINDS[access]:
+        own = known is not None and next(
+            (c for c in known.get("customers", ())
+             if c["customer_id"] == customer_id and c["relation"] == "self"), None)
+        if own:
+            return {**known, "acting_for": own}
+        changes = principals.changes
+        answer = services.call("identity", "authorize_customer", token, customer_id, scope,
+                               consumption_point_id, _action(request), request.path, what)
+        principals.keep(key, answer, changes)
+        return {**principal_of(answer), "acting_for": answer["acting_for"]}
+    if known is None:
+        changes = principals.changes
+        answer = services.call("identity", "resolve_session", token)
+        principals.keep(key, answer, changes)
+        known = principal_of(answer)
+    if known["kind"] not in ALLOWED_KINDS[access]:
         who = "an operator" if access == "operator" else "a customer"
         raise Forbidden(f"this route is for {who}; your session is not", code="wrong-principal")
-    return principal
+    return known
 
 
 def _action(request):

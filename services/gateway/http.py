@@ -83,12 +83,15 @@ class Route(HttpRequestHandler):
 def route(method, url, access, summary, scope=None, **options):
     """Declare a gateway route. Its handler runs only after ``authorize`` let the
     caller through under the declared access rule; ``request.principal`` is who
-    they are (None on public routes). The service needs a ``services`` ServiceRpc."""
+    they are (None on public routes). The service needs a ``services`` ServiceRpc,
+    and ``principals`` (services/gateway/principals.py) unless all its routes are
+    public."""
     def decorate(handler):
         @functools.wraps(handler)
         def guarded(self, request, **path):
-            request.principal = authorize(self.services, request, access, scope,
-                                          path.get("cid"), path.get("cp"), summary)
+            request.principal = None if access == "public" else authorize(
+                self.services, self.principals, request, access, scope,
+                path.get("cid"), path.get("cp"), summary)
             return handler(self, request, **path)
         return Route.decorator(method, url, access=access, summary=summary, scope=scope,
                                **options)(guarded)

@@ -7,11 +7,13 @@ from nameko.dependency_providers import Config
 from werkzeug.wrappers import Response
 
 from services.common import config as cfg
-from services.gateway import openapi, schemas
+from services.common.session_tokens import session_key
+from services.gateway import openapi, principals, schemas
 from services.gateway.auth import SESSION_COOKIE, client_address, session_token
 from services.gateway.clients import ServiceRpc
 from services.gateway.http import form_body, json_body, route
-# modules, not classes: `nameko run` would take an imported route class for a service
+# modules, not classes: `nameko run` would take an imported class with entrypoints
+# (the routes, principals' event handlers) for a service
 from services.gateway.routes import billing as billing_routes
 from services.gateway.routes import bus as bus_routes
 from services.gateway.routes import customers as customer_routes
@@ -28,7 +30,7 @@ BACKEND_SERVICES = ("identity", "contracts", "metering", "billing", "notificatio
 class GatewayService(customer_routes.CustomerRoutes, operator_routes.OperatorRoutes,
                      reading_routes.ReadingRoutes, billing_routes.BillingRoutes,
                      mandate_routes.MandateRoutes, desk_routes.DeskRoutes,
-                     bus_routes.BusRoutes):
+                     bus_routes.BusRoutes, principals.ForgetChangedPrincipals):
     name = "gateway"
 
     services = ServiceRpc()
@@ -95,7 +97,9 @@ class GatewayService(customer_routes.CustomerRoutes, operator_routes.OperatorRou
     @route("POST", "/api/v1/auth/logout", access="authenticated", tag="auth", status=204,
            summary="End this session at once")
     def logout(self, request):
-        self.services.call("identity", "logout", session_token(request))
+        token = session_token(request)
+        self.services.call("identity", "logout", token)
+        self.principals.forget_session(session_key(token))   # the others hear session_ended
         response = Response(status=204)
         response.delete_cookie(SESSION_COOKIE)
         return response

@@ -27,6 +27,8 @@ def record_contract(uow, data, keep_end_date=False):
         contract_no=data["contract_no"], customer_id=data["customer_id"],
         person_code=data["person_code"], status="active" if end_date is None else "terminated",
         end_date=end_date, consumption_point_id=data.get("consumption_point_id")))
+    holders = {data["person_code"]} | ({existing["person_code"]} if existing is not None else set())
+    access_changed(uow, holders)
 
 
 def in_force(today):
@@ -42,10 +44,19 @@ def has_active_contract(uow, person_code):
 
 
 def record_termination(uow, data):
-    uow.session.execute(sa.update(customer_contracts)
-                        .where(customer_contracts.c.contract_no == data["contract_no"])
-                        .values(end_date=date.fromisoformat(data["end_date"]),
-                                status="terminated"))
+    holder = uow.session.execute(
+        sa.update(customer_contracts)
+        .where(customer_contracts.c.contract_no == data["contract_no"])
+        .values(end_date=date.fromisoformat(data["end_date"]), status="terminated")
+        .returning(customer_contracts.c.person_code)).scalar()
+    if holder is not None:
+        access_changed(uow, {holder})
+
+
+def access_changed(uow, person_codes):
+    """Whom these persons may act for as themselves has changed: gateways that
+    reuse identity's answers forget theirs."""
+    uow.emit("access_changed", {"person_codes": sorted(person_codes)})
 
 
 def record_relink(uow, data):

@@ -159,14 +159,21 @@ class IdentityService:
 
         returns ``{kind: "customer", person: {person_code, name}, customers:
         [{customer_id, name, relation, scopes}]}`` or ``{kind: "operator",
-        operator: {username, role}}``; raises Unauthenticated.
+        operator: {username, role}}``, each with ``reusable_until`` (ISO 8601): the
+        answer holds until then unless identity announces a change (session_ended,
+        access_changed, mandate_granted); raises Unauthenticated.
         """
         with self.db.unit_of_work() as uow:
             session = sessions.touch(uow, token, self._policy())
             if session["kind"] == "operator":
-                return {"kind": "operator",
-                        "operator": operators.operator(uow, session["subject"])}
-            return self._customer_principal(uow, session["subject"])
+                principal = {"kind": "operator",
+                             "operator": operators.operator(uow, session["subject"])}
+            else:
+                principal = self._customer_principal(uow, session["subject"])
+            return {**principal, "reusable_until": self._reusable_until(session)}
+
+    def _reusable_until(self, session):
+        return sessions.reusable_until(session, self._policy(), self.clock.now()).isoformat()
 
     def _customer_principal(self, uow, person_code):
         customers = [{**c, "relation": "self", "scopes": list(SCOPES)}
@@ -186,8 +193,8 @@ class IdentityService:
         (and the consumption point, if the route names one)? Decided from the mandates
         as they are now. A use under a mandate is written to the customer's access log.
 
-        returns the principal as resolve_session does, with ``acting_for`` (the entry
-        of ``customers``); raises Unauthenticated, Forbidden (``code``: wrong-principal,
+        returns the principal as resolve_session does (``reusable_until`` included),
+        with ``acting_for`` (the entry of ``customers``); raises Unauthenticated, Forbidden (``code``: wrong-principal,
         self-only, scope-missing, mandate-revoked, mandate-expired,
         mandate-not-yet-valid, mandate-consumption-point) or NotFound (no relation).
         """
@@ -208,7 +215,8 @@ class IdentityService:
                               if c.get("mandate_id") == mandate["mandate_id"])
                 mandates.log_access(uow, customer_id, person_code, action, resource, what,
                                     mandate["mandate_id"])
-            return {**principal, "acting_for": acting}
+            return {**principal, "acting_for": acting,
+                    "reusable_until": self._reusable_until(session)}
 
     @rpc
     def record_access(self, customer_id, person_code, action, resource, what, mandate_id):

@@ -23,8 +23,12 @@ class MandateRoutes:
            summary="Authorise a person to act for the customer")
     def grant_mandate(self, request, cid):
         grant = json_body(request, MandateGrant)
-        return self.services.call("identity", "grant_mandate", cid, grant.model_dump(mode="json"),
-                                  actor(request.principal))
+        granted = self.services.call("identity", "grant_mandate", cid,
+                                     grant.model_dump(mode="json"), actor(request.principal))
+        # from now on the grantee is asked about on every call (the others hear
+        # mandate_granted)
+        self.principals.forget_persons([grant.grantee_person_code])
+        return granted
 
     @route("DELETE", f"{CUSTOMER}/mandates/<mandate_id>", access="customer", scope=SELF_ONLY,
            tag="mandates", status=204, summary="Revoke a mandate, at once")
@@ -42,5 +46,8 @@ class MandateRoutes:
            request_model=OfficeMandate, summary="Register a mandate signed at the office")
     def desk_register_mandate(self, request):
         grant = json_body(request, OfficeMandate)
-        return self.services.call("identity", "register_mandate", grant.model_dump(mode="json"),
-                                  request.principal["operator"]["username"])
+        granted = self.services.call("identity", "register_mandate",
+                                     grant.model_dump(mode="json"),
+                                     request.principal["operator"]["username"])
+        self.principals.forget_persons([grant.grantee_person_code])
+        return granted
