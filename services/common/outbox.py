@@ -37,8 +37,9 @@ class Outbox:
 
     def publish(self, event_ids):
         """Right after commit: publish these rows unless someone else already is."""
-        if event_ids:
-            self._publish_batch(self.table.c.event_id.in_(list(event_ids)))
+        ids = list(event_ids)   # a unit of work may emit more than a batch
+        for start in range(0, len(ids), self.batch_size):
+            self._publish_batch(self.table.c.event_id.in_(ids[start:start + self.batch_size]))
 
     def relay(self, grace_seconds):
         """Publish every row left unpublished for longer than the grace period."""

@@ -81,6 +81,16 @@ def test_publish_after_commit_and_relay_do_not_both_send(engine):
     assert sorted(event_id for _, event_id in sent) == sorted(ids)
 
 
+def test_publish_after_commit_sends_more_than_a_batch_in_several(engine):
+    # a unit of work with more events than a batch: all go now, none left to the relay
+    clock = Clock()
+    ids = write_events(engine, 25, clock.now())
+    sent = []
+    Outbox(engine, outbox, SlowRecorder("after-commit", sent), clock, batch_size=10).publish(ids)
+    assert sorted(event_id for _, event_id in sent) == sorted(ids)
+    assert unpublished(engine) == 0
+
+
 def test_the_relay_leaves_fresh_rows_to_the_committing_worker(engine):
     clock = Clock()
     clock.set(datetime(2026, 2, 1, 12, tzinfo=timezone.utc))
