@@ -22,8 +22,8 @@ test: install       ## unit, integration and end-to-end tests on RabbitMQ and Po
 bench: install      ## the floor vs the real reading flow (see bench/README.md)
 	$(BIN)/python -m bench.run
 
-bench-readings: install  ## readings through the gateway vs the floor, 50 clients (issue #5)
-	$(BIN)/python -m bench.run --scenarios floor,gateway --concurrency 50
+bench-readings: install  ## readings through the gateway vs the floor and the skeleton, 50 clients (issue #5)
+	$(BIN)/python -m bench.run --scenarios floor,skeleton,gateway --concurrency 50
 
 bench-billing: install  ## the billing run at 10k, 100k and 700k contracts (see bench/README.md)
 	$(BIN)/python -m bench.billing_run

@@ -5,7 +5,10 @@
 (b)  real: ``metering.submit_reading`` over RPC with the five services running,
      until billing's charge and notifications' reminder are committed;
 (c)  gateway: the same readings POSTed through the gateway's HTTP API by logged-in
-     customers (``make bench-readings``: floor and gateway at 50 clients).
+     customers (``make bench-readings``: floor, skeleton and gateway at 50 clients);
+(d)  skeleton: (c)'s path built from services/common with no domain: a row and an
+     event in one unit of work, two consumers writing a row each (the least (c)
+     could cost with these parts).
 
 Every knob is a flag or a ``BENCH_*`` environment variable; see ``--help`` and
 bench/README.md. Everything the run starts (processes, a RabbitMQ vhost per
@@ -30,7 +33,7 @@ import time  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench import floor, gateway, interrupts, real  # noqa: E402
+from bench import floor, gateway, interrupts, real, skeleton  # noqa: E402
 from bench.infra import PROJECT_ROOT, Broker, Postgres, machine_busy_seconds  # noqa: E402
 from bench.report import details, main_table, ratio_lines  # noqa: E402
 
@@ -46,8 +49,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenarios", default=_env("BENCH_SCENARIOS", "floor,real"),
-                        help="comma-separated: floor, real, gateway (env BENCH_SCENARIOS; "
-                             "default floor,real)")
+                        help="comma-separated: floor, real, gateway, skeleton (env "
+                             "BENCH_SCENARIOS; default floor,real)")
     parser.add_argument("--concurrency", type=int, default=_env("BENCH_CONCURRENCY", 8, int),
                         help="concurrent clients (env BENCH_CONCURRENCY; default 8)")
     parser.add_argument("--duration", type=float, default=_env("BENCH_DURATION", 15.0, float),
@@ -80,7 +83,7 @@ def parse_args(argv=None):
     args.profile = [s.strip() for s in args.profile.split(",") if s.strip()]
     args.spy = [s.strip() for s in args.spy.split(",") if s.strip()]
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
-    unknown = set(args.scenarios) - {"floor", "real", "gateway"}
+    unknown = set(args.scenarios) - {"floor", "real", "gateway", "skeleton"}
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
     if args.concurrency < 1 or args.duration <= 0 or args.warmup < 0 or args.points < 1:
@@ -148,6 +151,8 @@ def main(argv=None):
             summaries.extend(floor.run(broker, options, log_dir, say))
         if "real" in options.scenarios:
             summaries.append(real.run(broker, postgres, options, log_dir, say))
+        if "skeleton" in options.scenarios:
+            summaries.append(skeleton.run(broker, postgres, options, log_dir, say))
         if "gateway" in options.scenarios:
             summaries.append(gateway.run(broker, postgres, options, log_dir, say))
     except KeyboardInterrupt:
@@ -168,11 +173,13 @@ def main(argv=None):
     by_key = {s["key"]: s for s in summaries}
     floor_http, floor_rpc = by_key.get("a"), by_key.get("a_rpc")
     print()
-    for key in ("b", "c"):
+    for key in ("b", "c", "d"):
         flow = by_key.get(key)
         for line in (ratio_lines(flow, floor_http, f"({key})", "(a)")
                      + ratio_lines(flow, floor_rpc, f"({key})", "(a')")):
             print(line)
+    for line in ratio_lines(by_key.get("c"), by_key.get("d"), "(c)", "(d)"):
+        print(line + "  (what Vool's own rules and checks cost over the skeleton)")
     for key in ("b", "c"):
         flow = by_key.get(key)
         if flow:

@@ -116,7 +116,7 @@ class Database(DependencyProvider):
         self.service_name = self.container.service_name
         self.url = cfg.database_url(config, self.service_name)
         self.engine = make_engine(self.url)
-        migrate.upgrade(self.engine, self.migrations_dir)
+        self.create_schema()
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
         publisher = EventPublisher(cfg.amqp_uri(config), self.service_name, config)
         self.outbox = Outbox(self.engine, self.metadata.tables["outbox"], publisher,
@@ -124,6 +124,9 @@ class Database(DependencyProvider):
         self.outbox.handled_table = self.metadata.tables["handled_events"]
         self.relay_interval = cfg.float_setting(config, "VOOL_OUTBOX_RELAY_INTERVAL", 2.0)
         self.relay_grace = cfg.float_setting(config, "VOOL_OUTBOX_RELAY_GRACE", 1.0)
+
+    def create_schema(self):
+        migrate.upgrade(self.engine, self.migrations_dir)
 
     def start(self):
         self._relay_running = True
