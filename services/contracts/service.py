@@ -9,6 +9,9 @@ from services.contracts import customers, demo, linking, signing
 from services.contracts.contact import ContactChange
 from services.contracts.models import metadata
 
+#: customers one customers_with_contracts call may ask for
+MAX_CUSTOMERS_ASKED = 1000
+
 
 class ContractsService:
     name = "contracts"
@@ -91,6 +94,17 @@ class ContractsService:
         """returns the customer's contracts as API.md shows them; NotFound."""
         with self.db.unit_of_work() as uow:
             return customers.contracts_of(uow, str(customer_id))
+
+    @rpc
+    def customers_with_contracts(self, customer_ids):
+        """customer_ids: a list of at most 1000. returns ``{customer_id: {customer_id,
+        name, person_code, contact, contracts: [as contracts_of]}}`` for those that
+        exist (an unknown id is left out); ValidationFailed."""
+        if not isinstance(customer_ids, list) or len(customer_ids) > MAX_CUSTOMERS_ASKED:
+            raise ValidationFailed.field(
+                "customer_ids", f"a list of at most {MAX_CUSTOMERS_ASKED} customer ids")
+        with self.db.unit_of_work() as uow:
+            return customers.customers_with_contracts(uow, [str(c) for c in customer_ids])
 
     @rpc
     def consumption_points_of(self, customer_id):

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
+from services.common.errors import ValidationFailed
 from services.common.identifiers import is_valid_reference_number
 from services.contracts.service import ContractsService
 from services.gateway.service import GatewayService
@@ -292,3 +293,25 @@ def test_the_demo_is_loaded_into_an_empty_database_only(run_services, rpc):
     grandmother = signed[0]["customer_id"]
     assert {c["consumption_point"]["address"] for c in rpc.contracts.contracts_of(grandmother)} == {
         "Pärnu mnt 10-5, Tallinn", "Tallinna 7, Rapla"}
+
+
+def test_the_desk_gets_many_customers_with_their_contracts_in_one_call(api, rpc):
+    home = rpc.contracts.sign_contract(contract_command())
+    cottage = rpc.contracts.sign_contract(contract_command())          # the same person
+    child = rpc.contracts.sign_contract(contract_command(person_code=GRANDCHILD,
+                                                         name="Grandchild"))
+    found = rpc.contracts.customers_with_contracts(
+        [home["customer_id"], child["customer_id"], "no-such-customer", child["customer_id"]])
+    assert set(found) == {home["customer_id"], child["customer_id"]}
+    mine = found[home["customer_id"]]
+    assert mine == {**rpc.contracts.get_customer(home["customer_id"]),
+                    "contracts": rpc.contracts.contracts_of(home["customer_id"])}
+    assert [c["contract_no"] for c in mine["contracts"]] == sorted(
+        [home["contract_no"], cottage["contract_no"]])
+    assert [c["contract_no"] for c in found[child["customer_id"]]["contracts"]] == [
+        child["contract_no"]]
+    assert rpc.contracts.customers_with_contracts([]) == {}
+    for wrong in ("one-id", ["x"] * 1001):
+        with pytest.raises(ValidationFailed) as refused:
+            rpc.contracts.customers_with_contracts(wrong)
+        assert [e["field"] for e in refused.value.errors] == ["customer_ids"]
