@@ -32,10 +32,14 @@ class Services:
         timeout = timeout or self.timeout
         proxy = MethodProxy(self._worker_ctx, service, method, self._reply_listener,
                             expiration=timeout)
+        reply = None
         try:
             with eventlet.Timeout(timeout):
-                return proxy.call_async(*args, **kwargs).result()
+                reply = proxy.call_async(*args, **kwargs)
+                return reply.result()
         except eventlet.Timeout:
+            if reply is not None:
+                self._reply_listener.forget(reply.reply_event)
             raise ServiceUnavailable(f"the {service} service did not answer within {timeout:g} s") from None
         except UnknownService:
             raise ServiceUnavailable(f"the {service} service is not running") from None
@@ -44,8 +48,22 @@ class Services:
             raise ServiceUnavailable("the message broker is unreachable") from None
 
 
+class ForgetfulReplyListener(ReplyListener):
+    """nameko's listener keeps waiting for the reply to a call whose caller gave up
+    (an entry per timed-out call, forever, while a service is down); forget it."""
+
+    @property
+    def waiting(self):
+        return len(self._reply_events)
+
+    def forget(self, reply_event):
+        for correlation_id, event in list(self._reply_events.items()):
+            if event is reply_event:
+                del self._reply_events[correlation_id]
+
+
 class ServiceRpc(DependencyProvider):
-    reply_listener = ReplyListener()
+    reply_listener = ForgetfulReplyListener()
 
     def setup(self):
         self.timeout = cfg.float_setting(self.container.config, "VOOL_RPC_TIMEOUT", 5.0)

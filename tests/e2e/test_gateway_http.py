@@ -10,7 +10,7 @@ from nameko.containers import ServiceContainer
 from services.billing.service import BillingService
 from services.contracts.service import ContractsService
 from services.gateway import openapi
-from services.gateway.clients import ServiceRpc
+from services.gateway.clients import ForgetfulReplyListener, ServiceRpc
 from services.gateway.http import ACCESS_RULES, json_body, route
 from services.gateway.service import GatewayService
 from services.identity.service import IdentityService
@@ -150,7 +150,7 @@ def test_a_service_that_never_ran_is_a_503_problem(run_services, base_url):
 
 def test_a_service_that_stopped_answers_503_within_the_timeout(run_services, base_url, config,
                                                               bus):
-    run_services(ProbeGateway, VOOL_RPC_TIMEOUT=1)
+    gateway = run_services(ProbeGateway, VOOL_RPC_TIMEOUT=1)
     billing = run_services(BillingService)
     ok = requests.post(f"{base_url}/api/v1/probe/billing", json={"a": 1}, timeout=5)
     assert ok.status_code == 200
@@ -162,6 +162,9 @@ def test_a_service_that_stopped_answers_503_within_the_timeout(run_services, bas
     assert time.monotonic() - started < 3
     body = is_problem(response, 503, "service-unavailable")
     assert "did not answer" in body["detail"]
+    # the caller was told: the gateway no longer waits for that reply
+    [listener] = [e for e in gateway.extensions if isinstance(e, ForgetfulReplyListener)]
+    assert listener.waiting == 0
 
     # the request expires in the queue, so a billing that comes back later
     # does not act on a request whose caller was already told 503
