@@ -8,6 +8,7 @@ on a request whose caller was already told 503.
 import logging
 
 import eventlet
+from eventlet import corolocal
 from kombu.exceptions import OperationalError
 from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
@@ -32,34 +33,42 @@ class Services:
         timeout = timeout or self.timeout
         proxy = MethodProxy(self._worker_ctx, service, method, self._reply_listener,
                             expiration=timeout)
-        reply = None
         try:
             with eventlet.Timeout(timeout):
-                reply = proxy.call_async(*args, **kwargs)
-                return reply.result()
+                return proxy.call_async(*args, **kwargs).result()
         except eventlet.Timeout:
-            if reply is not None:
-                self._reply_listener.forget(reply.reply_event)
+            self._reply_listener.forget_this_call()
             raise ServiceUnavailable(f"the {service} service did not answer within {timeout:g} s") from None
         except UnknownService:
+            self._reply_listener.forget_this_call()
             raise ServiceUnavailable(f"the {service} service is not running") from None
         except (OperationalError, OSError) as exc:
+            self._reply_listener.forget_this_call()
             log.warning("message broker unreachable: %s", exc)
             raise ServiceUnavailable("the message broker is unreachable") from None
 
 
 class ForgetfulReplyListener(ReplyListener):
-    """nameko's listener keeps waiting for the reply to a call whose caller gave up
-    (an entry per timed-out call, forever, while a service is down); forget it."""
+    """nameko's listener waits for the reply to every call it saw go out, also when
+    the caller gave up (timed out, service not running, broker away): an entry per
+    such call, kept forever. The caller forgets its call here."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._calls = corolocal.local()   # each green thread's call in progress
 
     @property
     def waiting(self):
         return len(self._reply_events)
 
-    def forget(self, reply_event):
-        for correlation_id, event in list(self._reply_events.items()):
-            if event is reply_event:
-                del self._reply_events[correlation_id]
+    def get_reply_event(self, correlation_id):
+        self._calls.correlation_id = correlation_id
+        return super().get_reply_event(correlation_id)
+
+    def forget_this_call(self):
+        correlation_id = getattr(self._calls, "correlation_id", None)
+        if correlation_id is not None:
+            self._reply_events.pop(correlation_id, None)
 
 
 class ServiceRpc(DependencyProvider):

@@ -11,20 +11,23 @@ identity's events drop entries in every replica (each has its own broadcast
 queue): ``session_ended`` (logout), ``access_changed`` (a contract signed, ended
 or moved to another holder) and ``mandate_granted`` (the grantee now holds one).
 An answer that was on its way while such an event came is not kept: it may have
-been read before the change.
+been read before the change. A broadcast queue goes with its connection, so what
+is sent while a replica is reconnecting is lost to it: on every (re)connection,
+and on an identity event it cannot read, the replica forgets everything it kept.
 """
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 
 from cachetools import LRUCache
-from nameko.events import BROADCAST
-from nameko.events import event_handler as nameko_event_handler
+from nameko.events import BROADCAST, EventHandler
 from nameko.extensions import DependencyProvider
 
 from services.common import config as cfg
 from services.common.clock import as_utc
 from services.common.clock import clock as process_clock
+from services.common.messaging import SafeQueueConsumer
+from services.common.session_tokens import MAX_REUSE
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +55,27 @@ def reusable(principal):
         c.get("relation") == "self" for c in principal.get("customers", ()))
 
 
+class _Sessions(LRUCache):
+    """The kept answers; tells the cache whom it evicted, for its index by person."""
+
+    def __init__(self, maxsize, evicted):
+        super().__init__(maxsize=maxsize)
+        self._evicted = evicted
+
+    def popitem(self):
+        key, kept = super().popitem()
+        self._evicted(key, kept)
+        return key, kept
+
+
 class PrincipalCache:
     """One gateway replica's reusable answers, by session key, the least recently
     used dropped first beyond ``size`` (0: every request asks identity)."""
 
     def __init__(self, clock, size):
         self._clock = clock
-        self._kept = LRUCache(maxsize=size) if size > 0 else None
+        self._kept = _Sessions(size, self._unindex) if size > 0 else None
+        self._by_person = {}    # person code -> session keys kept for them
         #: how many forgetting events this replica has heard
         self.changes = 0
 
@@ -70,35 +87,55 @@ class PrincipalCache:
         if kept is None:
             return None
         if not kept.kept_at <= self._clock.now() < kept.until:   # a clock set back too
-            self._kept.pop(key, None)
+            self._drop(key)
             return None
         return kept.principal
 
     def keep(self, key, answer, changes_before):
-        """Keep identity's answer, asked for when ``changes`` was ``changes_before``."""
+        """Keep identity's answer, asked for when ``changes`` was ``changes_before``;
+        one that cannot be kept still replaces what was kept for the session."""
+        if self._kept is None:
+            return
+        self._drop(key)
         principal = principal_of(answer)
-        if self._kept is None or changes_before != self.changes or not reusable(principal):
+        if changes_before != self.changes or not reusable(principal):
             return
         try:
             until = as_utc(datetime.fromisoformat(answer["reusable_until"]))
         except (KeyError, TypeError, ValueError):   # an identity that does not say
             return
+        now = self._clock.now()
         person = (principal.get("person") or {}).get("person_code")
-        self._kept[key] = Kept(principal, person, self._clock.now(), until)
+        self._kept[key] = Kept(principal, person, now, min(until, now + MAX_REUSE))
+        self._by_person.setdefault(person, set()).add(key)
 
     def forget_session(self, key):
         self.changes += 1
-        if self._kept is not None:
-            self._kept.pop(key, None)
+        self._drop(key)
 
     def forget_persons(self, person_codes):
         self.changes += 1
-        if self._kept is None or not person_codes:
-            return
-        codes = set(person_codes)
-        for key, kept in list(self._kept.items()):
-            if kept.person_code in codes:
-                self._kept.pop(key, None)
+        for code in set(person_codes):
+            for key in list(self._by_person.get(code, ())):
+                self._drop(key)
+
+    def forget_all(self):
+        self.changes += 1
+        if self._kept is not None:
+            self._kept.clear()
+        self._by_person.clear()
+
+    def _drop(self, key):
+        kept = self._kept.pop(key, None) if self._kept is not None else None
+        if kept is not None:
+            self._unindex(key, kept)
+
+    def _unindex(self, key, kept):
+        keys = self._by_person.get(kept.person_code)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._by_person[kept.person_code]
 
 
 class Principals(DependencyProvider):
@@ -112,38 +149,85 @@ class Principals(DependencyProvider):
         return self.cache
 
 
-def _heard_from_identity(event_type):
-    """Every replica hears it on a queue of its own that goes with the replica: a
-    replica that was away has nothing kept to forget."""
-    return nameko_event_handler("identity", event_type, handler_type=BROADCAST,
-                                reliable_delivery=False)
+class IdentityEventsConsumer(SafeQueueConsumer):
+    """Forgets everything kept on every (re)connection and every failed attempt:
+    the broadcast queues went with the connection, and what identity said in the
+    meantime with them."""
+
+    def on_consume_ready(self, connection, channel, consumers, **kwargs):
+        super().on_consume_ready(connection, channel, consumers, **kwargs)
+        self._forget_everything("connected to the broker")
+
+    def on_connection_error(self, exc, interval):
+        super().on_connection_error(exc, interval)
+        self._forget_everything("not connected to the broker")
+
+    def _forget_everything(self, why):
+        for provider in list(self._providers):
+            if isinstance(provider, IdentityEventHandler):
+                provider.forget_everything(why)
+
+
+class IdentityEventHandler(EventHandler):
+    """One of identity's events, heard by every replica on a queue of its own."""
+
+    queue_consumer = IdentityEventsConsumer()
+
+    def __init__(self, event_type, **kwargs):
+        super().__init__("identity", event_type, handler_type=BROADCAST,
+                         reliable_delivery=False, **kwargs)
+
+    def forget_everything(self, why):
+        for dependency in self.container.dependencies:
+            if isinstance(dependency, Principals):
+                log.info("forgetting every kept answer about sessions: %s", why)
+                dependency.cache.forget_all()
+
+    def dead_letter(self, message, reason):
+        """An identity event nobody can read (SafeQueueConsumer acks it after this):
+        it may have been a logout."""
+        log.warning("unreadable %s event from identity (%s)", self.event_type, reason)
+        self.forget_everything("an identity event could not be read")
+
+
+heard_from_identity = IdentityEventHandler.decorator
 
 
 def _data(message):
     data = message.get("data") if isinstance(message, dict) else None
-    if not isinstance(data, dict):
-        log.warning("an identity event without data: %.200r", message)
-        return {}
-    return data
+    return data if isinstance(data, dict) else None
 
 
 class ForgetChangedPrincipals:
-    """The gateway's part: the cache, and identity's events that empty it."""
+    """The gateway's part: the cache, and identity's events that empty it. An
+    event whose data is not what it should be empties all of it."""
 
     principals = Principals()
 
-    @_heard_from_identity("session_ended")
+    @heard_from_identity("session_ended")
     def forget_ended_session(self, message):
-        session = _data(message).get("session")
+        session = (_data(message) or {}).get("session")
         if isinstance(session, str):
             self.principals.forget_session(session)
+        else:
+            self._unexpected(message)
 
-    @_heard_from_identity("access_changed")
+    @heard_from_identity("access_changed")
     def forget_changed_access(self, message):
-        codes = _data(message).get("person_codes")
-        self.principals.forget_persons([c for c in codes or () if isinstance(c, str)])
+        codes = (_data(message) or {}).get("person_codes")
+        if isinstance(codes, list) and all(isinstance(c, str) for c in codes):
+            self.principals.forget_persons(codes)
+        else:
+            self._unexpected(message)
 
-    @_heard_from_identity("mandate_granted")
+    @heard_from_identity("mandate_granted")
     def forget_new_grantee(self, message):
-        grantee = _data(message).get("grantee_person_code")
-        self.principals.forget_persons([grantee] if isinstance(grantee, str) else [])
+        grantee = (_data(message) or {}).get("grantee_person_code")
+        if isinstance(grantee, str):
+            self.principals.forget_persons([grantee])
+        else:
+            self._unexpected(message)
+
+    def _unexpected(self, message):
+        log.warning("an identity event without what it should say: %.200r", message)
+        self.principals.forget_all()

@@ -7,7 +7,7 @@ stops working at once. Only the grantor manages their mandates; a grantee acting
 for them never can, so a mandate cannot be passed on.
 """
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from typing import Optional
 
 import sqlalchemy as sa
@@ -298,7 +298,9 @@ def contract_terminated(uow, data):
         customer_contracts.c.contract_no == data["contract_no"])).scalar()
     ends = session.execute(sa.select(customer_contracts.c.end_date).where(
         customer_contracts.c.customer_id == customer_id)).scalars().all()
-    last = None if (not ends or any(e is None for e in ends)) else max(ends)
+    # a contract's end date is its first day out of force (eligibility.in_force),
+    # so the mandates' last day is the day before
+    last = None if (not ends or any(e is None for e in ends)) else max(ends) - timedelta(days=1)
     session.execute(sa.update(mandates).where(
         mandates.c.grantor_customer_id == customer_id, mandates.c.revoked_at.is_(None))
         .values(ends_on=last))

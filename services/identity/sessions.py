@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from services.common.clock import TALLINN, as_utc
 from services.common.errors import Unauthenticated
+from services.common.session_tokens import MAX_REUSE
 from services.common.session_tokens import session_key as token_hash
 from services.identity.models import sessions
 
@@ -22,7 +23,7 @@ from services.identity.models import sessions
 #: (its uses in that time are not seen here): a busy session costs a write every
 #: 15 s instead of one per request, and ends after its idle timeout minus at most
 #: twice this much (half of a timeout shorter than a minute)
-SEEN_RESOLUTION = timedelta(seconds=15)
+SEEN_RESOLUTION = MAX_REUSE
 
 
 @dataclass(frozen=True)

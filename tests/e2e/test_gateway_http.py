@@ -142,10 +142,17 @@ def test_a_body_that_is_not_json_is_a_415_problem(run_services, base_url):
 
 
 def test_a_service_that_never_ran_is_a_503_problem(run_services, base_url):
-    run_services(ProbeGateway)
-    response = requests.post(f"{base_url}/api/v1/probe/billing", json={}, timeout=5)
-    body = is_problem(response, 503, "service-unavailable")
-    assert "billing" in body["detail"]
+    gateway = run_services(ProbeGateway)
+    for _ in range(3):
+        response = requests.post(f"{base_url}/api/v1/probe/billing", json={}, timeout=5)
+        body = is_problem(response, 503, "service-unavailable")
+        assert "billing" in body["detail"]
+    assert reply_listener(gateway).waiting == 0     # no reply is waited for in vain
+
+
+def reply_listener(container):
+    [listener] = [e for e in container.extensions if isinstance(e, ForgetfulReplyListener)]
+    return listener
 
 
 def test_a_service_that_stopped_answers_503_within_the_timeout(run_services, base_url, config,
@@ -163,8 +170,7 @@ def test_a_service_that_stopped_answers_503_within_the_timeout(run_services, bas
     body = is_problem(response, 503, "service-unavailable")
     assert "did not answer" in body["detail"]
     # the caller was told: the gateway no longer waits for that reply
-    [listener] = [e for e in gateway.extensions if isinstance(e, ForgetfulReplyListener)]
-    assert listener.waiting == 0
+    assert reply_listener(gateway).waiting == 0
 
     # the request expires in the queue, so a billing that comes back later
     # does not act on a request whose caller was already told 503

@@ -116,3 +116,20 @@ def test_a_mandate_granted_shows_at_once_and_its_uses_are_identity_s(system, rpc
     rpc.identity.grant_mandate(own["customer_id"], {   # the grandchild authorises back
         "grantee_person_code": GRANDMOTHER, "scopes": ["contract:read"]}, GRANDCHILD)
     wait_for(lambda: len(get(other, "/api/v1/me", token).json()["customers"]) == 2, timeout=5)
+
+
+@pytest.mark.parametrize("body, content_type", [
+    (b"{not json", "application/json"),
+    (b"\x80\x04pickled", "application/x-python-serialize"),   # a content type not accepted
+    (b'{"event_type": "session_ended", "data": {}}', "application/json"),
+])
+def test_an_identity_event_the_gateway_cannot_use_empties_its_cache_and_nothing_dies(
+        system, bus, body, content_type):
+    gateway, token, cid = system["gateways"][0], system["token"], system["customer_id"]
+    assert status(gateway, f"/api/v1/customers/{cid}", token) == 200        # kept
+    system["identity"].kill()
+    assert status(gateway, f"/api/v1/customers/{cid}", token) == 200        # from what is kept
+    bus.publish_raw("identity.events", "session_ended", body, content_type=content_type)
+    # it may have been a logout: nothing kept is used any more, so identity (down) is asked
+    wait_for(lambda: status(gateway, f"/api/v1/customers/{cid}", token) == 503, timeout=5)
+    assert status(gateway, "/api/v1/auth/banks", None) == 503               # still serving

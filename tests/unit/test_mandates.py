@@ -100,16 +100,18 @@ def test_the_grantors_last_contract_ends_her_mandates_and_the_sweep_says_so_once
     assert check(db)                                  # she still has VL-2
     with db.unit_of_work() as uow:
         mandates.contract_terminated(uow, {"contract_no": "VL-2", "end_date": "2026-05-20"})
-        assert mandates.expire(uow, date(2026, 5, 20)) == 0
-    assert check(db)                                  # valid through her last day
-    db.clock.set(datetime(2026, 5, 21, 9, tzinfo=timezone.utc))
-    with pytest.raises(Forbidden):
+        assert mandates.expire(uow, date(2026, 5, 19)) == 0
+    db.clock.set(datetime(2026, 5, 19, 9, tzinfo=timezone.utc))
+    assert check(db)                                  # valid through her last day in force
+    db.clock.set(datetime(2026, 5, 20, 9, tzinfo=timezone.utc))
+    with pytest.raises(Forbidden):                    # her contract's end date: out of force
         check(db)
     with db.unit_of_work() as uow:
-        assert mandates.expire(uow, date(2026, 5, 21)) == 1
+        assert not eligibility.has_active_contract(uow, GRANDMOTHER)
+        assert mandates.expire(uow, date(2026, 5, 20)) == 1
     with db.unit_of_work() as uow:
-        assert mandates.expire(uow, date(2026, 5, 22)) == 0
+        assert mandates.expire(uow, date(2026, 5, 21)) == 0
     [expired] = db.events("mandate_expired")
-    assert (expired["data"]["ends_on"], expired["data"]["status"]) == ("2026-05-20", "expired")
+    assert (expired["data"]["ends_on"], expired["data"]["status"]) == ("2026-05-19", "expired")
     with db.unit_of_work() as uow:
         assert not mandates.may_log_in(uow, GRANDCHILD)

@@ -2,6 +2,7 @@
 answers that cannot go stale unnoticed (services/gateway/principals.py): decided
 here with a fake identity that counts how often it is asked."""
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import pytest
 from werkzeug.test import EnvironBuilder
@@ -11,7 +12,8 @@ from services.common.clock import Clock
 from services.common.errors import Forbidden, NotFound
 from services.common.session_tokens import session_key
 from services.gateway.auth import authorize
-from services.gateway.principals import PrincipalCache
+from services.gateway.principals import (ForgetChangedPrincipals, IdentityEventHandler,
+                                         IdentityEventsConsumer, PrincipalCache, Principals)
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
 GRANDMOTHER = {"person_code": "44501010005", "name": "Grandmother"}
@@ -20,9 +22,9 @@ MANDATE = {"customer_id": "c-other", "name": "Other", "relation": "mandate",
            "scopes": ["readings:read"], "mandate_id": "m-1", "consumption_point_ids": []}
 
 
-def answer(customers=(OWN,), until=T0 + timedelta(seconds=15), **more):
-    return {"kind": "customer", "person": GRANDMOTHER, "customers": list(customers),
-            "reusable_until": until.isoformat(), **more}
+def answer(customers=(OWN,), until=T0 + timedelta(seconds=15), person=GRANDMOTHER):
+    return {"kind": "customer", "person": person, "customers": list(customers),
+            "reusable_until": until.isoformat()}
 
 
 class Identity:
@@ -154,3 +156,88 @@ def test_size_zero_asks_every_time_and_the_least_recently_used_go_first(clock):
         small.keep(session_key(token), answer(), small.changes)
     assert small.get(session_key("a")) is None
     assert small.get(session_key("b")) is not None and small.get(session_key("c")) is not None
+
+
+def test_no_answer_is_reused_beyond_fifteen_seconds_whatever_identity_s_clock_says(clock):
+    # identity's host clock ahead of the gateway's must not stretch the reuse
+    identity = Identity(answer(until=T0 + timedelta(hours=1)))
+    cache = PrincipalCache(clock, 100)
+    for_customer(identity, cache)
+    clock.advance(timedelta(seconds=15))
+    for_customer(identity, cache)
+    assert identity.calls == ["authorize_customer"] * 2
+
+
+def test_a_newer_answer_that_cannot_be_kept_replaces_the_kept_one(clock):
+    cache = PrincipalCache(clock, 100)
+    key = session_key("token-1")
+    cache.keep(key, answer(), cache.changes)
+    cache.keep(key, answer(customers=(OWN, MANDATE)), cache.changes)   # a mandate since
+    assert cache.get(key) is None
+
+
+def test_forgetting_a_person_keeps_the_others_in_their_order_of_use(clock):
+    cache = PrincipalCache(clock, 3)
+    other = {"person_code": "38001010008", "name": "Other"}
+    cache.keep(session_key("a"), answer(), cache.changes)
+    cache.keep(session_key("b"), answer(person=other), cache.changes)
+    cache.keep(session_key("c"), answer(person=other), cache.changes)
+    cache.get(session_key("a"))                         # a used last, b least recently
+    cache.forget_persons(["nobody"])
+    cache.keep(session_key("d"), answer(person=other), cache.changes)
+    assert cache.get(session_key("b")) is None          # evicted: the least recently used
+    assert all(cache.get(session_key(t)) for t in ("a", "c", "d"))
+    cache.forget_persons([GRANDMOTHER["person_code"]])
+    assert cache.get(session_key("a")) is None
+    assert cache.get(session_key("c")) and cache.get(session_key("d"))
+    cache.forget_all()
+    assert not any(cache.get(session_key(t)) for t in "abcd")
+
+
+def kept_with_handler(clock):
+    """A cache holding one answer, and identity's events consumer with a handler
+    bound to a container whose Principals provider holds that cache."""
+    cache = PrincipalCache(clock, 100)
+    cache.keep(session_key("token-1"), answer(), cache.changes)
+    principals = Principals()
+    principals.cache = cache
+    handler = IdentityEventHandler("session_ended")
+    handler.container = SimpleNamespace(dependencies=[principals])
+    consumer = IdentityEventsConsumer()
+    consumer.container = SimpleNamespace(config={"AMQP_URI": "amqp://broker/"})
+    consumer.register_provider(handler)
+    return cache, handler, consumer
+
+
+@pytest.mark.parametrize("what_happened", ["reconnected", "connection lost", "unreadable"])
+def test_a_reconnection_or_an_unreadable_event_forgets_everything(clock, what_happened):
+    # a broadcast queue goes with its connection: what identity said meanwhile is lost
+    cache, handler, consumer = kept_with_handler(clock)
+    changes = cache.changes
+    if what_happened == "reconnected":
+        consumer.on_consume_ready(None, None, [])
+    elif what_happened == "connection lost":
+        consumer.on_connection_error(ConnectionError("refused"), 2)
+    else:
+        handler.dead_letter(None, "undecodable message: not JSON")
+    assert cache.get(session_key("token-1")) is None
+    assert cache.changes > changes                      # an answer in flight is not kept
+
+
+@pytest.mark.parametrize("event_type, message", [
+    ("session_ended", {"data": {}}),
+    ("access_changed", {"data": {"person_codes": "38001010008"}}),
+    ("mandate_granted", {"data": None}),
+    ("session_ended", ["not", "an", "envelope"]),
+])
+def test_an_identity_event_without_what_it_should_say_forgets_everything(
+        clock, event_type, message):
+    cache = PrincipalCache(clock, 100)
+    cache.keep(session_key("token-1"), answer(), cache.changes)
+    gateway = ForgetChangedPrincipals()
+    gateway.principals = cache                         # what the dependency gives a worker
+    handler = {"session_ended": gateway.forget_ended_session,
+               "access_changed": gateway.forget_changed_access,
+               "mandate_granted": gateway.forget_new_grantee}[event_type]
+    handler(message)
+    assert cache.get(session_key("token-1")) is None

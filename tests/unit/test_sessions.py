@@ -76,10 +76,16 @@ def test_a_short_idle_timeout_is_recorded_at_a_quarter_of_it(db):
                                     lifetime=timedelta(hours=8))
     with db.unit_of_work() as uow:
         token, _ = sessions.open_session(uow, "customer", "38001010008", policy)
+    opened = db.clock.now()
+    db.clock.advance(timedelta(seconds=4))
+    with db.unit_of_work() as uow:
+        sessions.touch(uow, token, policy)
+    assert last_seen(db) == opened                     # within 5 s: not recorded
     for _ in range(12):                                # a request every 5 s for a minute
         db.clock.advance(timedelta(seconds=5))
         with db.unit_of_work() as uow:
             sessions.touch(uow, token, policy)
+        assert last_seen(db) == db.clock.now()         # each one recorded: still in
 
 
 def reusable_until(db, token, policy=POLICY):
