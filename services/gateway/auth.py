@@ -5,6 +5,8 @@ The ``route`` decorator of services/gateway/http.py wraps each handler so that
 decides; its answer is reused while it holds (services/gateway/principals.py),
 so a customer's own requests cost no RPC to identity most of the time.
 """
+from datetime import datetime
+
 from services.common.errors import Forbidden, Unauthenticated
 from services.common.session_tokens import session_key
 from services.gateway.principals import principal_of
@@ -28,6 +30,14 @@ def session_token(request):
             raise Unauthenticated("use Authorization: Bearer <token>", code="unauthenticated")
         return token.strip()
     return request.cookies.get(SESSION_COOKIE)
+
+
+def set_session_cookie(response, session, public_url):
+    """The portal keeps the session in a cookie the page's scripts cannot read."""
+    response.set_cookie(SESSION_COOKIE, session["token"], httponly=True, samesite="Lax",
+                        secure=public_url.startswith("https://"), path="/",
+                        expires=datetime.fromisoformat(session["expires_at"]))
+    return response
 
 
 #: the scope of routes only the customer themselves may use, never a mandate

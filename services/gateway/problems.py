@@ -58,6 +58,14 @@ def problem(status, slug, title, detail="", field_errors=None, headers=None):
                     content_type=PROBLEM_JSON, headers=headers)
 
 
+def status_of(exc):
+    """``(status, title)`` of a known error, None for anything else (a bug)."""
+    for error_class, (status, _, title) in PROBLEMS.items():
+        if isinstance(exc, error_class):
+            return status, title
+    return None
+
+
 def problem_from_exception(exc):
     for error_class, (status, slug, title) in PROBLEMS.items():
         if isinstance(exc, error_class):

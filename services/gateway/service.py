@@ -1,6 +1,5 @@
 """gateway: the customers' and operators' HTTP API and the web portal."""
 import json
-from datetime import datetime
 
 import eventlet
 from nameko.dependency_providers import Config
@@ -8,8 +7,9 @@ from werkzeug.wrappers import Response
 
 from services.common import config as cfg
 from services.common.session_tokens import session_key
-from services.gateway import openapi, principals, schemas
-from services.gateway.auth import SESSION_COOKIE, client_address, session_token
+from services.gateway import openapi, portal, principals, schemas
+from services.gateway.auth import (SESSION_COOKIE, client_address, session_token,
+                                   set_session_cookie)
 from services.gateway.clients import ServiceRpc
 from services.gateway.http import form_body, json_body, route
 # modules, not classes: `nameko run` would take an imported class with entrypoints
@@ -30,7 +30,8 @@ BACKEND_SERVICES = ("identity", "contracts", "metering", "billing", "notificatio
 class GatewayService(customer_routes.CustomerRoutes, operator_routes.OperatorRoutes,
                      reading_routes.ReadingRoutes, billing_routes.BillingRoutes,
                      mandate_routes.MandateRoutes, desk_routes.DeskRoutes,
-                     bus_routes.BusRoutes, principals.ForgetChangedPrincipals):
+                     bus_routes.BusRoutes, principals.ForgetChangedPrincipals,
+                     portal.PortalRoutes):
     name = "gateway"
 
     services = ServiceRpc()
@@ -85,14 +86,10 @@ class GatewayService(customer_routes.CustomerRoutes, operator_routes.OperatorRou
     def banklink_return(self, request, bank):
         session = self.services.call("identity", "finish_banklink_login", bank,
                                      form_body(request))
-        # the portal keeps the session in a cookie the page's scripts cannot read
         response = Response(json.dumps(session, ensure_ascii=False),
                             content_type="application/json")
-        public_url = cfg.setting(self.config, "VOOL_PUBLIC_URL", "http://localhost:8000")
-        response.set_cookie(SESSION_COOKIE, session["token"], httponly=True, samesite="Lax",
-                            secure=public_url.startswith("https://"), path="/",
-                            expires=datetime.fromisoformat(session["expires_at"]))
-        return response
+        return set_session_cookie(
+            response, session, cfg.setting(self.config, "VOOL_PUBLIC_URL", "http://localhost:8000"))
 
     @route("POST", "/api/v1/auth/logout", access="authenticated", tag="auth", status=204,
            summary="End this session at once")

@@ -36,6 +36,17 @@ def source_of(principal):
     return {"source": "delegate", "mandate_id": acting.get("mandate_id")}
 
 
+def reading_command(principal, cid, cp, reading: NewReading, key):
+    """metering.submit_reading's command for a reading sent by ``principal``."""
+    return {
+        "consumption_point_id": cp, "customer_id": cid,
+        "reading_date": reading.reading_date.isoformat(), "registers": reading.registers,
+        "submitted_by": actor(principal), **source_of(principal),
+        # keys are the client's: scoped to the customer so two cannot collide
+        "idempotency_key": f"{cid}:{key}" if key else None,
+    }
+
+
 class ReadingRoutes:
 
     @route("GET", POINT, access="customer", scope="readings:read", tag="readings",
@@ -51,14 +62,8 @@ class ReadingRoutes:
         key = request.headers.get("Idempotency-Key")
         if key is not None and not 0 < len(key) <= MAX_KEY:   # stored whole, never cut
             raise ValidationFailed.field("Idempotency-Key", f"1 to {MAX_KEY} characters")
-        command = {
-            "consumption_point_id": cp, "customer_id": cid,
-            "reading_date": reading.reading_date.isoformat(), "registers": reading.registers,
-            "submitted_by": actor(request.principal), **source_of(request.principal),
-            # keys are the client's: scoped to the customer so two cannot collide
-            "idempotency_key": f"{cid}:{key}" if key else None,
-        }
-        return self.services.call("metering", "submit_reading", command)
+        return self.services.call("metering", "submit_reading",
+                                  reading_command(request.principal, cid, cp, reading, key))
 
     @route("GET", "/api/v1/operator/readings/review", access="operator", tag="operator",
            summary="Readings held for review")

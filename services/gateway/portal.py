@@ -1,0 +1,195 @@
+"""The web portal under ``/``: a customer logs in through their bank and sees, for
+themselves and for everyone they act for, the consumption points with the last
+reading and the next one due, enters readings, and follows invoices.
+
+Pages are rendered here (Jinja2, autoescaped) from the same RPCs and the same
+access checks as the API (``authorize``: scopes, mandates, the access log). The
+session is the API's, kept in an HttpOnly SameSite=Lax cookie; every form that
+changes something also carries a token derived from the session, so a page on
+another site cannot post one for the customer.
+"""
+import hashlib
+import hmac
+import logging
+import uuid
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from nameko.web.handlers import HttpRequestHandler
+from werkzeug.utils import redirect
+from werkzeug.wrappers import Response
+
+from services.common import config as cfg
+from services.common.errors import Forbidden, ServiceUnavailable, Unauthenticated, VoolError
+from services.common.session_tokens import session_key
+from services.common.validation import parse
+from services.gateway.auth import (SESSION_COOKIE, authorize, session_token,
+                                   set_session_cookie, visible_points)
+from services.gateway.http import ProblemWebServer, form_body
+from services.gateway.problems import status_of
+from services.gateway.routes.readings import MAX_KEY, NewReading, reading_command
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates" / "portal"),
+                        autoescape=select_autoescape(["html"]))
+CSRF_FIELD = "csrf_token"
+REGISTER_FIELD = "register-"     # a reading form's field per register: register-T1
+
+
+def render(template, status=200, **values):
+    return Response(TEMPLATES.get_template(template).render(**values), status=status,
+                    content_type="text/html; charset=utf-8")
+
+
+def csrf_token(token):
+    """The forms' token: derived from the session, so only its holder can know it."""
+    return hmac.new(b"vool-portal-forms", token.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def check_csrf(request, token):
+    sent = request.form.get(CSRF_FIELD, "")
+    if not hmac.compare_digest(sent.encode("utf-8"), csrf_token(token).encode("utf-8")):
+        raise Forbidden("this form did not come from your session's page; reload it",
+                        code="form-token-mismatch")
+
+
+class Page(HttpRequestHandler):
+    """A portal page: HTML in and out, errors as a page that says what went wrong."""
+
+    server = ProblemWebServer()
+
+    def __init__(self, method, url, **kwargs):
+        kwargs.setdefault("expected_exceptions", (VoolError,))
+        super().__init__(method, url, **kwargs)
+
+    def response_from_result(self, result):
+        return result
+
+    def response_from_exception(self, exc):
+        known = status_of(exc)
+        if known is None:
+            log.error("unhandled error on a portal page", exc_info=exc)
+            status, title, detail = 500, "Something went wrong", "It has been logged."
+        else:
+            (status, title), detail = known, str(exc)
+        return render("error.html", status=status, title=title, detail=detail,
+                      errors=getattr(exc, "errors", None) or [])
+
+
+page = Page.decorator
+
+
+class PortalRoutes:
+    """The portal's pages (mixed into the gateway service)."""
+
+    @page("GET", "/")
+    def portal_home(self, request):
+        try:
+            principal = authorize(self.services, self.principals, request, "customer")
+        except Unauthenticated as exc:
+            ended = session_token(request) is not None
+            return self._login_page(message=str(exc) if ended else None)
+        return self._home(request, principal)
+
+    @page("POST", "/login/<bank>")
+    def portal_login(self, request, bank):
+        form = self.services.call("identity", "start_banklink_login", bank,
+                                  f"{self._public_url()}/login/{bank}/return")
+        return render("to_bank.html", form=form)
+
+    @page("POST", "/login/<bank>/return")
+    def portal_login_return(self, request, bank):
+        try:
+            session = self.services.call("identity", "finish_banklink_login", bank,
+                                         form_body(request))
+        except (Unauthenticated, Forbidden) as exc:
+            return self._login_page(message=str(exc), status=status_of(exc)[0])
+        return set_session_cookie(redirect("/", code=303), session, self._public_url())
+
+    @page("POST", "/logout")
+    def portal_logout(self, request):
+        token = session_token(request)
+        if token:
+            check_csrf(request, token)
+            self.services.call("identity", "logout", token)
+            self.principals.forget_session(session_key(token))
+        response = redirect("/", code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    @page("POST", "/customers/<cid>/consumption-points/<cp>/readings")
+    def portal_submit_reading(self, request, cid, cp):
+        principal = authorize(self.services, self.principals, request, "customer",
+                              "readings:write", cid, cp, "Submit a reading (portal)")
+        check_csrf(request, session_token(request))
+        form = form_body(request)
+        outcome = {"consumption_point_id": cp}
+        try:
+            reading = parse(NewReading, {
+                "reading_date": form.get("reading_date") or None,
+                "registers": {name[len(REGISTER_FIELD):]: value.strip() or None
+                              for name, value in form.items() if name.startswith(REGISTER_FIELD)}})
+            key = (form.get("idempotency_key") or "")[:MAX_KEY] or None
+            outcome["reading"] = self.services.call(
+                "metering", "submit_reading", reading_command(principal, cid, cp, reading, key))
+            status = 201
+        except ServiceUnavailable:
+            raise
+        except VoolError as exc:      # refused: said beside the form it came from
+            status = status_of(exc)[0]
+            outcome.update(detail=str(exc), errors=getattr(exc, "errors", None) or [])
+        return self._home(request, principal, outcome, status)
+
+    # -- the pages' contents ---------------------------------------------------------
+
+    def _public_url(self):
+        return cfg.setting(self.config, "VOOL_PUBLIC_URL", "http://localhost:8000").rstrip("/")
+
+    def _login_page(self, message=None, status=200):
+        try:
+            banks = self.services.call("identity", "list_banks")
+        except ServiceUnavailable:
+            banks, message = [], "Logging in is not possible right now; try again shortly."
+            status = 503
+        return render("login.html", status=status, banks=banks, message=message)
+
+    def _home(self, request, principal, outcome=None, status=200):
+        token = session_token(request)
+        customers = [self._customer_view(request, entry) for entry in principal["customers"]]
+        return render("home.html", status=status, person=principal["person"],
+                      customers=customers, outcome=outcome or {},
+                      csrf_field=CSRF_FIELD, csrf_token=csrf_token(token),
+                      register_field=REGISTER_FIELD, new_key=lambda: uuid.uuid4().hex)
+
+    def _customer_view(self, request, entry):
+        """What the person may see of one customer, each part checked (and, under a
+        mandate, logged) by identity like the API's routes; a service that is down
+        leaves its part out and says so."""
+        cid, scopes = entry["customer_id"], set(entry["scopes"])
+        view = {"customer_id": cid, "name": entry["name"], "relation": entry["relation"],
+                "may_enter_readings": "readings:write" in scopes, "points": None,
+                "invoices": None, "unavailable": []}
+        if "contract:read" in scopes:
+            request.principal = authorize(self.services, self.principals, request, "customer",
+                                          "contract:read", cid, None, "Portal: consumption points")
+            visible = visible_points(request)
+            try:
+                points = [p for p in self.services.call("contracts", "consumption_points_of", cid)
+                          if visible is None or p["id"] in visible]
+                overview = self.services.call("metering", "reading_overview",
+                                              [p["id"] for p in points]) if points else {}
+                for point in points:
+                    point.update(overview.get(point["id"], {}))
+                view["points"] = points
+            except ServiceUnavailable:
+                view["unavailable"].append("consumption points and readings")
+        if "invoices:read" in scopes:
+            request.principal = authorize(self.services, self.principals, request, "customer",
+                                          "invoices:read", cid, None, "Portal: invoices")
+            try:
+                view["invoices"] = self.services.call("billing", "invoices_of", cid, "all",
+                                                      visible_points(request))[:12]
+            except ServiceUnavailable:
+                view["unavailable"].append("invoices")
+        return view

@@ -1,0 +1,82 @@
+"""The Quick start's `make run` (`vool run`) on a broker it has never seen and no
+database configured: every service starts, the demo is loaded once everyone
+listens, and the demo grandmother logs in to the portal through the test bank's
+pages and sees both her consumption points; Ctrl-C stops it all."""
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import requests
+import yaml
+
+from services.common.config import PROJECT_ROOT
+from tests.browser import forms
+from tests.conftest import free_port, wait_for
+
+
+@pytest.fixture
+def vool_run(broker, tmp_path):
+    vhost, amqp_uri = broker.new_vhost()   # a fresh broker: no queue exists yet
+    gateway_port, bank_port = free_port(), free_port()
+    banks = yaml.safe_load((PROJECT_ROOT / "deploy" / "config" / "banks.yaml").read_text())
+    for bank in banks["banks"]:
+        bank["url"] = f"http://127.0.0.1:{bank_port}/banklink"
+    (tmp_path / "banks.yaml").write_text(yaml.safe_dump(banks))
+    env = {k: v for k, v in os.environ.items()
+           if k != "DATABASE_URL" and not (k.startswith("VOOL_") and k.endswith("_DATABASE_URL"))}
+    env.update({"AMQP_URI": amqp_uri, "VOOL_VAR_DIR": str(tmp_path / "var"),
+                "VOOL_GATEWAY_ADDRESS": f"127.0.0.1:{gateway_port}",
+                "VOOL_TESTBANK_ADDRESS": f"127.0.0.1:{bank_port}",
+                "VOOL_PUBLIC_URL": f"http://127.0.0.1:{gateway_port}",
+                "VOOL_BANKS_FILE": str(tmp_path / "banks.yaml"), "VOOL_LOG_LEVEL": "WARNING",
+                "PYTHONWARNINGS": "ignore::DeprecationWarning"})
+    log = open(tmp_path / "vool.log", "w+")
+    process = subprocess.Popen([sys.executable, "-m", "services.cli", "run"], cwd=PROJECT_ROOT,
+                               env=env, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    try:
+        yield {"gateway": f"http://127.0.0.1:{gateway_port}", "process": process, "log": log}
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        broker.drop_vhost(vhost)
+
+
+def output(run):
+    run["log"].seek(0)
+    return run["log"].read()
+
+
+def portal_login(gateway, person_index):
+    """Through the test bank's own pages, choosing one of its demo persons."""
+    browser = requests.Session()
+    [to_bank] = forms(browser.post(f"{gateway}/login/testbank", timeout=10).text)
+    bank_page = browser.post(to_bank["action"], data=to_bank["fields"], timeout=10)
+    [login] = forms(bank_page.text, to_bank["action"])
+    reply_page = browser.post(login["action"], data={**login["fields"],
+                                                     "person": person_index}, timeout=10)
+    [reply] = forms(reply_page.text, login["action"])
+    return browser.post(reply["action"], data=reply["fields"], timeout=10)
+
+
+def test_make_run_starts_everything_loads_the_demo_and_the_portal_works(vool_run):
+    gateway = vool_run["gateway"]
+    wait_for(lambda: "loaded the demo: 4 contracts" in output(vool_run), timeout=120,
+             message=f"the demo loaded; vool said: {output(vool_run)[-2000:]}")
+    health = requests.get(f"{gateway}/health", timeout=10)
+    assert health.status_code == 200, health.text
+    # Õie Mäger, the test bank's first demo person: her contracts reached identity
+    home = wait_for(lambda: (lambda page: page if page.status_code == 200 else None)(
+        portal_login(gateway, "0")), timeout=30, message="the demo customer can log in")
+    assert "Õie Mäger" in home.text
+    assert "Pärnu mnt 10-5, Tallinn" in home.text and "Tallinna 7, Rapla" in home.text
+
+    vool_run["process"].send_signal(signal.SIGINT)      # Ctrl-C
+    assert vool_run["process"].wait(timeout=30) == 0
+    assert "vool: stopped" in output(vool_run)

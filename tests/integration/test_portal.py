@@ -1,0 +1,173 @@
+"""The web portal under /: a customer logs in through the bank's flow with a
+browser (cookies, forms), sees her consumption point, enters readings, is told
+what was wrong with a bad one, cannot be made to post by another site, never
+reaches someone else's point, and logs out. A grandchild under a mandate sees what
+the mandate covers, and the grandmother's access log says so."""
+from datetime import datetime, timezone
+
+import pytest
+import requests
+
+from services.billing.service import BillingService
+from services.contracts.service import ContractsService
+from services.gateway.service import GatewayService
+from services.identity.service import IdentityService
+from services.metering.service import MeteringService
+from tests.banking import make_banks
+from tests.browser import forms
+from tests.conftest import wait_for
+from tests.samples import GRANDCHILD, GRANDMOTHER, contract_command
+
+
+
+def now():
+    """The real time: the session cookie expires by the browser's clock."""
+    return datetime.now(timezone.utc)
+
+
+@pytest.fixture
+def portal(run_services, config, rpc, tmp_path):
+    banks = make_banks(tmp_path)
+    base = f"http://{config['WEB_SERVER_ADDRESS']}"
+    run_services(GatewayService, IdentityService, ContractsService, MeteringService,
+                 BillingService, VOOL_BANKS_FILE=str(banks.banks_file), VOOL_PUBLIC_URL=base)
+    home = rpc.contracts.sign_contract(contract_command(start_date="2026-01-01",
+                                                        registers=("T1", "T2")))
+    child = rpc.contracts.sign_contract(contract_command(person_code=GRANDCHILD,
+                                                         name="Grandchild",
+                                                         start_date="2026-01-01"))
+    for person in (GRANDMOTHER, GRANDCHILD):
+        wait_for(lambda: rpc.identity.is_eligible(person))
+    wait_for(lambda: rpc.metering.reading_overview([home["consumption_point_id"]]))
+    return {"base": base, "banks": banks, "home": home, "child": child}
+
+
+def log_in(portal, person_code, name):
+    """The browser's way: the login page's bank button, the page that posts our
+    signed request to the bank, the bank's reply posted back."""
+    browser = requests.Session()
+    login_page = browser.get(f"{portal['base']}/", timeout=10)
+    assert login_page.status_code == 200
+    [bank_button] = [f for f in forms(login_page.text, portal["base"])
+                     if f["action"].endswith("/login/testbank")]
+    to_bank = browser.post(bank_button["action"], timeout=10)
+    assert to_bank.status_code == 200, to_bank.text
+    [signed] = forms(to_bank.text)
+    reply = portal["banks"].bank.authentication_reply(signed["fields"], person_code, name, now())
+    assert signed["fields"]["VK_RETURN"] == f"{portal['base']}/login/testbank/return"
+    landed = browser.post(signed["fields"]["VK_RETURN"], data=reply, timeout=10)
+    assert landed.status_code == 200 and landed.url == f"{portal['base']}/", landed.text
+    return browser, landed
+
+
+def reading_form(page, point_id, base):
+    [form] = [f for f in forms(page.text, base) if f["action"].endswith(
+        f"/consumption-points/{point_id}/readings")]
+    return form
+
+
+def test_a_customer_logs_in_sees_her_point_and_enters_a_reading(portal, rpc):
+    browser, home_page = log_in(portal, GRANDMOTHER, "Õie Mäger")
+    point = portal["home"]["consumption_point_id"]
+    assert "Õie Mäger" in home_page.text
+    assert f"EIC {rpc.contracts.get_contract(portal['home']['contract_no'])['consumption_point']['eic']}" in home_page.text
+    assert "Next reading due" in home_page.text
+    form = reading_form(home_page, point, portal["base"])
+    assert set(form["fields"]) == {"csrf_token", "idempotency_key", "reading_date",
+                                   "register-T1", "register-T2"}
+
+    sent = browser.post(form["action"], data={
+        **form["fields"], "reading_date": "2026-03-01", "register-T1": "1350",
+        "register-T2": "1200"}, timeout=10)
+    assert sent.status_code == 201, sent.text
+    assert "Reading accepted" in sent.text and "T1 350 kWh" in sent.text
+    [reading] = rpc.metering.list_readings(point, portal["home"]["customer_id"])[:1]
+    assert (reading["reading_date"], reading["source"]) == ("2026-03-01", "customer")
+
+    again = browser.post(form["action"], data={   # the same page's form sent twice
+        **form["fields"], "reading_date": "2026-03-01", "register-T1": "1350",
+        "register-T2": "1200"}, timeout=10)
+    assert again.status_code == 201
+    assert len([r for r in rpc.metering.list_readings(point, portal["home"]["customer_id"])
+                if r["reading_date"] == "2026-03-01"]) == 1
+    assert "2026-03-01" in browser.get(f"{portal['base']}/", timeout=10).text   # last reading
+
+
+def test_a_bad_reading_is_explained_beside_its_form_and_nothing_is_stored(portal, rpc):
+    browser, home_page = log_in(portal, GRANDMOTHER, "Õie Mäger")
+    point, cid = portal["home"]["consumption_point_id"], portal["home"]["customer_id"]
+    form = reading_form(home_page, point, portal["base"])
+    empty = browser.post(form["action"], data={
+        **form["fields"], "reading_date": "2026-03-01", "register-T1": "", "register-T2": "5"},
+        timeout=10)
+    assert empty.status_code == 422
+    assert "registers.T1" in empty.text
+    lower = browser.post(form["action"], data={
+        **reading_form(empty, point, portal["base"])["fields"], "reading_date": "2025-12-01",
+        "register-T1": "1100", "register-T2": "1100"}, timeout=10)
+    assert lower.status_code == 422 and "reading_date" in lower.text
+    no_date = browser.post(form["action"], data={
+        **form["fields"], "reading_date": "<script>", "register-T1": "1", "register-T2": "1"},
+        timeout=10)
+    assert no_date.status_code == 422 and "reading_date" in no_date.text
+    assert "<script>" not in no_date.text
+    assert [r for r in rpc.metering.list_readings(point, cid) if r["source"] == "customer"] == []
+
+
+def test_no_other_site_can_post_for_her_and_no_one_reaches_another_s_point(portal, rpc):
+    browser, home_page = log_in(portal, GRANDMOTHER, "Õie Mäger")
+    point, cid = portal["home"]["consumption_point_id"], portal["home"]["customer_id"]
+    form = reading_form(home_page, point, portal["base"])
+    reading = {"reading_date": "2026-03-01", "register-T1": "1350", "register-T2": "1200",
+               "idempotency_key": "k1"}
+    for token in ({}, {"csrf_token": "0" * 64}):               # missing, or not hers
+        forged = browser.post(form["action"], data={**reading, **token}, timeout=10)
+        assert forged.status_code == 403, forged.text
+    child = portal["child"]
+    theirs = browser.post(
+        f"{portal['base']}/customers/{child['customer_id']}/consumption-points/"
+        f"{child['consumption_point_id']}/readings", data={**form["fields"], **reading},
+        timeout=10)
+    assert theirs.status_code == 404
+    assert [r for r in rpc.metering.list_readings(point, cid) if r["source"] == "customer"] == []
+    assert [r for r in rpc.metering.list_readings(child["consumption_point_id"],
+                                                  child["customer_id"])
+            if r["source"] != "import" and r["reading_date"] == "2026-03-01"] == []
+
+
+def test_logging_out_ends_the_session_and_a_stale_cookie_gets_the_login_page(portal):
+    browser, home_page = log_in(portal, GRANDMOTHER, "Õie Mäger")
+    stale = browser.cookies.get("vool_session")
+    [logout] = [f for f in forms(home_page.text, portal["base"]) if f["action"].endswith("/logout")]
+    out = browser.post(logout["action"], data=logout["fields"], timeout=10)
+    assert out.status_code == 200 and "Log in through your bank" in out.text
+    assert browser.cookies.get("vool_session") is None
+    again = requests.get(f"{portal['base']}/", cookies={"vool_session": stale}, timeout=10)
+    assert again.status_code == 200 and "Log in through your bank" in again.text
+    assert "log in again" in again.text
+
+
+def test_a_refused_bank_reply_is_said_on_the_login_page(portal):
+    browser = requests.Session()
+    to_bank = browser.post(f"{portal['base']}/login/testbank", timeout=10)
+    [signed] = forms(to_bank.text)
+    reply = portal["banks"].bank.authentication_reply(signed["fields"], GRANDMOTHER, "Õie", now())
+    refused = browser.post(signed["fields"]["VK_RETURN"], data={**reply, "VK_MAC": "AAAA"},
+                           timeout=10)
+    assert refused.status_code == 401 and "Log in through your bank" in refused.text
+    assert browser.cookies.get("vool_session") is None
+
+
+def test_a_grandchild_sees_what_the_mandate_covers_and_the_grandmother_sees_that(portal, rpc):
+    rpc.identity.register_mandate({"grantor_person_code": GRANDMOTHER,
+                                   "grantee_person_code": GRANDCHILD,
+                                   "scopes": ["contract:read"]}, "desk")
+    browser, home_page = log_in(portal, GRANDCHILD, "Grandchild")
+    grandmother = portal["home"]
+    section = home_page.text.split(f'id="customer-{grandmother["customer_id"]}"')[1]
+    assert "under a mandate" in section
+    assert f'id="point-{grandmother["consumption_point_id"]}"' in section
+    assert "/readings" not in section.split("</section>")[0]   # no readings:write: no form
+    log = rpc.identity.access_log(grandmother["customer_id"])
+    assert [(e["actor_person_code"], e["what"]) for e in log] == [
+        (GRANDCHILD, "Portal: consumption points")]
