@@ -20,14 +20,17 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Response
 
 from services.common import config as cfg
-from services.common.errors import Forbidden, ServiceUnavailable, Unauthenticated, VoolError
+from services.common.errors import (Forbidden, ServiceUnavailable, Unauthenticated,
+                                    ValidationFailed, VoolError)
 from services.common.session_tokens import session_key
 from services.common.validation import parse
-from services.gateway.auth import (SESSION_COOKIE, authorize, session_token,
+from services.contracts.contact import CONTACT_FIELDS, ContactChange
+from services.gateway.auth import (SESSION_COOKIE, actor, authorize, session_token,
                                    set_session_cookie, visible_points)
 from services.gateway.http import ProblemWebServer, form_body
 from services.gateway.problems import status_of
 from services.gateway.routes.readings import MAX_KEY, NewReading, reading_command
+from services.notifications.desk import CUSTOMER_KINDS, Feedback
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +93,11 @@ class PortalRoutes:
         except Unauthenticated as exc:
             ended = session_token(request) is not None
             return self._login_page(message=str(exc) if ended else None)
-        return self._home(request, principal)
+        notice = {"paid": "Thank you: your payment was received.",
+                  "cancelled": "The payment was cancelled at the bank; nothing was paid."
+                  }.get(request.args.get("payment"))
+        return self._home(request, principal, {"part": "page", "message": notice}
+                          if notice else None)
 
     @page("POST", "/login/<bank>")
     def portal_login(self, request, bank):
@@ -120,26 +127,89 @@ class PortalRoutes:
 
     @page("POST", "/customers/<cid>/consumption-points/<cp>/readings")
     def portal_submit_reading(self, request, cid, cp):
-        principal = authorize(self.services, self.principals, request, "customer",
-                              "readings:write", cid, cp, "Submit a reading (portal)")
-        check_csrf(request, session_token(request))
-        form = form_body(request)
-        outcome = {"consumption_point_id": cp}
-        try:
+        def submit(principal, form):
             reading = parse(NewReading, {
                 "reading_date": form.get("reading_date") or None,
                 "registers": {name[len(REGISTER_FIELD):]: value.strip() or None
                               for name, value in form.items() if name.startswith(REGISTER_FIELD)}})
             key = (form.get("idempotency_key") or "")[:MAX_KEY] or None
-            outcome["reading"] = self.services.call(
-                "metering", "submit_reading", reading_command(principal, cid, cp, reading, key))
-            status = 201
+            return {"reading": self.services.call(
+                "metering", "submit_reading", reading_command(principal, cid, cp, reading, key))}
+        return self._act(request, cid, "readings:write", f"point:{cp}", submit, cp,
+                         "Submit a reading (portal)")
+
+    @page("POST", "/customers/<cid>/contact")
+    def portal_change_contact(self, request, cid):
+        def change(principal, form):
+            given = {field: form[field].strip() or None for field in CONTACT_FIELDS
+                     if field in form}
+            change = parse(ContactChange, given)
+            self.services.call("contracts", "change_contact", cid,
+                               change.model_dump(exclude_unset=True), actor(principal))
+            return {"message": "Your contact details were changed."}
+        return self._act(request, cid, "contact:write", "contact", change, None,
+                         "Change contact details (portal)")
+
+    @page("POST", "/customers/<cid>/feedback")
+    def portal_send_feedback(self, request, cid):
+        def send(principal, form):
+            feedback = parse(Feedback, {k: form.get(k, "").strip() for k in ("kind", "subject",
+                                                                              "body")})
+            self.services.call("notifications", "open_case", cid, feedback.model_dump(),
+                               actor(principal))
+            return {"message": "Thank you: your message is with our service desk."}
+        return self._act(request, cid, "feedback:write", "feedback", send, None,
+                         "Write to the desk (portal)")
+
+    @page("POST", "/customers/<cid>/payments")
+    def portal_pay(self, request, cid):
+        def pay(principal, form):
+            bank = form.get("bank", "")
+            if bank not in {b["id"] for b in self.services.call("identity", "list_banks")}:
+                raise ValidationFailed.field("bank", "choose one of the banks")
+            order = self.services.call("billing", "start_bank_payment", cid,
+                                       request.form.getlist("invoice_no"), bank,
+                                       actor(principal), visible_points(request))
+            return {"to_bank": self.services.call(
+                "identity", "payment_request", bank, order["stamp"], order["amount"],
+                order["reference_no"], order["message"],
+                f"{self._public_url()}/payments/{bank}/return")}
+        answer = self._act(request, cid, "payments:write", "payment", pay, None,
+                           "Pay invoices (portal)")
+        return answer
+
+    @page("POST", "/payments/<bank>/return")
+    def portal_payment_return(self, request, bank):
+        """The bank's reply to a payment (the customer's browser, or the bank itself
+        with VK_AUTO): recorded once, then back to the portal."""
+        reply = self.services.call("identity", "verify_payment_reply", bank, form_body(request))
+        paid = self.services.call("billing", "finish_bank_payment", bank, reply)
+        return redirect(f"/?payment={'paid' if paid['status'] == 'paid' else 'cancelled'}",
+                        code=303)
+
+    def _act(self, request, cid, scope, part, action, cp, what):
+        """A form's change for customer ``cid``: authorized like the API's route,
+        the form's token checked, then the page again with what came of it beside
+        the form (a refusal names the fields); a service that is down is a 503 page."""
+        principal = authorize(self.services, self.principals, request, "customer", scope,
+                              cid, cp, what)
+        request.principal = principal
+        check_csrf(request, session_token(request))
+        outcome = {"customer_id": cid, "part": part}
+        status = 200
+        try:
+            outcome.update(action(principal, form_body(request)))
         except ServiceUnavailable:
             raise
         except VoolError as exc:      # refused: said beside the form it came from
             status = status_of(exc)[0]
             outcome.update(detail=str(exc), errors=getattr(exc, "errors", None) or [])
-        return self._home(request, principal, outcome, status)
+        if "to_bank" in outcome:
+            return render("to_bank.html", form=outcome["to_bank"])
+        if "reading" in outcome:
+            status = 201
+        home_principal = authorize(self.services, self.principals, request, "customer")
+        return self._home(request, home_principal, outcome, status)
 
     # -- the pages' contents ---------------------------------------------------------
 
@@ -160,7 +230,8 @@ class PortalRoutes:
         return render("home.html", status=status, person=principal["person"],
                       customers=customers, outcome=outcome or {},
                       csrf_field=CSRF_FIELD, csrf_token=csrf_token(token),
-                      register_field=REGISTER_FIELD, new_key=lambda: uuid.uuid4().hex)
+                      register_field=REGISTER_FIELD, new_key=lambda: uuid.uuid4().hex,
+                      feedback_kinds=CUSTOMER_KINDS)
 
     def _customer_view(self, request, entry):
         """What the person may see of one customer, each part checked (and, under a
@@ -169,7 +240,7 @@ class PortalRoutes:
         cid, scopes = entry["customer_id"], set(entry["scopes"])
         view = {"customer_id": cid, "name": entry["name"], "relation": entry["relation"],
                 "may_enter_readings": "readings:write" in scopes, "points": None,
-                "invoices": None, "unavailable": []}
+                "invoices": None, "banks": [], "unavailable": []}
         if "contract:read" in scopes:
             request.principal = authorize(self.services, self.principals, request, "customer",
                                           "contract:read", cid, None, "Portal: consumption points")
@@ -190,6 +261,22 @@ class PortalRoutes:
             try:
                 view["invoices"] = self.services.call("billing", "invoices_of", cid, "all",
                                                       visible_points(request))[:12]
+                if "payments:write" in scopes:
+                    view["banks"] = self.services.call("identity", "list_banks")
             except ServiceUnavailable:
                 view["unavailable"].append("invoices")
+        if "contract:read" in scopes:
+            try:
+                view["contact"] = self.services.call("contracts", "get_customer", cid)["contact"]
+                view["inbox"] = self.services.call("notifications", "inbox", cid)[:10]
+            except ServiceUnavailable:
+                view["unavailable"].append("contact details and messages")
+        view["may_change_contact"] = "contact:write" in scopes and "contact" in view
+        if "feedback:write" in scopes:
+            request.principal = authorize(self.services, self.principals, request, "customer",
+                                          "feedback:write", cid, None, "Portal: the desk")
+            try:
+                view["cases"] = self.services.call("notifications", "cases_of", cid)[:10]
+            except ServiceUnavailable:
+                view["unavailable"].append("messages to the desk")
         return view

@@ -13,6 +13,7 @@ from services.contracts.service import ContractsService
 from services.gateway.service import GatewayService
 from services.identity.service import IdentityService
 from services.metering.service import MeteringService
+from services.notifications.service import NotificationsService
 from tests.banking import make_banks
 from tests.browser import forms
 from tests.conftest import wait_for
@@ -30,7 +31,8 @@ def portal(run_services, config, rpc, tmp_path):
     banks = make_banks(tmp_path)
     base = f"http://{config['WEB_SERVER_ADDRESS']}"
     run_services(GatewayService, IdentityService, ContractsService, MeteringService,
-                 BillingService, VOOL_BANKS_FILE=str(banks.banks_file), VOOL_PUBLIC_URL=base)
+                 BillingService, NotificationsService, VOOL_BANKS_FILE=str(banks.banks_file),
+                 VOOL_PUBLIC_URL=base)
     home = rpc.contracts.sign_contract(contract_command(start_date="2026-01-01",
                                                         registers=("T1", "T2")))
     child = rpc.contracts.sign_contract(contract_command(person_code=GRANDCHILD,
@@ -171,3 +173,66 @@ def test_a_grandchild_sees_what_the_mandate_covers_and_the_grandmother_sees_that
     log = rpc.identity.access_log(grandmother["customer_id"])
     assert [(e["actor_person_code"], e["what"]) for e in log] == [
         (GRANDCHILD, "Portal: consumption points")]
+
+
+def form_to(page, base, ending):
+    [form] = [f for f in forms(page.text, base) if f["action"].endswith(ending)]
+    return form
+
+
+def test_she_changes_her_contact_details_and_writes_to_the_desk(portal, rpc):
+    browser, home_page = log_in(portal, GRANDMOTHER, "Õie Mäger")
+    cid = portal["home"]["customer_id"]
+    contact = form_to(home_page, portal["base"], f"/customers/{cid}/contact")
+    wrong = browser.post(contact["action"], data={**contact["fields"], "phone": "not a phone",
+                                                  "language": "en"}, timeout=10)
+    assert wrong.status_code == 422 and "phone" in wrong.text
+    assert rpc.contracts.get_customer(cid)["contact"]["language"] == "et"
+    changed = browser.post(contact["action"], data={
+        **contact["fields"], "phone": "+372 5555 1234", "language": "en"}, timeout=10)
+    assert changed.status_code == 200 and "contact details were changed" in changed.text
+    assert rpc.contracts.get_customer(cid)["contact"]["phone"] == "+37255551234"
+    assert 'value="+37255551234"' in changed.text
+
+    desk = form_to(changed, portal["base"], f"/customers/{cid}/feedback")
+    empty = browser.post(desk["action"], data={**desk["fields"], "kind": "question",
+                                               "subject": "", "body": "x"}, timeout=10)
+    assert empty.status_code == 422 and "subject" in empty.text
+    sent = browser.post(desk["action"], data={**desk["fields"], "kind": "question",
+                                              "subject": "Why two meters?", "body": "Tell me."},
+                        timeout=10)
+    assert sent.status_code == 200 and "with our service desk" in sent.text
+    [case] = rpc.notifications.cases_of(cid)
+    assert (case["subject"], case["kind"]) == ("Why two meters?", "question")
+    assert "Why two meters?" in browser.get(f"{portal['base']}/", timeout=10).text
+    forged = browser.post(desk["action"], data={**desk["fields"], "csrf_token": "x",
+                                                "kind": "question", "subject": "s", "body": "b"},
+                          timeout=10)
+    assert forged.status_code == 403 and len(rpc.notifications.cases_of(cid)) == 1
+
+
+def test_she_pays_an_invoice_through_the_bank_and_sees_it_paid(portal, rpc):
+    home, cid = portal["home"], portal["home"]["customer_id"]
+    reading = rpc.metering.submit_reading({
+        "consumption_point_id": home["consumption_point_id"], "reading_date": "2026-02-20",
+        "registers": {"T1": 1300, "T2": 1100}})
+    wait_for(lambda: rpc.billing.get_charge(reading["reading_id"]))
+    rpc.billing.billing_run("2026-02")
+    [invoice] = rpc.billing.invoices_of(cid)
+    browser, home_page = log_in(portal, GRANDMOTHER, "Õie Mäger")
+    pay = form_to(home_page, portal["base"], f"/customers/{cid}/payments")
+    assert pay["fields"]["invoice_no"] == invoice["invoice_no"]     # its box to tick
+    hidden = {k: v for k, v in pay["fields"].items() if k != "invoice_no"}
+    nothing = browser.post(pay["action"], data={**hidden, "bank": "testbank"}, timeout=10)
+    assert nothing.status_code == 422 and "invoice_nos" in nothing.text   # none ticked
+    to_bank = browser.post(pay["action"], data={**hidden, "bank": "testbank",
+                                                "invoice_no": invoice["invoice_no"]}, timeout=10)
+    assert to_bank.status_code == 200, to_bank.text
+    [signed] = forms(to_bank.text)
+    assert signed["fields"]["VK_RETURN"] == f"{portal['base']}/payments/testbank/return"
+    bank = portal["banks"].bank
+    reply = bank.payment_reply(signed["fields"], bank.check_request(signed["fields"]),
+                               paid=True, now=now())
+    back = browser.post(signed["fields"]["VK_RETURN"], data=reply, timeout=10)
+    assert back.status_code == 200 and "your payment was received" in back.text
+    assert rpc.billing.invoices_of(cid)[0]["status"] == "paid"
