@@ -25,11 +25,13 @@ from services.common.errors import (Forbidden, ServiceUnavailable, Unauthenticat
 from services.common.session_tokens import session_key
 from services.common.validation import parse
 from services.contracts.contact import CONTACT_FIELDS, ContactChange
-from services.gateway.auth import (SESSION_COOKIE, actor, authorize, session_token,
+from services.common.scopes import SCOPES
+from services.gateway.auth import (SELF_ONLY, SESSION_COOKIE, actor, authorize, session_token,
                                    set_session_cookie, visible_points)
 from services.gateway.http import ProblemWebServer, form_body
 from services.gateway.problems import status_of
 from services.gateway.routes.readings import MAX_KEY, NewReading, reading_command
+from services.identity.mandates import MandateGrant
 from services.notifications.desk import CUSTOMER_KINDS, Feedback
 
 log = logging.getLogger(__name__)
@@ -178,6 +180,28 @@ class PortalRoutes:
                            "Pay invoices (portal)")
         return answer
 
+    @page("POST", "/customers/<cid>/mandates")
+    def portal_grant_mandate(self, request, cid):
+        def grant(principal, form):
+            terms = parse(MandateGrant, {
+                "grantee_person_code": form.get("grantee_person_code", "").strip(),
+                "scopes": request.form.getlist("scopes"),
+                "valid_until": form.get("valid_until") or None})
+            self.services.call("identity", "grant_mandate", cid, terms.model_dump(mode="json"),
+                               actor(principal))
+            self.principals.forget_persons([terms.grantee_person_code])
+            return {"message": "The mandate is granted; they can act for you from today."}
+        return self._act(request, cid, SELF_ONLY, "mandates", grant, None,
+                         "Grant a mandate (portal)")
+
+    @page("POST", "/customers/<cid>/mandates/<mandate_id>/revoke")
+    def portal_revoke_mandate(self, request, cid, mandate_id):
+        def revoke(principal, form):
+            self.services.call("identity", "revoke_mandate", cid, mandate_id, actor(principal))
+            return {"message": "The mandate is revoked: it no longer works."}
+        return self._act(request, cid, SELF_ONLY, "mandates", revoke, None,
+                         "Revoke a mandate (portal)")
+
     @page("POST", "/payments/<bank>/return")
     def portal_payment_return(self, request, bank):
         """The bank's reply to a payment (the customer's browser, or the bank itself
@@ -231,7 +255,7 @@ class PortalRoutes:
                       customers=customers, outcome=outcome or {},
                       csrf_field=CSRF_FIELD, csrf_token=csrf_token(token),
                       register_field=REGISTER_FIELD, new_key=lambda: uuid.uuid4().hex,
-                      feedback_kinds=CUSTOMER_KINDS)
+                      feedback_kinds=CUSTOMER_KINDS, scopes=SCOPES)
 
     def _customer_view(self, request, entry):
         """What the person may see of one customer, each part checked (and, under a
@@ -272,6 +296,12 @@ class PortalRoutes:
             except ServiceUnavailable:
                 view["unavailable"].append("contact details and messages")
         view["may_change_contact"] = "contact:write" in scopes and "contact" in view
+        if entry["relation"] == "self":       # mandates are the customer's own business
+            try:
+                view["mandates"] = self.services.call(
+                    "identity", "mandates_of", cid, request.principal["person"]["person_code"])
+            except ServiceUnavailable:
+                view["unavailable"].append("mandates")
         if "feedback:write" in scopes:
             request.principal = authorize(self.services, self.principals, request, "customer",
                                           "feedback:write", cid, None, "Portal: the desk")

@@ -236,3 +236,35 @@ def test_she_pays_an_invoice_through_the_bank_and_sees_it_paid(portal, rpc):
     back = browser.post(signed["fields"]["VK_RETURN"], data=reply, timeout=10)
     assert back.status_code == 200 and "your payment was received" in back.text
     assert rpc.billing.invoices_of(cid)[0]["status"] == "paid"
+
+
+def test_the_grandmother_grants_and_revokes_a_mandate_in_the_portal(portal, rpc):
+    grandmother, cid = portal["home"], portal["home"]["customer_id"]
+    her, home_page = log_in(portal, GRANDMOTHER, "Õie Mäger")
+    grant = form_to(home_page, portal["base"], f"/customers/{cid}/mandates")
+    fields = {k: v for k, v in grant["fields"].items()
+              if k not in ("scopes", "grantee_person_code")}
+    none = her.post(grant["action"], data={**fields, "grantee_person_code": GRANDCHILD},
+                    timeout=10)
+    assert none.status_code == 422 and "scopes" in none.text
+    granted = her.post(grant["action"], data=[*fields.items(),
+                                              ("grantee_person_code", GRANDCHILD),
+                                              ("scopes", "contract:read"),
+                                              ("scopes", "readings:write")], timeout=10)
+    assert granted.status_code == 200 and "The mandate is granted" in granted.text
+    [mandate] = rpc.identity.mandates_of(cid, GRANDMOTHER)["granted"]
+    assert sorted(mandate["scopes"]) == ["contract:read", "readings:write"]
+
+    him, his_page = log_in(portal, GRANDCHILD, "Grandchild")
+    point = grandmother["consumption_point_id"]
+    reading = reading_form(his_page, point, portal["base"])       # he may enter her readings
+    assert f'action="/customers/{cid}/mandates' not in his_page.text   # never her mandates
+
+    revoke = form_to(granted, portal["base"], f"/mandates/{mandate['mandate_id']}/revoke")
+    revoked = her.post(revoke["action"], data=revoke["fields"], timeout=10)
+    assert revoked.status_code == 200 and "no longer works" in revoked.text
+    refused = him.post(reading["action"], data={**reading["fields"], "reading_date": "2026-03-01",
+                                                "register-T1": "1350", "register-T2": "1200"},
+                       timeout=10)
+    assert refused.status_code == 403                              # at once
+    assert f'id="customer-{cid}"' not in him.get(f"{portal['base']}/", timeout=10).text
