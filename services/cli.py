@@ -43,10 +43,12 @@ def run(args):
     print(f"vool: gateway on http://{address.replace('0.0.0.0', 'localhost')}/ "
           "— Ctrl-C stops everything", flush=True)
 
-    if "contracts" in processes and not args.no_demo:
-        load_demo([s for s in processes if s in BACKENDS])
-
     stopping = False
+    if "contracts" in processes and not args.no_demo:
+        try:
+            load_demo([s for s in processes if s in BACKENDS])
+        except KeyboardInterrupt:   # Ctrl-C while waiting for the services: stop them
+            stopping = True
 
     def stop(*_):
         nonlocal stopping

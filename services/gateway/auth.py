@@ -21,15 +21,23 @@ ALLOWED_KINDS = {
 }
 
 
-def session_token(request):
-    """The bearer token of the Authorization header, else the portal's cookie."""
+def session_token(request, cookie=True):
+    """The bearer token of the Authorization header, else (``cookie``) the portal's
+    cookie."""
     header = request.headers.get("Authorization", "")
     if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("use Authorization: Bearer <token>", code="unauthenticated")
         return token.strip()
-    return request.cookies.get(SESSION_COOKIE)
+    return request.cookies.get(SESSION_COOKIE) if cookie else None
+
+
+def api_session_token(request):
+    """An API call's token. The cookie counts only for reading (GET, HEAD: the
+    portal's invoice PDF links): a call that changes something must carry
+    Authorization, which no other site can make a browser send."""
+    return session_token(request, cookie=request.method in ("GET", "HEAD"))
 
 
 def set_session_cookie(response, session, public_url):
@@ -45,19 +53,21 @@ SELF_ONLY = "self"
 
 
 def authorize(services, principals, request, access, scope=None, customer_id=None,
-              consumption_point_id=None, what=""):
+              consumption_point_id=None, what="", token=None, action=None, resource=None):
     """The principal, if they may call a route with this access rule; on a
     customer's route (``customer_id`` from the path) also the scope and the
     consumption point, checked by identity against what they hold for that
-    customer now (mandates included; a use under a mandate is logged there). A
-    customer they have nothing to do with does not exist for them (404).
+    customer now (mandates included; a use under a mandate is logged there, as
+    ``action`` on ``resource``: by default the request's). A customer they have
+    nothing to do with does not exist for them (404).
 
     ``principals`` is the replica's PrincipalCache: a customer's request for
     themselves and an operator's are decided from identity's earlier answer while
-    it holds; anything else asks identity."""
+    it holds; anything else asks identity. ``token``: the session's, when the
+    caller took it from the request already (default: the API's way)."""
     if access == "public":
         return None
-    token = session_token(request)
+    token = token or api_session_token(request)
     if not token:
         raise Unauthenticated("log in first: this route needs a session", code="unauthenticated")
     key = session_key(token)
@@ -70,7 +80,8 @@ def authorize(services, principals, request, access, scope=None, customer_id=Non
             return {**known, "acting_for": own}
         changes = principals.changes
         answer = services.call("identity", "authorize_customer", token, customer_id, scope,
-                               consumption_point_id, _action(request), request.path, what)
+                               consumption_point_id, action or _action(request),
+                               resource or request.path, what)
         principals.keep(key, answer, changes)
         return {**principal_of(answer), "acting_for": answer["acting_for"]}
     if known is None:

@@ -42,9 +42,16 @@ CSRF_FIELD = "csrf_token"
 REGISTER_FIELD = "register-"     # a reading form's field per register: register-T1
 
 
+#: pages carry personal data: not kept by caches or the Back button after logout,
+#: never framed by another site, never sniffed into another type
+PAGE_HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY",
+                "Content-Security-Policy": "frame-ancestors 'none'",
+                "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
+
+
 def render(template, status=200, **values):
     return Response(TEMPLATES.get_template(template).render(**values), status=status,
-                    content_type="text/html; charset=utf-8")
+                    content_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
 
 
 def csrf_token(token):
@@ -91,7 +98,8 @@ class PortalRoutes:
     @page("GET", "/")
     def portal_home(self, request):
         try:
-            principal = authorize(self.services, self.principals, request, "customer")
+            principal = authorize(self.services, self.principals, request, "customer",
+                                  token=session_token(request))
         except Unauthenticated as exc:
             ended = session_token(request) is not None
             return self._login_page(message=str(exc) if ended else None)
@@ -119,10 +127,11 @@ class PortalRoutes:
     @page("POST", "/logout")
     def portal_logout(self, request):
         token = session_token(request)
-        if token:
-            check_csrf(request, token)
-            self.services.call("identity", "logout", token)
-            self.principals.forget_session(session_key(token))
+        if not token:       # nothing to end (and no other site may clear the cookie)
+            return redirect("/", code=303)
+        check_csrf(request, token)
+        self.services.call("identity", "logout", token)
+        self.principals.forget_session(session_key(token))
         response = redirect("/", code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
@@ -134,7 +143,9 @@ class PortalRoutes:
                 "reading_date": form.get("reading_date") or None,
                 "registers": {name[len(REGISTER_FIELD):]: value.strip() or None
                               for name, value in form.items() if name.startswith(REGISTER_FIELD)}})
-            key = (form.get("idempotency_key") or "")[:MAX_KEY] or None
+            key = form.get("idempotency_key") or None
+            if key is not None and len(key) > MAX_KEY:      # stored whole, never cut
+                raise ValidationFailed.field("idempotency_key", f"at most {MAX_KEY} characters")
             return {"reading": self.services.call(
                 "metering", "submit_reading", reading_command(principal, cid, cp, reading, key))}
         return self._act(request, cid, "readings:write", f"point:{cp}", submit, cp,
@@ -215,10 +226,13 @@ class PortalRoutes:
         """A form's change for customer ``cid``: authorized like the API's route,
         the form's token checked, then the page again with what came of it beside
         the form (a refusal names the fields); a service that is down is a 503 page."""
+        token = session_token(request)
+        if not token:
+            raise Unauthenticated("log in first", code="unauthenticated")
+        check_csrf(request, token)      # before anything is asked or logged
         principal = authorize(self.services, self.principals, request, "customer", scope,
-                              cid, cp, what)
+                              cid, cp, what, token=token)
         request.principal = principal
-        check_csrf(request, session_token(request))
         outcome = {"customer_id": cid, "part": part}
         status = 200
         try:
@@ -232,7 +246,8 @@ class PortalRoutes:
             return render("to_bank.html", form=outcome["to_bank"])
         if "reading" in outcome:
             status = 201
-        home_principal = authorize(self.services, self.principals, request, "customer")
+        home_principal = authorize(self.services, self.principals, request, "customer",
+                                   token=token)
         return self._home(request, home_principal, outcome, status)
 
     # -- the pages' contents ---------------------------------------------------------
@@ -259,15 +274,24 @@ class PortalRoutes:
 
     def _customer_view(self, request, entry):
         """What the person may see of one customer, each part checked (and, under a
-        mandate, logged) by identity like the API's routes; a service that is down
-        leaves its part out and says so."""
+        mandate, logged as a read of the customer) by identity like the API's routes;
+        a service that is down leaves its part out and says so."""
         cid, scopes = entry["customer_id"], set(entry["scopes"])
         view = {"customer_id": cid, "name": entry["name"], "relation": entry["relation"],
-                "may_enter_readings": "readings:write" in scopes, "points": None,
+                "may_enter_readings": "readings:write" in scopes,
+                "sees_contract": "contract:read" in scopes, "points": None,
                 "invoices": None, "banks": [], "unavailable": []}
-        if "contract:read" in scopes:
-            request.principal = authorize(self.services, self.principals, request, "customer",
-                                          "contract:read", cid, None, "Portal: consumption points")
+
+        def check(scope, what):
+            request.principal = authorize(
+                self.services, self.principals, request, "customer", scope, cid, None,
+                f"Portal: {what}", token=session_token(request), action="read",
+                resource=f"/customers/{cid}")
+
+        if scopes & {"contract:read", "readings:write"}:
+            # a delegate who may only enter readings sees which point is which
+            check("contract:read" if view["sees_contract"] else "readings:write",
+                  "consumption points")
             visible = visible_points(request)
             try:
                 points = [p for p in self.services.call("contracts", "consumption_points_of", cid)
@@ -280,8 +304,7 @@ class PortalRoutes:
             except ServiceUnavailable:
                 view["unavailable"].append("consumption points and readings")
         if "invoices:read" in scopes:
-            request.principal = authorize(self.services, self.principals, request, "customer",
-                                          "invoices:read", cid, None, "Portal: invoices")
+            check("invoices:read", "invoices")
             try:
                 view["invoices"] = self.services.call("billing", "invoices_of", cid, "all",
                                                       visible_points(request))[:12]
@@ -289,7 +312,8 @@ class PortalRoutes:
                     view["banks"] = self.services.call("identity", "list_banks")
             except ServiceUnavailable:
                 view["unavailable"].append("invoices")
-        if "contract:read" in scopes:
+        if view["sees_contract"]:
+            check("contract:read", "contact details and messages")
             try:
                 view["contact"] = self.services.call("contracts", "get_customer", cid)["contact"]
                 view["inbox"] = self.services.call("notifications", "inbox", cid)[:10]
@@ -303,8 +327,7 @@ class PortalRoutes:
             except ServiceUnavailable:
                 view["unavailable"].append("mandates")
         if "feedback:write" in scopes:
-            request.principal = authorize(self.services, self.principals, request, "customer",
-                                          "feedback:write", cid, None, "Portal: the desk")
+            check("feedback:write", "the desk")
             try:
                 view["cases"] = self.services.call("notifications", "cases_of", cid)[:10]
             except ServiceUnavailable:

@@ -8,7 +8,7 @@ from werkzeug.wrappers import Response
 from services.common import config as cfg
 from services.common.session_tokens import session_key
 from services.gateway import openapi, portal, principals, schemas
-from services.gateway.auth import (SESSION_COOKIE, client_address, session_token,
+from services.gateway.auth import (SESSION_COOKIE, api_session_token, client_address,
                                    set_session_cookie)
 from services.gateway.clients import ServiceRpc
 from services.gateway.http import form_body, json_body, route
@@ -94,7 +94,7 @@ class GatewayService(customer_routes.CustomerRoutes, operator_routes.OperatorRou
     @route("POST", "/api/v1/auth/logout", access="authenticated", tag="auth", status=204,
            summary="End this session at once")
     def logout(self, request):
-        token = session_token(request)
+        token = api_session_token(request)
         self.services.call("identity", "logout", token)
         self.principals.forget_session(session_key(token))   # the others hear session_ended
         response = Response(status=204)

@@ -163,16 +163,51 @@ def test_a_refused_bank_reply_is_said_on_the_login_page(portal):
 def test_a_grandchild_sees_what_the_mandate_covers_and_the_grandmother_sees_that(portal, rpc):
     rpc.identity.register_mandate({"grantor_person_code": GRANDMOTHER,
                                    "grantee_person_code": GRANDCHILD,
-                                   "scopes": ["contract:read"]}, "desk")
+                                   "scopes": ["readings:write"]}, "desk")
     browser, home_page = log_in(portal, GRANDCHILD, "Grandchild")
-    grandmother = portal["home"]
-    section = home_page.text.split(f'id="customer-{grandmother["customer_id"]}"')[1]
+    grandmother, child = portal["home"], portal["child"]
+    gm_cid = grandmother["customer_id"]
+    section = home_page.text.split(f'id="customer-{gm_cid}"')[1].split("</section>")[0]
     assert "under a mandate" in section
     assert f'id="point-{grandmother["consumption_point_id"]}"' in section
-    assert "/readings" not in section.split("</section>")[0]   # no readings:write: no form
-    log = rpc.identity.access_log(grandmother["customer_id"])
-    assert [(e["actor_person_code"], e["what"]) for e in log] == [
-        (GRANDCHILD, "Portal: consumption points")]
+    assert "EIC" not in section and "Invoices" not in section    # no contract:read, invoices
+    reading_form(home_page, grandmother["consumption_point_id"], portal["base"])  # may enter
+
+    # a forged post for her point is refused before anything is asked or logged
+    form = reading_form(home_page, grandmother["consumption_point_id"], portal["base"])
+    forged = browser.post(form["action"], data={**form["fields"], "csrf_token": "forged",
+                                                "reading_date": "2026-03-01",
+                                                "register-T1": "1", "register-T2": "1"},
+                          timeout=10)
+    assert forged.status_code == 403
+    # his own reading: the page drawn after it reads her data again, logged as reads of
+    # her, never with his own customer's or point's ids
+    own = reading_form(home_page, child["consumption_point_id"], portal["base"])
+    sent = browser.post(own["action"], data={**own["fields"], "reading_date": "2026-03-01",
+                                             "register-T1": "1300"}, timeout=10)
+    assert sent.status_code == 201, sent.text
+    log = rpc.identity.access_log(gm_cid)
+    assert {(e["actor_person_code"], e["action"], e["resource"], e["what"]) for e in log} == {
+        (GRANDCHILD, "read", f"/customers/{gm_cid}", "Portal: consumption points")}
+    assert len(log) == 2                                          # two pages drawn
+
+
+def test_the_api_takes_the_cookie_for_reading_only_and_pages_are_not_kept(portal, rpc):
+    browser, home_page = log_in(portal, GRANDMOTHER, "Õie Mäger")
+    cid = portal["home"]["customer_id"]
+    assert home_page.headers["Cache-Control"] == "no-store"
+    assert home_page.headers["X-Frame-Options"] == "DENY"
+    assert browser.get(f"{portal['base']}/api/v1/me", timeout=10).status_code == 200
+    # another site could make the browser post this with the cookie: refused
+    posted = browser.post(f"{portal['base']}/api/v1/customers/{cid}/feedback", timeout=10,
+                          json={"kind": "question", "subject": "s", "body": "b"})
+    assert posted.status_code == 401
+    assert rpc.notifications.cases_of(cid) == []
+    assert browser.post(f"{portal['base']}/api/v1/auth/logout", timeout=10).status_code == 401
+    # a logout without the session's cookie ends nothing and clears nothing
+    stranger = requests.post(f"{portal['base']}/logout", allow_redirects=False, timeout=10)
+    assert stranger.status_code == 303 and "Set-Cookie" not in stranger.headers
+    assert browser.get(f"{portal['base']}/api/v1/me", timeout=10).status_code == 200
 
 
 def form_to(page, base, ending):

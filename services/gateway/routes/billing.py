@@ -61,7 +61,8 @@ class BillingRoutes:
             {"name": customer["name"], "postal_address": customer["contact"]["postal_address"]},
             {"eic": point["eic"], "address": point["address"]}, language)
         return Response(base64.b64decode(document), content_type="application/pdf", headers={
-            "Content-Disposition": f'inline; filename="invoice-{invoice_no}.pdf"'})
+            "Content-Disposition": f'inline; filename="invoice-{invoice_no}.pdf"',
+            "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 
     @route("GET", f"{CUSTOMER}/payments", access="customer", scope="invoices:read",
            tag="invoices", summary="Payments received, newest first, with what each paid")
