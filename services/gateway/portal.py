@@ -11,6 +11,7 @@ another site cannot post one for the customer.
 import hashlib
 import hmac
 import logging
+import secrets
 import uuid
 from pathlib import Path
 
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates" / "portal"),
                         autoescape=select_autoescape(["html"]))
 CSRF_FIELD = "csrf_token"
+LOGIN_COOKIE = "vool_login"      # the browser's half of a login in progress
+LOGIN_COOKIE_SECONDS = 30 * 60   # as long as identity keeps a login request open
 REGISTER_FIELD = "register-"     # a reading form's field per register: register-T1
 
 
@@ -111,18 +114,37 @@ class PortalRoutes:
 
     @page("POST", "/login/<bank>")
     def portal_login(self, request, bank):
+        """On to the bank. Over https the login is bound to this browser: a secret in a
+        cookie that comes back with the bank's reply, so a reply someone else got
+        cannot log this browser in as them (over plain http, in development, a
+        browser would not send the cookie with the bank's cross-site post)."""
+        bound = self._public_url().startswith("https://")
+        browser_key = secrets.token_urlsafe(32) if bound else None
         form = self.services.call("identity", "start_banklink_login", bank,
-                                  f"{self._public_url()}/login/{bank}/return")
-        return render("to_bank.html", form=form)
+                                  f"{self._public_url()}/login/{bank}/return", browser_key)
+        response = render("to_bank.html", form=form)
+        if bound:
+            response.set_cookie(LOGIN_COOKIE, browser_key, max_age=LOGIN_COOKIE_SECONDS,
+                                httponly=True, secure=True, samesite="None", path="/login")
+        return response
 
     @page("POST", "/login/<bank>/return")
     def portal_login_return(self, request, bank):
         try:
             session = self.services.call("identity", "finish_banklink_login", bank,
-                                         form_body(request))
+                                         form_body(request), request.cookies.get(LOGIN_COOKIE))
         except (Unauthenticated, Forbidden) as exc:
             return self._login_page(message=str(exc), status=status_of(exc)[0])
-        return set_session_cookie(redirect("/", code=303), session, self._public_url())
+        previous = request.cookies.get(SESSION_COOKIE)
+        if previous and previous != session["token"]:   # one session per browser
+            try:
+                self.services.call("identity", "logout", previous)
+                self.principals.forget_session(session_key(previous))
+            except ServiceUnavailable:
+                log.warning("the browser's previous session could not be ended now")
+        response = set_session_cookie(redirect("/", code=303), session, self._public_url())
+        response.delete_cookie(LOGIN_COOKIE, path="/login")
+        return response
 
     @page("POST", "/logout")
     def portal_logout(self, request):

@@ -4,6 +4,8 @@
 that we remember; ``finish`` accepts a reply only if every rule holds, and says
 which rule failed otherwise. Every attempt is logged, without the MAC.
 """
+import hashlib
+import hmac
 import secrets
 import uuid
 from datetime import timedelta
@@ -24,7 +26,13 @@ REQUEST_LIFETIME = timedelta(minutes=30)
 MAX_NAME = 200
 
 
-def start(uow, bank, return_url):
+def browser_hash(browser_key):
+    return hashlib.sha256(browser_key.encode("utf-8")).hexdigest() if browser_key else None
+
+
+def start(uow, bank, return_url, browser_key=None):
+    """The signed request; with ``browser_key`` (a secret the browser keeps) the
+    reply will log in only a browser that shows the same key."""
     now = uow.clock.now()
     rid = secrets.token_hex(15)
     fields = {
@@ -43,7 +51,7 @@ def start(uow, bank, return_url):
     fields.update(VK_ENCODING="UTF-8", VK_LANG="EST")
     uow.session.execute(sa.insert(banklink_requests).values(
         request_id=str(uuid.uuid4()), bank_id=bank.id, service=bank.service, nonce=nonce,
-        rid=rid, created_at=now))
+        rid=rid, created_at=now, browser_hash=browser_hash(browser_key)))
     return {"action": bank.url, "method": "POST", "fields": fields}
 
 
@@ -70,7 +78,7 @@ def check_sent_by_bank(bank, fields):
         reject("banklink-wrong-recipient", "VK_REC_ID is not our id at this bank")
 
 
-def check_reply(uow, bank, fields):
+def check_reply(uow, bank, fields, browser_key=None):
     """The person a bank reply authenticates, or Unauthenticated naming the failed rule."""
     now = uow.clock.now()
     expected_service = banklink.REPLY_TO[bank.service]
@@ -97,6 +105,10 @@ def check_reply(uow, bank, fields):
             reject("banklink-rid-mismatch", "VK_RID does not match a request of ours")
     if issued["used_at"] is not None:
         reject("banklink-reused-nonce", "this reply was already used to log in")
+    if issued["browser_hash"] is not None and not hmac.compare_digest(
+            issued["browser_hash"], browser_hash(browser_key) or ""):
+        reject("banklink-other-browser",
+               "this login was started in another browser; start it again here")
     if as_utc(issued["created_at"]) < now - REQUEST_LIFETIME:
         reject("banklink-expired-request", "the login request has expired; start again")
     try:
@@ -122,9 +134,9 @@ def _issued_request(uow, bank, column, value):
         .with_for_update()).mappings().first()
 
 
-def finish(uow, bank, fields):
+def finish(uow, bank, fields, browser_key=None):
     """Check the reply and the person's eligibility; returns ``(person_code, name)``."""
-    person_code, name = check_reply(uow, bank, fields)
+    person_code, name = check_reply(uow, bank, fields, browser_key)
     if not eligibility.has_active_contract(uow, person_code) and not mandates.may_log_in(
             uow, person_code):
         raise Forbidden("You can log in while you hold an active contract with us or a "

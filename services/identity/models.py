@@ -33,6 +33,9 @@ banklink_requests = sa.Table(
     sa.Column("rid", sa.String(30), nullable=False, unique=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("used_at", sa.DateTime(timezone=True)),
+    # the SHA-256 of a secret the starting browser keeps (the portal's), when given:
+    # the bank's reply logs in only that browser (no login forced on someone else)
+    sa.Column("browser_hash", sa.String(64)),
 )
 
 # Sessions are kept by the SHA-256 of their token: a stolen table opens nothing.

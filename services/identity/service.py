@@ -65,28 +65,36 @@ class IdentityService:
         return [{"id": b.id, "name": b.name} for b in self.banks.values()]
 
     @rpc
-    def start_banklink_login(self, bank_id, return_url):
+    def start_banklink_login(self, bank_id, return_url, browser_key=None):
         """returns the signed request ``{action, method, fields}`` the browser posts to
-        the bank; NotFound for an unknown bank."""
+        the bank; NotFound for an unknown bank. browser_key: a secret the starting
+        browser keeps (at least 32 characters); the reply then logs in only a
+        finish_banklink_login that shows it."""
         bank = self._bank(bank_id)
         if not isinstance(return_url, str) or not return_url.startswith(("http://", "https://")):
             raise ValidationFailed.field("return_url", "must be an http(s) URL")
+        if browser_key is not None and not (isinstance(browser_key, str)
+                                            and 32 <= len(browser_key) <= 200):
+            raise ValidationFailed.field("browser_key", "32 to 200 characters")
         with self.db.unit_of_work() as uow:
-            return login.start(uow, bank, return_url)
+            return login.start(uow, bank, return_url, browser_key)
 
     @rpc
-    def finish_banklink_login(self, bank_id, fields):
+    def finish_banklink_login(self, bank_id, fields, browser_key=None):
         """Check a bank's 3012/3013 reply and open a session.
 
         fields: the bank's ``VK_*`` fields. returns ``{token, expires_at, person:
         {person_code, name}}``. raises Unauthenticated (``code`` names the failed
-        rule) or Forbidden (no active contract, code ``no-active-contract``).
+        rule; ``banklink-other-browser`` when the login was started with a
+        browser_key this call does not show) or Forbidden (no active contract, code
+        ``no-active-contract``).
         """
         fields = _form_fields(fields)
+        browser_key = browser_key if isinstance(browser_key, str) else None
         try:
             bank = self._bank(bank_id)
             with self.db.unit_of_work() as uow:
-                person_code, name = login.finish(uow, bank, fields)
+                person_code, name = login.finish(uow, bank, fields, browser_key)
                 token, expires_at = sessions.open_session(uow, "customer", person_code,
                                                           self._policy())
         except Exception as exc:

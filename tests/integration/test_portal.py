@@ -303,3 +303,33 @@ def test_the_grandmother_grants_and_revokes_a_mandate_in_the_portal(portal, rpc)
                        timeout=10)
     assert refused.status_code == 403                              # at once
     assert f'id="customer-{cid}"' not in him.get(f"{portal['base']}/", timeout=10).text
+
+
+def test_over_https_a_bank_reply_logs_in_only_the_browser_that_started_it(
+        run_services, config, rpc, tmp_path):
+    # someone who got a reply for themselves cannot make another's browser log in with
+    # it (and enter that person's readings into their account)
+    banks = make_banks(tmp_path)
+    base = f"http://{config['WEB_SERVER_ADDRESS']}"
+    run_services(GatewayService, IdentityService, ContractsService,
+                 VOOL_BANKS_FILE=str(banks.banks_file), VOOL_PUBLIC_URL="https://vool.example")
+    rpc.contracts.sign_contract(contract_command())
+    wait_for(lambda: rpc.identity.is_eligible(GRANDMOTHER))
+    started = requests.post(f"{base}/login/testbank", timeout=10)
+    cookie = started.headers["Set-Cookie"]
+    assert cookie.startswith("vool_login=") and all(
+        part in cookie for part in ("Secure", "HttpOnly", "SameSite=None", "Path=/login"))
+    key = started.cookies["vool_login"]
+    [signed] = forms(started.text)
+    assert signed["fields"]["VK_RETURN"] == "https://vool.example/login/testbank/return"
+    reply = banks.bank.authentication_reply(signed["fields"], GRANDMOTHER, "Õie Mäger", now())
+
+    for elsewhere in ({}, {"Cookie": "vool_login=" + "x" * 43}):
+        refused = requests.post(f"{base}/login/testbank/return", data=reply, headers=elsewhere,
+                                allow_redirects=False, timeout=10)
+        assert refused.status_code == 401 and "started in another browser" in refused.text
+        assert "vool_session" not in refused.headers.get("Set-Cookie", "")
+    mine = requests.post(f"{base}/login/testbank/return", data=reply, allow_redirects=False,
+                         headers={"Cookie": f"vool_login={key}"}, timeout=10)
+    assert mine.status_code == 303, mine.text
+    assert "vool_session=" in mine.headers["Set-Cookie"] and "Secure" in mine.headers["Set-Cookie"]
