@@ -75,19 +75,21 @@ def _start_proxy(config):
     return standalone, standalone.start()
 
 
-def wait_ready(broker, vhost, processes, port, timeout=60):
+def wait_ready(broker, vhost, processes, port, timeout=60, queues_consumed=QUEUES,
+               what="the floor services"):
+    """Until every queue has its consumer and the HTTP side answers /ready."""
     deadline = time.monotonic() + timeout
     while True:
         processes.check_alive()
         try:
             queues = broker.queues(vhost)
-            consumed = all(queues.get(q, {}).get("consumers", 0) > 0 for q in QUEUES)
+            consumed = all(queues.get(q, {}).get("consumers", 0) > 0 for q in queues_consumed)
             if consumed and http_ok(port, "/ready"):
                 return
         except OSError:
             pass
         if time.monotonic() > deadline:
-            raise RuntimeError(f"the floor services were not ready within {timeout}s")
+            raise RuntimeError(f"{what} were not ready within {timeout}s")
         time.sleep(0.2)
 
 

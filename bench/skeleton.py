@@ -8,10 +8,10 @@ import time
 
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from bench.floor import CLIENT_TIMEOUT, PAYLOAD
+from bench.floor import CLIENT_TIMEOUT, PAYLOAD, wait_ready
 from bench.interrupts import shielded
 from bench.infra import CpuMeter, ServiceProcesses, free_port, service_env
-from bench.load import closed_loop, http_call, http_client, http_ok
+from bench.load import closed_loop, http_call, http_client
 from bench.report import scenario_summary
 
 SERVICES = (("skeleton_billing", "bench.skeleton_services:SkeletonBilling"),
@@ -35,7 +35,8 @@ def run(broker, postgres, options, log_dir, say):
             processes.start(label, module, env)
         say(f"skeleton: starting {len(SERVICES)} processes on vhost {vhost}, "
             f"databases {prefix}_*")
-        _wait_ready(broker, vhost, processes, port)
+        wait_ready(broker, vhost, processes, port, queues_consumed=QUEUES,
+                   what="the skeleton services")
 
         say(f"skeleton (d) POST reading->row+event->two consumers' rows: "
             f"{options.concurrency} clients, {options.warmup:g}s warm-up + "
@@ -82,19 +83,3 @@ def _drain(config, timeout):
             if behind <= 0 or time.monotonic() > deadline:
                 return max(behind, 0)
             time.sleep(0.2)
-
-
-def _wait_ready(broker, vhost, processes, port, timeout=60):
-    deadline = time.monotonic() + timeout
-    while True:
-        processes.check_alive()
-        try:
-            queues = broker.queues(vhost)
-            if all(queues.get(q, {}).get("consumers", 0) > 0 for q in QUEUES) and http_ok(
-                    port, "/ready"):
-                return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the skeleton services were not ready within {timeout}s")
-        time.sleep(0.2)

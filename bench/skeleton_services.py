@@ -95,29 +95,23 @@ def _apply(uow, table, event):
         id=event.data["reading_id"], body=event.data, created_at=uow.now))
 
 
-class SkeletonBilling:
-    name = "skeleton_billing"
+class _SkeletonConsumer:
+    """billing's and notifications' part: a row per reading, once per event."""
 
+    @event_handler("skeleton_metering", "reading_stored")
+    def on_reading_stored(self, event):
+        self.db.apply_once(event, self.name, _apply, self.db.table, event)
+
+    @rpc
+    def count(self):
+        return self.db.count()
+
+
+class SkeletonBilling(_SkeletonConsumer):
+    name = "skeleton_billing"
     db = SkeletonDatabase("charges")
 
-    @event_handler("skeleton_metering", "reading_stored")
-    def on_reading_stored(self, event):
-        self.db.apply_once(event, "skeleton_billing", _apply, self.db.table, event)
 
-    @rpc
-    def count(self):
-        return self.db.count()
-
-
-class SkeletonNotifications:
+class SkeletonNotifications(_SkeletonConsumer):
     name = "skeleton_notifications"
-
     db = SkeletonDatabase("reminders")
-
-    @event_handler("skeleton_metering", "reading_stored")
-    def on_reading_stored(self, event):
-        self.db.apply_once(event, "skeleton_notifications", _apply, self.db.table, event)
-
-    @rpc
-    def count(self):
-        return self.db.count()
