@@ -26,6 +26,7 @@ from services.common.errors import (Forbidden, ServiceUnavailable, Unauthenticat
 from services.common.session_tokens import session_key
 from services.common.validation import parse
 from services.contracts.contact import CONTACT_FIELDS, ContactChange
+from services.contracts.linking import Claim
 from services.common.scopes import SCOPES
 from services.gateway.auth import (SELF_ONLY, SESSION_COOKIE, actor, authorize, session_token,
                                    set_session_cookie, visible_points)
@@ -196,6 +197,18 @@ class PortalRoutes:
         return self._act(request, cid, "feedback:write", "feedback", send, None,
                          "Write to the desk (portal)")
 
+    @page("POST", "/customers/<cid>/consumption-point-claims")
+    def portal_claim_point(self, request, cid):
+        def claim(principal, form):
+            claim = parse(Claim, {k: form.get(k, "").strip() or None
+                                  for k in ("address", "eic", "meter_serial", "note")})
+            self.services.call("contracts", "claim_consumption_point", cid, claim.model_dump(),
+                               actor(principal))
+            return {"message": "Your claim is with our service desk; we will tell you what "
+                               "they decide."}
+        return self._act(request, cid, "consumption-points:claim", "claims", claim, None,
+                         "Claim a consumption point (portal)")
+
     @page("POST", "/customers/<cid>/payments")
     def portal_pay(self, request, cid):
         def pay(principal, form):
@@ -328,8 +341,13 @@ class PortalRoutes:
         if "invoices:read" in scopes:
             check("invoices:read", "invoices")
             try:
-                view["invoices"] = self.services.call("billing", "invoices_of", cid, "all",
-                                                      visible_points(request))[:12]
+                invoices = self.services.call("billing", "invoices_of", cid, "all",
+                                              visible_points(request))
+                view["invoices"] = invoices[:12]
+                # up to which reading each contract's payments reach (its payment book)
+                view["paid_up_to"] = [
+                    self.services.call("billing", "payment_book", reference_no, [cid])
+                    for reference_no in sorted({i["reference_no"] for i in invoices})]
                 if "payments:write" in scopes:
                     view["banks"] = self.services.call("identity", "list_banks")
             except ServiceUnavailable:
@@ -348,6 +366,12 @@ class PortalRoutes:
                     "identity", "mandates_of", cid, request.principal["person"]["person_code"])
             except ServiceUnavailable:
                 view["unavailable"].append("mandates")
+        if "consumption-points:claim" in scopes:
+            check("consumption-points:claim", "claims")
+            try:
+                view["claims"] = self.services.call("contracts", "claims_of", cid)[:10]
+            except ServiceUnavailable:
+                view["unavailable"].append("claims")
         if "feedback:write" in scopes:
             check("feedback:write", "the desk")
             try:

@@ -271,6 +271,26 @@ def test_she_pays_an_invoice_through_the_bank_and_sees_it_paid(portal, rpc):
     back = browser.post(signed["fields"]["VK_RETURN"], data=reply, timeout=10)
     assert back.status_code == 200 and "your payment was received" in back.text
     assert rpc.billing.invoices_of(cid)[0]["status"] == "paid"
+    # the payment book: her payments reach the reading she was invoiced for
+    book = rpc.billing.payment_book(home["reference_no"], [cid])
+    assert book["paid_up_to_reading"] == {"T1": 1300, "T2": 1100}
+    assert "your payments reach the reading" in back.text and "T1 1300, T2 1100" in back.text
+
+
+def test_she_claims_a_consumption_point_recorded_under_someone_else(portal, rpc):
+    browser, home_page = log_in(portal, GRANDMOTHER, "Õie Mäger")
+    cid = portal["home"]["customer_id"]
+    claim = form_to(home_page, portal["base"], f"/customers/{cid}/consumption-point-claims")
+    wrong = browser.post(claim["action"], data={**claim["fields"], "address": "Männiku talu",
+                                                "eic": "not an EIC"}, timeout=10)
+    assert wrong.status_code == 422 and "eic" in wrong.text
+    assert rpc.contracts.claims_of(cid) == []
+    sent = browser.post(claim["action"], data={**claim["fields"], "address": "Männiku talu",
+                                               "note": "my late husband's"}, timeout=10)
+    assert sent.status_code == 200 and "Your claim is with our service desk" in sent.text
+    [pending] = rpc.contracts.claims_of(cid)
+    assert (pending["address"], pending["status"]) == ("Männiku talu", "pending")
+    assert "Männiku talu: <strong>pending</strong>" in sent.text
 
 
 def test_the_grandmother_grants_and_revokes_a_mandate_in_the_portal(portal, rpc):
