@@ -15,7 +15,9 @@ import secrets
 import uuid
 from pathlib import Path
 
+from eventlet import corolocal
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 from nameko.web.handlers import HttpRequestHandler
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Response
@@ -31,6 +33,7 @@ from services.common.scopes import SCOPES
 from services.gateway.auth import (SELF_ONLY, SESSION_COOKIE, actor, authorize, session_token,
                                    set_session_cookie, visible_points)
 from services.gateway.http import ProblemWebServer, form_body
+from services.gateway.portal_texts import CATALOGS, DEFAULT_LANGUAGE, LANGUAGES
 from services.gateway.problems import status_of
 from services.gateway.routes.readings import MAX_KEY, NewReading, reading_command
 from services.identity.mandates import MandateGrant
@@ -38,8 +41,39 @@ from services.notifications.desk import CUSTOMER_KINDS, Feedback
 
 log = logging.getLogger(__name__)
 
-TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates" / "portal"),
-                        autoescape=select_autoescape(["html"]))
+LANGUAGE_COOKIE = "vool_lang"
+
+
+def _environment(catalog):
+    """The templates in one language: ``_()`` gives its words; a text it lacks shows
+    as written, escaped like any value."""
+    environment = Environment(
+        loader=FileSystemLoader(Path(__file__).parent / "templates" / "portal"),
+        autoescape=select_autoescape(["html"]), extensions=["jinja2.ext.i18n"])
+
+    def gettext(text):
+        return Markup(catalog[text]) if text in catalog else escape(text)
+
+    environment.install_gettext_callables(gettext, lambda one, many, n: gettext(
+        one if n == 1 else many), newstyle=True)
+    return environment
+
+
+TEMPLATES = {language: _environment(catalog) for language, catalog in CATALOGS.items()}
+
+
+def language_of(request):
+    """The visitor's choice (the switch in the header), else their browser's
+    preference, else Estonian."""
+    chosen = request.cookies.get(LANGUAGE_COOKIE)
+    if chosen in LANGUAGES:
+        return chosen
+    return request.accept_languages.best_match(LANGUAGES) or DEFAULT_LANGUAGE
+
+
+def words(request, text):
+    """A text of ours in the page's language (for what Python says on a page)."""
+    return CATALOGS[language_of(request)].get(text, text)
 CSRF_FIELD = "csrf_token"
 LOGIN_COOKIE = "vool_login"      # the browser's half of a login in progress
 LOGIN_COOKIE_SECONDS = 30 * 60   # as long as identity keeps a login request open
@@ -53,9 +87,12 @@ PAGE_HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY",
                 "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
 
 
-def render(template, status=200, **values):
-    return Response(TEMPLATES.get_template(template).render(**values), status=status,
-                    content_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+def render(request, template, status=200, **values):
+    """A page, in the visitor's language."""
+    language = language_of(request) if request is not None else DEFAULT_LANGUAGE
+    page = TEMPLATES[language].get_template(template).render(language=language, **values)
+    return Response(page, status=status, content_type="text/html; charset=utf-8",
+                    headers=PAGE_HEADERS)
 
 
 def csrf_token(token):
@@ -78,6 +115,11 @@ class Page(HttpRequestHandler):
     def __init__(self, method, url, **kwargs):
         kwargs.setdefault("expected_exceptions", (VoolError,))
         super().__init__(method, url, **kwargs)
+        self._requests = corolocal.local()
+
+    def handle_request(self, request):
+        self._requests.value = request      # for an error's page, in its language
+        return super().handle_request(request)
 
     def response_from_result(self, result):
         return result
@@ -89,7 +131,8 @@ class Page(HttpRequestHandler):
             status, title, detail = 500, "Something went wrong", "It has been logged."
         else:
             (status, title), detail = known, str(exc)
-        return render("error.html", status=status, title=title, detail=detail,
+        return render(getattr(self._requests, "value", None), "error.html", status=status,
+                      title=title, detail=detail,
                       errors=getattr(exc, "errors", None) or [])
 
 
@@ -104,14 +147,23 @@ class PortalRoutes:
         try:
             principal = authorize(self.services, self.principals, request, "customer",
                                   token=session_token(request))
-        except Unauthenticated as exc:
+        except Unauthenticated:
             ended = session_token(request) is not None
-            return self._login_page(message=str(exc) if ended else None)
+            return self._login_page(request, message=words(
+                request, "Your session has ended; log in again.") if ended else None)
         notice = {"paid": "Thank you: your payment was received.",
                   "cancelled": "The payment was cancelled at the bank; nothing was paid."
                   }.get(request.args.get("payment"))
         return self._home(request, principal, {"part": "page", "message": notice}
                           if notice else None)
+
+    @page("GET", "/language/<language>")
+    def portal_language(self, request, language):
+        response = redirect("/", code=303)
+        if language in LANGUAGES:
+            response.set_cookie(LANGUAGE_COOKIE, language, max_age=365 * 24 * 3600,
+                                samesite="Lax", path="/")
+        return response
 
     @page("POST", "/login/<bank>")
     def portal_login(self, request, bank):
@@ -123,7 +175,7 @@ class PortalRoutes:
         browser_key = secrets.token_urlsafe(32) if bound else None
         form = self.services.call("identity", "start_banklink_login", bank,
                                   f"{self._public_url()}/login/{bank}/return", browser_key)
-        response = render("to_bank.html", form=form)
+        response = render(request, "to_bank.html", form=form)
         if bound:
             response.set_cookie(LOGIN_COOKIE, browser_key, max_age=LOGIN_COOKIE_SECONDS,
                                 httponly=True, secure=True, samesite="None", path="/login")
@@ -135,7 +187,7 @@ class PortalRoutes:
             session = self.services.call("identity", "finish_banklink_login", bank,
                                          form_body(request), request.cookies.get(LOGIN_COOKIE))
         except (Unauthenticated, Forbidden) as exc:
-            return self._login_page(message=str(exc), status=status_of(exc)[0])
+            return self._login_page(request, message=str(exc), status=status_of(exc)[0])
         previous = request.cookies.get(SESSION_COOKIE)
         if previous and previous != session["token"]:   # one session per browser
             try:
@@ -278,7 +330,7 @@ class PortalRoutes:
             status = status_of(exc)[0]
             outcome.update(detail=str(exc), errors=getattr(exc, "errors", None) or [])
         if "to_bank" in outcome:
-            return render("to_bank.html", form=outcome["to_bank"])
+            return render(request, "to_bank.html", form=outcome["to_bank"])
         if "reading" in outcome:
             status = 201
         home_principal = authorize(self.services, self.principals, request, "customer",
@@ -290,18 +342,19 @@ class PortalRoutes:
     def _public_url(self):
         return cfg.setting(self.config, "VOOL_PUBLIC_URL", "http://localhost:8000").rstrip("/")
 
-    def _login_page(self, message=None, status=200):
+    def _login_page(self, request, message=None, status=200):
         try:
             banks = self.services.call("identity", "list_banks")
         except ServiceUnavailable:
-            banks, message = [], "Logging in is not possible right now; try again shortly."
+            banks = []
+            message = words(request, "Logging in is not possible right now; try again shortly.")
             status = 503
-        return render("login.html", status=status, banks=banks, message=message)
+        return render(request, "login.html", status=status, banks=banks, message=message)
 
     def _home(self, request, principal, outcome=None, status=200):
         token = session_token(request)
         customers = [self._customer_view(request, entry) for entry in principal["customers"]]
-        return render("home.html", status=status, person=principal["person"],
+        return render(request, "home.html", status=status, person=principal["person"],
                       customers=customers, outcome=outcome or {},
                       csrf_field=CSRF_FIELD, csrf_token=csrf_token(token),
                       register_field=REGISTER_FIELD, new_key=lambda: uuid.uuid4().hex,

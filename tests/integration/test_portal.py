@@ -45,9 +45,14 @@ def portal(run_services, config, rpc, tmp_path):
 
 
 def log_in(portal, person_code, name):
+    browser = requests.Session()
+    browser.headers["Accept-Language"] = "en"     # these tests read the English pages
+    return log_in_as(browser, portal, person_code, name)
+
+
+def log_in_as(browser, portal, person_code, name):
     """The browser's way: the login page's bank button, the page that posts our
     signed request to the bank, the bank's reply posted back."""
-    browser = requests.Session()
     login_page = browser.get(f"{portal['base']}/", timeout=10)
     assert login_page.status_code == 200
     [bank_button] = [f for f in forms(login_page.text, portal["base"])
@@ -144,13 +149,15 @@ def test_logging_out_ends_the_session_and_a_stale_cookie_gets_the_login_page(por
     out = browser.post(logout["action"], data=logout["fields"], timeout=10)
     assert out.status_code == 200 and "Log in through your bank" in out.text
     assert browser.cookies.get("vool_session") is None
-    again = requests.get(f"{portal['base']}/", cookies={"vool_session": stale}, timeout=10)
+    again = requests.get(f"{portal['base']}/", cookies={"vool_session": stale}, timeout=10,
+                         headers={"Accept-Language": "en"})
     assert again.status_code == 200 and "Log in through your bank" in again.text
     assert "log in again" in again.text
 
 
 def test_a_refused_bank_reply_is_said_on_the_login_page(portal):
     browser = requests.Session()
+    browser.headers["Accept-Language"] = "en"
     to_bank = browser.post(f"{portal['base']}/login/testbank", timeout=10)
     [signed] = forms(to_bank.text)
     reply = portal["banks"].bank.authentication_reply(signed["fields"], GRANDMOTHER, "Õie", now())
@@ -335,7 +342,8 @@ def test_over_https_a_bank_reply_logs_in_only_the_browser_that_started_it(
                  VOOL_BANKS_FILE=str(banks.banks_file), VOOL_PUBLIC_URL="https://vool.example")
     rpc.contracts.sign_contract(contract_command())
     wait_for(lambda: rpc.identity.is_eligible(GRANDMOTHER))
-    started = requests.post(f"{base}/login/testbank", timeout=10)
+    started = requests.post(f"{base}/login/testbank", timeout=10,
+                            headers={"Accept-Language": "en"})
     cookie = started.headers["Set-Cookie"]
     assert cookie.startswith("vool_login=") and all(
         part in cookie for part in ("Secure", "HttpOnly", "SameSite=None", "Path=/login"))
@@ -345,7 +353,8 @@ def test_over_https_a_bank_reply_logs_in_only_the_browser_that_started_it(
     reply = banks.bank.authentication_reply(signed["fields"], GRANDMOTHER, "Õie Mäger", now())
 
     for elsewhere in ({}, {"Cookie": "vool_login=" + "x" * 43}):
-        refused = requests.post(f"{base}/login/testbank/return", data=reply, headers=elsewhere,
+        refused = requests.post(f"{base}/login/testbank/return", data=reply,
+                                headers={**elsewhere, "Accept-Language": "en"},
                                 allow_redirects=False, timeout=10)
         assert refused.status_code == 401 and "started in another browser" in refused.text
         assert "vool_session" not in refused.headers.get("Set-Cookie", "")
@@ -353,3 +362,19 @@ def test_over_https_a_bank_reply_logs_in_only_the_browser_that_started_it(
                          headers={"Cookie": f"vool_login={key}"}, timeout=10)
     assert mine.status_code == 303, mine.text
     assert "vool_session=" in mine.headers["Set-Cookie"] and "Secure" in mine.headers["Set-Cookie"]
+
+
+def test_the_portal_speaks_estonian_unless_asked_otherwise(portal):
+    base = portal["base"]
+    browser = requests.Session()                     # no language preference
+    page = browser.get(f"{base}/", timeout=10)
+    assert '<html lang="et">' in page.text and "Logi sisse oma panga kaudu" in page.text
+    english = browser.get(f"{base}/language/en", timeout=10)   # the switch in the header
+    assert '<html lang="en">' in english.text and "Log in through your bank" in english.text
+    assert 'href="/language/et"' in english.text
+    assert "Logi sisse" in requests.get(f"{base}/", headers={"Accept-Language": "et,en;q=0.5"},
+                                        timeout=10).text
+    browser.headers["Accept-Language"] = "et"
+    browser.get(f"{base}/language/et", timeout=10)
+    _, home_page = log_in_as(browser, portal, GRANDMOTHER, "Õie Mäger")
+    assert "Tarbimiskohad" in home_page.text and "Saada näit" in home_page.text
