@@ -388,6 +388,9 @@ class PortalRoutes:
                                               [p["id"] for p in points]) if points else {}
                 for point in points:
                     point.update(overview.get(point["id"], {}))
+                    if "readings:read" in scopes:   # the latest, with what became of them
+                        point["readings"] = self.services.call(
+                            "metering", "list_readings", point["id"], cid)[:5]
                 view["points"] = points
             except ServiceUnavailable:
                 view["unavailable"].append("consumption points and readings")

@@ -52,6 +52,11 @@ ESTONIAN = {
         "Aitäh. Näit tundub ebatavaline, seepärast kontrollime seda enne arve "
         "koostamist; anname sulle teada.",
     "Date": "Kuupäev",
+    "Recent readings": "Viimased näidud",
+    "Reading": "Näit",
+    "Used": "Tarbitud",
+    "accepted": "vastu võetud",
+    "held_for_review": "kontrollimisel",
     "Send reading": "Saada näit",
     "No consumption points.": "Tarbimiskohti ei ole.",
     "Invoices": "Arved",

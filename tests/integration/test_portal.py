@@ -378,3 +378,17 @@ def test_the_portal_speaks_estonian_unless_asked_otherwise(portal):
     browser.get(f"{base}/language/et", timeout=10)
     _, home_page = log_in_as(browser, portal, GRANDMOTHER, "Õie Mäger")
     assert "Tarbimiskohad" in home_page.text and "Saada näit" in home_page.text
+
+
+def test_her_recent_readings_show_what_became_of_them_and_why(portal, rpc):
+    home, cid = portal["home"], portal["home"]["customer_id"]
+    slip = rpc.metering.submit_reading({
+        "consumption_point_id": home["consumption_point_id"], "reading_date": "2026-03-01",
+        "registers": {"T1": 11_000, "T2": 1200}})                  # a slipped decimal point
+    assert slip["status"] == "held_for_review"
+    rpc.metering.decide_reading(slip["reading_id"], {
+        "accept": False, "reason": "T1 looks like 1100 with a zero too many"}, "operator:desk")
+    _, home_page = log_in(portal, GRANDMOTHER, "Õie Mäger")
+    section = home_page.text.split(f'id="point-{home["consumption_point_id"]}"')[1]
+    assert "Recent readings" in section
+    assert "rejected: T1 looks like 1100 with a zero too many" in section
