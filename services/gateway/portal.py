@@ -420,6 +420,8 @@ class PortalRoutes:
             try:
                 view["mandates"] = self.services.call(
                     "identity", "mandates_of", cid, request.principal["person"]["person_code"])
+                # who read or changed her data under a mandate (the data tracker)
+                view["access_log"] = self.services.call("identity", "access_log", cid)[:20]
             except ServiceUnavailable:
                 view["unavailable"].append("mandates")
         if "consumption-points:claim" in scopes:

@@ -97,6 +97,11 @@ ESTONIAN = {
     "Until": "Kuni",
     "Grant": "Anna volitus",
     "You may act for:": "Võid tegutseda nende eest:",
+    "Who used your data under a mandate": "Kes on sinu andmeid volituse alusel kasutanud",
+    "When": "Millal",
+    "Who": "Kes",
+    "read": "vaatas",
+    "change": "muutis",
     "A consumption point recorded under someone else?":
         "Tarbimiskoht on kellegi teise nimel?",
     "Address": "Aadress",

@@ -197,6 +197,10 @@ def test_a_grandchild_sees_what_the_mandate_covers_and_the_grandmother_sees_that
     assert {(e["actor_person_code"], e["action"], e["resource"], e["what"]) for e in log} == {
         (GRANDCHILD, "read", f"/customers/{gm_cid}", "Portal: consumption points")}
     assert len(log) == 2                                          # two pages drawn
+    # and she sees it in her portal: who, when, what
+    _, her_page = log_in(portal, GRANDMOTHER, "Õie Mäger")
+    tracker = her_page.text.split("Who used your data under a mandate")[1].split("</table>")[0]
+    assert tracker.count("Grandchild") == 2 and "read: Portal: consumption points" in tracker
 
 
 def test_the_api_takes_the_cookie_for_reading_only_and_pages_are_not_kept(portal, rpc):
