@@ -118,6 +118,12 @@ def test_a_bad_reading_is_explained_beside_its_form_and_nothing_is_stored(portal
         timeout=10)
     assert no_date.status_code == 422 and "reading_date" in no_date.text
     assert "<script>" not in no_date.text
+    for hostile, named in (("9" * 5000, "registers.T1"), ("-5", "registers.T1"),
+                           ("1e3", "registers.T1"), ("1\x00", "register-T1")):   # as sent
+        odd = browser.post(form["action"], data={**form["fields"], "reading_date": "2026-03-01",
+                                                 "register-T1": hostile, "register-T2": "1"},
+                           timeout=10)
+        assert odd.status_code == 422 and named in odd.text, hostile
     assert [r for r in rpc.metering.list_readings(point, cid) if r["source"] == "customer"] == []
 
 
