@@ -24,9 +24,11 @@ ACCESS_RULES = ("public", "customer", "operator", "authenticated")
 
 
 class ProblemWsgiApp(WsgiApp):
-    """Routing failures (unknown path, wrong method) answer problem+json too."""
+    """Routing failures (unknown path, wrong method) answer problem+json too, or a
+    portal page to a browser outside the API."""
 
     def __call__(self, environ, start_response):
+        from services.gateway import portal   # the portal's pages use this module
         request = Request(environ, shallow=True)
         adapter = self.url_map.bind_to_environ(environ)
         try:
@@ -39,7 +41,8 @@ class ProblemWsgiApp(WsgiApp):
             request.path_values = values
             response = provider.handle_request(request)
         except HTTPException as exc:
-            response = problem_from_http_exception(exc)
+            response = (portal.http_error_page(request, exc) if portal.wants_page(request)
+                        else problem_from_http_exception(exc))
         except Exception as exc:  # never a stack trace to the client
             response = problem_from_exception(exc)
         return response(environ, start_response)

@@ -139,6 +139,19 @@ class Page(HttpRequestHandler):
 page = Page.decorator
 
 
+def wants_page(request):
+    """A browser asking for something outside the API: it gets a page, not JSON."""
+    return (not request.path.startswith("/api/") and request.path != "/health"
+            and "text/html" in request.headers.get("Accept", ""))
+
+
+def http_error_page(request, exc):
+    """An unknown address or a wrong method, as a portal page."""
+    title = {404: "Not found", 405: "Not allowed"}.get(exc.code, "Something went wrong")
+    return render(request, "error.html", status=exc.code or 500, title=title,
+                  detail=words(request, "There is no such page here."), errors=[])
+
+
 class PortalRoutes:
     """The portal's pages (mixed into the gateway service)."""
 

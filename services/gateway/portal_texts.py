@@ -22,6 +22,7 @@ ESTONIAN = {
     "Continue to the bank": "Jätka panka",
     "Log out": "Logi välja",
     "Back to the start": "Tagasi algusesse",
+    "There is no such page here.": "Sellist lehte siin ei ole.",
     # error titles (services/gateway/problems.py)
     "Something went wrong": "Midagi läks valesti",
     "Authentication is required": "Palun logi sisse",

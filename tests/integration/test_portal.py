@@ -68,9 +68,7 @@ def log_in_as(browser, portal, person_code, name):
 
 
 def reading_form(page, point_id, base):
-    [form] = [f for f in forms(page.text, base) if f["action"].endswith(
-        f"/consumption-points/{point_id}/readings")]
-    return form
+    return form_to(page, base, f"/consumption-points/{point_id}/readings")
 
 
 def test_a_customer_logs_in_sees_her_point_and_enters_a_reading(portal, rpc):
@@ -391,7 +389,7 @@ def test_the_portal_speaks_estonian_unless_asked_otherwise(portal):
 
 
 def test_her_recent_readings_show_what_became_of_them_and_why(portal, rpc):
-    home, cid = portal["home"], portal["home"]["customer_id"]
+    home = portal["home"]
     slip = rpc.metering.submit_reading({
         "consumption_point_id": home["consumption_point_id"], "reading_date": "2026-03-01",
         "registers": {"T1": 11_000, "T2": 1200}})                  # a slipped decimal point
@@ -402,3 +400,15 @@ def test_her_recent_readings_show_what_became_of_them_and_why(portal, rpc):
     section = home_page.text.split(f'id="point-{home["consumption_point_id"]}"')[1]
     assert "Recent readings" in section
     assert "rejected: T1 looks like 1100 with a zero too many" in section
+
+
+def test_a_browser_gets_a_page_for_an_unknown_address_and_the_api_a_problem(portal):
+    base = portal["base"]
+    page = requests.get(f"{base}/no/such/page", timeout=10,
+                        headers={"Accept": "text/html,application/xhtml+xml", "Accept-Language": "et"})
+    assert page.status_code == 404 and page.headers["Content-Type"].startswith("text/html")
+    assert "Sellist lehte siin ei ole." in page.text
+    api = requests.get(f"{base}/api/v1/no/such/route", timeout=10, headers={"Accept": "text/html"})
+    assert api.status_code == 404 and api.headers["Content-Type"] == "application/problem+json"
+    wrong_method = requests.delete(f"{base}/", timeout=10, headers={"Accept": "text/html"})
+    assert wrong_method.status_code == 405 and "<html" in wrong_method.text
