@@ -23,13 +23,13 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Response
 
 from services.common import config as cfg
-from services.common.errors import (Forbidden, ServiceUnavailable, Unauthenticated,
+from services.common.errors import (Forbidden, NotFound, ServiceUnavailable, Unauthenticated,
                                     ValidationFailed, VoolError)
 from services.common.session_tokens import session_key
 from services.common.validation import parse
+from services.common.scopes import SCOPES
 from services.contracts.contact import CONTACT_FIELDS, ContactChange
 from services.contracts.linking import Claim
-from services.common.scopes import SCOPES
 from services.gateway.auth import (SELF_ONLY, SESSION_COOKIE, actor, authorize, session_token,
                                    set_session_cookie, visible_points)
 from services.gateway.http import ProblemWebServer, form_body
@@ -42,6 +42,10 @@ from services.notifications.desk import CUSTOMER_KINDS, Feedback
 log = logging.getLogger(__name__)
 
 LANGUAGE_COOKIE = "vool_lang"
+CSRF_FIELD = "csrf_token"
+LOGIN_COOKIE = "vool_login"      # the browser's half of a login in progress
+LOGIN_COOKIE_SECONDS = 30 * 60   # as long as identity keeps a login request open
+REGISTER_FIELD = "register-"     # a reading form's field per register: register-T1
 
 
 def _environment(catalog):
@@ -74,10 +78,6 @@ def language_of(request):
 def words(request, text):
     """A text of ours in the page's language (for what Python says on a page)."""
     return CATALOGS[language_of(request)].get(text, text)
-CSRF_FIELD = "csrf_token"
-LOGIN_COOKIE = "vool_login"      # the browser's half of a login in progress
-LOGIN_COOKIE_SECONDS = 30 * 60   # as long as identity keeps a login request open
-REGISTER_FIELD = "register-"     # a reading form's field per register: register-T1
 
 
 #: pages carry personal data: not kept by caches or the Back button after logout,
@@ -287,9 +287,8 @@ class PortalRoutes:
                 "identity", "payment_request", bank, order["stamp"], order["amount"],
                 order["reference_no"], order["message"],
                 f"{self._public_url()}/payments/{bank}/return")}
-        answer = self._act(request, cid, "payments:write", "payment", pay, None,
-                           "Pay invoices (portal)")
-        return answer
+        return self._act(request, cid, "payments:write", "payment", pay, None,
+                         "Pay invoices (portal)")
 
     @page("POST", "/customers/<cid>/mandates")
     def portal_grant_mandate(self, request, cid):
@@ -373,6 +372,14 @@ class PortalRoutes:
                       register_field=REGISTER_FIELD, new_key=lambda: uuid.uuid4().hex,
                       feedback_kinds=CUSTOMER_KINDS, scopes=SCOPES)
 
+    def _payment_book(self, reference_no, cid):
+        """The book of a contract invoiced to the customer; None once the contract
+        has moved to another holder (its payments are theirs to follow now)."""
+        try:
+            return self.services.call("billing", "payment_book", reference_no, [cid])
+        except NotFound:
+            return None
+
     def _customer_view(self, request, entry):
         """What the person may see of one customer, each part checked (and, under a
         mandate, logged as a read of the customer) by identity like the API's routes;
@@ -383,11 +390,15 @@ class PortalRoutes:
                 "sees_contract": "contract:read" in scopes, "points": None,
                 "invoices": None, "banks": [], "unavailable": []}
 
+        checked = set()
+
         def check(scope, what):
-            request.principal = authorize(
-                self.services, self.principals, request, "customer", scope, cid, None,
-                f"Portal: {what}", token=session_token(request), action="read",
-                resource=f"/customers/{cid}")
+            if scope not in checked:      # once per scope: one entry in an access log
+                checked.add(scope)
+                request.principal = authorize(
+                    self.services, self.principals, request, "customer", scope, cid, None,
+                    f"Portal: {what}", token=session_token(request), action="read",
+                    resource=f"/customers/{cid}")
 
         if scopes & {"contract:read", "readings:write"}:
             # a delegate who may only enter readings sees which point is which
@@ -401,7 +412,9 @@ class PortalRoutes:
                                               [p["id"] for p in points]) if points else {}
                 for point in points:
                     point.update(overview.get(point["id"], {}))
-                    if "readings:read" in scopes:   # the latest, with what became of them
+                    if "readings:read" in scopes and point["id"] in overview:
+                        # the latest, with what became of them (a point metering has
+                        # not heard of yet has none)
                         point["readings"] = self.services.call(
                             "metering", "list_readings", point["id"], cid)[:5]
                 view["points"] = points
@@ -415,8 +428,10 @@ class PortalRoutes:
                 view["invoices"] = invoices[:12]
                 # up to which reading each contract's payments reach (its payment book)
                 view["paid_up_to"] = [
-                    self.services.call("billing", "payment_book", reference_no, [cid])
-                    for reference_no in sorted({i["reference_no"] for i in invoices})]
+                    book for book in (self._payment_book(reference_no, cid)
+                                      for reference_no in sorted({i["reference_no"]
+                                                                  for i in invoices}))
+                    if book is not None]
                 if "payments:write" in scopes:
                     view["banks"] = self.services.call("identity", "list_banks")
             except ServiceUnavailable:

@@ -412,3 +412,18 @@ def test_a_browser_gets_a_page_for_an_unknown_address_and_the_api_a_problem(port
     assert api.status_code == 404 and api.headers["Content-Type"] == "application/problem+json"
     wrong_method = requests.delete(f"{base}/", timeout=10, headers={"Accept": "text/html"})
     assert wrong_method.status_code == 405 and "<html" in wrong_method.text
+
+
+def test_a_point_metering_has_not_heard_of_yet_leaves_only_its_readings_out(
+        run_services, config, rpc, tmp_path):
+    banks = make_banks(tmp_path)
+    base = f"http://{config['WEB_SERVER_ADDRESS']}"
+    run_services(GatewayService, IdentityService, ContractsService, BillingService,
+                 VOOL_BANKS_FILE=str(banks.banks_file), VOOL_PUBLIC_URL=base)
+    signed = rpc.contracts.sign_contract(contract_command(start_date="2026-01-01"))
+    wait_for(lambda: rpc.identity.is_eligible(GRANDMOTHER))
+    run_services(MeteringService)     # it started after the contract: it never heard of it
+    _, home_page = log_in({"base": base, "banks": banks}, GRANDMOTHER, "Õie Mäger")
+    point = home_page.text.split(f'id="point-{signed["consumption_point_id"]}"')[1]
+    assert "Last reading:" in point and "none yet" in point
+    assert "Recent readings" not in point.split("</div>")[0]
