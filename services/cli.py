@@ -3,8 +3,8 @@
 import argparse
 import os
 import signal
-import subprocess
 import sys
+import threading
 import time
 import warnings
 
@@ -14,6 +14,8 @@ warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 from services import bustools  # noqa: E402
 from services.common.config import PROJECT_ROOT  # noqa: E402
 from services.identity import admin  # noqa: E402
+from services.supervisor import (GIVE_UP_AFTER, STABLE_AFTER, RestartPolicy,  # noqa: E402
+                                 Supervisor)
 from services.testbank.devkeys import ensure_dev_keys  # noqa: E402
 
 SERVICES = ("identity", "contracts", "metering", "billing", "notifications", "gateway",
@@ -24,59 +26,37 @@ CONFIG_OF = {"testbank": PROJECT_ROOT / "deploy" / "config" / "testbank-nameko.y
 
 
 def run(args):
-    """Start every service as its own process; stop them all on Ctrl-C or when
-    one of them dies."""
+    """Start every service as its own process and keep them running: one that dies
+    is started again with backoff (services/supervisor.py); Ctrl-C or SIGTERM stops
+    them all."""
     created = ensure_dev_keys()
     if created:
         print(f"vool: generated development keys for {', '.join(created)}", flush=True)
-    processes = {}
+    supervisor = Supervisor(RestartPolicy(give_up_after=args.give_up_after))
+    # a signal while they start stops them too, once started
+    signal.signal(signal.SIGINT, supervisor.stop)
+    signal.signal(signal.SIGTERM, supervisor.stop)
+    env = {"PYTHONWARNINGS": "ignore::DeprecationWarning", **os.environ}
     for service in args.services or SERVICES:
         config = CONFIG_OF.get(service, NAMEKO_CONFIG)
         command = [sys.executable, "-m", "nameko", "run", "--config", str(config),
                    f"services.{service}.service"]
         # own session: a Ctrl-C reaches vool alone, which stops each child once
-        env = {"PYTHONWARNINGS": "ignore::DeprecationWarning", **os.environ}
-        processes[service] = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env,
-                                              start_new_session=True)
-        print(f"vool: started {service} (pid {processes[service].pid})", flush=True)
+        supervisor.start(service, command, cwd=PROJECT_ROOT, env=env,
+                         start_new_session=True)
     address = os.environ.get("VOOL_GATEWAY_ADDRESS", "0.0.0.0:8000")
     print(f"vool: gateway on http://{address.replace('0.0.0.0', 'localhost')}/ "
           "— Ctrl-C stops everything", flush=True)
 
-    stopping = False
-    if "contracts" in processes and not args.no_demo:
-        try:
-            load_demo([s for s in processes if s in BACKENDS])
-        except KeyboardInterrupt:   # Ctrl-C while waiting for the services: stop them
-            stopping = True
-
-    def stop(*_):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    exit_code = 0
-    while not stopping:
-        for service, process in processes.items():
-            if process.poll() is not None:
-                print(f"vool: {service} exited with {process.returncode}; stopping all",
-                      file=sys.stderr, flush=True)
-                exit_code = 1
-                stopping = True
-                break
-        time.sleep(0.5)
-    for process in processes.values():
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    for process in processes.values():
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
+    if "contracts" in supervisor.children and not args.no_demo:
+        # beside the supervision: a service that dies while the demo waits for it
+        # is restarted meanwhile
+        threading.Thread(target=load_demo, name="demo", daemon=True, args=(
+            [s for s in supervisor.children if s in BACKENDS],)).start()
+    supervisor.supervise()
+    supervisor.stop_all()
     print("vool: stopped", flush=True)
-    return exit_code
+    return 1 if supervisor.failed else 0
 
 
 #: the services with RPC (and event queues); the gateway and the test bank have neither
@@ -103,7 +83,11 @@ def load_demo(services=BACKENDS, timeout=90):
                               file=sys.stderr, flush=True)
                         return
                     time.sleep(1)
-        signed = rpc.contracts.load_demo()
+        try:
+            signed = rpc.contracts.load_demo()
+        except Exception as exc:   # e.g. contracts died meanwhile: a restart does not retry it
+            print(f"vool: the demo was not loaded: {exc!r}", file=sys.stderr, flush=True)
+            return
     if signed:
         print(f"vool: loaded the demo: {len(signed)} contracts "
               f"({', '.join(c['contract_no'] for c in signed)})", flush=True)
@@ -119,6 +103,10 @@ def main(argv=None):
                             help=f"only these, of {', '.join(SERVICES)} (default: all)")
     run_parser.add_argument("--no-demo", action="store_true",
                             help="do not load the demo into an empty database")
+    run_parser.add_argument(
+        "--give-up-after", type=int, default=GIVE_UP_AFTER, metavar="N",
+        help="stop everything when a service was restarted N times in a row without "
+             f"staying up {STABLE_AFTER:g} s (default {GIVE_UP_AFTER}; 0: never give up)")
     run_parser.set_defaults(handler=run)
 
     keys_parser = commands.add_parser("dev-keys", help="generate missing development keys")

@@ -1,15 +1,19 @@
 """The Quick start's `make run` (`vool run`) on a broker it has never seen and no
 database configured: every service starts, the demo is loaded once everyone
 listens, and the demo grandmother logs in to the portal through the test bank's
-pages and sees both her consumption points; Ctrl-C stops it all."""
+pages and sees both her consumption points; Ctrl-C stops it all; a service killed meanwhile is restarted and the system is
+healthy again."""
 import os
 import signal
 import subprocess
 import sys
 
+from pathlib import Path
+
 import pytest
 import requests
 import yaml
+from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.common.config import PROJECT_ROOT
 from tests.browser import forms
@@ -37,7 +41,8 @@ def vool_run(broker, tmp_path):
                                env=env, stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)
     try:
-        yield {"gateway": f"http://127.0.0.1:{gateway_port}", "process": process, "log": log}
+        yield {"gateway": f"http://127.0.0.1:{gateway_port}", "process": process, "log": log,
+               "amqp_uri": amqp_uri, "var_dir": str(tmp_path / "var")}
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
@@ -80,3 +85,62 @@ def test_make_run_starts_everything_loads_the_demo_and_the_portal_works(vool_run
     vool_run["process"].send_signal(signal.SIGINT)      # Ctrl-C
     assert vool_run["process"].wait(timeout=30) == 0
     assert "vool: stopped" in output(vool_run)
+
+
+def processes_of(run):
+    """``{pid: command line}`` of every process started for this run: the ones with
+    its own var directory in their environment (wherever they were reparented)."""
+    marker = f"VOOL_VAR_DIR={run['var_dir']}".encode()
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if marker in (proc / "environ").read_bytes().split(b"\0"):
+                found[int(proc.name)] = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:   # gone meanwhile, or not ours
+            continue
+    return found
+
+
+def service_pid(run, service):
+    [pid] = [pid for pid, cmdline in processes_of(run).items()
+             if cmdline.endswith(f"services.{service}.service ".encode())]
+    return pid
+
+
+def answers_health(amqp_uri, service):
+    try:
+        with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=5) as rpc:
+            return getattr(rpc, service).health()["status"] == "ok"
+    except Exception:
+        return False
+
+
+def test_a_killed_service_is_restarted_and_the_system_is_healthy_again(vool_run):
+    gateway = vool_run["gateway"]
+    wait_for(lambda: "loaded the demo: 4 contracts" in output(vool_run), timeout=120,
+             message=f"the demo loaded; vool said: {output(vool_run)[-2000:]}")
+    assert requests.get(f"{gateway}/health", timeout=10).status_code == 200
+    killed = service_pid(vool_run, "notifications")
+    os.kill(killed, signal.SIGKILL)
+
+    wait_for(lambda: "notifications was killed by SIGKILL; restarting in 1 s (restart 1)"
+             in output(vool_run), timeout=10, message="vool to notice the death")
+    wait_for(lambda: "restarted notifications (pid" in output(vool_run), timeout=10,
+             message="vool to restart notifications")
+    restarted = service_pid(vool_run, "notifications")
+    assert restarted != killed
+    wait_for(lambda: answers_health(vool_run["amqp_uri"], "notifications"), timeout=60,
+             interval=0.5, message="the restarted notifications to answer health")
+    wait_for(lambda: requests.get(f"{gateway}/health", timeout=10).status_code == 200,
+             timeout=30, interval=0.5, message="the gateway's /health to be 200 again")
+    assert vool_run["process"].poll() is None, "vool run stopped"
+    assert "stopping all" not in output(vool_run)
+
+    started = processes_of(vool_run)
+    assert len(started) == 1 + 7, started      # vool and its seven services
+    vool_run["process"].send_signal(signal.SIGINT)      # Ctrl-C
+    assert vool_run["process"].wait(timeout=30) == 0
+    assert "vool: stopped" in output(vool_run)
+    assert processes_of(vool_run) == {}, "a process outlived vool run"
