@@ -160,6 +160,67 @@ def test_credentials_are_only_overridable_development_defaults(services, name):
             f"{variable} is {raw.get(variable)!r}"
 
 
+# --- restarts and replicas -----------------------------------------------------------
+
+def one_shot_jobs(services):
+    """The containers others wait to have exited: jobs that run once."""
+    return {name for definition in services.values()
+            for name, condition in depends_on(definition).items()
+            if condition == "service_completed_successfully"}
+
+
+def test_every_long_running_container_is_restarted_unless_stopped(services):
+    jobs = one_shot_jobs(services)
+    assert jobs == {"dev-keys"}, jobs
+    for name, definition in services.items():
+        restart = str(definition.get("restart", "no"))
+        if name in jobs:
+            # a failed job fails its dependants' start; restarting it would hide that
+            assert restart == "no", f"{name} runs once, but restart is {restart!r}"
+        else:
+            assert restart == "unless-stopped", \
+                f"{name}: restart is {restart!r}, so a container that dies stays down"
+        # Compose lets deploy.restart_policy override `restart`: none, so there is
+        # one policy to read
+        assert "restart_policy" not in (definition.get("deploy") or {}), name
+
+
+def test_backend_services_can_run_as_several_replicas(services):
+    for name in BACKEND_SERVICES:
+        definition = service(services, name)
+        # each replica is named vool-<service>-<n>; a fixed name or a host port
+        # would be held by the first one
+        assert "container_name" not in definition, f"{name} has a fixed container name"
+        assert not definition.get("ports"), f"{name} publishes {definition['ports']}"
+        assert (definition.get("deploy") or {}).get("replicas", 1) >= 1, name
+
+
+def compose_section():
+    return README.read_text().split("\n## Running with docker compose", 1)[1].split("\n## ", 1)[0]
+
+
+def test_readme_shows_how_to_scale_services_that_can_be_scaled(services):
+    section = compose_section()
+    commands = [line for line in section.splitlines()
+                if line.startswith("docker compose") and "--scale" in line]
+    assert commands, "README's compose section shows no `--scale` command"
+    for command in commands:
+        argv = shlex.split(command)
+        assert argv[argv.index("-f") + 1] == "deploy/docker-compose.yml"
+        scaled = dict(arg.split("=") for arg in argv[argv.index("--scale") :] if "=" in arg)
+        assert set(scaled) >= {"billing", "notifications"}, scaled
+        for name, replicas in scaled.items():
+            assert name in BACKEND_SERVICES, f"README scales {name}, which publishes a port"
+            assert int(replicas) >= 2
+
+
+def test_readme_says_why_the_gateway_needs_care_to_scale(services):
+    assert published_ports(service(services, "gateway")), "the gateway publishes no port"
+    section = compose_section()
+    assert "--scale gateway=2" in section and "port is already" in section
+    assert "load balancer" in section
+
+
 # --- RabbitMQ, PostgreSQL and the gateway ---------------------------------------------
 
 def test_rabbitmq_has_the_management_plugin_and_a_healthcheck(services):
