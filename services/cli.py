@@ -44,9 +44,10 @@ def run(args):
         # own session: a Ctrl-C reaches vool alone, which stops each child once
         supervisor.start(service, command, cwd=PROJECT_ROOT, env=env,
                          start_new_session=True)
-    address = os.environ.get("VOOL_GATEWAY_ADDRESS", "0.0.0.0:8000")
-    print(f"vool: gateway on http://{address.replace('0.0.0.0', 'localhost')}/ "
-          "— Ctrl-C stops everything", flush=True)
+    if "gateway" in supervisor.children:
+        address = os.environ.get("VOOL_GATEWAY_ADDRESS", "0.0.0.0:8000")
+        print(f"vool: gateway on http://{address.replace('0.0.0.0', 'localhost')}/ "
+              "— Ctrl-C stops everything", flush=True)
 
     if "contracts" in supervisor.children and not args.no_demo:
         # beside the supervision: a service that dies while the demo waits for it

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 from pathlib import Path
 
@@ -144,3 +145,29 @@ def test_a_killed_service_is_restarted_and_the_system_is_healthy_again(vool_run)
     assert vool_run["process"].wait(timeout=30) == 0
     assert "vool: stopped" in output(vool_run)
     assert processes_of(vool_run) == {}, "a process outlived vool run"
+
+
+def test_a_service_that_cannot_start_is_given_up_on_without_a_tight_loop(broker, tmp_path):
+    vhost, amqp_uri = broker.new_vhost()
+    var_dir = tmp_path / "var"
+    env = {**os.environ, "AMQP_URI": amqp_uri, "VOOL_VAR_DIR": str(var_dir),
+           # nothing listens on port 1: identity cannot migrate, so it cannot start
+           "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/vool", "VOOL_LOG_LEVEL": "WARNING"}
+    started = time.monotonic()
+    try:
+        finished = subprocess.run(
+            [sys.executable, "-m", "services.cli", "run", "--no-demo", "--give-up-after", "2",
+             "identity"], cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, timeout=120)
+    finally:
+        broker.drop_vhost(vhost)
+    said = [line for line in finished.stdout.splitlines() if line.startswith("vool: ")]
+    assert finished.returncode == 1, said
+    assert "vool: identity exited with 1; restarting in 1 s (restart 1)" in said
+    assert "vool: identity exited with 1; restarting in 2 s (restart 2)" in said
+    assert "vool: identity exited with 1; restarted 2 times in a row, never up 30 s: " \
+           "giving up, stopping all" in said
+    assert sum(line.startswith("vool: restarted identity") for line in said) == 2
+    assert time.monotonic() - started >= 3       # it waited 1 s, then 2 s
+    assert said[-1] == "vool: stopped"
+    assert processes_of({"var_dir": str(var_dir)}) == {}
