@@ -106,7 +106,8 @@ def unpriced_day(components, register, start, end):
 
 def why_unpriceable(session, plan, consumption, start, end, components):
     """Why billing cannot price this consumption, or None when it can."""
-    if session.execute(sa.select(tariff_plans.c.code).where(tariff_plans.c.code == plan)).first() is None:
+    known = sa.select(tariff_plans.c.code).where(tariff_plans.c.code == plan)
+    if session.execute(known).first() is None:
         return f"billing has no tariff plan {plan}"
     for register in sorted(consumption):
         day = unpriced_day(components, register, start, end)

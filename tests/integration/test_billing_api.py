@@ -143,7 +143,8 @@ def test_what_billing_cannot_price_is_flagged_not_billed_0_00(api, rpc, bus, rea
     assert readings[reading["reading_id"]]["contract_no"] == signed["contract_no"]
     assert readings[reading["reading_id"]]["reason"] == (
         "tariff plan SPRING has no energy price for T1 on 2026-01-02")
-    assert readings[ghost["data"]["reading_id"]]["reason"] == "billing has no tariff plan NO-SUCH-PLAN"
+    assert readings[ghost["data"]["reading_id"]]["reason"] == (
+        "billing has no tariff plan NO-SUCH-PLAN")
     assert rpc.billing.get_charge(reading["reading_id"]) is None      # no 0.00 charge
     assert rpc.billing.get_charge(ghost["data"]["reading_id"]) is None
     assert bus.depth("evt-metering-reading_submitted--billing.on_reading_submitted"

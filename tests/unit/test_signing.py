@@ -101,8 +101,9 @@ def test_a_contract_on_a_plan_billing_lacks_is_refused_naming_tariff_plan():
     tariff_plans.make_known(db, "GHOST", billing)
     with pytest.raises(ValidationFailed) as refused, db.unit_of_work() as uow:
         signing.sign_contract(uow, command)
-    assert refused.value.errors == [{"field": "tariff_plan", "message":
-                                     "billing has no tariff plan GHOST (it has BASIC, DAYNIGHT, GREEN)"}]
+    assert refused.value.errors == [{
+        "field": "tariff_plan",
+        "message": "billing has no tariff plan GHOST (it has BASIC, DAYNIGHT, GREEN)"}]
     assert db.events("contract_signed") == []
     assert asked == [True]
 
