@@ -23,12 +23,54 @@ SERVICES = ("identity", "contracts", "metering", "billing", "notifications", "ga
 NAMEKO_CONFIG = PROJECT_ROOT / "deploy" / "config" / "nameko.yaml"
 # the test bank listens on its own port (VOOL_TESTBANK_ADDRESS)
 CONFIG_OF = {"testbank": PROJECT_ROOT / "deploy" / "config" / "testbank-nameko.yaml"}
+#: the setting that moves each web server (its nameko config reads it)
+ADDRESS_SETTING = {"gateway": "VOOL_GATEWAY_ADDRESS", "testbank": "VOOL_TESTBANK_ADDRESS"}
+
+
+def web_address(service):
+    """The WEB_SERVER_ADDRESS a service's nameko config gives it in this environment."""
+    import yaml
+    from nameko.cli.main import ENV_VAR_MATCHER, _replace_env_var
+    config = yaml.safe_load(CONFIG_OF.get(service, NAMEKO_CONFIG).read_text())
+    return ENV_VAR_MATCHER.sub(_replace_env_var, str(config["WEB_SERVER_ADDRESS"]))
+
+
+def taken_addresses(services):
+    """Why each web server of ``services`` could not listen now (another `vool run`,
+    or the gateway and the test bank given one address): refused before anything
+    starts. Each server checks again when it starts, which is what holds."""
+    from nameko.web.server import parse_address
+
+    from services.common.web import AddressInUse, ensure_address_free
+    refusals, wanted = [], {}
+    for service in (s for s in services if s in ADDRESS_SETTING):
+        address = web_address(service)
+        host, port = parse_address(address)
+        clash = [other for (other_host, other_port), other in wanted.items()
+                 if other_port == port and (host == other_host or
+                                            {host, other_host} & {"", "0.0.0.0"})]
+        if clash:
+            refusals.append(f"{service}: the address {address} is also the "
+                            f"{clash[0]}'s; set {ADDRESS_SETTING[service]} to another")
+            continue
+        wanted[(host, port)] = service
+        try:
+            ensure_address_free(address, service, ADDRESS_SETTING[service])
+        except AddressInUse as exc:
+            refusals.append(str(exc))
+    return refusals
 
 
 def run(args):
     """Start every service as its own process and keep them running: one that dies
     is started again with backoff (services/supervisor.py); Ctrl-C or SIGTERM stops
     them all."""
+    refusals = taken_addresses(args.services or SERVICES)
+    if refusals:
+        for refusal in refusals:
+            print(f"vool: {refusal}", file=sys.stderr, flush=True)
+        print("vool: nothing started", file=sys.stderr, flush=True)
+        return 1
     created = ensure_dev_keys()
     if created:
         print(f"vool: generated development keys for {', '.join(created)}", flush=True)

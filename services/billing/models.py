@@ -44,6 +44,21 @@ charges = sa.Table(
     sa.Column("consumption", sa.JSON),        # {"T1": 300} kWh since the previous reading
 )
 
+# Readings billing could not price (their plan unknown, or no energy price on some
+# day of the interval): flagged instead of charged 0.00, the reading_submitted
+# data kept, priced again once a tariff that covers them is added. A contract
+# with one of these is left out of the billing run until then.
+unpriced_readings = sa.Table(
+    "unpriced_readings", metadata,
+    sa.Column("reading_id", sa.String(36), primary_key=True),
+    sa.Column("contract_no", sa.String(20), nullable=False, index=True),
+    sa.Column("tariff_plan", sa.String(32), nullable=False),
+    sa.Column("reading_date", sa.Date, nullable=False),
+    sa.Column("reason", sa.String(300), nullable=False),
+    sa.Column("reading", sa.JSON, nullable=False),    # the reading_submitted data
+    sa.Column("flagged_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 charge_lines = sa.Table(
     "charge_lines", metadata,
     sa.Column("charge_id", sa.String(36), sa.ForeignKey("charges.charge_id"), primary_key=True),

@@ -4,16 +4,26 @@ Each register's kWh is priced with every per-kWh component of the plan that
 applies to that register (or to all registers) and is valid on the reading date.
 One charge per reading: ``charges.reading_id`` is unique and the handler records
 the event id in the same transaction.
+
+A reading billing cannot price — its plan unknown here, or some day of its
+interval without an energy price for a register — is not charged 0.00 (nor the
+days without a price left out): it is flagged in ``unpriced_readings`` with the
+reason, its contract is left out of the billing run, and it is priced once an
+operator adds a tariff that covers it.
 """
+import logging
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
 
-from services.billing.models import charge_lines, charges, tariff_components, tariff_plans
+from services.billing.models import (charge_lines, charges, tariff_components, tariff_plans,
+                                     unpriced_readings)
 from services.billing.money import to_cents
-from services.common.errors import ValidationFailed
+from services.common.clock import as_utc
+
+log = logging.getLogger(__name__)
 
 PER_KWH_KINDS = ("energy", "network", "renewable", "excise")
 KWH_PLACES = Decimal("0.001")
@@ -83,19 +93,46 @@ def price_lines(components, consumption, start, end):
     return lines
 
 
+def unpriced_day(components, register, start, end):
+    """The first day of (start, end] without an energy price for the register, or None."""
+    days = max((end - start).days, 1)
+    first = end - timedelta(days=days - 1)
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        if _price_on(components, "energy", register, day) is None:
+            return day
+    return None
+
+
+def why_unpriceable(session, plan, consumption, start, end, components):
+    """Why billing cannot price this consumption, or None when it can."""
+    known = sa.select(tariff_plans.c.code).where(tariff_plans.c.code == plan)
+    if session.execute(known).first() is None:
+        return f"billing has no tariff plan {plan}"
+    for register in sorted(consumption):
+        day = unpriced_day(components, register, start, end)
+        if day is not None:
+            return f"tariff plan {plan} has no energy price for {register} on {day.isoformat()}"
+    return None
+
+
 def charge_reading(uow, data):
-    """From reading_submitted: one charge with its lines for the reading."""
+    """From reading_submitted: one charge with its lines for the reading, or the
+    reading flagged as unpriceable (returns None then)."""
     session = uow.session
     plan = data["tariff_plan"]
-    if session.execute(sa.select(tariff_plans.c.code).where(tariff_plans.c.code == plan)).first() is None:
-        raise ValidationFailed.field("tariff_plan", f"unknown tariff plan {plan}")
     if session.execute(sa.select(charges.c.charge_id)
                        .where(charges.c.reading_id == data["reading_id"])).first():
         return None  # already charged under another event id (a re-sent reading)
     reading_date = date.fromisoformat(data["reading_date"])
     previous_date = date.fromisoformat(data["previous_reading_date"])
-    lines = price_lines(per_kwh_components(session, plan, previous_date, reading_date),
-                        data["consumption"], previous_date, reading_date)
+    components = per_kwh_components(session, plan, previous_date, reading_date)
+    reason = why_unpriceable(session, plan, data["consumption"], previous_date, reading_date,
+                             components)
+    if reason is not None:
+        flag_unpriced(uow, data, reading_date, reason)
+        return None
+    lines = price_lines(components, data["consumption"], previous_date, reading_date)
     charge_id = str(uuid.uuid4())
     session.execute(sa.insert(charges).values(
         charge_id=charge_id, reading_id=data["reading_id"],
@@ -108,7 +145,40 @@ def charge_reading(uow, data):
     if lines:
         session.execute(sa.insert(charge_lines), [
             {"charge_id": charge_id, "line_no": n, **line} for n, line in enumerate(lines, 1)])
+    session.execute(sa.delete(unpriced_readings)
+                    .where(unpriced_readings.c.reading_id == data["reading_id"]))
     return charge_id
+
+
+def flag_unpriced(uow, data, reading_date, reason):
+    u = unpriced_readings.c
+    uow.session.execute(sa.delete(unpriced_readings).where(u.reading_id == data["reading_id"]))
+    uow.session.execute(sa.insert(unpriced_readings).values(
+        reading_id=data["reading_id"], contract_no=data["contract_no"],
+        tariff_plan=data["tariff_plan"][:32], reading_date=reading_date, reason=reason[:300],
+        reading=data, flagged_at=uow.now))
+    log.warning("reading %s of contract %s not priced: %s", data["reading_id"],
+                data["contract_no"], reason)
+
+
+def reprice(uow, plan):
+    """Price the flagged readings of ``plan`` again (a tariff was added to it);
+    returns how many are charged now. Oldest first, as they arrived."""
+    u = unpriced_readings.c
+    flagged = uow.session.execute(sa.select(u.reading).where(u.tariff_plan == plan)
+                                  .order_by(u.reading_date, u.flagged_at)).scalars().all()
+    return sum(1 for data in flagged if charge_reading(uow, data) is not None)
+
+
+def unpriced(uow):
+    """Every flagged reading: ``[{reading_id, contract_no, tariff_plan, reading_date,
+    reason, flagged_at}]``, oldest first."""
+    u = unpriced_readings.c
+    rows = uow.session.execute(sa.select(u.reading_id, u.contract_no, u.tariff_plan,
+                                         u.reading_date, u.reason, u.flagged_at)
+                               .order_by(u.reading_date, u.reading_id)).mappings().all()
+    return [{**row, "reading_date": row["reading_date"].isoformat(),
+             "flagged_at": as_utc(row["flagged_at"]).isoformat()} for row in rows]
 
 
 def charge_for_reading(uow, reading_id):

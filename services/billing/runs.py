@@ -21,7 +21,8 @@ import sqlalchemy as sa
 from services.billing import issued as issued_events
 from services.billing import payments
 from services.billing.models import (billing_contracts, invoice_lines, invoices,
-                                     number_sequences, vat_rates)
+                                     number_sequences, tariff_components, tariff_plans,
+                                     vat_rates)
 from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.sequences import next_number
 
@@ -74,18 +75,71 @@ class _Steps:
 
 # A contract is invoiced for a period once: when it was in force in the period, or
 # when it has charges up to the period's end not billed yet (a late reading after
-# its end). ``n`` numbers this run's invoices in contract order.
-CANDIDATES = """
-    SELECT bc.contract_no, bc.customer_id, bc.reference_no, bc.tariff_plan,
-           CASE WHEN bc.start_date <= :last AND (bc.end_date IS NULL OR bc.end_date >= :first)
-                THEN 1 ELSE 0 END AS in_force,
-           ROW_NUMBER() OVER (ORDER BY bc.contract_no) AS n
-    FROM billing_contracts bc
-    WHERE NOT EXISTS (SELECT 1 FROM invoices i
+# its end).
+IN_FORCE = "bc.start_date <= :last AND (bc.end_date IS NULL OR bc.end_date >= :first)"
+DUE = f"""NOT EXISTS (SELECT 1 FROM invoices i
                       WHERE i.contract_no = bc.contract_no AND i.period = :period)
-      AND ((bc.start_date <= :last AND (bc.end_date IS NULL OR bc.end_date >= :first))
+      AND (({IN_FORCE})
            OR EXISTS (SELECT 1 FROM charges c WHERE c.contract_no = bc.contract_no
                       AND c.invoice_no IS NULL AND c.period_to <= :last))"""
+UNPRICED = """EXISTS (SELECT 1 FROM unpriced_readings u WHERE u.contract_no = bc.contract_no
+                      AND u.reading_date <= :last)"""
+# Priceable: its plan is billing's, has a price in the period if the contract was in
+# force (else it is only its charges, priced already), and none of its readings up
+# to the period's end waits unpriced. The others are left out, not billed 0.00, and
+# come again in a later run once a tariff covers them (they have no invoice yet).
+PRICEABLE = f"""bc.tariff_plan IN :known_plans
+      AND (NOT ({IN_FORCE}) OR bc.tariff_plan IN :priced_plans)
+      AND NOT {UNPRICED}"""
+# ``n`` numbers this run's invoices in contract order.
+CANDIDATES = f"""
+    SELECT bc.contract_no, bc.customer_id, bc.reference_no, bc.tariff_plan,
+           CASE WHEN {IN_FORCE} THEN 1 ELSE 0 END AS in_force,
+           ROW_NUMBER() OVER (ORDER BY bc.contract_no) AS n
+    FROM billing_contracts bc
+    WHERE {DUE} AND {PRICEABLE}"""
+UNPRICEABLE = f"""
+    SELECT bc.contract_no, bc.tariff_plan, CASE WHEN {UNPRICED} THEN 1 ELSE 0 END AS unpriced
+    FROM billing_contracts bc
+    WHERE {DUE} AND NOT ({PRICEABLE})
+    ORDER BY bc.contract_no"""
+ANY_UNPRICEABLE = f"""
+    SELECT 1 FROM billing_contracts bc WHERE NOT ({PRICEABLE}) LIMIT 1"""
+PLAN_SETS = ("known_plans", "priced_plans")
+
+
+def _with_plans(sql):
+    return sa.text(sql).bindparams(*(sa.bindparam(name, expanding=True) for name in PLAN_SETS))
+
+
+def plans_for(session, first, last):
+    """The plans billing has, and those with some price valid in the period."""
+    c = tariff_components.c
+    known = list(session.execute(sa.select(tariff_plans.c.code)).scalars())
+    priced = list(session.execute(
+        sa.select(c.tariff_plan).distinct()
+        .where(c.valid_from <= last, sa.or_(c.valid_until.is_(None), c.valid_until >= first))
+    ).scalars())
+    return {"known_plans": known, "priced_plans": priced}
+
+
+def unpriceable_contracts(session, params):
+    """The contracts due for the period that cannot be priced, with why."""
+    known = set(params["known_plans"])
+    period = params["period"]
+    # the usual answer is none: found by one scan of the contracts alone, without
+    # comparing each with the period's invoices and charges
+    if not session.execute(_with_plans(ANY_UNPRICEABLE), params).scalar():
+        return []
+    rows = session.execute(_with_plans(UNPRICEABLE), params).all()
+    return [{"contract_no": row.contract_no, "tariff_plan": row.tariff_plan,
+             "reason": (f"billing has no tariff plan {row.tariff_plan}"
+                        if row.tariff_plan not in known else
+                        "a reading of it could not be priced (GET /api/v1/operator/unpriceable)"
+                        if row.unpriced else
+                        f"tariff plan {row.tariff_plan} has no price valid in {period}")}
+            for row in rows]
+
 
 #: memory per sort or hash of the run's own transaction (VOOL_BILLING_WORK_MEM): the
 #: lines' window sort of a 700,000-contract run needs about 500 MB to stay in memory
@@ -93,7 +147,8 @@ RUN_WORK_MEM = "512MB"
 
 
 def run(uow, period, due_days, progress=None, work_mem=RUN_WORK_MEM):
-    """Invoice every contract for ``period``; returns ``{invoices_issued, total}``.
+    """Invoice every contract for ``period``; returns ``{invoices_issued, total,
+    unpriceable: [{contract_no, tariff_plan, reason}]}`` (those left out).
     ``progress(step, rows, seconds)`` hears of each step as it finishes."""
     first, last = period_bounds(period)
     today = uow.clock.today()
@@ -115,18 +170,26 @@ def run(uow, period, due_days, progress=None, work_mem=RUN_WORK_MEM):
                            .order_by(vat_rates.c.valid_from.desc()).limit(1)).scalar()
     if rate is None:
         raise Conflict(f"no VAT rate is valid on {last}")
+    started = time.perf_counter()
     params = {"period": period, "first": first, "last": last, "issued_on": today,
-              "due_on": today + timedelta(days=due_days), "rate_bp": int(rate * 100)}
+              "due_on": today + timedelta(days=due_days), "rate_bp": int(rate * 100),
+              **plans_for(session, first, last)}
+    unpriceable = unpriceable_contracts(session, params)
+    step.report("unpriceable left out", len(unpriceable), time.perf_counter() - started)
+    if unpriceable:
+        log.warning("billing run %s: %d contracts left out, they cannot be priced: %s",
+                    period, len(unpriceable),
+                    "; ".join(f"{u['contract_no']} ({u['reason']})" for u in unpriceable[:20]))
 
     # the candidates once, numbered, in a table of this transaction's own
     session.execute(sa.text("DROP TABLE IF EXISTS run_candidates"))
     keep = " ON COMMIT DROP" if dialect == "postgresql" else ""
-    count = step("candidates", sa.text(
+    count = step("candidates", _with_plans(
         f"CREATE TEMPORARY TABLE run_candidates{keep} AS {CANDIDATES}"), params)
     if dialect != "postgresql":   # SQLite's CREATE TABLE AS counts no rows
         count = session.execute(sa.text("SELECT COUNT(*) FROM run_candidates")).scalar()
     if not count:
-        return {"invoices_issued": 0, "total": "0.00"}
+        return {"invoices_issued": 0, "total": "0.00", "unpriceable": unpriceable}
     if dialect == "postgresql":
         session.execute(sa.text("ANALYZE run_candidates"))
     last_number = next_number(session, number_sequences, f"invoice-{first.year}", count)
@@ -206,7 +269,20 @@ def run(uow, period, due_days, progress=None, work_mem=RUN_WORK_MEM):
         # every new invoice (minutes at 100,000) until autovacuum catches up
         session.execute(sa.text("ANALYZE invoices"))
 
-    return {"invoices_issued": issued, "total": f"{total:.2f}"}
+    return {"invoices_issued": issued, "total": f"{total:.2f}", "unpriceable": unpriceable}
+
+
+def contracts_on_unknown_plans(uow):
+    """Contracts not ended whose tariff plan billing does not have:
+    ``[{contract_no, tariff_plan, reason}]``."""
+    bc = billing_contracts.c
+    rows = uow.session.execute(
+        sa.select(bc.contract_no, bc.tariff_plan)
+        .where(sa.or_(bc.end_date.is_(None), bc.end_date >= uow.clock.today()),
+               bc.tariff_plan.not_in(sa.select(tariff_plans.c.code)))
+        .order_by(bc.contract_no)).all()
+    return [{"contract_no": r.contract_no, "tariff_plan": r.tariff_plan,
+             "reason": f"billing has no tariff plan {r.tariff_plan}"} for r in rows]
 
 
 def record_contract(uow, data):

@@ -63,6 +63,21 @@ class BillingService:
     # -- tariffs and VAT -------------------------------------------------------------
 
     @rpc
+    def tariff_plans(self):
+        """returns the codes of every tariff plan billing has (contracts signs on no other)."""
+        with self.db.unit_of_work() as uow:
+            return tariffs.plan_codes(uow)
+
+    @rpc
+    def unpriceable(self):
+        """What billing cannot price and so does not bill: ``{readings: [{reading_id,
+        contract_no, tariff_plan, reading_date, reason, flagged_at}], contracts:
+        [{contract_no, tariff_plan, reason}]}`` (contracts on a plan billing lacks)."""
+        with self.db.unit_of_work() as uow:
+            return {"readings": pricing.unpriced(uow),
+                    "contracts": runs.contracts_on_unknown_plans(uow)}
+
+    @rpc
     def list_tariffs(self):
         """returns ``[{code, name, components: [{kind, register, price, valid_from,
         valid_until}]}]``"""
@@ -94,7 +109,8 @@ class BillingService:
     @rpc
     def billing_run(self, period):
         """Invoice every contract for ``period`` (YYYY-MM), set-based; running it
-        twice issues nothing twice. returns ``{invoices_issued, total}``."""
+        twice issues nothing twice. returns ``{invoices_issued, total, unpriceable:
+        [{contract_no, tariff_plan, reason}]}``: those are left out, not billed 0.00."""
         with self.db.unit_of_work() as uow:
             return runs.run(uow, str(period), cfg.int_setting(
                 self.config, "VOOL_INVOICE_DUE_DAYS", 14), work_mem=cfg.setting(

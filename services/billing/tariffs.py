@@ -6,6 +6,7 @@ from typing import Literal, Optional
 import sqlalchemy as sa
 from pydantic import Field, model_validator
 
+from services.billing import pricing
 from services.billing.models import tariff_components, tariff_plans, vat_rates
 from services.common.errors import Conflict
 from services.common.validation import Shape
@@ -43,7 +44,8 @@ class VatRate(Shape):
 
 
 def add_tariff(uow, plan: TariffPlan):
-    """A new plan, or components added to an existing one (API.md)."""
+    """A new plan, or components added to an existing one (API.md). Readings of the
+    plan that could not be priced before are priced now if these prices cover them."""
     session = uow.session
     exists = session.execute(sa.select(tariff_plans).where(tariff_plans.c.code == plan.code)
                              ).mappings().first()
@@ -55,6 +57,7 @@ def add_tariff(uow, plan: TariffPlan):
     if plan.components:
         session.execute(sa.insert(tariff_components), [
             {"tariff_plan": plan.code, **c.model_dump(by_alias=True)} for c in plan.components])
+    pricing.reprice(uow, plan.code)
     return tariff(uow, plan.code)
 
 
@@ -70,6 +73,12 @@ def tariff(uow, code):
         "valid_from": c["valid_from"].isoformat(),
         "valid_until": c["valid_until"].isoformat() if c["valid_until"] else None}
         for c in components]}
+
+
+def plan_codes(uow):
+    """The codes of every tariff plan billing has."""
+    return list(uow.session.execute(sa.select(tariff_plans.c.code).order_by(tariff_plans.c.code)
+                                    ).scalars())
 
 
 def tariffs(uow):

@@ -26,6 +26,20 @@ consumption_points = sa.Table(
     sa.Column("registers", sa.JSON, nullable=False),
 )
 
+# The tariff plans billing has, as far as contracts knows (a contract is signed on
+# no other): those billing starts with (its migration 0002) and those learnt from
+# billing's ``tariff_plans`` when a contract names a plan not known here yet.
+# Billing never removes a plan, so a plan known here stays right.
+DEFAULT_TARIFF_PLANS = ("BASIC", "DAYNIGHT")
+tariff_plans = sa.Table(
+    "tariff_plans", metadata,
+    sa.Column("code", sa.String(32), primary_key=True),
+    sa.Column("learnt_at", sa.DateTime(timezone=True)),   # NULL: one of the defaults
+)
+# the migration seeds them; so does create_all (the unit tests' in-memory databases)
+sa.event.listen(tariff_plans, "after_create", lambda table, connection, **_: connection.execute(
+    table.insert(), [{"code": code} for code in DEFAULT_TARIFF_PLANS]))
+
 contracts = sa.Table(
     "contracts", metadata,
     sa.Column("contract_id", sa.String(36), primary_key=True),

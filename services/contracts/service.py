@@ -4,19 +4,23 @@ from pathlib import Path
 from services.common.db import Database
 from services.common.errors import ValidationFailed
 from services.common.rpc import rpc
+from services.common.rpc_calls import ServiceRpc
 from services.common.validation import parse
-from services.contracts import customers, demo, linking, signing
+from services.contracts import customers, demo, linking, signing, tariff_plans
 from services.contracts.contact import ContactChange
 from services.contracts.models import metadata
 
 #: customers one customers_with_contracts call may ask for
 MAX_CUSTOMERS_ASKED = 1000
+#: seconds signing waits for billing's plans: within the gateway's own wait for us
+BILLING_TIMEOUT = 2.0
 
 
 class ContractsService:
     name = "contracts"
 
     db = Database(metadata, Path(__file__).parent / "migrations")
+    services = ServiceRpc()
 
     @rpc
     def health(self):
@@ -33,9 +37,13 @@ class ContractsService:
         [{code, digits}]}}, tariff_plan, reading_day, start_date?,
         initial_readings: {code: kWh}, signed_at_office?}``
         returns: ``{customer_id, contract_no, reference_no, consumption_point_id}``
-        raises: ValidationFailed (field errors), Conflict (EIC or meter taken)
+        raises: ValidationFailed (field errors; ``tariff_plan`` when billing has no
+        such plan), Conflict (EIC or meter taken), ServiceUnavailable (the plan is
+        not known here and billing does not answer)
         """
         command = parse(signing.SignContract, command)
+        tariff_plans.make_known(self.db, command.tariff_plan, lambda: self.services.call(
+            "billing", "tariff_plans", timeout=BILLING_TIMEOUT))
         with self.db.unit_of_work() as uow:
             return signing.sign_contract(uow, command)
 

@@ -15,6 +15,7 @@ from services.common.identifiers import make_reference_number, valid_eic, valid_
 from services.common.registers import Register, check_register_set, register_value_errors
 from services.common.sequences import next_number
 from services.common.validation import Shape, operating_date
+from services.contracts import tariff_plans
 from services.contracts.contact import CONTACT_FIELDS, Contact
 from services.contracts.customers import contract_status
 from services.contracts.models import (consumption_points, contract_holders, contracts,
@@ -74,6 +75,7 @@ class SignContract(Shape):
 def sign_contract(uow, command: SignContract):
     session = uow.session
     point = command.consumption_point
+    tariff_plans.check(uow, command.tariff_plan)
     start_date = operating_date(command.start_date or uow.clock.today(), "start_date",
                                 uow.clock.today(), ahead_days=366)
 

@@ -7,12 +7,13 @@ import json
 import logging
 
 from nameko.web.handlers import HttpRequestHandler
-from nameko.web.server import WebServer, WsgiApp
+from nameko.web.server import WsgiApp
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from services.common.errors import NotFound, ValidationFailed, VoolError
 from services.common.validation import NUL, NUL_MESSAGE, parse, refuse_nul
+from services.common.web import ExclusiveWebServer
 from services.gateway.auth import authorize
 from services.gateway.problems import (MalformedJson, UnsupportedMediaType,
                                        problem_from_exception, problem_from_http_exception)
@@ -48,7 +49,9 @@ class ProblemWsgiApp(WsgiApp):
         return response(environ, start_response)
 
 
-class ProblemWebServer(WebServer):
+class ProblemWebServer(ExclusiveWebServer):
+    address_setting = "VOOL_GATEWAY_ADDRESS"
+
     def get_wsgi_app(self):
         return ProblemWsgiApp(self)
 

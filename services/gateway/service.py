@@ -10,7 +10,7 @@ from services.common.session_tokens import session_key
 from services.gateway import openapi, portal, principals, schemas
 from services.gateway.auth import (SESSION_COOKIE, api_session_token, client_address,
                                    set_session_cookie)
-from services.gateway.clients import ServiceRpc
+from services.common.rpc_calls import ServiceRpc
 from services.gateway.http import form_body, json_body, route
 # modules, not classes: `nameko run` would take an imported class with entrypoints
 # (the routes, principals' event handlers) for a service

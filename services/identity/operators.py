@@ -1,9 +1,13 @@
 """Operators of the service desk: argon2-hashed passwords, rate-limited logins.
 
-Failed logins are counted per account and per client address over a sliding
-window; past either limit the next attempt is refused with 429 before the
-password is even checked, so guessing costs the guesser, not the CPU.
+Failed logins are counted over a sliding window per (user name, client address)
+and per client address. A client past either limit is refused with 429 before the
+password is even checked, so guessing costs the guesser, not the CPU. Failures
+are never counted per user name alone: that would let anyone lock an operator out
+by failing for her name from elsewhere; her own address stays open to the right
+password however many others have failed for it.
 """
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -11,6 +15,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from services.common.clock import as_utc
 from services.common.errors import Conflict, TooManyAttempts, Unauthenticated, ValidationFailed
 from services.identity.models import login_failures, operators
 
@@ -20,8 +25,8 @@ _hasher = PasswordHasher()
 
 @dataclass(frozen=True)
 class RateLimit:
-    per_account: int
-    per_address: int
+    per_account: int     # failures for one user name from one client address
+    per_address: int     # failures from one client address, whatever the names
     window: timedelta
 
 
@@ -45,15 +50,24 @@ def add_operator(uow, username, role, password):
 
 
 def check_rate_limit(uow, username, client_address, limit):
-    since = uow.clock.now() - limit.window
+    """TooManyAttempts (with the seconds until one more attempt may pass) when this
+    client has failed too often for this name, or for any names."""
     f = login_failures.c
-    by_account = uow.session.execute(
-        sa.select(sa.func.count()).where(f.username == username, f.at > since)).scalar()
-    by_address = uow.session.execute(
-        sa.select(sa.func.count()).where(f.client_address == client_address, f.at > since)).scalar()
-    if by_account >= limit.per_account or by_address >= limit.per_address:
-        raise TooManyAttempts("too many failed logins; try again later",
-                              retry_after=int(limit.window.total_seconds()))
+    now = uow.clock.now()
+    since = now - limit.window
+    recent = sa.and_(f.client_address == client_address, f.at > since)
+    for condition, allowed in ((sa.and_(recent, f.username == username), limit.per_account),
+                               (recent, limit.per_address)):
+        count = uow.session.execute(sa.select(sa.func.count()).where(condition)).scalar()
+        if count >= allowed:
+            # one more may pass once the failure that puts the count at the limit
+            # leaves the window
+            oldest_counted = uow.session.execute(
+                sa.select(f.at).where(condition).order_by(f.at, f.failure_id)
+                .offset(count - allowed).limit(1)).scalar()
+            wait = as_utc(oldest_counted) + limit.window - now
+            raise TooManyAttempts("too many failed logins from this address; try again later",
+                                  retry_after=max(1, math.ceil(wait.total_seconds())))
 
 
 def authenticate(uow, username, password, client_address, limit):

@@ -9,17 +9,29 @@ from pathlib import Path
 import eventlet
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from nameko.extensions import DependencyProvider
-from nameko.web.handlers import http
+from nameko.web.handlers import HttpRequestHandler
 from stdnum.ee import ik
 from werkzeug.wrappers import Response
 
 from services.common.clock import ClockProvider
+from services.common.web import ExclusiveWebServer
 from services.testbank.bank import BadRequest, load_test_bank
 
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                         autoescape=select_autoescape(["html"]))
 AUTH_REQUESTS = ("4011", "4012")
 PAYMENT_REQUESTS = ("1011", "1012")
+
+
+class BankWebServer(ExclusiveWebServer):
+    address_setting = "VOOL_TESTBANK_ADDRESS"
+
+
+class BankRequestHandler(HttpRequestHandler):
+    server = BankWebServer()   # alone on its address, never sharing the gateway's
+
+
+http = BankRequestHandler.decorator
 
 
 class Bank(DependencyProvider):

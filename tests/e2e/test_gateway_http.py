@@ -10,7 +10,7 @@ from nameko.containers import ServiceContainer
 from services.billing.service import BillingService
 from services.contracts.service import ContractsService
 from services.gateway import openapi
-from services.gateway.clients import ForgetfulReplyListener, ServiceRpc
+from services.common.rpc_calls import ForgetfulReplyListener, ServiceRpc
 from services.gateway.http import ACCESS_RULES, json_body, route
 from services.gateway.service import GatewayService
 from services.identity.service import IdentityService

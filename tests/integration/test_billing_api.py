@@ -4,6 +4,7 @@ from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
 import io
+import uuid
 
 import pytest
 import requests
@@ -64,7 +65,7 @@ def test_a_month_is_invoiced_once_with_a_price_change_split_by_days(api, rpc, re
     assert run.json()["invoices_issued"] == 1
     again = requests.post(f"{base}/api/v1/operator/jobs/billing-run", headers=desk,
                           timeout=30, json={"period": "2026-02"})
-    assert again.json() == {"invoices_issued": 0, "total": "0.00"}
+    assert again.json() == {"invoices_issued": 0, "total": "0.00", "unpriceable": []}
 
     token = customer_token(base, banks, GRANDMOTHER, "Õie Mäger", real_time_clock.now())
     as_customer = {"Authorization": f"Bearer {token}"}
@@ -104,6 +105,77 @@ def test_a_month_is_invoiced_once_with_a_price_change_split_by_days(api, rpc, re
     bad = requests.get(f"{base}/api/v1/customers/{cid}/invoices/{summary['invoice_no']}.pdf"
                        "?lang=fi", headers=as_customer, timeout=30)
     assert bad.status_code == 422
+
+
+def test_what_billing_cannot_price_is_flagged_not_billed_0_00(api, rpc, bus, real_time_clock):
+    base, desk, banks = api
+    # SPRING prices energy from February 1 only: a reading from January 1 cannot be priced
+    added = requests.post(f"{base}/api/v1/operator/tariffs", headers=desk, timeout=10, json={
+        "code": "SPRING", "components": [
+            {"kind": "energy", "price": "0.150000", "valid_from": "2026-02-01"},
+            {"kind": "monthly_fee", "price": "1.500000", "valid_from": "2026-01-01"}]})
+    assert added.status_code == 201, added.text
+    signed = rpc.contracts.sign_contract(contract_command(initial={"T1": 1000},
+                                                          start_date="2026-01-01",
+                                                          tariff_plan="SPRING"))
+    point = signed["consumption_point_id"]
+    wait_for(lambda: _known(rpc, point))
+    reading = rpc.metering.submit_reading({"consumption_point_id": point,
+                                           "reading_date": "2026-02-15",
+                                           "registers": {"T1": 1450}})
+    # a reading of a plan billing never heard of (a contract signed before contracts checked)
+    ghost = {"event_id": str(uuid.uuid4()), "event_type": "reading_submitted", "version": 1,
+             "occurred_at": "2026-02-15T10:00:00+00:00", "source": "metering", "data": {
+                 "reading_id": str(uuid.uuid4()), "consumption_point_id": str(uuid.uuid4()),
+                 "contract_no": "VL-999999", "customer_id": str(uuid.uuid4()),
+                 "tariff_plan": "NO-SUCH-PLAN", "reading_date": "2026-02-15",
+                 "previous_reading_date": "2026-01-15", "registers": {"T1": 1100},
+                 "consumption": {"T1": 100}, "next_reading_due": "2026-03-15"}}
+    bus.publish_event("metering", ghost)
+
+    def flagged():
+        listed = requests.get(f"{base}/api/v1/operator/unpriceable", headers=desk, timeout=10)
+        assert listed.status_code == 200, listed.text
+        readings = listed.json()["readings"]
+        return readings if len(readings) == 2 else None
+
+    readings = {r["reading_id"]: r for r in wait_for(flagged, message="both flagged")}
+    assert readings[reading["reading_id"]]["contract_no"] == signed["contract_no"]
+    assert readings[reading["reading_id"]]["reason"] == (
+        "tariff plan SPRING has no energy price for T1 on 2026-01-02")
+    assert readings[ghost["data"]["reading_id"]]["reason"] == (
+        "billing has no tariff plan NO-SUCH-PLAN")
+    assert rpc.billing.get_charge(reading["reading_id"]) is None      # no 0.00 charge
+    assert rpc.billing.get_charge(ghost["data"]["reading_id"]) is None
+    assert bus.depth("evt-metering-reading_submitted--billing.on_reading_submitted"
+                     ".dead-letter") == 0                             # handled: flagged
+
+    run = requests.post(f"{base}/api/v1/operator/jobs/billing-run", headers=desk, timeout=30,
+                        json={"period": "2026-02"}).json()
+    assert run["invoices_issued"] == 0
+    assert run["unpriceable"] == [{
+        "contract_no": signed["contract_no"], "tariff_plan": "SPRING",
+        "reason": "a reading of it could not be priced (GET /api/v1/operator/unpriceable)"}]
+    token = customer_token(base, banks, GRANDMOTHER, "Õie Mäger", real_time_clock.now())
+    assert requests.get(f"{base}/api/v1/customers/{signed['customer_id']}/invoices",
+                        headers={"Authorization": f"Bearer {token}"}, timeout=10).json() == []
+
+    # the operator adds January's price: the reading is priced, the next run bills it
+    assert requests.post(f"{base}/api/v1/operator/tariffs", headers=desk, timeout=10, json={
+        "code": "SPRING", "components": [{"kind": "energy", "price": "0.100000",
+                                          "valid_from": "2026-01-01",
+                                          "valid_until": "2026-01-31"}]}).status_code == 201
+    charge = rpc.billing.get_charge(reading["reading_id"])
+    # 450 kWh over January 2 .. February 15: 300 at 0.10 (30 days), 150 at 0.15 (15 days)
+    assert charge["net"] == "52.50"
+    run = requests.post(f"{base}/api/v1/operator/jobs/billing-run", headers=desk, timeout=30,
+                        json={"period": "2026-02"}).json()
+    assert (run["invoices_issued"], run["unpriceable"]) == (1, [])
+    [invoice] = requests.get(f"{base}/api/v1/customers/{signed['customer_id']}/invoices",
+                             headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
+    assert (invoice["status"], invoice["net"], invoice["total"]) == ("unpaid", "54.00", "66.96")
+    left = requests.get(f"{base}/api/v1/operator/unpriceable", headers=desk, timeout=10).json()
+    assert [r["reading_id"] for r in left["readings"]] == [ghost["data"]["reading_id"]]
 
 
 def _known(rpc, point):

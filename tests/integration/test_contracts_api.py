@@ -5,6 +5,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
+from services.billing.service import BillingService
 from services.common.errors import ValidationFailed
 from services.common.identifiers import is_valid_reference_number
 from services.contracts.service import ContractsService
@@ -315,3 +316,34 @@ def test_the_desk_gets_many_customers_with_their_contracts_in_one_call(api, rpc)
         with pytest.raises(ValidationFailed) as refused:
             rpc.contracts.customers_with_contracts(wrong)
         assert [e["field"] for e in refused.value.errors] == ["customer_ids"]
+
+
+def test_a_contract_is_signed_only_on_a_plan_billing_has(api, rpc, run_services):
+    # billing is not running: the plans it starts with still sign (contracts knows them)
+    api.sign(n=41, tariff_plan="BASIC")
+    api.sign(n=42, registers=("T1", "T2"), initial={"T1": 1, "T2": 2}, tariff_plan="DAYNIGHT")
+
+    # a plan contracts does not know needs billing's word: 503 while billing is down
+    down = api.desk("POST", "/contracts", json=contract_command(n=43, tariff_plan="GREEN"))
+    assert down.status_code == 503, down.text
+    assert down.headers["Content-Type"] == "application/problem+json"
+    assert "billing" in down.json()["detail"]
+
+    run_services(BillingService)
+    refused = api.desk("POST", "/contracts", json=contract_command(n=43, tariff_plan="GHOST"))
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    assert refused.json()["type"] == "/problems/validation-failed"
+    [error] = refused.json()["errors"]
+    assert error["field"] == "tariff_plan"
+    assert "billing has no tariff plan GHOST" in error["message"]
+    with pytest.raises(ValidationFailed) as over_rpc:
+        rpc.contracts.sign_contract(contract_command(n=43, tariff_plan="GHOST"))
+    assert [e["field"] for e in over_rpc.value.errors] == ["tariff_plan"]
+
+    # once billing has the plan, it signs (the consumption point was never taken)
+    rpc.billing.add_tariff({"code": "GREEN", "name": "Green", "components": [
+        {"kind": "energy", "price": "0.150000", "valid_from": "2026-01-01"}]})
+    signed = api.sign(n=43, tariff_plan="GREEN")
+    contract = api.desk("GET", f"/contracts/{signed['contract_no']}").json()
+    assert contract["tariff_plan"] == "GREEN"

@@ -1,6 +1,8 @@
 """Customers' banklink login and sessions, operators' login, and the gateway
 keeping customer and operator tokens apart — through the gateway's HTTP API
 with identity and contracts running in-process."""
+import http.client
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -230,12 +232,12 @@ def test_operator_and_customer_tokens_are_kept_apart(api, banks, rpc):
                    403, "wrong-principal")
 
 
-def test_operator_logins_are_rate_limited_per_account_and_per_address(api, rpc):
+def test_operator_logins_are_rate_limited_per_account_and_address_and_per_address(api, rpc):
     rpc.identity.add_operator("anna", "desk", "correct-horse-battery")
     rpc.identity.add_operator("bert", "desk", "another-long-password")
-    for _ in range(3):    # VOOL_LOGIN_FAILURES_PER_ACCOUNT=3
+    for _ in range(3):    # VOOL_LOGIN_FAILURES_PER_ACCOUNT=3, all from 127.0.0.1
         assert_problem(operator_login(api, "anna", "wrong"), 401, "bad-credentials")
-    limited = operator_login(api, "anna", "correct-horse-battery")   # even the right one
+    limited = operator_login(api, "anna", "correct-horse-battery")   # even the right one, from here
     assert_problem(limited, 429, "too-many-attempts")
     assert int(limited.headers["Retry-After"]) > 0
 
@@ -243,6 +245,48 @@ def test_operator_logins_are_rate_limited_per_account_and_per_address(api, rpc):
     for _ in range(2):    # 3 + 2 = 5 failures from this address (PER_ADDRESS=5)
         operator_login(api, "nobody", "guess")
     assert_problem(operator_login(api, "bert", "another-long-password"), 429, "too-many-attempts")
+
+
+def operator_login_from(api, source, username, password):
+    """The login route asked from the loopback address ``source`` (127.0.0.0/8 is
+    all ours): the gateway sees another client address."""
+    host, port = api.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10,
+                                            source_address=(source, 0))
+    try:
+        connection.request("POST", "/api/v1/operator/login",
+                           json.dumps({"username": username, "password": password}),
+                           {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, dict(response.headers), json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def test_nobody_else_can_lock_an_operator_out(api, rpc, real_time_clock):
+    rpc.identity.add_operator("anna", "desk", "correct-horse-battery")
+    attacker, annas_desk = "127.0.0.66", "127.0.0.10"
+    for _ in range(10):    # past VOOL_LOGIN_FAILURES_PER_ACCOUNT=3 for this client
+        status, _, _ = operator_login_from(api, attacker, "anna", "wrong")
+        assert status in (401, 429)
+    status, headers, body = operator_login_from(api, attacker, "anna", "correct-horse-battery")
+    assert (status, body["type"]) == (429, "/problems/too-many-attempts")
+    assert 0 < int(headers["Retry-After"]) <= 15 * 60
+
+    status, _, body = operator_login_from(api, annas_desk, "anna", "correct-horse-battery")
+    assert status == 200, body
+    assert body["token"]
+
+    # a sprayer of names is stopped by its address (VOOL_LOGIN_FAILURES_PER_ADDRESS=5)
+    sprayer = "127.0.0.77"
+    for n in range(5):
+        assert operator_login_from(api, sprayer, f"user{n}", "guess")[0] == 401
+    status, headers, _ = operator_login_from(api, sprayer, "anna", "correct-horse-battery")
+    assert status == 429 and int(headers["Retry-After"]) > 0
+
+    real_time_clock.advance(timedelta(minutes=15, seconds=1))   # the window passes
+    assert operator_login_from(api, attacker, "anna", "correct-horse-battery")[0] == 200
+    assert operator_login_from(api, sprayer, "anna", "correct-horse-battery")[0] == 200
 
 
 @pytest.mark.parametrize("body, field", [

@@ -140,12 +140,17 @@ def test_dead_letters_are_listed_and_replayed_once_the_cause_is_fixed(
     assert bus.depth(DEAD_LETTERS) == 0
 
 
-def test_a_permanent_failure_is_dead_lettered_without_retries(run_services, bus, rpc):
+def test_a_permanent_failure_is_dead_lettered_without_retries(run_services, bus, rpc,
+                                                               monkeypatch):
+    def refused(uow, data):   # data the handler can never use (an unknown plan is flagged)
+        raise ValidationFailed.field("consumption.T1", "not a number of kWh")
+
+    monkeypatch.setattr(pricing, "charge_reading", refused)
     run_services(BillingService)
-    event = reading_submitted(tariff_plan="NO-SUCH-PLAN")
+    event = reading_submitted()
     bus.publish_event("metering", event)
     [(properties, body)] = wait_for(lambda: bus.drain(DEAD_LETTERS))
-    assert "unknown tariff plan NO-SUCH-PLAN" in properties.headers["x-vool-error"]
+    assert "consumption.T1: not a number of kWh" in properties.headers["x-vool-error"]
     assert "x-vool-attempt" not in properties.headers
 
 

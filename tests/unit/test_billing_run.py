@@ -50,7 +50,8 @@ def test_a_run_bills_each_contract_once_with_vat_in_cents_half_up():
     with db.unit_of_work() as uow:
         assert runs.run(uow, "2026-02", due_days=14)["invoices_issued"] == 2
     with db.unit_of_work() as uow:
-        assert runs.run(uow, "2026-02", due_days=14) == {"invoices_issued": 0, "total": "0.00"}
+        assert runs.run(uow, "2026-02", due_days=14) == {"invoices_issued": 0, "total": "0.00",
+                                                          "unpriceable": []}
         first = runs.invoice(uow, runs.invoices_of(uow, "c-VL-1")[0]["invoice_no"])
         second = runs.invoices_of(uow, "c-VL-2")
         assert runs.invoices_of(uow, "c-VL-3") == []

@@ -4,10 +4,10 @@ import copy
 
 import pytest
 
-from services.common.errors import Conflict, ValidationFailed
+from services.common.errors import Conflict, ServiceUnavailable, ValidationFailed
 from services.common.validation import parse
-from services.contracts import signing
-from services.contracts.models import metadata
+from services.contracts import demo, signing, tariff_plans
+from services.contracts.models import DEFAULT_TARIFF_PLANS, metadata
 from tests.samples import GRANDMOTHER, contract_command
 from tests.unit.fakes import FakeDatabase
 
@@ -87,3 +87,54 @@ def test_a_consumption_point_is_signed_once():
         signing.sign_contract(uow, parse(signing.SignContract, contract_command(n=9)))
     assert refused.value.errors[0]["field"] == "consumption_point.eic"
     assert len(db.events("contract_signed")) == 1   # the refused one emitted nothing
+
+
+def test_a_contract_on_a_plan_billing_lacks_is_refused_naming_tariff_plan():
+    db = FakeDatabase(metadata, "contracts")
+    asked = []
+
+    def billing():
+        asked.append(True)
+        return ["BASIC", "DAYNIGHT", "GREEN"]
+
+    command = parse(signing.SignContract, contract_command(n=3, tariff_plan="GHOST"))
+    tariff_plans.make_known(db, "GHOST", billing)
+    with pytest.raises(ValidationFailed) as refused, db.unit_of_work() as uow:
+        signing.sign_contract(uow, command)
+    assert refused.value.errors == [{
+        "field": "tariff_plan",
+        "message": "billing has no tariff plan GHOST (it has BASIC, DAYNIGHT, GREEN)"}]
+    assert db.events("contract_signed") == []
+    assert asked == [True]
+
+
+def test_a_plan_known_here_asks_billing_nothing_and_one_learnt_is_kept():
+    db = FakeDatabase(metadata, "contracts")
+
+    def billing_down():
+        raise ServiceUnavailable("the billing service is not running")
+
+    # the plans billing starts with sign while billing is down (the demo, the samples)
+    for n, plan in ((1, "BASIC"), (2, "DAYNIGHT")):
+        tariff_plans.make_known(db, plan, billing_down)
+        with db.unit_of_work() as uow:
+            signing.sign_contract(uow, parse(signing.SignContract,
+                                             contract_command(n=n, tariff_plan=plan)))
+    with pytest.raises(ServiceUnavailable):     # a plan not known here needs billing
+        tariff_plans.make_known(db, "GREEN", billing_down)
+
+    tariff_plans.make_known(db, "GREEN", lambda: ["BASIC", "DAYNIGHT", "GREEN"])
+    tariff_plans.make_known(db, "GREEN", billing_down)     # kept: billing not asked again
+    with db.unit_of_work() as uow:
+        signing.sign_contract(uow, parse(signing.SignContract,
+                                         contract_command(n=3, tariff_plan="GREEN")))
+    assert [e["data"]["tariff_plan"] for e in db.events("contract_signed")] == [
+        "BASIC", "DAYNIGHT", "GREEN"]
+
+
+def test_the_demo_signs_on_the_plans_billing_starts_with():
+    db = FakeDatabase(metadata, "contracts")
+    with db.unit_of_work() as uow:
+        signed = demo.load_demo(uow)
+    assert len(signed) == len(demo.DEMO_CONTRACTS) == 4
+    assert {c["tariff_plan"] for c in demo.DEMO_CONTRACTS} <= set(DEFAULT_TARIFF_PLANS)

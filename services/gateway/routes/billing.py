@@ -164,6 +164,11 @@ class BillingRoutes:
         vat = json_body(request, VatRate)
         return self.services.call("billing", "add_vat_rate", vat.model_dump(mode="json"))
 
+    @route("GET", "/api/v1/operator/unpriceable", access="operator", tag="operator",
+           summary="What billing cannot price and so leaves unbilled: readings and contracts")
+    def desk_unpriceable(self, request):
+        return self.services.call("billing", "unpriceable")
+
     @route("POST", "/api/v1/operator/jobs/billing-run", access="operator", tag="operator",
            request_model=BillingRunRequest, summary="Invoice every contract for a month")
     def desk_billing_run(self, request):

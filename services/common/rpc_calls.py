@@ -1,4 +1,4 @@
-"""RPC from the gateway to the services, bounded in time.
+"""RPC to another service, bounded in time (the gateway, and contracts asking billing).
 
 nameko's RpcProxy waits forever for a service that is down. Here every call has
 a deadline (VOOL_RPC_TIMEOUT seconds); a request message that nobody picked up
