@@ -150,3 +150,139 @@ def test_a_pydantic_validation_failure_is_dead_lettered_without_retries(
     time.sleep(1.6)
     assert len(attempts) == 1
     assert all(bus.depth(f"{BILLING_QUEUE}.retry-{d}s") == 0 for d in ("0.2", "0.4", "0.8"))
+
+
+class Management:
+    """The broker's management API, for one test's virtual host."""
+
+    def __init__(self, amqp_uri):
+        self.base, self.vhost, self.auth = bustools._management(amqp_uri)
+
+    def get(self, path):
+        response = requests.get(f"{self.base}/api/{path}", auth=self.auth, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def connections(self):
+        return [c for c in self.get("connections") if c.get("vhost") == self.vhost]
+
+    def close_every_connection(self, at_least):
+        """Close them all; the API lists a new connection a few seconds late."""
+        listed = wait_for(lambda: (lambda found: len(found) >= at_least and found)(
+            self.connections()), timeout=15, message=f"{at_least} connections listed")
+        closed = 0
+        for connection in listed:
+            requests.delete(f"{self.base}/api/connections/{quote(connection['name'], safe='')}",
+                            auth=self.auth, timeout=10,
+                            headers={"X-Reason": "test: connection reset"})
+            closed += 1
+        return closed
+
+    def queues(self):
+        return self.get(f"queues/{quote(self.vhost, safe='')}")
+
+
+def test_services_ride_out_every_connection_closed_under_load(
+        run_services, bus, config, database_urls, amqp_uri):
+    containers = run_services(MeteringService, BillingService, NotificationsService)
+    management = Management(amqp_uri)
+    events = [reading_submitted() for _ in range(300)]
+    answered = []
+
+    def publish(batch):
+        for event in batch:
+            bus.publish_event("metering", event)
+
+    def ask_health():   # a steady load of RPCs through the outage, errors and all
+        with ClusterRpcProxy(config, timeout=2) as proxy:
+            for _ in range(40):
+                try:
+                    answered.append(proxy.billing.health()["status"])
+                except Exception:
+                    return
+                eventlet.sleep(0.05)
+
+    asking = eventlet.spawn(ask_health)
+    publish(events[:150])
+    wait_for(lambda: charge_count(database_urls) >= 30, message="charging under way")
+    assert management.close_every_connection(at_least=4) >= 4
+    publishing = eventlet.spawn(publish, events[150:])
+    eventlet.sleep(0.5)
+    management.close_every_connection(at_least=4)   # and once more while events pour in
+    started = time.monotonic()
+
+    def healthy():
+        try:
+            with ClusterRpcProxy(config, timeout=1) as proxy:
+                return all(getattr(proxy, s).health()["status"] == "ok"
+                           for s in ("metering", "billing", "notifications"))
+        except Exception:
+            return False
+
+    wait_for(healthy, timeout=10, interval=0.2, message="every service answering again")
+    reconnected_in = time.monotonic() - started
+    publishing.wait()
+    asking.wait()
+    wait_for(lambda: charge_count(database_urls) >= len(events), timeout=60,
+             message="every reading charged")
+    time.sleep(1.0)   # redeliveries of what was in flight, if any were going to charge twice
+    assert charge_count(database_urls) == len(events)
+    assert all(charge_count(database_urls, e["data"]["reading_id"]) == 1 for e in events[::15])
+    assert alive(containers) == ["metering", "billing", "notifications"]
+    assert [q["name"] for q in management.queues()
+            if q["name"].endswith(".dead-letter") and q.get("messages")] == []
+    assert bus.depth(BILLING_QUEUE) == 0
+    print(f"reconnected in {reconnected_in:.1f} s; {len(answered)} health answers during the load")
+
+
+def test_an_ack_or_requeue_on_a_reset_connection_does_not_stop_the_service(
+        run_services, bus, rpc, monkeypatch, database_urls, amqp_uri):
+    """The crash the issue saw: ConnectionResetError out of an ack or a requeue in
+    a worker. The service stays up; the broker redelivers what was not settled
+    once the connection is gone; handling it again charges nothing twice."""
+    from kombu.message import Message
+    from services.common import messaging
+
+    resets = {"ack": 1, "requeue": 1, "republish": 1}
+
+    def resetting(what, real, message_at):
+        def settle(*args):   # once, and only on billing's event messages
+            message = args[message_at]
+            if resets[what] and message.delivery_info.get("routing_key") == "reading_submitted":
+                resets[what] -= 1
+                raise ConnectionResetError(104, "Connection reset by peer")
+            return real(*args)
+        return settle
+
+    monkeypatch.setattr(Message, "ack", resetting("ack", Message.ack, 0))
+    monkeypatch.setattr(Message, "requeue", resetting("requeue", Message.requeue, 0))
+    monkeypatch.setattr(messaging, "republish",
+                        resetting("republish", messaging.republish, 1))
+    failed_once = set()
+    real_charge = pricing.charge_reading
+
+    def fails_once(uow, data):
+        if data["reading_id"] not in failed_once:
+            failed_once.add(data["reading_id"])
+            raise RuntimeError("a passing hiccup")
+        return real_charge(uow, data)
+
+    container = run_services(BillingService)
+    acked = reading_submitted()
+    bus.publish_event("metering", acked)           # handled; its ack hits a reset
+    assert wait_for(lambda: rpc.billing.get_charge(acked["data"]["reading_id"]))
+    monkeypatch.setattr(pricing, "charge_reading", fails_once)
+    requeued = reading_submitted()
+    bus.publish_event("metering", requeued)        # fails; its retry and requeue hit resets
+    wait_for(lambda: not resets["requeue"], message="the requeue that hits a reset")
+    assert not container._died.ready()
+
+    Management(amqp_uri).close_every_connection(at_least=3)  # what a reset does to the rest
+    wait_for(lambda: charge_count(database_urls, requeued["data"]["reading_id"]) == 1,
+             message="the requeued reading charged after the reconnection")
+    wait_for(lambda: bus.depth(BILLING_QUEUE) == 0, message="the redeliveries handled")
+    time.sleep(0.5)
+    assert charge_count(database_urls, acked["data"]["reading_id"]) == 1
+    assert charge_count(database_urls) == 2
+    assert not container._died.ready()
+    assert rpc.billing.health()["status"] == "ok"
