@@ -3,7 +3,7 @@ service, lose a message, or leave a caller waiting. Injected with pika."""
 import json
 import time
 import uuid
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote
 
 import eventlet
 import pika
