@@ -186,7 +186,7 @@ def test_services_ride_out_every_connection_closed_under_load(
         run_services, bus, config, database_urls, amqp_uri):
     containers = run_services(MeteringService, BillingService, NotificationsService)
     management = Management(amqp_uri)
-    events = [reading_submitted() for _ in range(300)]
+    events = [reading_submitted() for _ in range(200)]
     answered = []
 
     def publish(batch):
@@ -203,10 +203,10 @@ def test_services_ride_out_every_connection_closed_under_load(
                 eventlet.sleep(0.05)
 
     asking = eventlet.spawn(ask_health)
-    publish(events[:150])
+    publish(events[:100])
     wait_for(lambda: charge_count(database_urls) >= 30, message="charging under way")
     assert management.close_every_connection(at_least=4) >= 4
-    publishing = eventlet.spawn(publish, events[150:])
+    publishing = eventlet.spawn(publish, events[100:])
     eventlet.sleep(0.5)
     management.close_every_connection(at_least=4)   # and once more while events pour in
     started = time.monotonic()
