@@ -16,6 +16,7 @@ import logging
 import traceback
 from functools import partial
 
+import pydantic
 from kombu import Connection, Queue
 from nameko.amqp.publish import get_producer
 from nameko.events import EventHandler
@@ -34,7 +35,7 @@ DEAD_LETTER_SUFFIX = ".dead-letter"
 DEFAULT_RETRY_DELAYS = "1,5,30,120"
 
 # Failures that another attempt cannot fix: straight to the dead letters.
-PERMANENT_FAILURES = (ValidationFailed, MalformedEvent)
+PERMANENT_FAILURES = (ValidationFailed, MalformedEvent, pydantic.ValidationError)
 
 
 def retry_delays(config):
