@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, ClassVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
 
 class MalformedEvent(ValueError):
@@ -79,7 +79,8 @@ def _money_as_text(value):
 
 
 #: money in event data: text with two decimals on the wire, a Decimal in Python
-Money = Annotated[Decimal, BeforeValidator(_money_as_text),
+#: (never more than two: a third would be rounded away on the next hop)
+Money = Annotated[Decimal, Field(decimal_places=2), BeforeValidator(_money_as_text),
                   PlainSerializer(lambda amount: f"{amount:.2f}", return_type=str,
                                   when_used="json")]
 
