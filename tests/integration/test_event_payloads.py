@@ -6,7 +6,6 @@ writes nothing, and then handles a good event."""
 import importlib
 import json
 import re
-import uuid
 
 import pytest
 import sqlalchemy as sa

@@ -11,8 +11,7 @@ import pytest
 
 from services.billing import issued, overdue, payments, pricing, runs
 from services.billing.api import InvoiceOverdue, PaymentReceived
-from services.billing.models import metadata as billing_metadata
-from services.common.events import Event, EventData, MalformedEvent, parse_event
+from services.common.events import Event, MalformedEvent, parse_event
 from services.common.validation import parse
 from services.contracts import customers, linking, signing
 from services.contracts.contact import ContactChange
