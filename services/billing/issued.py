@@ -41,6 +41,9 @@ def event_id(invoice_no):
 
 
 def message(row, occurred_at):
+    # the data of billing.api.InvoiceIssued, built by hand: through the model it costs
+    # 23 µs an invoice instead of 8 (16 s instead of 5 at 700,000); the unit tests
+    # check this against the model (tests/unit/test_event_models.py)
     return Event(event_id(row.invoice_no), EVENT_TYPE, occurred_at, 1, "billing", {
         "invoice_no": row.invoice_no, "customer_id": row.customer_id,
         "contract_no": row.contract_no, "period": row.period,

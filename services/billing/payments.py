@@ -20,6 +20,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from services.billing.api import InvoicePaid, PaymentReceived
 from services.billing.models import billing_contracts, payment_allocations, payments
 from services.billing.sqltext import money_text
 from services.common.identifiers import is_valid_reference_number
@@ -97,7 +98,7 @@ def receive(uow, incoming, pay_first=None):
         settle(uow, contract_nos)
         spend(uow, contract_nos)
         for payment_id, _, _ in matched:
-            uow.emit("payment_received", payment_view(session, payment_id))
+            uow.emit_event(PaymentReceived(**payment_view(session, payment_id)))
     return outcomes
 
 
@@ -209,8 +210,8 @@ def _emit_paid(uow, scope, params, binds):
         FROM invoices WHERE contract_no IN {scope} AND paid >= total AND status <> 'paid'
         ORDER BY invoice_no""").bindparams(*binds), params).mappings().all()
     for row in rows:
-        uow.emit("invoice_paid", {**row, "total": f"{row['total']:.2f}",
-                                  "paid": f"{row['paid']:.2f}"})
+        uow.emit_event(InvoicePaid(**{**row, "total": f"{row['total']:.2f}",
+                                      "paid": f"{row['paid']:.2f}"}))
     return len(rows)
 
 

@@ -18,6 +18,8 @@ from services.common.errors import ValidationFailed
 from services.common.messaging import event_handler
 from services.common.rpc import rpc
 from services.common.validation import parse, sweep_day
+from services.contracts.api import ConsumptionPointLinked, ContractSigned, ContractTerminated
+from services.metering.api import ReadingSubmitted
 
 log = logging.getLogger(__name__)
 
@@ -36,21 +38,22 @@ class BillingService:
     @event_handler("metering", "reading_submitted")
     def on_reading_submitted(self, event):
         self.db.apply_once(event, "billing.on_reading_submitted",
-                          pricing.charge_reading, event.data)
+                          pricing.charge_reading, ReadingSubmitted.data_of(event))
 
     @event_handler("contracts", "contract_signed")
     def on_contract_signed(self, event):
-        self.db.apply_once(event, "billing.on_contract_signed", runs.record_contract, event.data)
+        self.db.apply_once(event, "billing.on_contract_signed", runs.record_contract,
+                          ContractSigned.data_of(event))
 
     @event_handler("contracts", "contract_terminated")
     def on_contract_terminated(self, event):
         self.db.apply_once(event, "billing.on_contract_terminated",
-                          runs.record_termination, event.data)
+                          runs.record_termination, ContractTerminated.data_of(event))
 
     @event_handler("contracts", "consumption_point_linked")
     def on_consumption_point_linked(self, event):
         self.db.apply_once(event, "billing.on_consumption_point_linked",
-                          runs.record_relink, event.data)
+                          runs.record_relink, ConsumptionPointLinked.data_of(event))
 
     @rpc
     def get_charge(self, reading_id):

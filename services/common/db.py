@@ -81,6 +81,11 @@ class UnitOfWork:
         self._emitted.append(event.event_id)
         return event
 
+    def emit_event(self, payload):
+        """Record the event whose data is ``payload`` (an EventData model from the
+        publisher's api.py): built through the model consumers parse with."""
+        return self.emit(payload.event_type, payload.as_data(), payload.version)
+
     def emit_each(self, event_type, data_columns, from_sql, params):
         """Record an event per row of ``from_sql`` in one statement (set-based
         work); the relay publishes them. returns how many."""

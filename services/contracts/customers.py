@@ -5,6 +5,7 @@ import uuid
 import sqlalchemy as sa
 
 from services.common.errors import NotFound, ValidationFailed
+from services.contracts.api import ContactDetailsChanged
 from services.contracts.contact import CONTACT_FIELDS, ContactChange
 from services.contracts.models import contact_changes, consumption_points, contracts, customers
 
@@ -47,9 +48,9 @@ def change_contact(uow, customer_id, change: ContactChange, changed_by):
         uow.session.execute(sa.insert(contact_changes).values(
             change_id=str(uuid.uuid4()), customer_id=customer_id, changed_at=uow.now,
             changed_by=changed_by, before={f: before[f] for f in changed}, after=changed))
-        uow.emit("contact_details_changed", {
-            "customer_id": customer_id, "name": row["name"], "changed_by": changed_by,
-            "before": {f: before[f] for f in changed}, "after": changed})
+        uow.emit_event(ContactDetailsChanged(
+            customer_id=customer_id, name=row["name"], changed_by=changed_by,
+            before={f: before[f] for f in changed}, after=changed))
     return customer_view(uow, customer_id)
 
 

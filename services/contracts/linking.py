@@ -16,6 +16,8 @@ from pydantic import Field, field_validator, model_validator
 from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.identifiers import valid_eic
 from services.common.validation import Shape
+from services.contracts.api import (ConsumptionPointClaimed, ConsumptionPointClaimRejected,
+                                    ConsumptionPointLinked)
 from services.contracts.customers import contract_status
 from services.contracts.models import (claims, consumption_points, contract_holders, contracts,
                                        customers)
@@ -111,9 +113,9 @@ def claim_point(uow, customer_id, claim: Claim, claimed_by):
     session.execute(sa.insert(claims).values(
         claim_id=claim_id, customer_id=customer_id, fingerprint=print_, status="pending",
         created_at=uow.now, claimed_by=claimed_by, **claim.model_dump()))
-    uow.emit("consumption_point_claimed", {
-        "claim_id": claim_id, "customer_id": customer_id, "name": customer["name"],
-        "claimed_by": claimed_by, **claim.model_dump()})
+    uow.emit_event(ConsumptionPointClaimed(
+        claim_id=claim_id, customer_id=customer_id, name=customer["name"],
+        claimed_by=claimed_by, **claim.model_dump()))
     return {"claim_id": claim_id, "status": "pending"}
 
 
@@ -172,9 +174,9 @@ def decide(uow, claim_id, decision: Decision, operator):
         session.execute(sa.update(claims).where(claims.c.claim_id == claim_id).values(
             status="rejected", reason=decision.reason.strip(), decided_at=uow.now,
             decided_by=operator))
-        uow.emit("consumption_point_claim_rejected", {
-            "claim_id": claim_id, "customer_id": row["customer_id"],
-            "reason": decision.reason.strip(), "decided_by": operator})
+        uow.emit_event(ConsumptionPointClaimRejected(
+            claim_id=claim_id, customer_id=row["customer_id"],
+            reason=decision.reason.strip(), decided_by=operator))
         return _claim_view(session.execute(sa.select(claims).where(
             claims.c.claim_id == claim_id)).mappings().one())
 
@@ -199,12 +201,12 @@ def decide(uow, claim_id, decision: Decision, operator):
     session.execute(sa.update(claims).where(claims.c.claim_id == claim_id).values(
         status="approved", linked_contract_no=contract["contract_no"], decided_at=uow.now,
         decided_by=operator))
-    uow.emit("consumption_point_linked", {
-        "claim_id": claim_id, "contract_no": contract["contract_no"],
-        "consumption_point_id": contract["consumption_point_id"],
-        "from_customer_id": contract["customer_id"], "customer_id": row["customer_id"],
-        "person_code": claimant["person_code"], "name": claimant["name"],
-        "decided_by": operator})
+    uow.emit_event(ConsumptionPointLinked(
+        claim_id=claim_id, contract_no=contract["contract_no"],
+        consumption_point_id=contract["consumption_point_id"],
+        from_customer_id=contract["customer_id"], customer_id=row["customer_id"],
+        person_code=claimant["person_code"], name=claimant["name"],
+        decided_by=operator))
     return _claim_view(session.execute(sa.select(claims).where(
         claims.c.claim_id == claim_id)).mappings().one())
 

@@ -16,6 +16,7 @@ from services.common.registers import Register, check_register_set, register_val
 from services.common.sequences import next_number
 from services.common.validation import Shape, operating_date
 from services.contracts import tariff_plans
+from services.contracts.api import ContractSigned, ContractTerminated
 from services.contracts.contact import CONTACT_FIELDS, Contact
 from services.contracts.customers import contract_status
 from services.contracts.models import (consumption_points, contract_holders, contracts,
@@ -118,24 +119,24 @@ def sign_contract(uow, command: SignContract):
     session.execute(sa.insert(contract_holders).values(
         contract_no=contract_no, customer_id=customer_id, held_from=uow.now, reason="signed"))
 
-    uow.emit("contract_signed", {
-        "contract_no": contract_no,
-        "customer_id": customer_id,
-        "person_code": command.person_code,
-        "name": command.name if customer is None else customer["name"],
-        "reference_no": reference_no,
-        "consumption_point_id": consumption_point_id,
-        "eic": point.eic,
-        "address": point.address,
-        "meter": {"serial": point.meter.serial, "registers": registers},
-        "tariff_plan": command.tariff_plan,
-        "reading_day": command.reading_day,
-        "start_date": start_date.isoformat(),
-        "initial_readings": command.initial_readings,
+    uow.emit_event(ContractSigned(
+        contract_no=contract_no,
+        customer_id=customer_id,
+        person_code=command.person_code,
+        name=command.name if customer is None else customer["name"],
+        reference_no=reference_no,
+        consumption_point_id=consumption_point_id,
+        eic=point.eic,
+        address=point.address,
+        meter={"serial": point.meter.serial, "registers": registers},
+        tariff_plan=command.tariff_plan,
+        reading_day=command.reading_day,
+        start_date=start_date,
+        initial_readings=command.initial_readings,
         # notifications keeps its own copy: where and in which language to write
-        "contact": (command.contact.model_dump() if customer is None
-                    else {field: customer[field] for field in CONTACT_FIELDS}),
-    })
+        contact=(command.contact.model_dump() if customer is None
+                 else {field: customer[field] for field in CONTACT_FIELDS}),
+    ))
     return {"customer_id": customer_id, "contract_no": contract_no,
             "reference_no": reference_no, "consumption_point_id": consumption_point_id}
 
@@ -190,8 +191,8 @@ def terminate_contract(uow, contract_no, command: Terminate, terminated_by):
                         .values(status="terminated", end_date=end_date))
     person_code = uow.session.execute(sa.select(customers.c.person_code).where(
         customers.c.customer_id == row["customer_id"])).scalar_one()
-    uow.emit("contract_terminated", {
-        "contract_no": contract_no, "customer_id": row["customer_id"],
-        "person_code": person_code, "consumption_point_id": row["consumption_point_id"],
-        "end_date": end_date.isoformat(), "terminated_by": terminated_by})
+    uow.emit_event(ContractTerminated(
+        contract_no=contract_no, customer_id=row["customer_id"],
+        person_code=person_code, consumption_point_id=row["consumption_point_id"],
+        end_date=end_date, terminated_by=terminated_by))
     return get_contract(uow, contract_no)

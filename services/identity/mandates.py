@@ -17,6 +17,7 @@ from services.common.errors import Conflict, Forbidden, NotFound, ValidationFail
 from services.common.identifiers import valid_personal_code
 from services.common.scopes import SCOPES, expand
 from services.common.validation import Shape
+from services.identity.api import MandateExpired, MandateGranted, MandateRevoked
 from services.identity.eligibility import in_force, record_termination
 from services.identity.models import access_log, customer_contracts, mandates, persons
 
@@ -166,7 +167,7 @@ def grant(uow, grantor_customer_id, grant, created_via, created_by):
         "created_via": created_via, "created_by": created_by, "created_at": uow.now,
         "revoked_at": None, "revoked_by": None, "expired_at": None}
     session.execute(sa.insert(mandates).values(**row))
-    uow.emit("mandate_granted", _event(session, row, today))
+    uow.emit_event(MandateGranted(**_event(session, row, today)))
     return view(session, row, today)
 
 
@@ -205,8 +206,8 @@ def revoke(uow, grantor_customer_id, mandate_id, revoked_by):
         return
     session.execute(sa.update(mandates).where(mandates.c.mandate_id == row["mandate_id"])
                     .values(revoked_at=uow.now, revoked_by=revoked_by))
-    uow.emit("mandate_revoked", _event(session, {**row, "revoked_at": uow.now},
-                                       uow.clock.today()))
+    uow.emit_event(MandateRevoked(**_event(session, {**row, "revoked_at": uow.now},
+                                           uow.clock.today())))
 
 
 def of_customer(uow, customer_id, person_code):
@@ -316,7 +317,7 @@ def expire(uow, as_of):
     for row in rows:
         session.execute(sa.update(mandates).where(mandates.c.mandate_id == row["mandate_id"])
                         .values(expired_at=uow.now))
-        uow.emit("mandate_expired", _event(session, row, as_of))
+        uow.emit_event(MandateExpired(**_event(session, row, as_of)))
     return len(rows)
 
 

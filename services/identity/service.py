@@ -13,6 +13,7 @@ from services.common.messaging import event_handler
 from services.common.rpc import rpc
 from services.common.scopes import SCOPES
 from services.common.validation import parse
+from services.contracts.api import ConsumptionPointLinked, ContractSigned, ContractTerminated
 from services.identity import eligibility, login, mandates, operators, payments, sessions
 from services.identity.banks import Banks
 from services.identity.models import metadata
@@ -38,17 +39,17 @@ class IdentityService:
     @event_handler("contracts", "contract_signed")
     def on_contract_signed(self, event):
         self.db.apply_once(event, "identity.on_contract_signed",
-                          eligibility.record_contract, event.data)
+                          eligibility.record_contract, ContractSigned.data_of(event))
 
     @event_handler("contracts", "contract_terminated")
     def on_contract_terminated(self, event):
         self.db.apply_once(event, "identity.on_contract_terminated",
-                          mandates.contract_terminated, event.data)
+                          mandates.contract_terminated, ContractTerminated.data_of(event))
 
     @event_handler("contracts", "consumption_point_linked")
     def on_consumption_point_linked(self, event):
         self.db.apply_once(event, "identity.on_consumption_point_linked",
-                          eligibility.record_relink, event.data)
+                          eligibility.record_relink, ConsumptionPointLinked.data_of(event))
 
     @rpc
     def is_eligible(self, person_code):

@@ -23,6 +23,8 @@ from services.common.registers import register_value_errors
 from services.common.sequences import upsert_insert
 from services.common.validation import Shape
 from services.metering import plausibility
+from services.metering.api import (ReadingHeldForReview, ReadingRejected, ReadingScheduleStarted,
+                                   ReadingSubmitted)
 from services.metering.models import idempotency_keys, meters, readings
 from services.metering.schedule import next_reading_due
 
@@ -64,11 +66,11 @@ def register_meter(uow, data, window_days):
         reading_date=values["start_date"], registers=data["initial_readings"],
         consumption={code: 0 for code in data["initial_readings"]},
         status="accepted", source="initial", submitted_by=None, submitted_at=uow.now))
-    uow.emit("reading_schedule_started", {
-        "consumption_point_id": point_id, "customer_id": data["customer_id"],
-        "contract_no": data["contract_no"], "reading_day": values["reading_day"],
-        "next_reading_due": next_reading_due(values["reading_day"], values["start_date"],
-                                             window_days).isoformat()})
+    uow.emit_event(ReadingScheduleStarted(
+        consumption_point_id=point_id, customer_id=data["customer_id"],
+        contract_no=data["contract_no"], reading_day=values["reading_day"],
+        next_reading_due=next_reading_due(values["reading_day"], values["start_date"],
+                                          window_days)))
 
 
 def accepted_readings(session, point_id):
@@ -148,10 +150,10 @@ def submit_reading(uow, command: SubmitReading, window_days, thresholds):
                         consumption, previous["reading_date"], due)
     else:
         due = next_reading_due(meter["reading_day"], previous["reading_date"], window_days)
-        uow.emit("reading_held_for_review", {
-            "reading_id": reading_id, "consumption_point_id": meter["consumption_point_id"],
-            "customer_id": meter["customer_id"], "reading_date": command.reading_date.isoformat(),
-            "registers": command.registers, "reason": review_reason})
+        uow.emit_event(ReadingHeldForReview(
+            reading_id=reading_id, consumption_point_id=meter["consumption_point_id"],
+            customer_id=meter["customer_id"], reading_date=command.reading_date,
+            registers=command.registers, reason=review_reason))
     answer = {"reading_id": reading_id, "status": status, "consumption": consumption,
               "next_reading_due": due.isoformat()}
     if review_reason:
@@ -212,21 +214,21 @@ def _consumption(command, meter, previous, intervals, thresholds):
 
 def _emit_submitted(uow, meter, reading_id, reading_date, registers, consumption,
                     previous_date, due, released_from_review=False):
-    uow.emit("reading_submitted", {
-        "reading_id": reading_id,
-        "consumption_point_id": meter["consumption_point_id"],
-        "contract_no": meter["contract_no"],
-        "customer_id": meter["customer_id"],
-        "tariff_plan": meter["tariff_plan"],
-        "reading_day": meter["reading_day"],
-        "reading_date": reading_date.isoformat(),
-        "previous_reading_date": previous_date.isoformat(),
-        "registers": registers,
-        "register_digits": {r["code"]: r["digits"] for r in meter["registers"]},
-        "consumption": consumption,
-        "next_reading_due": due.isoformat(),
-        "released_from_review": released_from_review,   # an operator accepted it
-    })
+    uow.emit_event(ReadingSubmitted(
+        reading_id=reading_id,
+        consumption_point_id=meter["consumption_point_id"],
+        contract_no=meter["contract_no"],
+        customer_id=meter["customer_id"],
+        tariff_plan=meter["tariff_plan"],
+        reading_day=meter["reading_day"],
+        reading_date=reading_date,
+        previous_reading_date=previous_date,
+        registers=registers,
+        register_digits={r["code"]: r["digits"] for r in meter["registers"]},
+        consumption=consumption,
+        next_reading_due=due,
+        released_from_review=released_from_review,   # an operator accepted it
+    ))
 
 
 def review_queue(uow):
@@ -257,10 +259,10 @@ def decide(uow, reading_id, decision: Decide, operator, window_days):
         session.execute(sa.update(readings).where(readings.c.reading_id == reading_id).values(
             status="rejected", review_reason=decision.reason.strip(), decided_by=operator,
             decided_at=uow.now))
-        uow.emit("reading_rejected", {
-            "reading_id": reading_id, "consumption_point_id": row["consumption_point_id"],
-            "customer_id": meter["customer_id"], "reading_date": row["reading_date"].isoformat(),
-            "reason": decision.reason.strip()})
+        uow.emit_event(ReadingRejected(
+            reading_id=reading_id, consumption_point_id=row["consumption_point_id"],
+            customer_id=meter["customer_id"], reading_date=row["reading_date"],
+            reason=decision.reason.strip()))
     else:
         previous = last_accepted_reading(session, row["consumption_point_id"])
         session.execute(sa.update(readings).where(readings.c.reading_id == reading_id).values(

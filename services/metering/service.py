@@ -9,6 +9,7 @@ from services.common.errors import ValidationFailed
 from services.common.messaging import event_handler
 from services.common.rpc import rpc
 from services.common.validation import parse
+from services.contracts.api import ConsumptionPointLinked, ContractSigned
 from services.metering import imports, readings
 from services.metering.models import metadata
 from services.metering.plausibility import Thresholds
@@ -46,12 +47,13 @@ class MeteringService:
     @event_handler("contracts", "contract_signed")
     def on_contract_signed(self, event):
         self.db.apply_once(event, "metering.on_contract_signed",
-                          readings.register_meter, event.data, self._window())
+                          readings.register_meter, ContractSigned.data_of(event),
+                          self._window())
 
     @event_handler("contracts", "consumption_point_linked")
     def on_consumption_point_linked(self, event):
         self.db.apply_once(event, "metering.on_consumption_point_linked",
-                          readings.relink_meter, event.data)
+                          readings.relink_meter, ConsumptionPointLinked.data_of(event))
 
     @rpc
     def reading_overview(self, consumption_point_ids):

@@ -1,15 +1,23 @@
 """notifications: reminders, messages and the service desk (entrypoints only)."""
+from dataclasses import replace
 from pathlib import Path
 
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
+from services.billing.api import InvoiceIssued, InvoiceOverdue, PaymentReceived
 from services.common import config as cfg
 from services.common.clock import ClockProvider
 from services.common.db import Database
 from services.common.messaging import event_handler
 from services.common.rpc import rpc
 from services.common.validation import parse, sweep_day
+from services.contracts.api import (ConsumptionPointClaimed, ConsumptionPointClaimRejected,
+                                    ConsumptionPointLinked, ContactDetailsChanged,
+                                    ContractSigned)
+from services.identity.api import MandateExpired, MandateGranted, MandateRevoked
+from services.metering.api import (ReadingHeldForReview, ReadingRejected,
+                                   ReadingScheduleStarted, ReadingSubmitted)
 from services.notifications import delivery, desk, inbox, reactions, reminders
 from services.notifications.channels import Channels
 from services.notifications.models import metadata
@@ -27,71 +35,74 @@ class NotificationsService:
     def health(self):
         return self.db.health()
 
-    def _apply(self, event, change):
+    def _apply(self, event, payload, change):
+        """``change(uow, event)`` once per event, its data parsed with the publisher's
+        ``payload`` model first (data that does not fit never reaches the database)."""
+        event = replace(event, data=payload.data_of(event))
         self.db.apply_once(event, f"notifications.on_{event.event_type}", change, event)
 
     # -- what other services tell us -------------------------------------------------
 
     @event_handler("metering", "reading_submitted")
     def on_reading_submitted(self, event):
-        self._apply(event, reactions.reading_submitted)
+        self._apply(event, ReadingSubmitted, reactions.reading_submitted)
 
     @event_handler("metering", "reading_schedule_started")
     def on_reading_schedule_started(self, event):
         self.db.apply_once(event, "notifications.on_reading_schedule_started",
-                           reminders.reschedule, event.data)
+                           reminders.reschedule, ReadingScheduleStarted.data_of(event))
 
     @event_handler("metering", "reading_held_for_review")
     def on_reading_held_for_review(self, event):
-        self._apply(event, reactions.reading_held)
+        self._apply(event, ReadingHeldForReview, reactions.reading_held)
 
     @event_handler("metering", "reading_rejected")
     def on_reading_rejected(self, event):
-        self._apply(event, reactions.reading_rejected)
+        self._apply(event, ReadingRejected, reactions.reading_rejected)
 
     @event_handler("contracts", "contract_signed")
     def on_contract_signed(self, event):
-        self._apply(event, reactions.contract_signed)
+        self._apply(event, ContractSigned, reactions.contract_signed)
 
     @event_handler("contracts", "contact_details_changed")
     def on_contact_details_changed(self, event):
-        self._apply(event, reactions.contact_details_changed)
+        self._apply(event, ContactDetailsChanged, reactions.contact_details_changed)
 
     @event_handler("contracts", "consumption_point_claimed")
     def on_consumption_point_claimed(self, event):
-        self._apply(event, desk.claim_case)
+        self._apply(event, ConsumptionPointClaimed, desk.claim_case)
 
     @event_handler("contracts", "consumption_point_linked")
     def on_consumption_point_linked(self, event):
-        self._apply(event, reactions.claim_approved)
+        self._apply(event, ConsumptionPointLinked, reactions.claim_approved)
 
     @event_handler("contracts", "consumption_point_claim_rejected")
     def on_consumption_point_claim_rejected(self, event):
-        self._apply(event, reactions.claim_rejected)
+        self._apply(event, ConsumptionPointClaimRejected, reactions.claim_rejected)
 
     @event_handler("billing", "invoice_issued")
     def on_invoice_issued(self, event):
-        self._apply(event, reactions.invoice_issued)
+        self._apply(event, InvoiceIssued, reactions.invoice_issued)
 
     @event_handler("billing", "payment_received")
     def on_payment_received(self, event):
-        self._apply(event, reactions.payment_received)
+        self._apply(event, PaymentReceived, reactions.payment_received)
 
     @event_handler("billing", "invoice_overdue")
     def on_invoice_overdue(self, event):
-        self._apply(event, reactions.invoice_overdue)
+        self._apply(event, InvoiceOverdue, reactions.invoice_overdue)
 
     @event_handler("identity", "mandate_granted")
     def on_mandate_granted(self, event):
-        self._apply(event, reactions.mandate_changed)
+        self._apply(event, MandateGranted, reactions.mandate_changed)
 
     @event_handler("identity", "mandate_revoked")
     def on_mandate_revoked(self, event):
-        self._apply(event, reactions.mandate_changed)
+        self._apply(event, MandateRevoked, reactions.mandate_changed)
 
     @event_handler("identity", "mandate_expired")
     def on_mandate_expired(self, event):
-        self._apply(event, reactions.mandate_changed)
+        self._apply(event, MandateExpired, reactions.mandate_changed)
 
     # -- sending ------------------------------------------------------------------------
 
