@@ -11,6 +11,7 @@ import pytest
 
 from services.billing import issued, overdue, payments, pricing, runs
 from services.billing.api import InvoiceOverdue, PaymentReceived
+from services.billing.models import tariff_components
 from services.common.events import Event, MalformedEvent, parse_event
 from services.common.validation import parse
 from services.contracts import customers, linking, signing
@@ -107,6 +108,10 @@ def story():
     assert keep(metering, "reading_submitted")["released_from_review"] is True
 
     billing = billing_db()
+    with billing.engine.begin() as conn:   # the reading is priced: BASIC's energy for T1
+        conn.execute(tariff_components.insert().values(
+            tariff_plan="BASIC", kind="energy", register="T1", price=Decimal("0.12"),
+            valid_from=date(2024, 1, 1)))
     with billing.unit_of_work() as uow:
         runs.record_contract(uow, contract)
         assert pricing.charge_reading(uow, reading)      # a charge id: billed
