@@ -174,6 +174,9 @@ class Vool:
         self.processes = ServiceProcesses(root / "logs" / label)
         self.points, self.payables, self.statement_invoices = [], None, None
         self.operator_token = None
+        self.down_on_purpose = set()   # labels killed by the scenario, not to be healed
+        self.deaths = []               # processes that died on their own, restarted
+        self._healer = None
 
     # processes
     def module(self, label):
@@ -188,10 +191,40 @@ class Vool:
         self.processes.start(label, self.module(label), env)
 
     def kill(self, label):
+        """kill -9; the process stays down until ``start(label)``."""
+        self.down_on_purpose.add(label)
         process = self.processes.processes[label]
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)   # nameko runs in its own session
         process.wait()
+
+    def restart(self, label):
+        self.start(label)
+        self.down_on_purpose.discard(label)
+
+    def heal(self, restart_after=2.0):
+        """What production's restart policy does (compose ``restart:``, ``vool run``):
+        a process that died on its own is started again — and noted, since a
+        process must ride out a broker or database failure, not die of it."""
+        def watch():
+            while True:
+                eventlet.sleep(0.5)
+                for label, process in list(self.processes.processes.items()):
+                    if process.poll() is None or label in self.down_on_purpose:
+                        continue
+                    last = [line for line in self.processes.tail(label, 60).splitlines()
+                            if line.strip() and not line.startswith(" ")]
+                    self.deaths.append({"process": label, "exit": process.returncode,
+                                        "at": time.time(),
+                                        "last_log_line": last[-1][:300] if last else ""})
+                    self.say(f"{self.label}: {label} died on its own (exit "
+                             f"{process.returncode}): {self.deaths[-1]['last_log_line']}; "
+                             f"restarting it in {restart_after:g}s")
+                    eventlet.sleep(restart_after)
+                    if label not in self.down_on_purpose:
+                        self.start(label)
+        if self._healer is None:
+            self._healer = eventlet.spawn(watch)
 
     def gateway_ports(self):
         return [port for label, port in sorted(self.ports.items())]
@@ -216,10 +249,6 @@ class Vool:
                 return True
             eventlet.sleep(0.25)
         return False
-
-    def died(self):
-        return {label: p.returncode for label, p in self.processes.processes.items()
-                if p.poll() is not None}
 
     # setup
     def set_up(self):
@@ -257,6 +286,7 @@ class Vool:
             f"in {time.monotonic() - t0:.1f}s")
         self.operator_token = operator_login(port)
         self._issue_invoices(port)
+        self.heal()
 
     def _issue_invoices(self, port):
         billing = f"{self.prefix}_billing"
@@ -291,6 +321,8 @@ class Vool:
 
     def tear_down(self):
         with shielded():
+            if self._healer is not None:
+                self._healer.kill()
             self.processes.stop()
             with contextlib.suppress(Exception):
                 self.broker.drop_vhost(self.vhost)
@@ -328,7 +360,7 @@ def fault_kill(vool, servers, options, faults):
         faults.append(fault)
         vool.kill(label)
         eventlet.sleep(options.down)
-        vool.start(label)
+        vool.restart(label)
         fault.back = time.time()
         vool.wait_healthy(fault)
         eventlet.sleep(2)
@@ -382,7 +414,7 @@ def fault_replicas(vool, servers, options, faults):
         vool.kill(label)
     eventlet.sleep(2 * options.down)   # the survivors serve alone meanwhile
     for label in PROCESSES:
-        vool.start(label)
+        vool.restart(label)
     fault.back = time.time()
     vool.wait_healthy(fault)
 
@@ -476,7 +508,7 @@ def run_scenario(vool, servers, name, options, say):
     drained_s = drain(vool, load, options.drain_timeout)
     counts = count(vool, load, faults, started, ended, dead_before)
     counts["drained_after_s"] = drained_s
-    counts["died"] = {k: v for k, v in vool.died().items()}
+    counts["died"] = [d for d in vool.deaths if d["at"] >= started]
     return counts
 
 

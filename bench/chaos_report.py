@@ -49,8 +49,10 @@ def table(results, targets):
                             else "not within 120 s") + extra)
         if c.get("queue_types"):
             lines.append(f"- {name}: service queues by type: {c['queue_types']}")
-        if c.get("died"):
-            lines.append(f"- {name}: processes that died on their own: {c['died']}")
+        for death in c.get("died") or []:
+            lines.append(f"- {name}: **{death['process']} died on its own** (exit "
+                         f"{death['exit']}) and was restarted; its last log line: "
+                         f"`{death['last_log_line']}`")
         if c.get("drained_after_s") is None and "error" not in c:
             lines.append(f"- {name}: NOT drained within the drain timeout")
         refused = c.get("readings", {}).get("refused_4xx")
