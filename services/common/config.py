@@ -63,3 +63,14 @@ def per_service_url(server_url, service_name):
         scheme = "postgresql+psycopg2"
     return urlunsplit((scheme, parts.netloc, f"/{base}_{service_name}",
                        parts.query, parts.fragment))
+
+
+QUEUE_TYPES = ("classic", "quorum")
+
+
+def queue_type(config=None):
+    """``VOOL_QUEUE_TYPE``: the RabbitMQ type of every queue that holds work."""
+    value = str(setting(config, "VOOL_QUEUE_TYPE", "classic")).strip().lower()
+    if value not in QUEUE_TYPES:
+        raise ValueError(f"VOOL_QUEUE_TYPE must be one of {', '.join(QUEUE_TYPES)}, not {value!r}")
+    return value

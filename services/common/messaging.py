@@ -2,20 +2,29 @@
 
 nameko's own event handler acks a message whose handler raised. This one:
 
-- parses the envelope first; a message that is not a valid envelope, or cannot
-  even be decoded, goes straight to the handler's dead-letter queue;
+- parses the envelope first; a message that is not a valid envelope, cannot even
+  be decoded, or carries an event ``version`` the handler does not read goes
+  straight to the handler's dead-letter queue;
 - on a handler failure, re-publishes the message to a delay queue of the next
   backoff step (a queue with a TTL that dead-letters back to the handler's
   queue), and past the last step to the dead-letter queue ``<queue>.dead-letter``;
+  a validation failure (PERMANENT_FAILURES) skips the retries;
 - acks the original only after that publish was confirmed by the broker.
+
+A lost broker connection does not stop a service: an ack or requeue on a dead
+channel is given up (the broker redelivers what was not acked, handlers are
+idempotent by event_id), publishing reconnects and retries, and the consumer
+reconnects on its own (kombu's ConsumerMixin).
 
 Queues, per handler queue Q: ``Q.retry-<seconds>s`` for each backoff step and
 ``Q.dead-letter``. Operators list and replay dead letters with ``vool bus``.
+Under ``VOOL_QUEUE_TYPE=quorum`` all of them are quorum queues.
 """
 import logging
 import traceback
 from functools import partial
 
+import pydantic
 from kombu import Connection, Queue
 from nameko.amqp.publish import get_producer
 from nameko.events import EventHandler
@@ -30,11 +39,17 @@ log = logging.getLogger(__name__)
 ATTEMPT_HEADER = "x-vool-attempt"
 ERROR_HEADER = "x-vool-error"
 QUEUE_HEADER = "x-vool-queue"
+ROUTING_KEY_HEADER = "x-vool-routing-key"
 DEAD_LETTER_SUFFIX = ".dead-letter"
 DEFAULT_RETRY_DELAYS = "1,5,30,120"
 
 # Failures that another attempt cannot fix: straight to the dead letters.
-PERMANENT_FAILURES = (ValidationFailed, MalformedEvent)
+PERMANENT_FAILURES = (ValidationFailed, MalformedEvent, pydantic.ValidationError)
+
+# How long a move to another queue keeps reconnecting before it gives the
+# message back to the broker (about 10 s).
+PUBLISH_RETRY_POLICY = {"max_retries": 5, "interval_start": 0.5, "interval_step": 1,
+                        "interval_max": 3}
 
 
 def retry_delays(config):
@@ -46,9 +61,65 @@ def retry_queue_name(queue_name, delay):
     return f"{queue_name}.retry-{delay:g}s"
 
 
+def work_queue_arguments(config, **arguments):
+    """Declaration arguments of a queue that holds work (durable, shared)."""
+    if cfg.queue_type(config) == "quorum":
+        arguments["x-queue-type"] = "quorum"
+    return arguments
+
+
+def delay_queue_arguments(config, ttl_ms, back_to):
+    arguments = {"x-message-ttl": ttl_ms, "x-dead-letter-exchange": "",
+                 "x-dead-letter-routing-key": back_to}
+    if cfg.queue_type(config) == "quorum":
+        # a message whose delay is over must reach its queue even while a node
+        # is away: at-least-once dead-lettering (RabbitMQ 3.10+, quorum only)
+        arguments.update({"x-dead-letter-strategy": "at-least-once",
+                          "x-overflow": "reject-publish"})
+    return work_queue_arguments(config, **arguments)
+
+
+def dead_letter_queue(config, queue_name):
+    return Queue(queue_name + DEAD_LETTER_SUFFIX, durable=True,
+                 queue_arguments=work_queue_arguments(config))
+
+
+def declare(amqp_uri, queues):
+    with Connection(amqp_uri) as conn:
+        for queue in queues:
+            queue(conn.default_channel).declare()
+
+
+def republish(amqp_uri, message, queue_name, extra_headers):
+    """The message, unchanged but for its headers, onto ``queue_name``; returns
+    once the broker confirmed it, reconnecting if it has to."""
+    headers = dict(message.headers or {})
+    headers.pop("x-death", None)  # RabbitMQ's own bookkeeping, grows each round
+    headers.update(extra_headers)
+    with get_producer(amqp_uri) as producer:
+        producer.publish(
+            message.body, exchange="", routing_key=queue_name, headers=headers,
+            content_type=message.content_type,
+            content_encoding=message.content_encoding,
+            delivery_mode=2, retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+
+
+def park(amqp_uri, message, queue_name, dead_letter_queue_name, reason):
+    """Into the dead letters, saying why and where it came from."""
+    republish(amqp_uri, message, dead_letter_queue_name, {
+        ERROR_HEADER: reason[:1000], QUEUE_HEADER: queue_name,
+        ROUTING_KEY_HEADER: (message.delivery_info or {}).get("routing_key", "")})
+
+
 class SafeQueueConsumer(QueueConsumer):
-    """A queue consumer that dead-letters a message it cannot decode instead of
-    letting the decode error kill the consuming thread."""
+    """A queue consumer no message and no lost connection can stop:
+
+    - a message it cannot decode goes to its provider's ``dead_letter(message,
+      reason)`` and is acked, instead of the decode error killing the consumer;
+    - a provider that raises while taking a message in (a bug: nameko would kill
+      the container) has the message dead-lettered, or given back;
+    - an ack or requeue on a channel whose connection is gone is given up: the
+      broker redelivers every message that was not acked."""
 
     def get_consumers(self, consumer_cls, channel):
         consumers = super().get_consumers(consumer_cls, channel)
@@ -56,19 +127,55 @@ class SafeQueueConsumer(QueueConsumer):
             consumer.on_decode_error = partial(self._undecodable, provider)
         return consumers
 
+    def handle_message(self, provider, body, message):
+        ident = f"{type(provider).__name__}.handle_message[{message.delivery_info['routing_key']}]"
+        self.container.spawn_managed_thread(
+            partial(self._take_in, provider, body, message), identifier=ident)
+
+    def _take_in(self, provider, body, message):
+        try:
+            provider.handle_message(body, message)
+        except Exception as exc:
+            log.exception("taking a message in from %s failed", provider.queue.name)
+            self._refuse(provider, message, f"could not be taken in: {exc!r}")
+
     def _undecodable(self, provider, message, exc):
         log.error("undecodable message on %s: %s", provider.queue.name, exc)
+        self._refuse(provider, message, f"undecodable message: {exc}")
+
+    def _refuse(self, provider, message, reason):
         try:
-            provider.dead_letter(message, f"undecodable message: {exc}")
+            provider.dead_letter(message, reason)
         except Exception:
             log.exception("could not dead-letter it; requeueing")
-            message.requeue()
+            self.requeue_message(message)
         else:
-            message.ack()
+            self.ack_message(message)
+
+    def ack_message(self, message):
+        self._settle(message, message.ack, "ack")
+
+    def requeue_message(self, message):
+        self._settle(message, message.requeue, "requeue")
+
+    def _settle(self, message, settle, what):
+        if not message.channel.connection:
+            return  # that connection is gone: the broker has taken the message back
+        try:
+            settle()
+        except Exception as exc:  # a dead socket shows as any of a dozen errors
+            log.warning("could not %s a message (%r); the broker redelivers it", what, exc)
 
 
 class ReliableEventHandler(EventHandler):
+    """``@event_handler(source, event_type)``; ``versions=(1, 2)`` for a handler
+    that reads more than version 1 of the event."""
+
     queue_consumer = SafeQueueConsumer()
+
+    def __init__(self, source_service, event_type, versions=(1,), **kwargs):
+        self.versions = tuple(versions)
+        super().__init__(source_service, event_type, **kwargs)
 
     def setup(self):
         super().setup()
@@ -76,27 +183,32 @@ class ReliableEventHandler(EventHandler):
         self.amqp_uri = cfg.amqp_uri(config)
         self.delays = retry_delays(config)
         name = self.queue.name
+        if not (self.queue.exclusive or self.queue.auto_delete):  # not a broadcast
+            self.queue.queue_arguments = work_queue_arguments(config)
         self.retry_queues = [
             Queue(retry_queue_name(name, delay), durable=True,
-                  queue_arguments={"x-message-ttl": int(delay * 1000),
-                                   "x-dead-letter-exchange": "",
-                                   "x-dead-letter-routing-key": name})
+                  queue_arguments=delay_queue_arguments(config, int(delay * 1000), name))
             for delay in self.delays
         ]
-        self.dead_letter_queue = Queue(name + DEAD_LETTER_SUFFIX, durable=True)
-        with Connection(self.amqp_uri) as conn:
-            for queue in [*self.retry_queues, self.dead_letter_queue]:
-                queue(conn.default_channel).declare()
+        self.dead_letter_queue = dead_letter_queue(config, name)
+        declare(self.amqp_uri, [*self.retry_queues, self.dead_letter_queue])
 
     def handle_message(self, body, message):
         try:
             event = parse_event(body)
         except MalformedEvent as exc:
-            reason = f"malformed event: {exc}"
-            log.error("%s on %s", reason, self.queue.name)
-            self._settle(message, lambda: self.dead_letter(message, reason))
+            self._refuse(message, f"malformed event: {exc}")
+            return
+        if event.version not in self.versions:
+            understood = ", ".join(str(v) for v in self.versions)
+            self._refuse(message, f"event version {event.version} is not one this handler "
+                                  f"reads ({understood})")
             return
         super().handle_message(event, message)
+
+    def _refuse(self, message, reason):
+        log.error("%s on %s", reason, self.queue.name)
+        self._settle(message, lambda: self.dead_letter(message, reason))
 
     def handle_message_processed(self, message, result=None, exc_info=None):
         if exc_info is None:
@@ -111,8 +223,9 @@ class ReliableEventHandler(EventHandler):
             queue = self.retry_queues[attempt]
             log.warning("%s failed (attempt %d), retrying in %ss: %s",
                         self.queue.name, attempt + 1, self.delays[attempt], error)
-            self._settle(message, lambda: self._republish(
-                message, queue.name, {ATTEMPT_HEADER: attempt + 1, ERROR_HEADER: error}))
+            self._settle(message, lambda: republish(
+                self.amqp_uri, message, queue.name,
+                {ATTEMPT_HEADER: attempt + 1, ERROR_HEADER: error}))
 
     def _settle(self, message, publish):
         """Ack only after the message is safely elsewhere; else give it back."""
@@ -125,19 +238,7 @@ class ReliableEventHandler(EventHandler):
             self.queue_consumer.ack_message(message)
 
     def dead_letter(self, message, reason):
-        self._republish(message, self.dead_letter_queue.name,
-                        {ERROR_HEADER: reason[:1000], QUEUE_HEADER: self.queue.name})
-
-    def _republish(self, message, queue_name, extra_headers):
-        headers = dict(message.headers or {})
-        headers.pop("x-death", None)  # RabbitMQ's own bookkeeping, grows each round
-        headers.update(extra_headers)
-        with get_producer(self.amqp_uri) as producer:
-            producer.publish(
-                message.body, exchange="", routing_key=queue_name, headers=headers,
-                content_type=message.content_type,
-                content_encoding=message.content_encoding,
-                delivery_mode=2, retry=True)
+        park(self.amqp_uri, message, self.queue.name, self.dead_letter_queue.name, reason)
 
 
 event_handler = ReliableEventHandler.decorator

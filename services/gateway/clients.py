@@ -12,11 +12,12 @@ from eventlet import corolocal
 from kombu.exceptions import OperationalError
 from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
-from nameko.rpc import MethodProxy, ReplyListener
+from nameko.rpc import MethodProxy
 
 from services.common import config as cfg
 from services.common import errors  # noqa: F401  registers our typed errors for replies
 from services.common.errors import ServiceUnavailable
+from services.common.rpc import SafeReplyListener
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class Services:
             raise ServiceUnavailable("the message broker is unreachable") from None
 
 
-class ForgetfulReplyListener(ReplyListener):
+class ForgetfulReplyListener(SafeReplyListener):
     """nameko's listener waits for the reply to every call it saw go out, also when
     the caller gave up (timed out, service not running, broker away): an entry per
     such call, kept forever. The caller forgets its call here."""
