@@ -41,9 +41,10 @@ def table(results, targets):
         for f in c.get("faults", []):
             back = f["healthy_after_back_s"]
             extra = ""
-            if "services_rode_through" in f:
-                extra = (" — services healthy while it was down" if f["services_rode_through"]
-                         else " — services NOT healthy while it was down")
+            if "failover_s" in f:
+                extra = (f" — every service healthy on the other nodes {f['failover_s']:.1f} s "
+                         "after the kill, the node still down" if f["failover_s"] is not None
+                         else " — services NOT healthy on the other nodes while it was down")
             lines.append(f"- {name}: {f['what']}: healthy "
                          + (f"{back:.1f} s after it was back" if back is not None
                             else "not within 120 s") + extra)
