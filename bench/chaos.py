@@ -726,8 +726,6 @@ def machine(servers):
             "nameko": version("nameko"), "kombu": version("kombu")}
     with contextlib.suppress(Exception):
         info["postgresql"] = Postgres(servers["postgres"].url).version()
-    with contextlib.suppress(Exception):
-        info["rabbitmq"] = NodesBroker(servers["rabbit"].nodes).version()
     return info
 
 
@@ -749,42 +747,29 @@ def main(argv=None):
         servers["postgres"].start()
         postgres = Postgres(servers["postgres"].url)
         single = [s for s in options.scenarios if s != "cluster"]
-        if single:
-            servers["rabbit"] = RabbitCluster(root, 1).start()
-            say(f"private PostgreSQL on :{servers['postgres'].port}, RabbitMQ node "
-                f"{servers['rabbit'].nodes[0].node} on :{servers['rabbit'].nodes[0].amqp_port}")
         info = machine(servers)
         if single:
-            node = servers["rabbit"].nodes[0]
-            broker = NodesBroker([node])
-            vool = Vool("single", root, broker, lambda v: node.amqp_uri("/" + quote(v, safe="")),
-                        postgres, options, say, root / "bank-single")
             try:
-                vool.set_up()
+                _single_node(root, servers, postgres, single, options, say, results, info)
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:   # a row saying so for each scenario not run
+                say(f"single node: failed: {exc}")
+                traceback.print_exc()
                 for name in single:
-                    if name == "replicas":
-                        prepare_replicas(vool)
-                        say("replicas: a second replica of every process is running")
-                    results[name] = _scenario(vool, servers, name, options, say)
-            finally:
-                vool.tear_down()
-            servers.pop("rabbit").remove()
+                    results.setdefault(name, {"error": f"set-up failed: {exc}"})
+            with shielded():
+                if "rabbit" in servers:
+                    servers.pop("rabbit").remove()
         if "cluster" in options.scenarios:
-            say("cluster: starting three RabbitMQ nodes and clustering them")
-            cluster = servers["cluster"] = RabbitCluster(root, 3).start()
-            say(f"cluster: {', '.join(cluster.members())}")
-            broker = NodesBroker(cluster.nodes)
-            vool = Vool("cluster", root, broker,
-                        lambda v: cluster.failover_uri("/" + quote(v, safe="")),
-                        postgres, options, say, root / "bank-cluster")
             try:
-                vool.set_up()
-                kinds = queue_types(broker, vool.vhost)
-                say(f"cluster: service queues by type: {kinds}")
-                results["cluster"] = _scenario(vool, servers, "cluster", options, say)
-                results["cluster"]["queue_types"] = kinds
-            finally:
-                vool.tear_down()
+                _cluster(root, servers, postgres, options, say, results, info)
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:
+                say(f"cluster: failed: {exc}")
+                traceback.print_exc()
+                results.setdefault("cluster", {"error": f"set-up failed: {exc}"})
     except KeyboardInterrupt:
         say("interrupted; stopping and removing everything the run started")
         return 130
@@ -822,6 +807,48 @@ def main(argv=None):
     return 0 if results and all(all(targets(n, c).values()) for n, c in results.items()
                                 if "error" not in c) and all(
         "error" not in c for c in results.values()) else 1
+
+
+def _single_node(root, servers, postgres, names, options, say, results, info):
+    servers["rabbit"] = RabbitCluster(root, 1)
+    servers["rabbit"].start()
+    node = servers["rabbit"].nodes[0]
+    with contextlib.suppress(Exception):
+        info.setdefault("rabbitmq", NodesBroker([node]).version())
+    say(f"private PostgreSQL on :{servers['postgres'].port}, RabbitMQ node {node.node} on "
+        f":{node.amqp_port}")
+    vool = Vool("single", root, NodesBroker([node]),
+                lambda v: node.amqp_uri("/" + quote(v, safe="")), postgres, options, say,
+                root / "bank-single")
+    try:
+        vool.set_up()
+        for name in names:
+            if name == "replicas":
+                prepare_replicas(vool)
+                say("replicas: a second replica of every process is running")
+            results[name] = _scenario(vool, servers, name, options, say)
+    finally:
+        vool.tear_down()
+
+
+def _cluster(root, servers, postgres, options, say, results, info):
+    say("cluster: starting three RabbitMQ nodes and clustering them")
+    cluster = servers["cluster"] = RabbitCluster(root, 3)
+    cluster.start()
+    say(f"cluster: {', '.join(cluster.members())}")
+    with contextlib.suppress(Exception):
+        info.setdefault("rabbitmq", NodesBroker(cluster.nodes).version())
+    broker = NodesBroker(cluster.nodes)
+    vool = Vool("cluster", root, broker, lambda v: cluster.failover_uri("/" + quote(v, safe="")),
+                postgres, options, say, root / "bank-cluster")
+    try:
+        vool.set_up()
+        kinds = queue_types(broker, vool.vhost)
+        say(f"cluster: service queues by type: {kinds}")
+        results["cluster"] = _scenario(vool, servers, "cluster", options, say)
+        results["cluster"]["queue_types"] = kinds
+    finally:
+        vool.tear_down()
 
 
 def _scenario(vool, servers, name, options, say):
