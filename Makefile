@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: install run test bench bench-readings bench-billing clean
+.PHONY: install run test bench bench-readings bench-billing chaos clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ bench-readings: install  ## readings through the gateway vs the floor and the sk
 
 bench-billing: install  ## the billing run at 10k, 100k and 700k contracts (see bench/README.md)
 	$(BIN)/python -m bench.billing_run
+
+chaos: install      ## break the running system under load and count what came out (docs/reliability.md)
+	$(BIN)/python -m bench.chaos $(if $(SCENARIOS),--scenarios $(SCENARIOS))
 
 clean:
 	rm -rf $(VENV) var

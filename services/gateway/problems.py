@@ -40,6 +40,11 @@ PROBLEMS = {
     UnknownService: (503, "service-unavailable", "A service is unavailable"),
 }
 
+#: what a service raises when it cannot reach its database (PostgreSQL restarting,
+#: SQLite locked): the service is unavailable for now, not broken, so a 503 the
+#: client may retry, never a 500
+DATABASE_UNAVAILABLE = ("OperationalError", "InterfaceError", "DisconnectionError")
+
 HTTP_STATUS_TYPES = {
     404: "not-found", 405: "method-not-allowed", 400: "bad-request",
     413: "payload-too-large", 415: "unsupported-media-type",
@@ -79,6 +84,10 @@ def problem_from_exception(exc):
                            getattr(exc, "errors", None), headers)
     if isinstance(exc, HTTPException):
         return problem_from_http_exception(exc)
+    if isinstance(exc, RemoteError) and exc.exc_type in DATABASE_UNAVAILABLE:
+        log.warning("a service could not reach its database: %s", exc)
+        return problem(503, "service-unavailable", "A service is unavailable",
+                       "a service could not reach its database; try again shortly")
     if isinstance(exc, RemoteError):
         log.error("a service failed: %s", exc)
     else:

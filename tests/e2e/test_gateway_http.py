@@ -3,9 +3,11 @@ for unknown routes, wrong methods, bad JSON and services that are down."""
 import re
 import time
 
+import eventlet
 import pytest
 import requests
 from nameko.containers import ServiceContainer
+from nameko.rpc import rpc as nameko_rpc
 
 from services.billing.service import BillingService
 from services.contracts.service import ContractsService
@@ -183,3 +185,37 @@ def test_a_service_that_stopped_answers_503_within_the_timeout(run_services, bas
         assert again.status_code == 200
     finally:
         restarted.stop()
+
+
+class Sluggish:
+    """A service that takes its time to answer."""
+    name = "sluggish"
+
+    @nameko_rpc
+    def health(self):
+        eventlet.sleep(1.5)
+        return {"status": "ok"}
+
+
+class TwoHopGateway:
+    """A route that asks one service, then another: like authorize, then the work."""
+    name = "two_hop_gateway"
+    services = ServiceRpc()
+
+    @route("POST", "/api/v1/probe-two/<service>", access="public", summary="probe")
+    def probe(self, request, service):
+        self.services.call("sluggish", "health")
+        return {"answer": self.services.call(service, "health")}
+
+
+def test_the_timeout_is_the_requests_not_each_calls(run_services, base_url):
+    """Found by make chaos: a request that waited for identity and then for a
+    service that was down answered 503 after twice VOOL_RPC_TIMEOUT."""
+    run_services(TwoHopGateway, Sluggish, VOOL_RPC_TIMEOUT=2)
+    billing = run_services(BillingService)
+    billing.stop()   # its queue stays; nobody consumes it
+    started = time.monotonic()
+    response = requests.post(f"{base_url}/api/v1/probe-two/billing", json={}, timeout=10)
+    elapsed = time.monotonic() - started
+    is_problem(response, 503, "service-unavailable")
+    assert 1.5 <= elapsed < 2.8      # 1.5 s for sluggish, what was left of 2 s for billing
