@@ -29,10 +29,33 @@ except ImportError:  # pragma: no cover
     pass
 
 
+#: How long a SQLite statement waits for another process's write lock. sqlite3
+#: waits inside C, where eventlet cannot switch green threads, so the whole process
+#: stands still meanwhile: write transactions are kept short (milliseconds) so that
+#: a wait is short, and none waits on the network (e-mail is sent outside them).
+SQLITE_BUSY_TIMEOUT_SECONDS = 5.0
+
+
+def _sqlite_for_concurrent_use(dbapi_connection, _record):
+    """WAL: readers never wait for the writer nor it for them (the inbox and health
+    answer while the sweep writes); synchronous=NORMAL: a commit waits for no fsync
+    (WAL stays consistent; a power cut may lose the last commits, never corrupt)."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_SECONDS * 1000)}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
 def make_engine(url):
     url = sa.engine.make_url(url)
     if url.drivername.startswith("sqlite"):
-        return sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = sa.create_engine(url, connect_args={
+            "check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+        sa.event.listen(engine, "connect", _sqlite_for_concurrent_use)
+        return engine
     migrate.ensure_database(url)
     return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 

@@ -12,11 +12,12 @@ from services.notifications import delivery, directory, templates
 from services.notifications.models import inbox
 
 
-def notify(uow, cause, customer_id, kind, values):
+def notify(uow, cause, customer_id, kind, values, recipient=None):
     """Notify ``customer_id`` of ``kind`` once per ``cause`` (an event id, a
     reminder id): the same cause again changes nothing. returns the
-    notification id, or None if it was already there."""
-    recipient = directory.recipient(uow, customer_id)
+    notification id, or None if it was already there. ``recipient``: the
+    customer's ``directory.recipient`` when the caller has it already."""
+    recipient = recipient or directory.recipient(uow, customer_id)
     subject, body = templates.render(kind, recipient.language, values)
     notification_id = str(uuid.uuid4())
     inserted = uow.session.execute(upsert_insert(uow.session)(inbox).values(

@@ -1,6 +1,8 @@
 """notifications: reminders, messages and the service desk (entrypoints only)."""
 from pathlib import Path
 
+import eventlet
+
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
@@ -99,11 +101,8 @@ class NotificationsService:
     def send_deliveries(self):
         """E-mails and SMS queued by committed notifications; every replica sends,
         none the same one twice (delivery.py)."""
-        while True:
-            with self.db.unit_of_work() as uow:
-                claimed = delivery.send_due(uow, self.channels, self.channels.policy)
-            if claimed == 0:
-                return
+        while delivery.send_due(self.db.unit_of_work, self.channels, self.channels.policy):
+            eventlet.sleep(0)   # the RPCs and handlers waiting get their turn
 
     @rpc
     def deliveries(self, status="failed"):
@@ -126,11 +125,15 @@ class NotificationsService:
         day = sweep_day(as_of, self.clock.today())
         sent = 0
         while True:
+            # a short transaction per batch: a commit, then the other green threads
+            # (RPCs, handlers, senders) run before the next one, and on SQLite the
+            # write lock is free between batches
             with self.db.unit_of_work() as uow:
                 batch = reminders.sweep(uow, day, self._window())
             sent += batch
             if batch == 0:
                 return {"reminders_sent": sent}
+            eventlet.sleep(0)
 
     @timer(interval=3600)
     def hourly_reminder_sweep(self):
