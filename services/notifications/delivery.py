@@ -44,12 +44,17 @@ class RetryPolicy:
                                      MAX_BACKOFF_SECONDS))
 
 
-def enqueue(uow, notification_id, recipient, kind, channel, address, subject, body):
-    uow.session.execute(sa.insert(deliveries).values(
-        delivery_id=str(uuid.uuid4()), notification_id=notification_id,
-        customer_id=recipient.customer_id, kind=kind, channel=channel, address=address,
-        language=recipient.language, subject=subject, body=body, status="pending",
-        attempts=0, next_attempt_at=uow.now, created_at=uow.now))
+def queued(uow, notification_id, recipient, kind, channel, address, subject, body):
+    """The row of one delivery to ``enqueue``."""
+    return {"delivery_id": str(uuid.uuid4()), "notification_id": notification_id,
+            "customer_id": recipient.customer_id, "kind": kind, "channel": channel,
+            "address": address, "language": recipient.language, "subject": subject,
+            "body": body, "status": "pending", "attempts": 0, "next_attempt_at": uow.now,
+            "created_at": uow.now}
+
+
+def enqueue(uow, rows):
+    uow.session.execute(sa.insert(deliveries), rows)
 
 
 def send_due(unit_of_work, channels, policy, batch_size=50):

@@ -17,7 +17,7 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 
 from services.notifications import directory, mandates
-from services.notifications.inbox import notify
+from services.notifications.inbox import notify_each
 from services.notifications.models import reminders
 
 
@@ -60,7 +60,7 @@ def following_due_date(due_on, reading_day):
     return date(year, month, reading_day or due_on.day)
 
 
-def sweep(uow, as_of: date, window_days, batch_size=200):
+def sweep(uow, as_of: date, window_days, batch_size=100):
     """Send a batch of the reminders whose window closed before ``as_of``; returns
     how many (the caller commits and goes on while it is not 0)."""
     closed_before = as_of - timedelta(days=window_days)
@@ -74,7 +74,7 @@ def sweep(uow, as_of: date, window_days, batch_size=200):
     delegates = mandates.reading_delegates_of(uow, customer_ids, as_of)
     recipients = directory.recipients(uow, customer_ids | {
         holder for held in delegates.values() for holder, _, _ in held})
-    following = []
+    following, notices = [], []
     for reminder in due:
         next_due = following_due_date(reminder["due_on"], reminder["reading_day"])
         while next_due < closed_before:   # a late sweep catches up with one reminder
@@ -83,16 +83,16 @@ def sweep(uow, as_of: date, window_days, batch_size=200):
         cause = f"reminder:{reminder['reminder_id']}"
         values = {"missed_date": reminder["due_on"], "next_date": next_due,
                   "address": addresses.get(point_id), "on_behalf_of": None}
-        notify(uow, cause, customer_id, "reading_reminder", values,
-               recipient=recipients[customer_id])
+        notices.append((cause, recipients[customer_id], "reading_reminder", values))
         for holder, grantor_name in mandates.covering(delegates.get(customer_id, ()),
                                                       customer_id, point_id):
-            notify(uow, cause, holder, "reading_reminder",
-                   {**values, "on_behalf_of": grantor_name}, recipient=recipients[holder])
+            notices.append((cause, recipients[holder], "reading_reminder",
+                            {**values, "on_behalf_of": grantor_name}))
         following.append({
             "reminder_id": str(uuid.uuid4()), "consumption_point_id": point_id,
             "customer_id": customer_id, "due_on": next_due,
             "reading_day": reminder["reading_day"], "status": "pending", "created_at": uow.now})
+    notify_each(uow, notices)
     uow.session.execute(sa.insert(reminders), following)
     return len(due)
 
