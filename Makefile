@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: install run test bench bench-readings bench-billing clean
+.PHONY: install run test bench bench-readings bench-billing bench-sweep clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ bench-readings: install  ## readings through the gateway vs the floor and the sk
 
 bench-billing: install  ## the billing run at 10k, 100k and 700k contracts (see bench/README.md)
 	$(BIN)/python -m bench.billing_run
+
+bench-sweep: install  ## the reminder sweep over 10,000 points on SQLite and PostgreSQL beside live traffic (issue #14)
+	$(BIN)/python -m bench.reminder_sweep --record
 
 clean:
 	rm -rf $(VENV) var

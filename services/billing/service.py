@@ -5,6 +5,7 @@ import logging
 from datetime import timedelta
 from pathlib import Path
 
+import eventlet
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
@@ -223,8 +224,14 @@ class BillingService:
     def overdue_sweep(self, as_of=None):
         """Unpaid invoices due before ``as_of`` (default today) become overdue."""
         day = sweep_day(as_of, self.clock.today())
-        with self.db.unit_of_work() as uow:
-            return overdue.sweep(uow, day)
+        marked = 0
+        while True:   # a short transaction per batch, the others' turn between them
+            with self.db.unit_of_work() as uow:
+                batch = overdue.sweep(uow, day)["invoices_overdue"]
+            marked += batch
+            if batch == 0:
+                return {"invoices_overdue": marked}
+            eventlet.sleep(0)
 
     @timer(interval=3600)
     def hourly_overdue_sweep(self):
