@@ -1,4 +1,5 @@
 """notifications: reminders, messages and the service desk (entrypoints only)."""
+import time
 from pathlib import Path
 
 import eventlet
@@ -15,6 +16,9 @@ from services.common.validation import parse, sweep_day
 from services.notifications import delivery, desk, inbox, reactions, reminders
 from services.notifications.channels import Channels
 from services.notifications.models import metadata
+
+
+MAX_PAUSE_SECONDS = 0.2   # between two batches of a sweep
 
 
 class NotificationsService:
@@ -125,15 +129,16 @@ class NotificationsService:
         day = sweep_day(as_of, self.clock.today())
         sent = 0
         while True:
-            # a short transaction per batch: a commit, then the other green threads
-            # (RPCs, handlers, senders) run before the next one, and on SQLite the
-            # write lock is free between batches
+            # a short transaction per batch; between two, a pause as long as the
+            # batch took (the RPCs and handlers waiting run meanwhile, and on SQLite
+            # the write lock is free): the sweep takes at most half of the process
+            started = time.monotonic()
             with self.db.unit_of_work() as uow:
                 batch = reminders.sweep(uow, day, self._window())
             sent += batch
             if batch == 0:
                 return {"reminders_sent": sent}
-            eventlet.sleep(0)
+            eventlet.sleep(min(time.monotonic() - started, MAX_PAUSE_SECONDS))
 
     @timer(interval=3600)
     def hourly_reminder_sweep(self):
