@@ -38,7 +38,8 @@ import sqlalchemy as sa  # noqa: E402
 from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 
 from bench import interrupts  # noqa: E402
-from bench.infra import PROJECT_ROOT, Broker, Postgres, ServiceProcesses, free_port, service_env  # noqa: E402,E501
+from bench.infra import (PROJECT_ROOT, Broker, Postgres, ServiceProcesses,  # noqa: E402
+                         free_port, service_env)
 from bench.load import percentile  # noqa: E402
 from services.common.events import new_event  # noqa: E402
 

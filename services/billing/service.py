@@ -6,7 +6,6 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-import eventlet
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
@@ -226,14 +225,14 @@ class BillingService:
         """Unpaid invoices due before ``as_of`` (default today) become overdue."""
         day = sweep_day(as_of, self.clock.today())
         marked = 0
-        while True:   # a short transaction per batch, then a pause as long (see notifications)
+        while True:   # a short transaction per batch, the others' turn between them
             started = time.monotonic()
             with self.db.unit_of_work() as uow:
                 batch = overdue.sweep(uow, day)["invoices_overdue"]
             marked += batch
             if batch == 0:
                 return {"invoices_overdue": marked}
-            eventlet.sleep(min(time.monotonic() - started, 0.2))
+            self.db.pause_between_batches(started)
 
     @timer(interval=3600)
     def hourly_overdue_sweep(self):

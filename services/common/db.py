@@ -7,6 +7,7 @@ single commit point: the change, the events it emits (outbox) and the handled
 event id (inbox) commit together, and the events are published right after.
 """
 import logging
+import time
 
 import eventlet
 import sqlalchemy as sa
@@ -175,6 +176,17 @@ class Database(DependencyProvider):
             except Exception:
                 log.warning("outbox relay failed; will retry", exc_info=True)
             eventlet.sleep(self.relay_interval)
+
+    def pause_between_batches(self, started, longest=0.2):
+        """Between two batches (short transactions) of a long job, begun at monotonic
+        ``started``: let the process's other green threads run. sqlite3 never yields
+        to eventlet, so a batch on SQLite held the whole process: pause as long as it
+        took (up to ``longest``), giving the job at most half of the process. On
+        PostgreSQL every query yielded already."""
+        pause = 0.0
+        if self.engine.dialect.name == "sqlite":
+            pause = min(time.monotonic() - started, longest)
+        eventlet.sleep(pause)
 
     def health(self):
         """What a service's ``health`` RPC reports: can we reach our database?"""

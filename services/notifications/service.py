@@ -18,9 +18,6 @@ from services.notifications.channels import Channels
 from services.notifications.models import metadata
 
 
-MAX_PAUSE_SECONDS = 0.2   # between two batches of a sweep
-
-
 class NotificationsService:
     name = "notifications"
 
@@ -129,16 +126,15 @@ class NotificationsService:
         day = sweep_day(as_of, self.clock.today())
         sent = 0
         while True:
-            # a short transaction per batch; between two, a pause as long as the
-            # batch took (the RPCs and handlers waiting run meanwhile, and on SQLite
-            # the write lock is free): the sweep takes at most half of the process
+            # a short transaction per batch; the RPCs and handlers waiting run
+            # between two (and on SQLite the write lock is free)
             started = time.monotonic()
             with self.db.unit_of_work() as uow:
                 batch = reminders.sweep(uow, day, self._window())
             sent += batch
             if batch == 0:
                 return {"reminders_sent": sent}
-            eventlet.sleep(min(time.monotonic() - started, MAX_PAUSE_SECONDS))
+            self.db.pause_between_batches(started)
 
     @timer(interval=3600)
     def hourly_reminder_sweep(self):
