@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: install run test bench bench-readings bench-billing chaos clean
+.PHONY: install run test bench bench-readings bench-billing bench-sweep chaos clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ bench-billing: install  ## the billing run at 10k, 100k and 700k contracts (see 
 
 chaos: install      ## break the running system under load and count what came out (docs/reliability.md)
 	$(BIN)/python -m bench.chaos $(if $(SCENARIOS),--scenarios $(SCENARIOS))
+
+bench-sweep: install  ## the reminder sweep over 10,000 points on SQLite and PostgreSQL beside live traffic (issue #14)
+	$(BIN)/python -m bench.reminder_sweep --record
 
 clean:
 	rm -rf $(VENV) var

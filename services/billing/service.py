@@ -2,6 +2,7 @@
 import base64
 import binascii
 import logging
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -242,8 +243,15 @@ class BillingService:
     def overdue_sweep(self, as_of=None):
         """Unpaid invoices due before ``as_of`` (default today) become overdue."""
         day = sweep_day(as_of, self.clock.today())
-        with self.db.unit_of_work() as uow:
-            return overdue.sweep(uow, day)
+        marked = 0
+        while True:   # a short transaction per batch, the others' turn between them
+            started = time.monotonic()
+            with self.db.unit_of_work() as uow:
+                batch = overdue.sweep(uow, day)["invoices_overdue"]
+            marked += batch
+            if batch == 0:
+                return {"invoices_overdue": marked}
+            self.db.pause_between_batches(started)
 
     @timer(interval=3600)
     def hourly_overdue_sweep(self):

@@ -7,6 +7,7 @@ single commit point: the change, the events it emits (outbox) and the handled
 event id (inbox) commit together, and the events are published right after.
 """
 import logging
+import time
 
 import eventlet
 import sqlalchemy as sa
@@ -29,10 +30,33 @@ except ImportError:  # pragma: no cover
     pass
 
 
+#: How long a SQLite statement waits for another process's write lock. sqlite3
+#: waits inside C, where eventlet cannot switch green threads, so the whole process
+#: stands still meanwhile: write transactions are kept short (milliseconds) so that
+#: a wait is short, and none waits on the network (e-mail is sent outside them).
+SQLITE_BUSY_TIMEOUT_SECONDS = 5.0
+
+
+def _sqlite_for_concurrent_use(dbapi_connection, _record):
+    """WAL: readers never wait for the writer nor it for them (the inbox and health
+    answer while the sweep writes); synchronous=NORMAL: a commit waits for no fsync
+    (WAL stays consistent; a power cut may lose the last commits, never corrupt)."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_SECONDS * 1000)}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
 def make_engine(url):
     url = sa.engine.make_url(url)
     if url.drivername.startswith("sqlite"):
-        return sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = sa.create_engine(url, connect_args={
+            "check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+        sa.event.listen(engine, "connect", _sqlite_for_concurrent_use)
+        return engine
     migrate.ensure_database(url)
     return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
@@ -157,6 +181,17 @@ class Database(DependencyProvider):
             except Exception:
                 log.warning("outbox relay failed; will retry", exc_info=True)
             eventlet.sleep(self.relay_interval)
+
+    def pause_between_batches(self, started, longest=0.2):
+        """Between two batches (short transactions) of a long job, begun at monotonic
+        ``started``: let the process's other green threads run. sqlite3 never yields
+        to eventlet, so a batch on SQLite held the whole process: pause as long as it
+        took (up to ``longest``), giving the job at most half of the process. On
+        PostgreSQL every query yielded already."""
+        pause = 0.0
+        if self.engine.dialect.name == "sqlite":
+            pause = min(time.monotonic() - started, longest)
+        eventlet.sleep(pause)
 
     def health(self):
         """What a service's ``health`` RPC reports: can we reach our database?"""

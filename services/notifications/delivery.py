@@ -2,11 +2,16 @@
 
 A delivery row holds the rendered text and the address; it is unique per
 (notification, channel), and a notification is unique per (cause, recipient), so
-an event handled twice queues one message. Senders claim due rows with
-``FOR UPDATE SKIP LOCKED`` and keep them locked while sending, so two replicas
-never send the same one. A failed attempt is retried with exponential backoff;
-after the last attempt, or when the server refuses the address, the delivery is
-``failed`` and operators see it.
+an event handled twice queues one message. A sender claims a batch of due rows
+in a short transaction of its own (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; on
+SQLite the claim is the transaction's first write, so claims take turns) by moving
+their next attempt ``CLAIM_SECONDS`` ahead, sends them with no transaction open —
+SMTP can take seconds, and an SQLite write lock held meanwhile would stop every
+other writer — and records the outcomes in another. Two replicas never send the
+same one; a sender that dies mid-batch leaves its rows to be sent again once the
+claim runs out (the same Message-ID, so mail systems drop a copy). A failed
+attempt is retried with exponential backoff; after the last attempt, or when the
+server refuses the address, the delivery is ``failed`` and operators see it.
 """
 import logging
 import uuid
@@ -39,24 +44,26 @@ class RetryPolicy:
                                      MAX_BACKOFF_SECONDS))
 
 
-def enqueue(uow, notification_id, recipient, kind, channel, address, subject, body):
-    uow.session.execute(sa.insert(deliveries).values(
-        delivery_id=str(uuid.uuid4()), notification_id=notification_id,
-        customer_id=recipient.customer_id, kind=kind, channel=channel, address=address,
-        language=recipient.language, subject=subject, body=body, status="pending",
-        attempts=0, next_attempt_at=uow.now, created_at=uow.now))
+def queued(uow, notification_id, recipient, kind, channel, address, subject, body):
+    """The row of one delivery to ``enqueue``."""
+    return {"delivery_id": str(uuid.uuid4()), "notification_id": notification_id,
+            "customer_id": recipient.customer_id, "kind": kind, "channel": channel,
+            "address": address, "language": recipient.language, "subject": subject,
+            "body": body, "status": "pending", "attempts": 0, "next_attempt_at": uow.now,
+            "created_at": uow.now}
 
 
-def send_due(uow, channels, policy, batch_size=50):
-    """Claim up to ``batch_size`` due deliveries and send them; returns how many
-    were claimed (the caller goes on while batches come back full)."""
-    now = uow.now
-    claimed = uow.session.execute(
-        sa.select(deliveries)
-        .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
-        .order_by(deliveries.c.next_attempt_at)
-        .limit(batch_size)
-        .with_for_update(skip_locked=True)).mappings().all()
+def enqueue(uow, rows):
+    uow.session.execute(sa.insert(deliveries), rows)
+
+
+def send_due(unit_of_work, channels, policy, batch_size=50):
+    """Claim up to ``batch_size`` due deliveries, send them and record how it went;
+    returns how many were claimed (the caller goes on while batches come back full).
+    ``unit_of_work``: makes a unit of work; claim and record are one each."""
+    with unit_of_work() as uow:
+        claimed = _claim(uow, batch_size)
+    outcomes = []   # (row, None when sent, else the exception)
     for channel in sorted({row["channel"] for row in claimed}):
         rows = [row for row in claimed if row["channel"] == channel]
         tried = set()
@@ -64,28 +71,55 @@ def send_due(uow, channels, policy, batch_size=50):
             with channels[channel].session() as send:
                 for row in rows:
                     tried.add(row["delivery_id"])
-                    _attempt(uow, send, row, policy)
+                    outcomes.append((row, _attempt(send, row)))
         except Exception as exc:  # could not reach the channel (or lost it)
             log.warning("%s channel unavailable: %s", channel, exc)
-            for row in rows:
-                if row["delivery_id"] not in tried:
-                    _failed_attempt(uow, row, policy, exc)
+            outcomes.extend((row, exc) for row in rows if row["delivery_id"] not in tried)
+    if outcomes:
+        with unit_of_work() as uow:
+            for row, outcome in outcomes:
+                _record_outcome(uow, row, policy, outcome)
     return len(claimed)
 
 
-def _attempt(uow, send, row, policy):
+#: a claimed batch is its sender's for this long (a batch of SMTP sends, each
+#: bounded by the SMTP timeout); after that a sender that died is taken over
+CLAIM_SECONDS = 600
+
+
+def _claim(uow, batch_size):
+    now = uow.now
+    due = (sa.select(deliveries.c.delivery_id)
+           .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
+           .order_by(deliveries.c.next_attempt_at)
+           .limit(batch_size)
+           .with_for_update(skip_locked=True))
+    rows = uow.session.execute(
+        sa.update(deliveries).where(deliveries.c.delivery_id.in_(due))
+        .values(next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS))
+        .returning(*deliveries.c)).mappings().all()
+    return sorted(rows, key=lambda row: (row["created_at"], row["delivery_id"]))
+
+
+def _attempt(send, row):
     try:
         send(row)
-    except Undeliverable as exc:
-        _record(uow, row, status="failed", attempts=row["attempts"] + 1, error=exc)
     except Exception as exc:
-        _failed_attempt(uow, row, policy, exc)
-    else:
+        return exc
+    return None
+
+
+def _record_outcome(uow, row, policy, outcome):
+    if outcome is None:
         _record(uow, row, status="sent", attempts=row["attempts"] + 1, sent_at=uow.now)
         uow.emit("notification_sent", {
             "notification_id": row["notification_id"], "delivery_id": row["delivery_id"],
             "customer_id": row["customer_id"], "kind": row["kind"],
             "channel": row["channel"]})
+    elif isinstance(outcome, Undeliverable):
+        _record(uow, row, status="failed", attempts=row["attempts"] + 1, error=outcome)
+    else:
+        _failed_attempt(uow, row, policy, outcome)
 
 
 def _failed_attempt(uow, row, policy, exc):

@@ -61,14 +61,22 @@ def contact_changed(uow, event):
 
 
 def recipient(uow, customer_id):
-    row = uow.session.execute(sa.select(contacts).where(
-        contacts.c.customer_id == customer_id)).mappings().first()
-    if row is None:  # not heard of yet: the inbox, in Estonian
-        return Recipient(customer_id)
-    return Recipient(customer_id, row["name"], row["email"], row["phone"],
-                     language_of(row["language"]))
+    return recipients(uow, {customer_id})[customer_id]
 
 
-def address_of(uow, point_id):
-    return uow.session.execute(sa.select(points.c.address).where(
-        points.c.consumption_point_id == point_id)).scalar()
+def recipients(uow, customer_ids):
+    """``{customer_id: Recipient}`` for each of ``customer_ids``, in one query."""
+    known = {row["customer_id"]: Recipient(row["customer_id"], row["name"], row["email"],
+                                           row["phone"], language_of(row["language"]))
+             for row in uow.session.execute(sa.select(contacts).where(
+                 contacts.c.customer_id.in_(list(customer_ids)))).mappings()}
+    # one not heard of yet: the inbox, in Estonian
+    return {customer_id: known.get(customer_id) or Recipient(customer_id)
+            for customer_id in customer_ids}
+
+
+def addresses_of(uow, point_ids):
+    """``{consumption_point_id: address}`` of those we know, in one query."""
+    return dict(uow.session.execute(sa.select(points.c.consumption_point_id, points.c.address)
+                                    .where(points.c.consumption_point_id.in_(list(point_ids))))
+                .all())

@@ -16,20 +16,36 @@ def notify(uow, cause, customer_id, kind, values):
     """Notify ``customer_id`` of ``kind`` once per ``cause`` (an event id, a
     reminder id): the same cause again changes nothing. returns the
     notification id, or None if it was already there."""
-    recipient = directory.recipient(uow, customer_id)
-    subject, body = templates.render(kind, recipient.language, values)
-    notification_id = str(uuid.uuid4())
-    inserted = uow.session.execute(upsert_insert(uow.session)(inbox).values(
-        notification_id=notification_id, customer_id=customer_id, kind=kind,
-        subject=subject[:300], body=body, created_at=uow.now, language=recipient.language,
-        dedupe_key=f"{cause}:{customer_id}"[:120]).on_conflict_do_nothing()).rowcount
-    if not inserted:
-        return None
-    channel, address = recipient.channel()
-    if channel:
-        delivery.enqueue(uow, notification_id, recipient, kind, channel, address,
-                         subject[:300], body)
+    [notification_id] = notify_each(uow, [(cause, directory.recipient(uow, customer_id),
+                                            kind, values)]) or [None]
     return notification_id
+
+
+def notify_each(uow, notices):
+    """``notify`` for many ``(cause, recipient, kind, values)`` at once (a sweep's
+    batch): one statement for the inbox rows and one for the deliveries. returns
+    the ids of the notifications that were not there yet."""
+    rows, deliveries = [], {}
+    for cause, recipient, kind, values in notices:
+        subject, body = templates.render(kind, recipient.language, values)
+        notification_id = str(uuid.uuid4())
+        rows.append({"notification_id": notification_id, "customer_id": recipient.customer_id,
+                     "kind": kind, "subject": subject[:300], "body": body,
+                     "created_at": uow.now, "language": recipient.language,
+                     "dedupe_key": f"{cause}:{recipient.customer_id}"[:120]})
+        channel, address = recipient.channel()
+        if channel:
+            deliveries[notification_id] = delivery.queued(
+                uow, notification_id, recipient, kind, channel, address, subject[:300], body)
+    if not rows:
+        return []
+    inserted = uow.session.execute(
+        upsert_insert(uow.session)(inbox).on_conflict_do_nothing()
+        .returning(inbox.c.notification_id), rows).scalars().all()
+    queued = [deliveries[n] for n in inserted if n in deliveries]
+    if queued:
+        delivery.enqueue(uow, queued)
+    return inserted
 
 
 def inbox_of(uow, customer_id):

@@ -44,24 +44,35 @@ def remember(uow, event, data):
 
 def covers_readings(mandate, point_id, today):
     """A live mandate with a readings scope over this consumption point (no
-    points listed means every point of the grantor)."""
+    points listed means every point of the grantor; ``point_id`` None: any)."""
     return (mandate["revoked_at"] is None and mandate["expired_at"] is None
             and mandate["valid_from"] <= today
             and (mandate["valid_until"] is None or today <= mandate["valid_until"])
             and bool(READING_SCOPES & set(mandate["scopes"]))
-            and (not mandate["consumption_point_ids"]
+            and (point_id is None or not mandate["consumption_point_ids"]
                  or point_id in mandate["consumption_point_ids"]))
 
 
-def reading_delegates(uow, customer_id, point_id, today):
-    """``[(grantee_customer_id, grantor_name)]``: who else should hear that a
-    reading of this point is missing, once each. A grantee who is not a customer
-    has no inbox or contact details here, so cannot be told."""
-    rows = uow.session.execute(sa.select(mandates).where(
-        mandates.c.grantor_customer_id == customer_id,
-        mandates.c.grantee_customer_id.is_not(None))).mappings().all()
+def reading_delegates_of(uow, customer_ids, today):
+    """``{grantor: [(grantee_customer_id, grantor_name, point ids or [] for all)]}``:
+    the live readings mandates of these grantors, in one query. A grantee who is
+    not a customer has no inbox or contact details here, so cannot be told."""
     found = {}
-    for row in rows:
-        if covers_readings(row, point_id, today) and row["grantee_customer_id"] != customer_id:
-            found.setdefault(row["grantee_customer_id"], row["grantor_name"])
+    for row in uow.session.execute(sa.select(mandates).where(
+            mandates.c.grantor_customer_id.in_(list(customer_ids)),
+            mandates.c.grantee_customer_id.is_not(None))).mappings():
+        if covers_readings(row, None, today):
+            found.setdefault(row["grantor_customer_id"], []).append(
+                (row["grantee_customer_id"], row["grantor_name"],
+                 row["consumption_point_ids"]))
+    return found
+
+
+def covering(delegates, customer_id, point_id):
+    """Of ``reading_delegates_of``'s entries for one grantor: those covering this
+    point, once each, the grantor left out."""
+    found = {}
+    for holder, grantor_name, point_ids in delegates:
+        if holder != customer_id and (not point_ids or point_id in point_ids):
+            found.setdefault(holder, grantor_name)
     return sorted(found.items())

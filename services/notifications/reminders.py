@@ -3,9 +3,12 @@
 A reading (or a contract's start) cancels the pending reminder of its
 consumption point and schedules the next one for the next reading due date.
 The sweep finds reminders whose reading window has closed — the due date plus
-the window's days — without a reading, and sends each one once: it is claimed
-with ``FOR UPDATE SKIP LOCKED``, so two replicas sweeping at once never send the
-same reminder twice. The next reminder, a month later, is scheduled with it.
+the window's days — without a reading, and sends each one once, a batch per
+short transaction: the batch is claimed by one UPDATE that marks it sent
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL; on SQLite that UPDATE is the
+transaction's first write, so a second replica's claim waits for this commit and
+then finds the rows sent), so two replicas sweeping at once never send the same
+reminder twice. The next reminder, a month later, is scheduled with it.
 Whoever holds a live mandate to read or enter the point's readings hears too.
 """
 import uuid
@@ -14,7 +17,7 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 
 from services.notifications import directory, mandates
-from services.notifications.inbox import notify
+from services.notifications.inbox import notify_each
 from services.notifications.models import reminders
 
 
@@ -57,34 +60,56 @@ def following_due_date(due_on, reading_day):
     return date(year, month, reading_day or due_on.day)
 
 
-def sweep(uow, as_of: date, window_days, batch_size=500):
-    """Send the reminders whose window closed before ``as_of``; returns how many."""
+def sweep(uow, as_of: date, window_days, batch_size=100):
+    """Send a batch of the reminders whose window closed before ``as_of``; returns
+    how many (the caller commits and goes on while it is not 0)."""
     closed_before = as_of - timedelta(days=window_days)
-    due = uow.session.execute(
-        sa.select(reminders)
-        .where(reminders.c.status == "pending", reminders.c.due_on < closed_before)
-        .order_by(reminders.c.due_on)
-        .limit(batch_size)
-        .with_for_update(skip_locked=True)).mappings().all()
+    due = _claim(uow, closed_before, batch_size)
+    if not due:
+        return 0
+    # what the batch needs, in three queries rather than three per reminder
+    point_ids = {r["consumption_point_id"] for r in due}
+    customer_ids = {r["customer_id"] for r in due}
+    addresses = directory.addresses_of(uow, point_ids)
+    delegates = mandates.reading_delegates_of(uow, customer_ids, as_of)
+    recipients = directory.recipients(uow, customer_ids | {
+        holder for held in delegates.values() for holder, _, _ in held})
+    following, notices = [], []
     for reminder in due:
         next_due = following_due_date(reminder["due_on"], reminder["reading_day"])
         while next_due < closed_before:   # a late sweep catches up with one reminder
             next_due = following_due_date(next_due, reminder["reading_day"])
-        point_id = reminder["consumption_point_id"]
+        point_id, customer_id = reminder["consumption_point_id"], reminder["customer_id"]
         cause = f"reminder:{reminder['reminder_id']}"
         values = {"missed_date": reminder["due_on"], "next_date": next_due,
-                  "address": directory.address_of(uow, point_id), "on_behalf_of": None}
-        notify(uow, cause, reminder["customer_id"], "reading_reminder", values)
-        for holder, grantor_name in mandates.reading_delegates(uow, reminder["customer_id"],
-                                                               point_id, as_of):
-            notify(uow, cause, holder, "reading_reminder",
-                   {**values, "on_behalf_of": grantor_name})
-        uow.session.execute(sa.update(reminders)
-                            .where(reminders.c.reminder_id == reminder["reminder_id"])
-                            .values(status="sent", closed_at=uow.now))
-        _schedule(uow, reminder["consumption_point_id"], reminder["customer_id"], next_due,
-                  reminder["reading_day"])
+                  "address": addresses.get(point_id), "on_behalf_of": None}
+        notices.append((cause, recipients[customer_id], "reading_reminder", values))
+        for holder, grantor_name in mandates.covering(delegates.get(customer_id, ()),
+                                                      customer_id, point_id):
+            notices.append((cause, recipients[holder], "reading_reminder",
+                            {**values, "on_behalf_of": grantor_name}))
+        following.append({
+            "reminder_id": str(uuid.uuid4()), "consumption_point_id": point_id,
+            "customer_id": customer_id, "due_on": next_due,
+            "reading_day": reminder["reading_day"], "status": "pending", "created_at": uow.now})
+    notify_each(uow, notices)
+    uow.session.execute(sa.insert(reminders), following)
     return len(due)
+
+
+def _claim(uow, closed_before, batch_size):
+    """The batch, marked sent by the statement that finds it (see the module's
+    docstring); oldest first."""
+    due = (sa.select(reminders.c.reminder_id)
+           .where(reminders.c.status == "pending", reminders.c.due_on < closed_before)
+           .order_by(reminders.c.due_on)
+           .limit(batch_size)
+           .with_for_update(skip_locked=True))
+    rows = uow.session.execute(
+        sa.update(reminders).where(reminders.c.reminder_id.in_(due))
+        .values(status="sent", closed_at=uow.now)
+        .returning(*reminders.c)).mappings().all()
+    return sorted(rows, key=lambda r: (r["due_on"], r["reminder_id"]))
 
 
 def reminders_of(uow, point_id):

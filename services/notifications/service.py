@@ -1,7 +1,9 @@
 """notifications: reminders, messages and the service desk (entrypoints only)."""
+import time
 from dataclasses import replace
 from pathlib import Path
 
+import eventlet
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
@@ -110,11 +112,8 @@ class NotificationsService:
     def send_deliveries(self):
         """E-mails and SMS queued by committed notifications; every replica sends,
         none the same one twice (delivery.py)."""
-        while True:
-            with self.db.unit_of_work() as uow:
-                claimed = delivery.send_due(uow, self.channels, self.channels.policy)
-            if claimed == 0:
-                return
+        while delivery.send_due(self.db.unit_of_work, self.channels, self.channels.policy):
+            eventlet.sleep(0)   # the RPCs and handlers waiting get their turn
 
     @rpc
     def deliveries(self, status="failed"):
@@ -137,11 +136,15 @@ class NotificationsService:
         day = sweep_day(as_of, self.clock.today())
         sent = 0
         while True:
+            # a short transaction per batch; the RPCs and handlers waiting run
+            # between two (and on SQLite the write lock is free)
+            started = time.monotonic()
             with self.db.unit_of_work() as uow:
                 batch = reminders.sweep(uow, day, self._window())
             sent += batch
             if batch == 0:
                 return {"reminders_sent": sent}
+            self.db.pause_between_batches(started)
 
     @timer(interval=3600)
     def hourly_reminder_sweep(self):

@@ -2,6 +2,7 @@
 the customer's language, retried while the server is down and sent once after
 it is back, a duplicate event sending one message, two replicas sending each
 message once, and mandates reaching both parties and the reading reminders."""
+import time
 from datetime import datetime, timezone
 
 import eventlet
@@ -191,3 +192,83 @@ def test_both_parties_hear_of_a_revoked_mandate_and_its_holder_is_not_reminded(
     wait_for(lambda: rpc.notifications.reminders(oie["consumption_point_id"]))
     assert rpc.notifications.reminder_sweep("2026-01-19")["reminders_sent"] == 1
     assert "reading_reminder" in kinds(oie) and "reading_reminder" not in kinds(mari)
+
+
+def test_on_sqlite_the_service_answers_while_it_sweeps_and_each_reminder_goes_once(
+        run_services, bus, config, tmp_path, caplog, mail_server):
+    """The default store, mail going out over SMTP: while the sweep writes, health and
+    the inbox answer within their timeouts, events are handled (none retried, no
+    'database is locked'), every point is reminded once and each reminder mailed once."""
+    import sqlalchemy as sa
+    mail_server.start()
+    store = tmp_path / "notifications.sqlite3"
+    run_services(NotificationsService, VOOL_NOTIFICATIONS_DATABASE_URL=f"sqlite:///{store}",
+                 **smtp_settings(mail_server))
+    caplog.set_level("WARNING")
+    points, now = 200, datetime.now(timezone.utc)
+    customers = [f"00000000-0000-4000-8000-{n:012d}" for n in range(points)]
+    for n, customer in enumerate(customers):
+        point = f"00000000-0000-4000-9000-{n:012d}"
+        bus.publish_event("contracts", new_event("contracts", "contract_signed", {
+            "contract_no": f"L{n:07d}", "customer_id": customer, "name": f"Klient {n}",
+            "reference_no": f"{n:07d}", "consumption_point_id": point,
+            "address": f"Pikk {n}", "reading_day": 15, "start_date": "2025-12-15",
+            "contact": {"email": f"klient{n}@example.ee" if n % 4 == 0 else None,
+                        "phone": None, "language": "et"}},
+            now).as_message())
+        bus.publish_event("metering", new_event("metering", "reading_schedule_started", {
+            "consumption_point_id": point, "customer_id": customer,
+            "contract_no": f"L{n:07d}", "reading_day": 15, "next_reading_due": "2026-01-15"},
+            now).as_message())
+    engine = sa.create_engine(f"sqlite:///{store}", poolclass=sa.pool.NullPool)
+
+    def count(sql):
+        with engine.connect() as conn:
+            return conn.execute(sa.text(sql)).scalar()
+    wait_for(lambda: count("SELECT count(*) FROM reminders") == points, timeout=90,
+             message="every reminder scheduled")
+
+    calls, sweeping, invoices = [], [True], customers[:10]
+
+    def probe(timeout, call):   # a client of the service, every call within its timeout
+        with ClusterRpcProxy(config, timeout=timeout) as proxy:
+            n = 0
+            while sweeping[0]:
+                started = time.monotonic()
+                call(proxy, n)   # raises RpcTimeout if the service does not answer
+                calls.append((started, time.monotonic()))
+                n += 1
+    probes = [eventlet.spawn(probe, 2, lambda p, n: p.notifications.health()),
+              eventlet.spawn(probe, 5, lambda p, n: p.notifications.inbox(customers[n % points]))]
+    time.sleep(1)   # the probes are calling
+    for n, customer in enumerate(invoices):   # events to handle while sweeping
+        bus.publish_event("billing", invoice_event(
+            {"customer_id": customer, "contract_no": f"L{n:07d}", "reference_no": f"{n:07d}"},
+            n + 1))
+    began = time.monotonic()
+    with ClusterRpcProxy(config, timeout=60) as proxy:
+        assert proxy.notifications.reminder_sweep("2026-01-19") == {"reminders_sent": points}
+    ended = time.monotonic()
+    sweeping[0] = False
+    for thread in probes:
+        thread.wait()
+    assert [c for c in calls if c[0] < ended and c[1] > began]   # they overlapped the sweep
+    assert count("SELECT count(DISTINCT consumption_point_id) FROM reminders "
+                 "WHERE status = 'sent'") == count(
+        "SELECT count(*) FROM reminders WHERE status = 'sent'") == points
+    assert count("SELECT count(*) FROM reminders WHERE status = 'pending' "
+                 "AND due_on = '2026-02-15'") == points
+    assert count("SELECT count(*) FROM inbox WHERE kind = 'reading_reminder'") == points
+    mailed = points // 4   # the customers with an e-mail address; the rest: the inbox only
+    wait_for(lambda: count("SELECT count(*) FROM deliveries WHERE kind = 'reading_reminder' "
+                           "AND status = 'sent'") == mailed, timeout=60,
+             message="every reminder mailed")
+    mail_server.settle()
+    reminders = [m["Message-ID"] for m in mail_server.messages()
+                 if m["Subject"] == "Näidu teatamise meeldetuletus"]
+    assert len(reminders) == len(set(reminders)) == mailed
+    wait_for(lambda: count("SELECT count(*) FROM inbox WHERE kind = 'invoice_issued'")
+             == len(invoices), message="the invoices during the sweep handled")
+    engine.dispose()
+    assert not [r for r in caplog.records if "retrying in" in r.getMessage()
+                or "database is locked" in r.getMessage()]

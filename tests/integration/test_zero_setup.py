@@ -27,9 +27,12 @@ def test_services_run_on_sqlite_files_when_no_database_is_configured(
         "consumption_point_id": point, "reading_date": "2026-02-15", "registers": {"T1": 1200}})
     assert result["consumption"] == {"T1": 200}
 
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["contracts.sqlite3", "metering.sqlite3"]
+    # each beside its write-ahead log (-wal, -shm) while the services run
+    assert sorted(p.name for p in tmp_path.glob("*.sqlite3")) == [
+        "contracts.sqlite3", "metering.sqlite3"]
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'metering.sqlite3'}")
     with engine.connect() as conn:
+        assert conn.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(sa.text("SELECT count(*) FROM readings")).scalar() == 2
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == \
             metering_head()

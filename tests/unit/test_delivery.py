@@ -59,8 +59,7 @@ def notify(db, customer_id="a", cause="e1"):
 
 
 def send(db, email):
-    with db.unit_of_work() as uow:
-        return delivery.send_due(uow, {"email": email}, POLICY)
+    return delivery.send_due(db.unit_of_work, {"email": email}, POLICY)
 
 
 def states(db):
