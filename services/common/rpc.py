@@ -117,6 +117,13 @@ class SafeReplyListener(ReplyListener):
 
     queue_consumer = ReplyQueueConsumer()
 
+    def setup(self):
+        super().setup()
+        # transient, as DESIGN.md has reply queues: a durable one lives on the node
+        # that declared it, and with that node down it cannot be declared again on
+        # another node of a cluster, so every reply would be lost (make chaos)
+        self.queue.durable = False
+
     def dead_letter(self, message, reason):
         # A reply queue is private to one process and goes with it: there is no
         # dead-letter queue that would outlive it, and no caller waits for junk.

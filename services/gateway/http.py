@@ -6,11 +6,13 @@ import functools
 import json
 import logging
 
+from nameko.extensions import DependencyProvider
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WsgiApp
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
+from services.common import config as cfg
 from services.common.errors import NotFound, ValidationFailed, VoolError
 from services.common.validation import NUL, NUL_MESSAGE, parse, refuse_nul
 from services.common.web import ExclusiveWebServer
@@ -131,3 +133,18 @@ def form_body(request):
     form = {key: value for key, value in request.form.items()}
     refuse_nul(form)
     return form
+
+
+class RequestWorkers(DependencyProvider):
+    """The gateway's own number of workers, ``VOOL_GATEWAY_MAX_WORKERS`` (100), not
+    the services' ``VOOL_MAX_WORKERS``: a request mostly waits for a service, and
+    with 10 workers the 11th client of a service that was down waited its turn for a
+    worker first and had its 503 after twice the timeout (make chaos)."""
+
+    def setup(self):
+        size = cfg.int_setting(self.container.config, "VOOL_GATEWAY_MAX_WORKERS", 100)
+        self.container.max_workers = size
+        self.container._worker_pool.resize(size)   # made before any provider's setup
+
+    def get_dependency(self, worker_ctx):
+        return None

@@ -177,6 +177,12 @@ class IdentityEventHandler(EventHandler):
         super().__init__("identity", event_type, handler_type=BROADCAST,
                          reliable_delivery=False, **kwargs)
 
+    def setup(self):
+        super().setup()
+        # transient: it goes with its connection anyway, and a durable one would stay
+        # bound to a cluster node that is down instead of being declared on another
+        self.queue.durable = False
+
     def forget_everything(self, why):
         for dependency in self.container.dependencies:
             if isinstance(dependency, Principals):

@@ -11,7 +11,7 @@ from services.gateway import openapi, portal, principals, schemas
 from services.gateway.auth import (SESSION_COOKIE, api_session_token, client_address,
                                    set_session_cookie)
 from services.common.rpc_calls import ServiceRpc
-from services.gateway.http import form_body, json_body, route
+from services.gateway.http import RequestWorkers, form_body, json_body, route
 # modules, not classes: `nameko run` would take an imported class with entrypoints
 # (the routes, principals' event handlers) for a service
 from services.gateway.routes import billing as billing_routes
@@ -36,6 +36,7 @@ class GatewayService(customer_routes.CustomerRoutes, operator_routes.OperatorRou
 
     services = ServiceRpc()
     config = Config()
+    workers = RequestWorkers()
 
     @route("GET", "/health", access="public", summary="The state of every service",
            response_model=Health)
