@@ -11,6 +11,9 @@ from services.common.errors import NotFound, Unauthenticated, ValidationFailed
 from services.identity.service import IdentityService
 from tests.banking import make_banks, resign
 
+# SQLite too: the default store of `make run` (tests/conftest.py, both_stores)
+pytestmark = pytest.mark.both_stores
+
 NOON = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)    # 12:00 in Tallinn
 RETURN_URL = "http://127.0.0.1:8000/api/v1/payments/testbank/return"
 ORDER = ("ORDER-1", "12.34", "1234561", "Arve 2026-11")

@@ -18,6 +18,9 @@ from tests.banking import customer_token, make_banks
 from tests.conftest import wait_for
 from tests.samples import GRANDCHILD, GRANDMOTHER, contract_command
 
+# SQLite too: the default store of `make run` (tests/conftest.py, both_stores)
+pytestmark = pytest.mark.both_stores
+
 
 @pytest.fixture
 def api(run_services, config, rpc, tmp_path, real_time_clock):
