@@ -18,9 +18,6 @@ from tests.banking import customer_token, make_banks
 from tests.conftest import wait_for
 from tests.samples import GRANDCHILD, GRANDMOTHER, contract_command
 
-# SQLite too: the default store of `make run` (tests/conftest.py, both_stores)
-pytestmark = pytest.mark.both_stores
-
 
 @pytest.fixture
 def api(run_services, config, rpc, tmp_path, real_time_clock):
@@ -39,6 +36,7 @@ def cents(amount):
     return Decimal(amount).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
+@pytest.mark.both_stores
 def test_a_month_is_invoiced_once_with_a_price_change_split_by_days(api, rpc, real_time_clock):
     base, desk, banks = api
     added = requests.post(f"{base}/api/v1/operator/tariffs", headers=desk, timeout=10, json={
@@ -116,6 +114,7 @@ def _known(rpc, point):
         return None
 
 
+@pytest.mark.both_stores
 def test_another_customers_invoice_is_not_found(api, rpc, real_time_clock):
     base, desk, banks = api
     mine = rpc.contracts.sign_contract(contract_command(start_date="2026-01-01"))
@@ -160,6 +159,7 @@ def test_a_billing_run_needs_a_past_month(api, body, field):
     assert response.json()["errors"][0]["field"] == field
 
 
+@pytest.mark.both_stores
 def test_vat_rates_have_estonias_history_and_take_new_ones(api):
     base, desk, _ = api
     rates = requests.get(f"{base}/api/v1/operator/vat-rates", headers=desk, timeout=10).json()

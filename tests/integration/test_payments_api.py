@@ -20,9 +20,6 @@ from tests.camt053 import camt, ntry, tx
 from tests.conftest import wait_for
 from tests.samples import GRANDCHILD, GRANDMOTHER, contract_command
 
-# SQLite too: the default store of `make run` (tests/conftest.py, both_stores)
-pytestmark = pytest.mark.both_stores
-
 
 @pytest.fixture
 def desk(run_services, config, rpc, tmp_path, real_time_clock):
@@ -61,6 +58,7 @@ def credit(amount, entry_id, reference):
                         "</NtryDtls>")
 
 
+@pytest.mark.both_stores
 def test_a_statement_pays_invoices_once_and_lists_what_it_cannot_match(desk, rpc, bus,
                                                                        real_time_clock):
     base, operator, banks = desk
@@ -166,6 +164,7 @@ def test_a_statement_pays_invoices_once_and_lists_what_it_cannot_match(desk, rpc
     assert late["invoice_no"] == march["invoice_no"]
 
 
+@pytest.mark.both_stores
 def test_a_payment_book_is_only_its_owners(desk, rpc, real_time_clock):
     base, operator, banks = desk
     hers = rpc.contracts.sign_contract(contract_command(start_date="2026-01-01"))
@@ -200,6 +199,7 @@ def test_a_statement_that_cannot_be_read_is_refused_whole(desk, body, status, fi
                          headers={**operator, "Content-Type": "text/csv"}).status_code == 415
 
 
+@pytest.mark.both_stores
 def test_paying_through_the_bank_records_the_payment_once_and_a_cancel_records_nothing(
         desk, rpc, real_time_clock):
     base, operator, banks = desk
@@ -262,6 +262,7 @@ def test_paying_through_the_bank_records_the_payment_once_and_a_cancel_records_n
     assert start([]).json()["errors"][0]["field"] == "invoice_nos"
 
 
+@pytest.mark.both_stores
 def test_two_invoices_paid_at_once_through_the_bank_are_one_payment_recorded_once(
         desk, rpc, real_time_clock):
     # the finding of issue #14: on SQLite this was a 500 after the bank took the money
@@ -302,6 +303,7 @@ def test_two_invoices_paid_at_once_through_the_bank_are_one_payment_recorded_onc
                       march["invoice_no"]: ("paid", march["total"])}
 
 
+@pytest.mark.both_stores
 def test_a_customer_cannot_pay_someone_elses_invoice(desk, rpc, real_time_clock):
     base, operator, banks = desk
     hers = rpc.contracts.sign_contract(contract_command(start_date="2026-01-01"))
