@@ -12,8 +12,10 @@ Core expression over such columns has it already, a text query declares its exac
 columns with ``exact_select``. The type gives a Decimal of the column's scale on
 both stores and never lets a float in or out: SQLite keeps NUMERIC as a binary
 double, so there the value leaves SQL as text (``CAST(... AS TEXT)``, 15
-significant digits, exact for NUMERIC(14, 2)) and is bound as text; a float that
-reaches it anyway (an undeclared column) is an error, not a rounding.
+significant digits, exact for NUMERIC(14, 2)) and enters it as text that SQL turns
+into a number (``CAST(? AS NUMERIC)``: a bare text parameter would compare as text,
+``SUM(x) > '0'`` being false); a float that reaches the type anyway (an undeclared
+column) is an error, not a rounding.
 """
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -58,6 +60,23 @@ def _as_text(element, compiler, **kw):
     return f"CAST({compiler.process(element.clauses, **kw)} AS TEXT)"
 
 
+class _ExactNumber(GenericFunction):
+    """An exact value on its way into SQL: as it is on PostgreSQL, a number made of
+    its text on SQLite."""
+    name = "exact_number"
+    inherit_cache = True
+
+
+@compiles(_ExactNumber)
+def _bound_as_it_is(element, compiler, **kw):
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(_ExactNumber, "sqlite")
+def _bound_as_number(element, compiler, **kw):
+    return f"CAST({compiler.process(element.clauses, **kw)} AS NUMERIC)"
+
+
 class _SQLiteText(sa.Numeric):
     """NUMERIC in SQLite's DDL; values pass as text, untouched by SQLAlchemy (whose
     Numeric would bind and read them as floats there)."""
@@ -87,6 +106,9 @@ class ExactNumeric(sa.types.TypeDecorator):
 
     def column_expression(self, column):
         return _ExactText(column, type_=self)
+
+    def bind_expression(self, bindvalue):
+        return _ExactNumber(bindvalue, type_=self)
 
     def process_bind_param(self, value, dialect):
         if value is None:
