@@ -17,6 +17,8 @@ class _Forms(HTMLParser):
             name, kind = attrs.get("name"), attrs.get("type", "text")
             if not name:
                 return
+            if kind == "checkbox":     # every box offered; ``fields`` keeps the last
+                self.forms[-1]["choices"].setdefault(name, []).append(attrs.get("value"))
             if kind == "radio":
                 self.forms[-1]["choices"].setdefault(name, []).append(attrs.get("value"))
                 if "checked" in attrs:

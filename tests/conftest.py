@@ -39,8 +39,32 @@ def amqp_uri(broker):
     broker.drop_vhost(name)
 
 
+STORES = ("postgresql", "sqlite")
+
+
+def pytest_generate_tests(metafunc):
+    """A test marked ``both_stores`` runs once on PostgreSQL and once on SQLite
+    (what ``make run`` uses): ``test_x[postgresql]``, ``test_x[sqlite]``."""
+    if "store" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+            "both_stores"):
+        metafunc.parametrize("store", STORES, indirect=True)
+
+
 @pytest.fixture
-def database_urls(postgres):
+def store(request):
+    """Which database the services of a test run on; PostgreSQL unless the test is
+    marked ``both_stores``."""
+    return getattr(request, "param", "postgresql")
+
+
+@pytest.fixture
+def database_urls(store, request):
+    if store == "sqlite":   # a file per service, as `make run` keeps them
+        folder = request.getfixturevalue("tmp_path_factory").mktemp("stores")
+        yield {service: f"sqlite:///{folder / (service + '.sqlite3')}"
+               for service in SERVICE_NAMES}
+        return
+    postgres = request.getfixturevalue("postgres")
     created = {service: postgres.new_database(service) for service in SERVICE_NAMES}
     yield {service: url for service, (_, url) in created.items()}
     list(eventlet.GreenPool().imap(postgres.drop_database,

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from services.billing import payments, runs
 from services.billing.models import invoices, number_sequences, payment_orders
+from services.billing.money import exact, money_text
 from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.sequences import next_number
 
@@ -55,7 +56,7 @@ def start(uow, customer_id, invoice_nos, bank_id, started_by, consumption_point_
         contract_no=rows[0]["contract_no"], reference_no=rows[0]["reference_no"],
         amount=amount, invoice_nos=invoice_nos, started_by=started_by,
         created_at=uow.now, status="pending"))
-    return {"stamp": stamp, "amount": f"{amount:.2f}", "reference_no": rows[0]["reference_no"],
+    return {"stamp": stamp, "amount": money_text(amount), "reference_no": rows[0]["reference_no"],
             "message": message, "invoice_nos": invoice_nos}
 
 
@@ -76,11 +77,11 @@ def finish(uow, bank_id, reply):
                             .values(status="cancelled"))
         return {"status": order["status"] if order["status"] == "paid" else "cancelled",
                 "payment_id": order["payment_id"], "invoice_nos": order["invoice_nos"],
-                "amount": f"{order['amount']:.2f}"}
+                "amount": money_text(order["amount"])}
     if reply.get("reference_no") != order["reference_no"]:
         raise Conflict("the bank's reply names another reference number than the payment",
                        code="payment-reply-mismatch")
-    amount = Decimal(str(reply["amount"]))
+    amount = exact(reply["amount"])   # identity's "12.34"
     received_on = (datetime.fromisoformat(reply["paid_at"]).date() if reply.get("paid_at")
                    else uow.clock.today())
     external_id = f"banklink:{bank_id}:{order['stamp']}"
@@ -92,5 +93,5 @@ def finish(uow, bank_id, reply):
     session.execute(sa.update(payment_orders).where(payment_orders.c.stamp == order["stamp"])
                     .values(status="paid", payment_id=outcome["payment_id"]))
     return {"status": "paid", "payment_id": outcome["payment_id"],
-            "invoice_nos": order["invoice_nos"], "amount": f"{amount:.2f}"}
+            "invoice_nos": order["invoice_nos"], "amount": money_text(amount)}
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
-from services.billing.money import to_cents
+from services.billing.money import exact, to_cents
 
 SELLER_NAME = "Vool Energia AS"
 SELLER_ADDRESS = "Narva mnt 5, 10117 Tallinn"
@@ -150,7 +150,7 @@ def _number_text(value: Decimal, places: int, language: str) -> str:
 
 
 def _money_text(amount, language: str, places: int = 2) -> str:
-    value = to_cents(amount) if places == 2 else Decimal(str(amount))
+    value = to_cents(amount) if places == 2 else exact(amount)
     sign = "-" if value < 0 else ""
     number = _number_text(abs(value), places, language)
     return f"{sign}{number} €" if language == "et" else f"{sign}€{number}"
@@ -161,17 +161,17 @@ def _decimals(value: Decimal) -> int:
 
 
 def _unit_price_text(unit_price, language: str) -> str:
-    value = Decimal(str(unit_price))
+    value = exact(unit_price)
     return _money_text(value, language, places=max(2, _decimals(value)))
 
 
 def _kwh_text(kwh, language: str) -> str:
-    value = Decimal(str(kwh))
+    value = exact(kwh)
     return _number_text(value, _decimals(value), language)
 
 
 def _rate_text(rate, language: str) -> str:
-    value = Decimal(str(rate))
+    value = exact(rate)
     return _number_text(value, _decimals(value.normalize()), language)  # "24.00" -> 24
 
 

@@ -18,6 +18,7 @@ import uuid
 import sqlalchemy as sa
 
 from services.billing.models import invoice_runs, invoices
+from services.billing.money import money_text
 from services.common.events import Event
 
 EVENT_TYPE = "invoice_issued"
@@ -48,7 +49,7 @@ def message(row, occurred_at):
         "invoice_no": row.invoice_no, "customer_id": row.customer_id,
         "contract_no": row.contract_no, "period": row.period,
         "issued_on": row.issued_on.isoformat(), "due_on": row.due_on.isoformat(),
-        "reference_no": row.reference_no, "total": f"{row.total:.2f}"}).as_message()
+        "reference_no": row.reference_no, "total": money_text(row.total)}).as_message()
 
 
 def publish_pending(engine, publisher, clock, batch_size=500, max_batches=None):

@@ -1,12 +1,12 @@
 import sqlalchemy as sa
 
+from services.billing.money import KWH, MONEY, UNIT_PRICE, VAT_RATE
 from services.common.tables import handled_events_table, outbox_table
 
 metadata = sa.MetaData()
 
-MONEY = sa.Numeric(14, 2)
-UNIT_PRICE = sa.Numeric(12, 6)
-KWH = sa.Numeric(14, 3)   # a price change inside an interval splits its kWh by days
+# Every exact number is one of money.py's ExactNumeric types: Decimal in and out on
+# both stores (README, "Money on both stores").
 
 tariff_plans = sa.Table(
     "tariff_plans", metadata,
@@ -76,7 +76,7 @@ charge_lines = sa.Table(
 vat_rates = sa.Table(
     "vat_rates", metadata,
     sa.Column("valid_from", sa.Date, primary_key=True),
-    sa.Column("rate", sa.Numeric(5, 2), nullable=False),
+    sa.Column("rate", VAT_RATE, nullable=False),
 )
 
 # billing's own copy of each contract, from contracts' events.
@@ -102,7 +102,7 @@ invoices = sa.Table(
     sa.Column("due_on", sa.Date, nullable=False),
     sa.Column("reference_no", sa.String(20), nullable=False),
     sa.Column("net", MONEY, nullable=False),
-    sa.Column("vat_rate", sa.Numeric(5, 2), nullable=False),
+    sa.Column("vat_rate", VAT_RATE, nullable=False),
     sa.Column("vat", MONEY, nullable=False),
     sa.Column("total", MONEY, nullable=False),
     sa.Column("paid", MONEY, nullable=False),

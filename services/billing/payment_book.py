@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from services.billing.models import (billing_contracts, charges, invoice_lines, invoices,
                                      payments, vat_rates)
-from services.billing.money import to_cents
+from services.billing.money import exact, money_text, to_cents
 from services.common.errors import NotFound, ValidationFailed
 from services.common.identifiers import is_valid_reference_number
 
@@ -40,14 +40,14 @@ class Cost:
 
 
 def gross(net, vat_rate):
-    return to_cents(Decimal(net) * (100 + Decimal(vat_rate)) / 100)
+    return to_cents(exact(net) * (100 + exact(vat_rate)) / 100)
 
 
 def reading_reached(reading, share):
     """The reading a ``share`` (0..1) of an interval's consumption reaches."""
     reached = {}
     for code, value in reading["registers"].items():
-        consumed = Decimal(reading["consumption"][code])
+        consumed = exact(reading["consumption"][code])
         paid_kwh = int((consumed * share).to_integral_value(rounding=ROUND_FLOOR))
         value = int(value) - int(consumed) + paid_kwh
         digits = (reading.get("register_digits") or {}).get(code)
@@ -119,13 +119,12 @@ def payment_book(uow, reference_no, customer_ids):
                    invoice_lines.c.kind == "monthly_fee")):
         costs.append(Cost(period_to, gross(net, rate)))
 
-    paid_total = Decimal(str(paid_total))
     reached, paid_to, covers_all, credit = spend(paid_total, costs,
                                                  contract["initial_readings"] or {})
     return {"reference_no": reference_no, "contract_no": contract_no,
             "customer_id": contract["customer_id"], "consumption_point_id": contract["consumption_point_id"],
-            "paid_total": f"{paid_total:.2f}",
+            "paid_total": money_text(paid_total),
             "paid_up_to_reading": reached,
             "paid_up_to_reading_date": paid_to.isoformat() if paid_to else None,
-            "covers_all_readings": covers_all, "credit": f"{credit:.2f}",
+            "covers_all_readings": covers_all, "credit": money_text(credit),
             "last_payment_on": last_payment_on.isoformat() if last_payment_on else None}

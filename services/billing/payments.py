@@ -20,9 +20,10 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from services.billing import sqltext
 from services.billing.api import InvoicePaid, PaymentReceived
-from services.billing.models import billing_contracts, payment_allocations, payments
-from services.billing.sqltext import money_text
+from services.billing.models import billing_contracts, invoices, payment_allocations, payments
+from services.billing.money import MONEY, exact_select, money_text
 from services.common.identifiers import is_valid_reference_number
 
 CURRENCY = "EUR"
@@ -111,12 +112,12 @@ def _pay_chosen(session, payment_id, contract_no, invoice_nos):
     """A banklink payment pays the invoices the payer chose, in their order of issue."""
     left = session.execute(sa.select(payments.c.unallocated)
                            .where(payments.c.payment_id == payment_id)).scalar()
-    rows = session.execute(sa.text("""
-        SELECT invoice_no, total - paid AS open FROM invoices
-        WHERE contract_no = :contract_no AND paid < total AND invoice_no IN :invoice_nos
-        ORDER BY issued_on, invoice_no""").bindparams(
-        sa.bindparam("invoice_nos", expanding=True)),
-        {"contract_no": contract_no, "invoice_nos": list(invoice_nos)}).all()
+    i = invoices.c
+    rows = session.execute(   # total - paid is an exact MONEY expression (money.py)
+        sa.select(i.invoice_no, (i.total - i.paid).label("open"))
+        .where(i.contract_no == contract_no, i.paid < i.total,
+               i.invoice_no.in_(list(invoice_nos)))
+        .order_by(i.issued_on, i.invoice_no)).all()
     for invoice_no, open_amount in rows:
         amount = min(left, open_amount)
         if amount <= 0:
@@ -142,6 +143,10 @@ def spend(uow, contract_nos=None):
     scope, params, binds = _scope(contract_nos)
     dialect = session.get_bind().dialect.name
     least, greatest = ("LEAST", "GREATEST") if dialect == "postgresql" else ("MIN", "MAX")
+    # in cents: on SQLite the running sums are binary doubles, and an overlap of
+    # 1e-15 must not become an allocation of 0.00
+    overlap = (f"ROUND({least}(credit.upto, owed.upto) - {greatest}(credit.upto - credit.amount, "
+               "owed.upto - owed.amount), 2)")
     allocated = session.execute(sa.text(f"""
         WITH credit AS (
             SELECT payment_id, contract_no, unallocated AS amount,
@@ -156,14 +161,11 @@ def spend(uow, contract_nos=None):
             FROM invoices
             WHERE paid < total AND contract_no IN (SELECT contract_no FROM credit))
         INSERT INTO payment_allocations (payment_id, invoice_no, amount)
-        SELECT credit.payment_id, owed.invoice_no,
-               ROUND({least}(credit.upto, owed.upto)
-                     - {greatest}(credit.upto - credit.amount, owed.upto - owed.amount), 2)
+        SELECT credit.payment_id, owed.invoice_no, {overlap}
         FROM credit JOIN owed ON owed.contract_no = credit.contract_no
-        WHERE {least}(credit.upto, owed.upto)
-              > {greatest}(credit.upto - credit.amount, owed.upto - owed.amount)
+        WHERE {overlap} > 0
         ON CONFLICT (payment_id, invoice_no)
-        DO UPDATE SET amount = payment_allocations.amount + excluded.amount
+        DO UPDATE SET amount = ROUND(payment_allocations.amount + excluded.amount, 2)
     """).bindparams(*binds), params).rowcount
     settle(uow, contract_nos)
     return allocated
@@ -187,8 +189,8 @@ def settle(uow, contract_nos=None):
         uow.emit_each("invoice_paid", {
             "invoice_no": "invoice_no", "customer_id": "customer_id",
             "contract_no": "contract_no", "reference_no": "reference_no",
-            "total": money_text(dialect, "total"),
-            "paid": money_text(dialect, "paid")},
+            "total": sqltext.money_text(dialect, "total"),
+            "paid": sqltext.money_text(dialect, "paid")},
             f"FROM invoices WHERE contract_no IN {scope} AND paid >= total "
             "AND status <> 'paid'", params)
     else:
@@ -205,13 +207,14 @@ def settle(uow, contract_nos=None):
 
 
 def _emit_paid(uow, scope, params, binds):
-    rows = uow.session.execute(sa.text(f"""
+    rows = uow.session.execute(exact_select(sa.text(f"""
         SELECT invoice_no, customer_id, contract_no, reference_no, total, paid
         FROM invoices WHERE contract_no IN {scope} AND paid >= total AND status <> 'paid'
-        ORDER BY invoice_no""").bindparams(*binds), params).mappings().all()
+        """).bindparams(*binds), "invoice_no", "customer_id", "contract_no", "reference_no",
+        total=MONEY, paid=MONEY).order_by(sa.text("invoice_no")), params).mappings().all()
     for row in rows:
-        uow.emit_event(InvoicePaid(**{**row, "total": f"{row['total']:.2f}",
-                                      "paid": f"{row['paid']:.2f}"}))
+        uow.emit_event(InvoicePaid(**{**row, "total": money_text(row["total"]),
+                                      "paid": money_text(row["paid"])}))
     return len(rows)
 
 
@@ -233,11 +236,11 @@ def _invoices_paid_by(session, payment_ids):
 
 
 def _view(row, invoice_nos):
-    return {"payment_id": row["payment_id"], "amount": f"{row['amount']:.2f}",
+    return {"payment_id": row["payment_id"], "amount": money_text(row["amount"]),
             "currency": row["currency"], "received_on": row["received_on"].isoformat(),
             "reference_no": row["reference_no"], "source": row["source"],
             "invoice_nos": invoice_nos, "contract_no": row["contract_no"],
-            "customer_id": row["customer_id"], "credit": f"{row['unallocated']:.2f}",
+            "customer_id": row["customer_id"], "credit": money_text(row["unallocated"]),
             "payer_name": row["payer_name"]}
 
 

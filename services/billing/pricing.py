@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from services.billing.models import (charge_lines, charges, tariff_components, tariff_plans,
                                      unpriced_readings)
-from services.billing.money import to_cents
+from services.billing.money import exact, money_text, to_cents
 from services.common.clock import as_utc
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def price_lines(components, consumption, start, end):
     """
     lines = []
     for register in sorted(consumption):
-        kwh = Decimal(consumption[register])
+        kwh = exact(consumption[register])
         for kind in PER_KWH_KINDS:
             segments, days = _segments(components, kind, register, start, end)
             priced_every_day = sum((b - a).days + 1 for a, b, _ in segments) == days
@@ -86,7 +86,7 @@ def price_lines(components, consumption, start, end):
                 else:
                     share = (kwh * ((last - first).days + 1) / days).quantize(KWH_PLACES)
                 given += share
-                unit_price = Decimal(price)
+                unit_price = exact(price)
                 lines.append({"kind": kind, "register": register, "kwh": share,
                               "unit_price": unit_price, "net": to_cents(unit_price * share),
                               "period_from": first, "period_to": last})
@@ -192,9 +192,9 @@ def charge_for_reading(uow, reading_id):
     return {
         "charge_id": row["charge_id"], "reading_id": row["reading_id"],
         "contract_no": row["contract_no"], "period_from": row["period_from"].isoformat(),
-        "period_to": row["period_to"].isoformat(), "net": f"{row['net']:.2f}",
+        "period_to": row["period_to"].isoformat(), "net": money_text(row["net"]),
         "lines": [{"kind": l["kind"], "register": l["register"], "kwh": _kwh(l["kwh"]),
-                   "unit_price": f"{l['unit_price']:.6f}", "net": f"{l['net']:.2f}",
+                   "unit_price": f"{l['unit_price']:.6f}", "net": money_text(l["net"]),
                    "period_from": _day(l["period_from"]), "period_to": _day(l["period_to"])}
                   for l in lines],
     }
@@ -202,7 +202,7 @@ def charge_for_reading(uow, reading_id):
 
 def _kwh(value):
     """Whole kWh as an int, a split share as its decimal string."""
-    value = Decimal(value)
+    value = exact(value)
     return int(value) if value == value.to_integral_value() else f"{value.normalize()}"
 
 

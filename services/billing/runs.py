@@ -23,6 +23,7 @@ from services.billing import payments
 from services.billing.models import (billing_contracts, invoice_lines, invoices,
                                      number_sequences, tariff_components, tariff_plans,
                                      vat_rates)
+from services.billing.money import VAT_RATE, money_text
 from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.sequences import next_number
 
@@ -228,24 +229,26 @@ def run(uow, period, due_days, progress=None, work_mem=RUN_WORK_MEM):
         ORDER BY x.n"""), params)
 
     # each invoice with its final amounts: net = the exact sum of its lines, VAT in
-    # integer cents, half up
+    # integer cents, half up. ROUND(.., 2) changes nothing exact (PostgreSQL); on
+    # SQLite, whose NUMERIC is a binary double, it keeps a sum the nearest double to
+    # its cents, so that paid >= total holds when every cent is paid
     number = _invoice_number_sql(dialect, first.year, "rc.n")
     step("invoices", sa.text(f"""
         INSERT INTO invoices (invoice_no, contract_no, customer_id, period, issued_on, due_on,
                               reference_no, net, vat_rate, vat, total, paid, status)
         SELECT a.invoice_no, a.contract_no, a.customer_id, :period, :issued_on, :due_on,
-               a.reference_no, a.net, :rate, a.vat, a.net + a.vat, 0,
-               CASE WHEN a.net + a.vat = 0 THEN 'paid' ELSE 'unpaid' END
+               a.reference_no, a.net, :rate, a.vat, ROUND(a.net + a.vat, 2), 0,
+               CASE WHEN ROUND(a.net + a.vat, 2) = 0 THEN 'paid' ELSE 'unpaid' END
         FROM (SELECT r.*, (CAST(ROUND(r.net * 100) AS BIGINT) * :rate_bp + 5000)
                           / 10000 / 100.0 AS vat
               FROM (SELECT rc.n, {number} AS invoice_no, rc.contract_no, rc.customer_id,
                            rc.reference_no, COALESCE(l.net, 0) AS net
                     FROM run_candidates rc
-                    LEFT JOIN (SELECT invoice_no, SUM(net) AS net FROM invoice_lines
+                    LEFT JOIN (SELECT invoice_no, ROUND(SUM(net), 2) AS net FROM invoice_lines
                                WHERE {this_run} GROUP BY invoice_no) l
                            ON l.invoice_no = {number}) r) a
-        ORDER BY a.n""").bindparams(sa.bindparam("rate", value=rate,
-                                                  type_=sa.Numeric(5, 2))), params)
+        ORDER BY a.n""").bindparams(sa.bindparam("rate", value=rate, type_=VAT_RATE)),
+        params)
 
     step("charges billed", sa.text(f"""
         UPDATE charges SET invoice_no = {_invoice_number_sql(dialect, first.year, "rc.n")}
@@ -269,7 +272,7 @@ def run(uow, period, due_days, progress=None, work_mem=RUN_WORK_MEM):
         # every new invoice (minutes at 100,000) until autovacuum catches up
         session.execute(sa.text("ANALYZE invoices"))
 
-    return {"invoices_issued": issued, "total": f"{total:.2f}", "unpriceable": unpriceable}
+    return {"invoices_issued": issued, "total": money_text(total), "unpriceable": unpriceable}
 
 
 def contracts_on_unknown_plans(uow):
@@ -313,16 +316,12 @@ def record_relink(uow, data):
 INVOICE_STATUSES = ("unpaid", "paid", "overdue", "all")
 
 
-def _money(value):
-    return f"{value:.2f}"
-
-
 def invoice_summary(row):
     return {"invoice_no": row["invoice_no"], "contract_no": row["contract_no"],
             "period": row["period"], "issued_on": row["issued_on"].isoformat(),
-            "due_on": row["due_on"].isoformat(), "net": _money(row["net"]),
-            "vat_rate": _money(row["vat_rate"]), "vat": _money(row["vat"]),
-            "total": _money(row["total"]), "paid": _money(row["paid"]),
+            "due_on": row["due_on"].isoformat(), "net": money_text(row["net"]),
+            "vat_rate": money_text(row["vat_rate"]), "vat": money_text(row["vat"]),
+            "total": money_text(row["total"]), "paid": money_text(row["paid"]),
             "status": row["status"], "reference_no": row["reference_no"]}
 
 
@@ -361,4 +360,4 @@ def invoice(uow, invoice_no, customer_id=None, consumption_point_ids=None):
         "unit_price": None if l["unit_price"] is None else f"{l['unit_price']:.6f}",
         "period_from": l["period_from"].isoformat() if l["period_from"] else None,
         "period_to": l["period_to"].isoformat() if l["period_to"] else None,
-        "net": _money(l["net"])} for l in lines]}
+        "net": money_text(l["net"])} for l in lines]}

@@ -3,9 +3,13 @@ them, published after commit, and re-sent by a relay if a crash left them behind
 
 Publishing claims rows with ``FOR UPDATE SKIP LOCKED``, so the committing worker
 and the relays of several replicas never publish the same row at the same time.
-Delivery is at least once; consumers are idempotent by event_id.
+SQLite has no row locks (nor replicas: one process per database file), so there the
+committing worker and the relay take turns within the process instead. Delivery is
+at least once; consumers are idempotent by event_id.
 """
+import contextlib
 import logging
+import threading
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -34,6 +38,9 @@ class Outbox:
         self.publisher = publisher
         self.clock = clock
         self.batch_size = batch_size
+        # green under eventlet's monkey patching, as every service runs
+        self._turns = (threading.Lock() if engine.dialect.name == "sqlite"
+                       else contextlib.nullcontext())
 
     def publish(self, event_ids):
         """Right after commit: publish these rows unless someone else already is."""
@@ -53,7 +60,7 @@ class Outbox:
 
     def _publish_batch(self, condition):
         t = self.table
-        with self.engine.begin() as conn:
+        with self._turns, self.engine.begin() as conn:
             rows = conn.execute(
                 sa.select(t.c.event_id, t.c.message)
                 .where(t.c.published_at.is_(None), condition)

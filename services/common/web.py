@@ -10,7 +10,6 @@ import errno
 import logging
 
 import eventlet
-from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import BindAddress, WebServer, parse_address
 
 log = logging.getLogger(__name__)

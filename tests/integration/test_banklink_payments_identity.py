@@ -11,6 +11,7 @@ from services.common.errors import NotFound, Unauthenticated, ValidationFailed
 from services.identity.service import IdentityService
 from tests.banking import make_banks, resign
 
+
 NOON = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)    # 12:00 in Tallinn
 RETURN_URL = "http://127.0.0.1:8000/api/v1/payments/testbank/return"
 ORDER = ("ORDER-1", "12.34", "1234561", "Arve 2026-11")
@@ -49,6 +50,7 @@ def logged(database_urls):
     return rows
 
 
+@pytest.mark.both_stores
 @pytest.mark.parametrize("bank_id, service", [("testbank", "1012"), ("accbank", "1011")])
 def test_a_payment_goes_through_the_bank_and_back(identity, banks, database_urls, bank_id,
                                                   service):
@@ -69,6 +71,7 @@ def test_a_payment_goes_through_the_bank_and_back(identity, banks, database_urls
     assert reply["VK_MAC"] not in entry.detail
 
 
+@pytest.mark.both_stores
 def test_a_cancelled_payment_comes_back_cancelled(identity, banks, database_urls):
     _, reply = pay(identity, banks, "testbank", paid=False)
     payment = identity.verify_payment_reply("testbank", reply)
@@ -77,6 +80,7 @@ def test_a_cancelled_payment_comes_back_cancelled(identity, banks, database_urls
     assert [row.outcome for row in logged(database_urls)] == ["payment-cancelled"]
 
 
+@pytest.mark.both_stores
 def test_the_bank_may_post_a_payment_again_later(identity, banks, real_time_clock):
     # identity does not refuse a repeat: billing records a payment once per stamp
     _, reply = pay(identity, banks, "testbank", paid=True)

@@ -37,6 +37,7 @@ def cents(amount):
     return Decimal(amount).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
+@pytest.mark.both_stores
 def test_a_month_is_invoiced_once_with_a_price_change_split_by_days(api, rpc, real_time_clock):
     base, desk, banks = api
     added = requests.post(f"{base}/api/v1/operator/tariffs", headers=desk, timeout=10, json={
@@ -185,6 +186,7 @@ def _known(rpc, point):
         return None
 
 
+@pytest.mark.both_stores
 def test_another_customers_invoice_is_not_found(api, rpc, real_time_clock):
     base, desk, banks = api
     mine = rpc.contracts.sign_contract(contract_command(start_date="2026-01-01"))
@@ -229,6 +231,7 @@ def test_a_billing_run_needs_a_past_month(api, body, field):
     assert response.json()["errors"][0]["field"] == field
 
 
+@pytest.mark.both_stores
 def test_vat_rates_have_estonias_history_and_take_new_ones(api):
     base, desk, _ = api
     rates = requests.get(f"{base}/api/v1/operator/vat-rates", headers=desk, timeout=10).json()

@@ -1,5 +1,6 @@
-"""Payments through the gateway on PostgreSQL: a camt.053 statement imported (twice),
-what the customer sees of it, the payment book, the overdue sweep."""
+"""Payments through the gateway, on PostgreSQL and on SQLite: a camt.053 statement
+imported (twice), what the customer sees of it, the payment book, the overdue sweep,
+invoices paid through the bank (banklink 1012 and the test bank's reply)."""
 import json
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -57,6 +58,7 @@ def credit(amount, entry_id, reference):
                         "</NtryDtls>")
 
 
+@pytest.mark.both_stores
 def test_a_statement_pays_invoices_once_and_lists_what_it_cannot_match(desk, rpc, bus,
                                                                        real_time_clock):
     base, operator, banks = desk
@@ -162,6 +164,7 @@ def test_a_statement_pays_invoices_once_and_lists_what_it_cannot_match(desk, rpc
     assert late["invoice_no"] == march["invoice_no"]
 
 
+@pytest.mark.both_stores
 def test_a_payment_book_is_only_its_owners(desk, rpc, real_time_clock):
     base, operator, banks = desk
     hers = rpc.contracts.sign_contract(contract_command(start_date="2026-01-01"))
@@ -196,6 +199,7 @@ def test_a_statement_that_cannot_be_read_is_refused_whole(desk, body, status, fi
                          headers={**operator, "Content-Type": "text/csv"}).status_code == 415
 
 
+@pytest.mark.both_stores
 def test_paying_through_the_bank_records_the_payment_once_and_a_cancel_records_nothing(
         desk, rpc, real_time_clock):
     base, operator, banks = desk
@@ -258,6 +262,48 @@ def test_paying_through_the_bank_records_the_payment_once_and_a_cancel_records_n
     assert start([]).json()["errors"][0]["field"] == "invoice_nos"
 
 
+@pytest.mark.both_stores
+def test_two_invoices_paid_at_once_through_the_bank_are_one_payment_recorded_once(
+        desk, rpc, real_time_clock):
+    # the finding of issue #14: on SQLite this was a 500 after the bank took the money
+    base, operator, banks = desk
+    signed = rpc.contracts.sign_contract(contract_command(start_date="2026-01-01"))
+    cid = signed["customer_id"]
+    january, february, march = invoiced(base, operator, rpc, cid,
+                                        ["2026-01", "2026-02", "2026-03"])
+    token = customer_token(base, banks, GRANDMOTHER, "Õie Mäger", real_time_clock.now())
+    customer = {"Authorization": f"Bearer {token}"}
+    chosen = [january["invoice_no"], march["invoice_no"]]
+    total = Decimal(january["total"]) + Decimal(march["total"])
+    form = requests.post(f"{base}/api/v1/customers/{cid}/payments", headers=customer,
+                         timeout=10, json={"bank": "testbank", "invoice_nos": chosen})
+    assert form.status_code == 200, form.text
+    fields = form.json()["fields"]
+    assert (fields["VK_SERVICE"], fields["VK_AMOUNT"]) == ("1012", f"{total:.2f}")
+    paid = banks.bank.payment_reply(fields, banks.bank.check_request(fields), paid=True,
+                                    now=real_time_clock.now())
+    returns = f"{base}/api/v1/payments/banklink/testbank/return"
+    back = requests.post(returns, data=paid, timeout=10)
+    assert back.status_code == 200, back.text
+    assert (back.json()["status"], back.json()["invoice_nos"], back.json()["amount"]) == (
+        "paid", chosen, f"{total:.2f}")
+    for auto in ("Y", "N"):    # the bank's own call, and the browser's again
+        again = requests.post(returns, data={**paid, "VK_AUTO": auto}, timeout=10)
+        assert again.status_code == 200, again.text
+        assert again.json()["payment_id"] == back.json()["payment_id"]
+
+    [payment] = requests.get(f"{base}/api/v1/customers/{cid}/payments", headers=customer,
+                             timeout=10).json()
+    assert (payment["source"], payment["amount"], payment["invoice_nos"], payment["credit"]) == (
+        "banklink", f"{total:.2f}", chosen, "0.00")
+    listed = {i["invoice_no"]: (i["status"], i["paid"]) for i in requests.get(
+        f"{base}/api/v1/customers/{cid}/invoices", headers=customer, timeout=10).json()}
+    assert listed == {january["invoice_no"]: ("paid", january["total"]),
+                      february["invoice_no"]: ("unpaid", "0.00"),
+                      march["invoice_no"]: ("paid", march["total"])}
+
+
+@pytest.mark.both_stores
 def test_a_customer_cannot_pay_someone_elses_invoice(desk, rpc, real_time_clock):
     base, operator, banks = desk
     hers = rpc.contracts.sign_contract(contract_command(start_date="2026-01-01"))

@@ -1,6 +1,6 @@
 """A reading from submit_reading to its billing charge and the rescheduled
-reminder, with every service running in-process on the real broker and
-PostgreSQL."""
+reminder, with every service running in-process on the real broker, on
+PostgreSQL and on SQLite."""
 import pytest
 
 from services.billing.service import BillingService
@@ -11,6 +11,9 @@ from services.metering.service import MeteringService
 from services.notifications.service import NotificationsService
 from tests.conftest import wait_for
 from tests.samples import GRANDMOTHER, contract_command
+
+# SQLite too: the default store of `make run` (tests/conftest.py, both_stores)
+pytestmark = pytest.mark.both_stores
 
 ALL = (IdentityService, ContractsService, MeteringService, BillingService, NotificationsService)
 

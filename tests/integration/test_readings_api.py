@@ -18,6 +18,9 @@ from tests.banking import customer_token, make_banks
 from tests.conftest import wait_for
 from tests.samples import GRANDCHILD, GRANDMOTHER, contract_command, eic_code, personal_code
 
+# SQLite too: the default store of `make run` (tests/conftest.py, both_stores)
+pytestmark = pytest.mark.both_stores
+
 START = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
 HUSBAND = personal_code("3450817", "123")
 

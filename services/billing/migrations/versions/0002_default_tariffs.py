@@ -6,7 +6,6 @@ prices, excluding VAT, in EUR per kWh (monthly_fee: EUR per month).
 Revision ID: 0002
 """
 from datetime import date
-from decimal import Decimal
 
 import sqlalchemy as sa
 from alembic import op
@@ -41,11 +40,11 @@ def upgrade():
     plans = sa.table("tariff_plans", sa.column("code"), sa.column("name"))
     components = sa.table(
         "tariff_components", sa.column("tariff_plan"), sa.column("kind"),
-        sa.column("register"), sa.column("price", sa.Numeric(12, 6)),
-        sa.column("valid_from", sa.Date))
+        sa.column("register"), sa.column("price"),   # as text: SQLAlchemy's Numeric
+        sa.column("valid_from", sa.Date))              # would bind a float on SQLite
     op.bulk_insert(plans, [{"code": c, "name": n} for c, n in PLANS])
     op.bulk_insert(components, [
-        {"tariff_plan": p, "kind": k, "register": r, "price": Decimal(price), "valid_from": SINCE}
+        {"tariff_plan": p, "kind": k, "register": r, "price": price, "valid_from": SINCE}
         for p, k, r, price in COMPONENTS])
 
 

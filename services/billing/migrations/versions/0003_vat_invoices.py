@@ -3,7 +3,6 @@
 Revision ID: 0003
 """
 from datetime import date
-from decimal import Decimal
 
 import sqlalchemy as sa
 from alembic import op
@@ -23,12 +22,14 @@ def upgrade():
     with op.batch_alter_table("charges") as batch:
         batch.add_column(sa.Column("invoice_no", sa.String(20)))
     op.create_index("ix_charges_unbilled", "charges", ["invoice_no", "period_to"])
-    vat = op.create_table(
+    op.create_table(
         "vat_rates",
         sa.Column("valid_from", sa.Date, primary_key=True),
         sa.Column("rate", sa.Numeric(5, 2), nullable=False),
     )
-    op.bulk_insert(vat, [{"valid_from": d, "rate": Decimal(r)} for d, r in ESTONIAN_VAT])
+    # the rates as text: SQLAlchemy's Numeric would bind a float on SQLite
+    rates = sa.table("vat_rates", sa.column("valid_from", sa.Date), sa.column("rate"))
+    op.bulk_insert(rates, [{"valid_from": d, "rate": r} for d, r in ESTONIAN_VAT])
     op.create_table(
         "billing_contracts",
         sa.Column("contract_no", sa.String(20), primary_key=True),
