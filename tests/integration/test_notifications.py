@@ -13,7 +13,7 @@ from services.contracts.service import ContractsService
 from services.notifications.service import NotificationsService
 from tests.conftest import wait_for
 from tests.mail import mail_server, smtp_settings  # noqa: F401  (a fixture)
-from tests.samples import GRANDCHILD, GRANDMOTHER, contract_command
+from tests.samples import GRANDCHILD, GRANDMOTHER, contract_command, eic_code, personal_code
 
 OIE, MARI = "oie@example.ee", "mari@example.ee"
 
@@ -211,8 +211,11 @@ def test_on_sqlite_the_service_answers_while_it_sweeps_and_each_reminder_goes_on
         point = f"00000000-0000-4000-9000-{n:012d}"
         bus.publish_event("contracts", new_event("contracts", "contract_signed", {
             "contract_no": f"L{n:07d}", "customer_id": customer, "name": f"Klient {n}",
-            "reference_no": f"{n:07d}", "consumption_point_id": point,
-            "address": f"Pikk {n}", "reading_day": 15, "start_date": "2025-12-15",
+            "person_code": personal_code("4900101", f"{n:03d}"), "reference_no": f"{n:07d}",
+            "consumption_point_id": point, "eic": eic_code(n), "address": f"Pikk {n}",
+            "meter": {"serial": f"M{n:07d}", "registers": [{"code": "T1", "digits": 6}]},
+            "tariff_plan": "BASIC", "initial_readings": {"T1": 1000},
+            "reading_day": 15, "start_date": "2025-12-15",
             "contact": {"email": f"klient{n}@example.ee" if n % 4 == 0 else None,
                         "phone": None, "language": "et"}},
             now).as_message())

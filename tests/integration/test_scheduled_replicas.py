@@ -260,4 +260,4 @@ def test_two_billing_replicas_issue_one_invoice_per_contract_and_mark_each_overd
     assert concurrently(config, 2, "billing", "overdue_sweep") == \
         [{"invoices_overdue": 0}] * 2
     assert concurrently(config, 2, "billing", "billing_run", "2026-01") == \
-        [{"invoices_issued": 0, "total": "0.00"}] * 2
+        [{"invoices_issued": 0, "total": "0.00", "unpriceable": []}] * 2
