@@ -219,3 +219,21 @@ def test_the_timeout_is_the_requests_not_each_calls(run_services, base_url):
     elapsed = time.monotonic() - started
     is_problem(response, 503, "service-unavailable")
     assert 1.5 <= elapsed < 2.8      # 1.5 s for sluggish, what was left of 2 s for billing
+
+
+def test_every_client_of_a_service_that_is_down_has_its_503_within_the_timeout(
+        run_services, base_url):
+    """Found by make chaos: with the services' 10 workers, the 11th request waited
+    for a worker before its own wait, and had its 503 after twice the timeout."""
+    billing = run_services(BillingService)
+    billing.stop()   # its queue stays; nobody answers: each /health waits its 1 s
+    run_services(GatewayService)
+
+    def health(_):
+        started = time.monotonic()
+        status = requests.get(f"{base_url}/health", timeout=10).status_code
+        return status, time.monotonic() - started
+
+    answers = list(eventlet.GreenPool(30).imap(health, range(30)))
+    assert {status for status, _ in answers} == {503}
+    assert max(elapsed for _, elapsed in answers) < 2.0, sorted(e for _, e in answers)

@@ -57,6 +57,10 @@ def test_under_quorum_every_work_queue_is_quorum_and_nothing_is_lost_or_doubled(
     assert any(n.startswith("evt-identity-") for n in transient)       # the gateway's broadcast
     assert any(n.startswith("rpc.reply-") for n in transient)          # reply queues
     assert all(queues[n]["type"] == "classic" for n in transient)
+    # not durable either: a durable one stays homed on a cluster node that is down
+    # (the test's own standalone proxy is nameko's, not a service's)
+    assert [n for n in transient if queues[n]["durable"]
+            and not n.startswith("rpc.reply-standalone_rpc_proxy")] == []
 
 
 def test_the_queue_type_is_read_in_one_place_and_checked():

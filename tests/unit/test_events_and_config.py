@@ -38,3 +38,10 @@ def test_each_service_gets_its_own_database(monkeypatch, tmp_path):
     assert database_url({}, "billing") == "postgresql+psycopg2://u:p@db:5432/vool_billing"
     assert database_url({"VOOL_BILLING_DATABASE_URL": "sqlite:///x.db"}, "billing") == "sqlite:///x.db"
     assert per_service_url("postgresql://db", "metering") == "postgresql+psycopg2://db/vool_metering"
+
+
+def test_no_password_of_a_failover_uri_reaches_the_log():
+    from services.common.messaging import safe_url
+    masked = safe_url("amqp://vool:s3cret@h1:5672/v;amqp://vool:s3cret@h2:5673/v")
+    assert "s3cret" not in masked
+    assert masked.count("vool:********@") == 2 and "h1:5672/v" in masked and "h2:5673/v" in masked
