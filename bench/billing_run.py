@@ -53,7 +53,7 @@ from pathlib import Path  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from sqlalchemy.orm import sessionmaker  # noqa: E402
 
-from bench.infra import PROJECT_ROOT, Postgres  # noqa: E402
+from bench.infra import PROJECT_ROOT, Postgres, cpu_model, memory_gib  # noqa: E402
 from services.billing import issued as issued_events  # noqa: E402
 from services.billing import runs  # noqa: E402
 from services.billing.models import metadata  # noqa: E402
@@ -121,18 +121,7 @@ def parse_args(argv=None):
 # --- machine ----------------------------------------------------------------------------
 
 def machine(postgres):
-    cpu = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    memory_gb = None
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
-    info = {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": memory_gb,
+    info = {"cpu": cpu_model(), "cores": os.cpu_count(), "memory_gb": memory_gib(),
             "python": platform.python_version(), "os": f"{platform.system()} {platform.release()}"}
     with postgres.admin.connect() as conn:
         info["postgresql"] = conn.execute(sa.text("SELECT version()")).scalar()

@@ -54,7 +54,8 @@ from bench import chaos_load, interrupts  # noqa: E402
 from bench.chaos_report import write_reliability_doc, table  # noqa: E402
 from bench.chaos_servers import PrivatePostgres, RabbitCluster, workspace  # noqa: E402
 from bench.gateway import log_everyone_in, make_bank  # noqa: E402
-from bench.infra import PROJECT_ROOT, Broker, Postgres, ServiceProcesses, free_port, service_env  # noqa: E402,E501
+from bench.infra import (PROJECT_ROOT, Broker, Postgres, ServiceProcesses, cpu_model,  # noqa: E402
+                         free_port, memory_gib, service_env)
 from bench.interrupts import shielded  # noqa: E402
 from bench.load import http_call, http_client, http_ok  # noqa: E402
 from bench.system import (SERVICES, TALLINN, choose_start_date, expected_queues, proxy_pool,  # noqa: E402
@@ -710,18 +711,10 @@ def targets(name, c):
 # --- the run ---------------------------------------------------------------------------
 
 def machine(servers):
-    cpu = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    memory = "?"
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        kb = int(Path("/proc/meminfo").read_text().split()[1])
-        memory = f"{kb / 1024 / 1024:.1f} GiB"
+    memory = memory_gib()
     from importlib.metadata import version
-    info = {"cpu": cpu, "cores": os.cpu_count(), "memory": memory,
+    info = {"cpu": cpu_model(), "cores": os.cpu_count(),
+            "memory": "?" if memory is None else f"{memory} GiB",
             "python": platform.python_version(), "os": f"{platform.system()} {platform.release()}",
             "nameko": version("nameko"), "kombu": version("kombu")}
     with contextlib.suppress(Exception):

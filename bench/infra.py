@@ -220,6 +220,24 @@ def _pids_named(names):
     return pids
 
 
+def cpu_model():
+    """The processor's name as /proc/cpuinfo gives it ("?" where it does not)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "?"
+
+
+def memory_gib():
+    """The machine's memory in GiB, to a tenth (None where /proc does not say)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 1024 / 1024, 1)
+    return None
+
+
 def machine_busy_seconds():
     with open("/proc/stat") as f:
         values = [int(v) for v in f.readline().split()[1:]]

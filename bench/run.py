@@ -34,7 +34,7 @@ from datetime import datetime, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from bench import floor, gateway, interrupts, real, skeleton  # noqa: E402
-from bench.infra import PROJECT_ROOT, Broker, Postgres, machine_busy_seconds  # noqa: E402
+from bench.infra import PROJECT_ROOT, Broker, Postgres, cpu_model, machine_busy_seconds  # noqa: E402
 from bench.report import details, main_table, ratio_lines  # noqa: E402
 
 RESULTS = PROJECT_ROOT / "bench" / "results" / "latest.json"
@@ -92,15 +92,7 @@ def parse_args(argv=None):
 
 
 def machine(broker, postgres):
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+    info = {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
             "os": f"{platform.system()} {platform.release()}"}
     try:
         info["rabbitmq"] = broker.version()
