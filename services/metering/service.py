@@ -80,6 +80,12 @@ class MeteringService:
         with self.db.unit_of_work() as uow:
             return readings.decide(uow, reading_id, decision, operator, self._window())
 
+    @rpc(api.withdraw_reading)
+    def withdraw_reading(self, consumption_point_id, reading_id, customer_id, withdrawn_by):
+        with self.db.unit_of_work() as uow:
+            return readings.withdraw(uow, consumption_point_id, reading_id, customer_id,
+                                     withdrawn_by)
+
     @rpc(api.import_readings)
     def import_readings(self, csv_text, operator):
         return imports.import_readings(self.db.unit_of_work, csv_text, operator,

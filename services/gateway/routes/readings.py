@@ -65,6 +65,14 @@ class ReadingRoutes:
         return self.services.call("metering", "submit_reading",
                                   reading_command(request.principal, cid, cp, reading, key))
 
+    @route("DELETE", POINT + "/<reading_id>", access="customer", scope="readings:write",
+           tag="readings",
+           summary="Withdraw one's reading while it is held for review (a new reading "
+                   "replaces a held one too)")
+    def withdraw_reading(self, request, cid, cp, reading_id):
+        return self.services.call("metering", "withdraw_reading", cp, reading_id, cid,
+                                  actor(request.principal))
+
     @route("GET", "/api/v1/operator/readings/review", access="operator", tag="operator",
            summary="Readings held for review")
     def desk_review_queue(self, request):
