@@ -202,6 +202,23 @@ class WithdrawReadingArguments(Arguments):
     withdrawn_by: str = Field(min_length=1, max_length=64)
 
 
+class MonthOfConsumption(BaseModel):
+    """A calendar month's consumption per register (None when no reading covers
+    any of its days); ``covered_days`` of its ``days`` are covered by readings."""
+    month: str = Field(pattern=r"^\d{4}-\d{2}$")
+    consumption: Optional[RegisterValues] = None
+    covered_days: int
+    days: int
+
+
+class ConsumptionByMonthArguments(Arguments):
+    consumption_point_id: str = Field(min_length=1, max_length=36)
+    #: when given, the consumption point must be theirs (else NotFound)
+    customer_id: Optional[str] = Field(default=None, max_length=36)
+    #: how many months through the current one
+    months: int = Field(default=25, ge=1, le=120)
+
+
 class ImportReadingsArguments(Arguments):
     #: CSV: ``eic`` or ``meter_serial``, ``reading_date``, one column per register
     csv_text: str
@@ -237,6 +254,11 @@ withdraw_reading = RpcMethod(
     raises=(ValidationFailed, NotFound, Conflict),
     summary="The customer takes back her reading while it is held for review "
             "(Conflict once it is decided). A new reading of hers replaces a held one.")
+consumption_by_month = RpcMethod(
+    "metering", "consumption_by_month", ConsumptionByMonthArguments,
+    returns=list[MonthOfConsumption], raises=(ValidationFailed, NotFound),
+    summary="Consumption per calendar month and register through the current month, "
+            "oldest first, spread from the accepted readings by days.")
 import_readings = RpcMethod(
     "metering", "import_readings", ImportReadingsArguments, returns=ImportReport,
     raises=(ValidationFailed,),

@@ -188,6 +188,28 @@ def test_a_customer_corrects_her_held_reading_and_the_desk_sees_it_replaced(
     assert other.status_code == 404
 
 
+def test_consumption_per_month_for_the_chart(system, rpc, real_time_clock):
+    signed = sign(rpc, n=79, initial={"T1": 1000}, start_date="2026-01-15")
+    token = login(system, rpc, real_time_clock)
+    for day, value in (("2026-02-15", 1310), ("2026-02-28", 1440)):
+        assert post_reading(system, token, signed, {"reading_date": day,
+                                                    "registers": {"T1": value}}).status_code == 201
+    base, _ = system
+    url = f"{base}/api/v1/customers/{signed['customer_id']}/consumption-points/" \
+          f"{signed['consumption_point_id']}/consumption"
+    bearer = {"Authorization": f"Bearer {token}"}
+    months = requests.get(url, params={"months": 3}, headers=bearer, timeout=10)
+    assert months.status_code == 200, months.text
+    assert [(m["month"], m["consumption"]) for m in months.json()] == [
+        ("2026-01", {"T1": 160}), ("2026-02", {"T1": 280}), ("2026-03", None)]
+    refused = requests.get(url, params={"months": "0"}, headers=bearer, timeout=10)
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "months"
+    other = sign(rpc, n=80, person_code=HUSBAND, name="Jaan Mäger")
+    assert requests.get(url.replace(signed["consumption_point_id"],
+                                    other["consumption_point_id"]),
+                        headers=bearer, timeout=10).status_code == 404
+
+
 def test_a_summer_cottages_seasonal_readings_are_accepted(system, rpc, real_time_clock):
     real_time_clock.set(datetime(2024, 6, 1, 9, tzinfo=timezone.utc))
     cottage = sign(rpc, person_code=HUSBAND, name="Jaan Mäger", digits=6,
