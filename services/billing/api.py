@@ -375,7 +375,7 @@ class BillingRunArguments(Arguments):
 
 class InvoicesOfArguments(Arguments):
     customer_id: Id
-    status: Union[InvoiceStatus, Literal["all"]] = "all"
+    status: Literal["unpaid", "paid", "overdue", "all"] = "all"
     #: only those of these consumption points (a mandate limited to them)
     consumption_point_ids: Optional[PointIds] = None
 
