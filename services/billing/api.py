@@ -99,18 +99,18 @@ Kwh = Union[int, Decimal]
 Id = Annotated[str, Field(min_length=1, max_length=36)]
 PointIds = Annotated[list[Id], Field(max_length=1000)]
 
-_PERIOD = re.compile(r"^(20\d\d)-(0[1-9]|1[0-2])$")   # from 2000 on (year 0 is no year)
+PERIOD = re.compile(r"^(20\d\d)-(0[1-9]|1[0-2])$")   # from 2000 on (year 0 is no year)
 
 
 def _period(value):
-    if not _PERIOD.match(value):
+    if not PERIOD.match(value):
         raise ValueError("a month from 2000 on, YYYY-MM")
     return value
 
 
 #: a billing period: a month from 2000 on, YYYY-MM
 Period = Annotated[str, Field(examples=["2026-02"], json_schema_extra={
-    "pattern": _PERIOD.pattern}), AfterValidator(_period)]
+    "pattern": PERIOD.pattern}), AfterValidator(_period)]
 
 
 class Component(Shape):
