@@ -6,6 +6,7 @@ may import from identity.
 """
 import re
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, BeforeValidator, Field, field_validator, model_validator
@@ -89,7 +90,10 @@ HTTP_URL = r"^https?://"
 
 
 def _bank_amount(value):
-    # the text goes to the bank as it is, so it must already be in the banks' form
+    # text goes to the bank as it is, so it must already be in the banks' form; a
+    # Decimal (a program calling with the model) is written in it when whole cents
+    if isinstance(value, Decimal) and value.is_finite() and value == round(value, 2):
+        value = f"{value:.2f}"
     if not (isinstance(value, str) and value != "0.00" and BANK_AMOUNT.fullmatch(value)):
         raise ValueError('a positive sum of euros with two decimals, like "12.34"')
     return value
@@ -439,8 +443,8 @@ access_log = RpcMethod(
 mandate_sweep = RpcMethod(
     "identity", "mandate_sweep", MandateSweepArguments, returns=MandateSweepReport,
     raises=(ValidationFailed,),
-    summary="Mandates whose last day is before as_of (default today) have expired: "
-            "mandate_expired, once each. Also runs every hour.")
+    summary="Mandates whose last day is before as_of (default today, at most tomorrow) "
+            "have expired: mandate_expired, once each. Also runs every hour.")
 logout = RpcMethod(
     "identity", "logout", TokenArguments, returns=bool, raises=(ValidationFailed,),
     summary="End the session at once; whether it was live.")

@@ -13,6 +13,7 @@ from services.common.errors import Forbidden, NotFound, Unauthenticated
 from services.common.messaging import event_handler
 from services.common.rpc import rpc
 from services.common.scopes import SCOPES
+from services.common.validation import operating_date
 from services.contracts.api import ConsumptionPointLinked, ContractSigned, ContractTerminated
 from services.identity import api, eligibility, login, mandates, operators, payments, sessions
 from services.identity.banks import Banks
@@ -201,8 +202,11 @@ class IdentityService:
 
     @rpc(api.mandate_sweep)
     def mandate_sweep(self, as_of=None):
+        today = self.clock.today()
+        # as every sweep: at most a day ahead (a later day would expire mandates early)
+        day = operating_date(as_of, "as_of", today, ahead_days=1) if as_of else today
         with self.db.unit_of_work() as uow:
-            return {"mandates_expired": mandates.expire(uow, as_of or self.clock.today())}
+            return {"mandates_expired": mandates.expire(uow, day)}
 
     @timer(interval=3600)
     def hourly_mandate_sweep(self):
