@@ -7,6 +7,7 @@ import pytest
 from nameko.containers import ServiceContainer
 from nameko.testing.utils import get_extension
 from nameko.utils import REDACTED, get_redacted_args
+from pydantic import TypeAdapter
 
 from services.common.errors import ValidationFailed
 from services.common.rpc import GuardedRpc
@@ -83,3 +84,11 @@ def test_tokens_passwords_and_bank_replies_are_redacted(container, method, args,
     extension = get_extension(container, GuardedRpc, method_name=method)
     redacted = get_redacted_args(extension, *args)
     assert {name for name, value in redacted.items() if value == REDACTED} == secrets
+
+
+def test_every_method_can_be_documented():
+    # docs/rpc.md and other programs read these schemas
+    for method in methods_of(api):
+        assert method.arguments.model_json_schema()["type"] == "object"
+        if method.returns is not None:
+            assert TypeAdapter(method.returns).json_schema(mode="serialization")
