@@ -40,7 +40,7 @@ class VoolClient:
 
     def call(self, method: RpcMethod, *args, **kwargs):
         """Call ``method`` with its arguments (models or plain values, by position
-        or by name) and return its result model."""
+        or by name, or its Arguments model) and return its result model."""
         if self._proxy is None:
             raise RuntimeError("use VoolClient as a context manager: with VoolClient(uri) as vool")
         wire = method.wire_kwargs(*args, **kwargs)

@@ -17,7 +17,8 @@ bound to the method's signature). The service validates with it at entry
 """
 import os
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from types import UnionType
+from typing import Any, Optional, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
@@ -119,8 +120,12 @@ class RpcMethod:
 
     def wire_kwargs(self, *args, **kwargs):
         """The keyword arguments to send for a call given as models or plain values,
-        validated here first (a bad call fails in the caller, naming the field)."""
-        bound = self.bind(args, kwargs)
+        validated here first (a bad call fails in the caller, naming the field).
+        The method's Arguments model itself may be given as the only argument."""
+        if len(args) == 1 and not kwargs and isinstance(args[0], self.arguments):
+            bound = args[0]
+        else:
+            bound = self.bind(args, kwargs)
         return bound.model_dump(mode="json", exclude_unset=True)
 
     def result_of(self, raw):
@@ -131,6 +136,9 @@ class RpcMethod:
 
 
 def _is_model(annotation):
+    """A model, or an optional one (``Optional[Command]``)."""
+    if get_origin(annotation) in (Union, UnionType):
+        return any(_is_model(arg) for arg in get_args(annotation) if arg is not type(None))
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
