@@ -186,7 +186,9 @@ def _type(service, schema):
                                      for v in schema["enum"])
     for combinator in ("anyOf", "oneOf"):
         if combinator in schema:
-            return " or ".join(_type(service, part) for part in schema[combinator])
+            parts = [_type(service, part) for part in schema[combinator]]
+            # "object of integer, or null": not an object of integers or nulls
+            return (", or " if any(" " in part for part in parts) else " or ").join(parts)
     if "allOf" in schema and len(schema["allOf"]) == 1:
         return _type(service, schema["allOf"][0])
     kind = schema.get("type")

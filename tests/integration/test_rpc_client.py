@@ -88,7 +88,8 @@ def test_another_system_signs_a_contract_and_submits_a_reading(system, vool):
 
 
 def test_an_invalid_call_fails_in_the_caller_before_anything_travels(config):
-    # no service runs yet: had these calls travelled, they would have timed out
+    # no service runs yet: had these calls travelled, they would have come back as
+    # ServiceUnavailable (as the last one does)
     with VoolClient(config["AMQP_URI"], timeout=2) as vool:
         with pytest.raises(ValidationFailed) as bad_date:
             vool.call(metering.submit_reading, {
@@ -106,7 +107,7 @@ def test_an_invalid_call_fails_in_the_caller_before_anything_travels(config):
         assert [e["field"] for e in unknown.value.errors] == ["colour"]
 
         # a valid call does travel, and with nobody there it is ServiceUnavailable
-        with pytest.raises(ServiceUnavailable):
+        with pytest.raises(ServiceUnavailable, match="metering is not running"):
             vool.call(metering.list_readings, str(uuid.uuid4()))
 
 
@@ -139,3 +140,11 @@ def test_a_refusal_of_the_service_comes_back_typed_naming_the_field(system, vool
     assert refused.value.errors == [
         {"field": "registers.T9", "message": "this meter has no such register"},
         {"field": "registers.T1", "message": "a value is required for every register"}]
+
+
+def test_a_service_that_stopped_answering_is_unavailable(run_services, config):
+    # its queue stays on the broker (durable), nobody takes the call from it
+    run_services(MeteringService).kill()
+    with VoolClient(config["AMQP_URI"], timeout=1) as vool:
+        with pytest.raises(ServiceUnavailable, match="metering did not answer within 1 s"):
+            vool.call(metering.health)
