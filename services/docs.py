@@ -56,7 +56,9 @@ def consumers():
                 if isinstance(entrypoint, EventHandler):
                     found.append(Consumer(name, method_name, entrypoint.source_service,
                                           entrypoint.event_type,
-                                          broadcast=entrypoint.handler_type == BROADCAST))
+                                          broadcast=entrypoint.handler_type == BROADCAST,
+                                          versions=tuple(getattr(entrypoint, "versions",
+                                                                 (1,)))))
     return found
 
 

@@ -60,6 +60,8 @@ class Consumer:
     event_type: str
     #: a broadcast handler has a queue per replica (every replica hears each event)
     broadcast: bool = False
+    #: the versions of the event's data it reads (others go to its dead letters)
+    versions: tuple = (1,)
 
     @property
     def queue(self):
@@ -86,58 +88,76 @@ def envelope_model(service, data_model):
     )
 
 
+def message_name(model):
+    """``reading_submitted``; a later version of its data ``reading_submitted.v2``."""
+    return model.event_type if model.version == 1 else f"{model.event_type}.v{model.version}"
+
+
 def build(publishers, consumers, info_version, servers=None):
     """The document: ``publishers`` is ``[(service, its EventData models)]``,
-    ``consumers`` a list of Consumer. A consumer of an event nobody publishes is
-    an error (the document would describe a queue that never gets a message)."""
-    published = {(service, model.event_type): model
-                 for service, models in publishers for model in models}
-    unknown = sorted({f"{c.service}.{c.handler} reads {c.source}.{c.event_type}"
-                      for c in consumers if (c.source, c.event_type) not in published})
+    ``consumers`` a list of Consumer. A consumer of an event (or of a version of
+    it) nobody publishes is an error: the document would describe a queue that
+    never gets such a message."""
+    published = {}   # (service, event_type) -> {version: model}
+    for service, models in publishers:
+        for model in models:
+            versions = published.setdefault((service, model.event_type), {})
+            if model.version in versions:
+                raise ValueError(f"{service} publishes two models of {model.event_type} "
+                                 f"version {model.version}")
+            versions[model.version] = model
+    unknown = sorted({f"{c.service}.{c.handler} reads {c.source}.{c.event_type} "
+                      f"version {v}" for c in consumers for v in c.versions
+                      if v not in published.get((c.source, c.event_type), {})})
     if unknown:
         raise ValueError("consumed but not published: " + "; ".join(unknown))
 
-    envelopes = {key: envelope_model(key[0], model) for key, model in published.items()}
+    envelopes = {(service, model.event_type, model.version): envelope_model(service, model)
+                 for (service, _), versions in published.items()
+                 for model in versions.values()}
     payloads, schemas = _schemas(envelopes)
     channels, operations, messages = {}, {}, {}
-    for (service, event_type), model in published.items():
+    for (service, event_type), versions in published.items():
         key = f"{service}.{event_type}"
-        channel_ref = {"$ref": f"#/channels/{key}"}
-        message_ref = {"$ref": f"#/channels/{key}/messages/{event_type}"}
-        summary = _summary(model)
+        models = [versions[v] for v in sorted(versions)]
+        summary = _summary(models[-1])
         channels[key] = {
             "address": event_type,
             "title": f"{service} {event_type}",
             "description": f"{service} publishes {event_type} to the exchange "
                            f"`{service}.events` with the routing key `{event_type}`.",
-            "messages": {event_type: {"$ref": f"#/components/messages/{key}"}},
+            "messages": {message_name(m): {"$ref": f"#/components/messages/{service}."
+                                                  f"{message_name(m)}"} for m in models},
             "bindings": {"amqp": {
                 "is": "routingKey",
                 "exchange": {"name": f"{service}.events", "type": "topic",
                              "durable": True, "autoDelete": False, "vhost": "/"},
                 "bindingVersion": AMQP_BINDING_VERSION}},
         }
-        messages[key] = {
-            "name": event_type,
-            "title": event_type,
-            **({"summary": summary} if summary else {}),
-            "contentType": "application/json",
-            "payload": payloads[(service, event_type)],
-            "bindings": {"amqp": {"messageType": event_type,
-                                  "bindingVersion": AMQP_BINDING_VERSION}},
-        }
+        for model in models:
+            messages[f"{service}.{message_name(model)}"] = {
+                "name": message_name(model),
+                "title": f"{event_type} (version {model.version})",
+                **({"summary": _summary(model)} if _summary(model) else {}),
+                "contentType": "application/json",
+                "payload": payloads[(service, event_type, model.version)],
+                "bindings": {"amqp": {"messageType": event_type,
+                                      "bindingVersion": AMQP_BINDING_VERSION}},
+            }
         operations[f"{service}.send.{event_type}"] = {
             "action": "send",
-            "channel": channel_ref,
+            "channel": {"$ref": f"#/channels/{key}"},
             "title": f"{service} sends {event_type}",
             **({"summary": summary} if summary else {}),
-            "messages": [message_ref],
+            "messages": [{"$ref": f"#/channels/{key}/messages/{message_name(m)}"}
+                         for m in models],
             "bindings": {"amqp": {"deliveryMode": 2, "bindingVersion": AMQP_BINDING_VERSION}},
         }
     order = list(channels)   # each event's receivers after its sender, in the publishers' order
     for consumer in sorted(consumers, key=lambda c: (
             order.index(f"{c.source}.{c.event_type}"), c.service, c.handler)):
         key = f"{consumer.source}.{consumer.event_type}"
+        versions = published[(consumer.source, consumer.event_type)]
         how = ("every replica on a queue of its own (a broadcast)" if consumer.broadcast
                else f"from the queue `{consumer.queue}`, shared by its replicas; what it "
                     f"cannot handle ends in `{consumer.queue}{DEAD_LETTER_SUFFIX}`")
@@ -147,7 +167,8 @@ def build(publishers, consumers, info_version, servers=None):
             "title": f"{consumer.service} receives {consumer.event_type}",
             "description": f"`{consumer.service}.{consumer.handler}` handles "
                            f"{consumer.source}'s {consumer.event_type}: {how}.",
-            "messages": [{"$ref": f"#/channels/{key}/messages/{consumer.event_type}"}],
+            "messages": [{"$ref": f"#/channels/{key}/messages/{message_name(versions[v])}"}
+                         for v in sorted(consumer.versions)],
             "bindings": {"amqp": {"ack": True, "bindingVersion": AMQP_BINDING_VERSION}},
             "x-vool-queue": consumer.queue,
             **({} if consumer.broadcast else

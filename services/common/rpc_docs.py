@@ -55,8 +55,12 @@ ERRORS_INTRO = """\
 ## Errors
 
 A method raises only the errors it lists (and `ServiceUnavailable` from the client
-when the service does not answer in time). Over the wire an error's `exc_path` is
-`services.common.errors.<Name>` and `exc_args` is `[detail, errors, code]`.
+when the service does not answer in time or is not running). Over the wire an
+error's `exc_path` is `services.common.errors.<Name>` and `exc_args` is
+`[detail, errors, code]`: `detail` for people, `errors` a list of `{field, message}`,
+`code` (may be empty) the exact rule that failed. A field of a model-valued argument is
+named by its path inside the model (`registers.T1`, not `command.registers.T1`); any
+other argument by its name.
 """
 
 

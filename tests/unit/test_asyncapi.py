@@ -15,6 +15,8 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
 from services import docs
+from services.common import asyncapi
+from services.common.events import EventData
 from services.gateway.service import GatewayService
 from tests.event_samples import envelope, event_handlers, samples
 
@@ -197,3 +199,61 @@ def test_the_gateway_serves_the_document_as_written(document):
 def test_the_image_carries_the_document_the_gateway_serves():
     dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
     assert re.search(r"^COPY docs/asyncapi\.json \./docs/asyncapi\.json$", dockerfile, re.M)
+
+
+# -- the builder, on events of its own -----------------------------------------------
+
+class MeterSealed(EventData):
+    event_type = "meter_sealed"
+    version = 1
+
+    serial: str
+
+
+class MeterSealedV2(EventData):
+    """A sealed meter, with who sealed it."""
+    event_type = "meter_sealed"
+    version = 2
+
+    serial: str
+    sealed_by: str
+
+
+def test_a_second_version_of_an_event_is_a_second_message_on_its_channel():
+    document = asyncapi.build(
+        [("metering", (MeterSealed, MeterSealedV2))],
+        [asyncapi.Consumer("billing", "on_sealed", "metering", "meter_sealed",
+                           versions=(1, 2)),
+         asyncapi.Consumer("notifications", "on_sealed", "metering", "meter_sealed")],
+        "1.0.0")
+    assert errors_of(document) == []
+    channel = document["channels"]["metering.meter_sealed"]
+    assert list(channel["messages"]) == ["meter_sealed", "meter_sealed.v2"]
+    operations = document["operations"]
+    assert [m["$ref"] for m in operations["metering.send.meter_sealed"]["messages"]] == [
+        "#/channels/metering.meter_sealed/messages/meter_sealed",
+        "#/channels/metering.meter_sealed/messages/meter_sealed.v2"]
+    assert len(operations["billing.on_sealed"]["messages"]) == 2
+    assert len(operations["notifications.on_sealed"]["messages"]) == 1
+    v2 = resolve(document, resolve(document, channel["messages"]["meter_sealed.v2"]["$ref"])[
+        "payload"]["$ref"])
+    assert v2["properties"]["version"]["const"] == 2
+    assert set(resolve(document, v2["properties"]["data"]["$ref"])["required"]) == {
+        "serial", "sealed_by"}
+    for ref in refs(document):
+        resolve(document, ref)
+
+
+def test_a_consumer_of_what_nobody_publishes_is_refused():
+    with pytest.raises(ValueError, match="billing.on_sealed reads metering.meter_sealed "
+                                         "version 2"):
+        asyncapi.build([("metering", (MeterSealed,))], [asyncapi.Consumer(
+            "billing", "on_sealed", "metering", "meter_sealed", versions=(2,))], "1.0.0")
+    with pytest.raises(ValueError, match="consumed but not published"):
+        asyncapi.build([], [asyncapi.Consumer(
+            "billing", "on_sealed", "metering", "meter_sealed")], "1.0.0")
+
+
+def test_two_models_of_one_version_are_refused():
+    with pytest.raises(ValueError, match="two models of meter_sealed version 1"):
+        asyncapi.build([("metering", (MeterSealed, MeterSealed))], [], "1.0.0")
