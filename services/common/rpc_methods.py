@@ -109,11 +109,18 @@ class RpcMethod:
         if self._returns_adapter is None or os.environ.get(CHECK_RESULTS_SETTING, "") in ("", "0"):
             return result
         try:
-            self._returns_adapter.validate_python(result)
+            validated = self._returns_adapter.validate_python(result)
         except ValidationError as exc:
             raise ResultCheckFailed(
                 f"{self.service}.{self.name} answered what its published result model "
                 f"does not allow: {exc}") from None
+        # a field the model does not declare would be dropped by the client and missing
+        # from docs/rpc.md: the answer has drifted from its model as surely
+        undeclared = _undeclared(result, validated)
+        if undeclared:
+            raise ResultCheckFailed(
+                f"{self.service}.{self.name} answered fields its published result model "
+                f"does not declare: {', '.join(undeclared)}")
         return result
 
     # -- the caller's side ----------------------------------------------------------
@@ -133,6 +140,30 @@ class RpcMethod:
         if self._returns_adapter is None:
             return raw
         return self._returns_adapter.validate_python(raw)
+
+
+def _undeclared(raw, value, path=""):
+    """The paths of fields in ``raw`` that its validated ``value`` dropped."""
+    found = []
+    if isinstance(value, BaseModel) and isinstance(raw, dict):
+        fields = type(value).model_fields
+        keys = {name: info.alias or name for name, info in fields.items()}
+        if type(value).model_config.get("extra") != "allow":
+            found += [f"{path}{key}" for key in raw
+                      if key not in keys.values() and key not in fields]
+        for name, key in keys.items():
+            for given in {key, name}:
+                if given in raw:
+                    found += _undeclared(raw[given], getattr(value, name), f"{path}{given}.")
+                    break
+    elif isinstance(value, (list, tuple)) and isinstance(raw, (list, tuple)):
+        for index, (item, parsed) in enumerate(zip(raw, value)):
+            found += _undeclared(item, parsed, f"{path}{index}.")
+    elif isinstance(value, dict) and isinstance(raw, dict):
+        for key, item in raw.items():
+            if key in value:
+                found += _undeclared(item, value[key], f"{path}{key}.")
+    return found
 
 
 def _is_model(annotation):

@@ -316,3 +316,18 @@ def test_a_handler_that_does_not_match_its_published_method_is_refused(handler_s
 def test_the_arguments_model_itself_may_be_the_call():
     arguments = SubmitArguments(point_id="cp-1", reading=READING)
     assert submit.wire_kwargs(arguments) == submit.wire_kwargs("cp-1", READING)
+
+
+def test_with_the_setting_a_field_the_result_model_does_not_declare_fails(monkeypatch):
+    # the client would drop it and docs/rpc.md would not show it: the answer drifted
+    monkeypatch.setenv(CHECK_RESULTS_SETTING, "1")
+    with pytest.raises(ResultCheckFailed, match="does not declare: colour"):
+        submit.check_result({"reading_id": "r1", "status": "accepted", "colour": "red"})
+    with pytest.raises(ResultCheckFailed, match="does not declare: 1.colour"):
+        amend.check_result([{"reading_id": "r1", "status": "accepted"},
+                            {"reading_id": "r2", "status": "accepted", "colour": "red"}])
+    nested = RpcMethod("example", "overview", returns=dict[str, list[Receipt]])
+    receipt = {"reading_id": "r1", "status": "accepted"}
+    with pytest.raises(ResultCheckFailed, match="does not declare: cp-1.0.colour"):
+        nested.check_result({"cp-1": [{**receipt, "colour": "red"}]})
+    assert nested.check_result({"cp-1": [receipt]}) == {"cp-1": [receipt]}
