@@ -10,6 +10,7 @@ import functools
 import json
 
 from services.common.config import PROJECT_ROOT
+from services.common.errors import ServiceUnavailable
 
 DOCUMENT = PROJECT_ROOT / "docs" / "asyncapi.json"
 
@@ -20,4 +21,10 @@ def _text():
 
 
 def document():
-    return json.loads(_text())
+    try:
+        return json.loads(_text())
+    except FileNotFoundError:
+        # an installation without docs/ (deploy/Dockerfile copies the file): a 503
+        # saying so, not a 500
+        raise ServiceUnavailable("the AsyncAPI document is not installed here "
+                                 "(docs/asyncapi.json; `make docs` writes it)") from None

@@ -257,3 +257,15 @@ def test_a_consumer_of_what_nobody_publishes_is_refused():
 def test_two_models_of_one_version_are_refused():
     with pytest.raises(ValueError, match="two models of meter_sealed version 1"):
         asyncapi.build([("metering", (MeterSealed, MeterSealed))], [], "1.0.0")
+
+
+def test_without_the_document_the_gateway_says_so_instead_of_failing(monkeypatch, tmp_path):
+    from services.common.errors import ServiceUnavailable
+    from services.gateway import asyncapi as served
+    monkeypatch.setattr(served, "DOCUMENT", tmp_path / "asyncapi.json")
+    served._text.cache_clear()
+    try:
+        with pytest.raises(ServiceUnavailable, match="docs/asyncapi.json"):
+            served.document()
+    finally:
+        served._text.cache_clear()
