@@ -6,7 +6,7 @@ from services import docs
 from services.common.rpc_methods import methods_of
 
 
-@pytest.mark.parametrize("path", list(docs.documents()), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [docs.RPC_DOC, docs.ASYNCAPI_DOC], ids=lambda p: p.name)
 def test_the_committed_document_is_what_the_models_say(path):
     wanted = docs.documents()[path]
     assert path.exists(), f"{path.name} is missing: run `make docs` (vool docs) and commit it"
