@@ -271,7 +271,7 @@ class Claim(Shape):
         return value or None
 
 
-class Decision(Shape):
+class ClaimDecision(Shape):
     """The desk's decision on a claim: approve naming the contract to link, or
     reject saying why."""
     approve: bool
@@ -327,7 +327,7 @@ class ClaimsForDeskArguments(Arguments):
 
 class DecideClaimArguments(Arguments):
     claim_id: ClaimId
-    decision: Decision
+    decision: ClaimDecision
     operator: Actor
 
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.contracts.api import (Claim, ConsumptionPointClaimed, ConsumptionPointClaimRejected,
-                                    ConsumptionPointLinked, Decision)
+                                    ConsumptionPointLinked, ClaimDecision)
 from services.contracts.customers import contract_status
 from services.contracts.models import (claims, consumption_points, contract_holders, contracts,
                                        customers)
@@ -126,7 +126,7 @@ def claims_for_desk(uow, status="pending"):
     return result
 
 
-def decide(uow, claim_id, decision: Decision, operator):
+def decide(uow, claim_id, decision: ClaimDecision, operator):
     session = uow.session
     row = session.execute(sa.select(claims).where(claims.c.claim_id == claim_id)
                           .with_for_update()).mappings().first()

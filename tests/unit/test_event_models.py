@@ -15,7 +15,7 @@ from services.billing.models import tariff_components
 from services.common.events import Event, MalformedEvent, parse_event
 from services.common.validation import parse
 from services.contracts import customers, linking, signing
-from services.contracts.api import Claim, ContactChange, Decision, SignContract, Terminate
+from services.contracts.api import Claim, ContactChange, ClaimDecision, SignContract, Terminate
 from services.contracts.models import metadata as contracts_metadata
 from services.identity import eligibility, mandates
 from services.identity.models import metadata as identity_metadata
@@ -73,9 +73,9 @@ def story():
                 Claim, {"address": address, "note": "my mother's"}), "me"))
     keep(contracts, "consumption_point_claimed")
     with contracts.unit_of_work() as uow:
-        linking.decide(uow, claims[0]["claim_id"], parse(Decision, {
+        linking.decide(uow, claims[0]["claim_id"], parse(ClaimDecision, {
             "approve": False, "reason": "not your meter"}), "desk")
-        linking.decide(uow, claims[1]["claim_id"], parse(Decision, {
+        linking.decide(uow, claims[1]["claim_id"], parse(ClaimDecision, {
             "approve": True, "contract_no": other["contract_no"]}), "desk")
         signing.terminate_contract(uow, signed["contract_no"], Terminate(
             end_date=date(2026, 6, 30)), "operator:desk")
@@ -102,7 +102,7 @@ def story():
         assert held["status"] == "held_for_review"
         keep(metering, "reading_held_for_review")
         with metering.unit_of_work() as uow:
-            readings.decide(uow, held["reading_id"], api.Decision(
+            readings.decide(uow, held["reading_id"], api.ReviewDecision(
                 accept=accept, reason=None if accept else "a typo"), "operator", 3)
     keep(metering, "reading_rejected")
     assert keep(metering, "reading_submitted")["released_from_review"] is True
