@@ -155,9 +155,6 @@ def _typed(method, options):
             raise TypeError(f"{handler.__name__}{names} does not match its published "
                             f"{method.service}.{method.name}{method.parameters}")
 
-        # nameko checks a call with inspect.getcallargs, which does not follow
-        # __wrapped__: any call passes that check, and bind() refuses a wrong one
-        # with ValidationFailed naming the argument (what a caller can act on)
         @functools.wraps(handler)
         def entry(self, *args, **kwargs):
             bound = method.bind(args, kwargs)

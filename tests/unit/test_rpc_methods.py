@@ -8,6 +8,7 @@ from typing import Literal, Optional
 
 import pytest
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
+from nameko.exceptions import IncorrectSignature
 from pydantic import BaseModel, Field
 
 from services.common.errors import NotFound, ValidationFailed, VoolError
@@ -261,14 +262,20 @@ def test_a_bad_call_never_reaches_the_handler():
     assert service.calls == []
 
 
-def test_a_call_of_the_wrong_shape_is_a_validation_failure_naming_the_argument():
+def test_nameko_checks_a_call_against_the_handler_s_own_signature():
     extension = entrypoint(Example.submit)
     assert extension.expected_exceptions == (VoolError,)
-    # nameko's own signature check lets any call through to the typed entry ...
     extension.container = SimpleNamespace(service_cls=Example)
     extension.method_name = "submit"
-    extension.check_signature(("cp-1", READING, None, "more"), {"colour": "red"})
-    # ... which answers with the typed error, never running the handler
+    extension.check_signature(("cp-1", READING), {})
+    extension.check_signature((), {"point_id": "cp-1", "reading": READING, "note": "n"})
+    for args, kwargs in [(("cp-1", READING, None, "more"), {}), (("cp-1", READING),
+                         {"colour": "red"}), ((), {})]:
+        with pytest.raises(IncorrectSignature):
+            extension.check_signature(args, kwargs)
+
+
+def test_a_call_of_the_wrong_shape_never_reaches_the_handler():
     service = Example()
     assert fields(refusal(lambda: service.submit("cp-1", READING, None, "more"))) == ["args"]
     assert fields(refusal(lambda: service.submit("cp-1", READING, colour="red"))) == ["colour"]
