@@ -155,7 +155,7 @@ def _typed(method, options):
             raise TypeError(f"{handler.__name__}{names} does not match its published "
                             f"{method.service}.{method.name}{method.parameters}")
 
-        @functools.wraps(handler)
+        @functools.wraps(handler)   # nameko checks calls against the wrapped signature
         def entry(self, *args, **kwargs):
             bound = method.bind(args, kwargs)
             result = handler(self, **{name: getattr(bound, name) for name in names})

@@ -152,7 +152,7 @@ def _undeclared(raw, value, path=""):
             found += [f"{path}{key}" for key in raw
                       if key not in keys.values() and key not in fields]
         for name, key in keys.items():
-            for given in {key, name}:
+            for given in dict.fromkeys((key, name)):   # the alias first, once
                 if given in raw:
                     found += _undeclared(raw[given], getattr(value, name), f"{path}{given}.")
                     break
