@@ -12,7 +12,8 @@ import warnings
 # eventlet announces its own deprecation on import; nameko 2 depends on it.
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
-from services import bustools  # noqa: E402
+from services import bustools, demo_story  # noqa: E402
+from services.common.clock import clock  # noqa: E402
 from services.common.config import PROJECT_ROOT  # noqa: E402
 from services.identity import admin  # noqa: E402
 from services.supervisor import (GIVE_UP_AFTER, STABLE_AFTER, RestartPolicy,  # noqa: E402
@@ -132,11 +133,27 @@ def load_demo(services=BACKENDS, timeout=90):
         except Exception as exc:   # e.g. contracts died meanwhile: a restart does not retry it
             print(f"vool: the demo was not loaded: {exc!r}", file=sys.stderr, flush=True)
             return
-    if signed:
+        if not signed:
+            print("vool: the database has data; the demo was not loaded", flush=True)
+            return
         print(f"vool: loaded the demo: {len(signed)} contracts "
               f"({', '.join(c['contract_no'] for c in signed)})", flush=True)
-    else:
-        print("vool: the database has data; the demo was not loaded", flush=True)
+        try:
+            told = demo_story.tell(rpc, signed, clock.today(), _waiter(deadline + 120))
+        except Exception as exc:
+            print(f"vool: the demo's history was not told: {exc!r}", file=sys.stderr, flush=True)
+            return
+    print(f"vool: the demo's history: {told['readings']} readings, {told['periods']} months "
+          f"billed, {told['payments']} payments, an answered question", flush=True)
+
+
+def _waiter(deadline):
+    def wait(check, what):
+        while not check():
+            if time.monotonic() > deadline:
+                raise TimeoutError(what)
+            time.sleep(0.5)
+    return wait
 
 
 def write_docs(args):
