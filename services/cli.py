@@ -1,5 +1,6 @@
 """The ``vool`` command: ``vool run`` starts the whole system for development;
-``vool bus`` inspects the bus (dead letters, replay, tail)."""
+``vool bus`` inspects the bus (dead letters, replay, tail); ``vool docs`` writes the
+published interfaces' documents (docs/rpc.md, docs/asyncapi.json)."""
 import argparse
 import os
 import signal
@@ -155,6 +156,19 @@ def _waiter(deadline):
     return wait
 
 
+def write_docs(args):
+    from services import docs
+    if args.check:
+        stale = docs.stale()
+        for path in stale:
+            print(f"out of date: {path.relative_to(PROJECT_ROOT)} (run `vool docs`)")
+        return 1 if stale else 0
+    changed = docs.write()
+    print("written: " + (", ".join(str(p.relative_to(PROJECT_ROOT)) for p in changed)
+                         or "nothing, all up to date"))
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="vool", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -192,6 +206,12 @@ def main(argv=None):
     tail = bus_commands.add_parser("tail", help="print events as they are published")
     tail.add_argument("exchanges", nargs="*")
     bus_parser.set_defaults(handler=lambda args: bustools.main(args))
+
+    docs_parser = commands.add_parser(
+        "docs", help="write docs/rpc.md and docs/asyncapi.json from the services' api.py")
+    docs_parser.add_argument("--check", action="store_true",
+                             help="only say which are out of date (exit status 1 if any)")
+    docs_parser.set_defaults(handler=write_docs)
     args = parser.parse_args(argv)
     unknown = set(getattr(args, "services", None) or ()) - set(SERVICES)
     if unknown:
