@@ -1,4 +1,5 @@
-"""identity's published interface: the data of the events it emits.
+"""identity's published interface: the data of the events it emits and the
+commands its RPC methods take.
 
 pydantic only (no SQLAlchemy, no nameko): what other services and other systems
 may import from identity.
@@ -6,7 +7,12 @@ may import from identity.
 from datetime import date
 from typing import Optional
 
+from pydantic import Field, field_validator, model_validator
+
 from services.common.events import EventData, Moment
+from services.common.identifiers import valid_personal_code
+from services.common.scopes import SCOPES
+from services.common.validation import Shape
 
 
 class MandateEvent(EventData):
@@ -59,3 +65,43 @@ class AccessChanged(EventData):
 
 
 EVENTS = (MandateGranted, MandateRevoked, MandateExpired, SessionEnded, AccessChanged)
+
+
+# -- commands: what its RPC methods take ------------------------------------------
+
+class MandateGrant(Shape):
+    """What the grantor asks for online (API.md POST .../mandates)."""
+    grantee_person_code: str
+    scopes: list[str] = Field(min_length=1)
+    consumption_point_ids: list[str] = Field(default_factory=list, max_length=100)
+    valid_from: Optional[date] = None
+    valid_until: Optional[date] = None
+
+    @field_validator("grantee_person_code")
+    @classmethod
+    def _person_code(cls, value):
+        return valid_personal_code(value)
+
+    @field_validator("scopes")
+    @classmethod
+    def _scopes(cls, value):
+        unknown = sorted(set(value) - set(SCOPES))
+        if unknown:
+            raise ValueError(f"unknown scope {', '.join(unknown)}; one of {', '.join(SCOPES)}")
+        return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _period(self):
+        if self.valid_from and self.valid_until and self.valid_until < self.valid_from:
+            raise ValueError("valid_until is before valid_from")
+        return self
+
+
+class OfficeMandate(MandateGrant):
+    """A mandate signed at the office (POST /api/v1/operator/mandates)."""
+    grantor_person_code: str
+
+    @field_validator("grantor_person_code")
+    @classmethod
+    def _grantor_code(cls, value):
+        return valid_personal_code(value)

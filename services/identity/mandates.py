@@ -18,49 +18,12 @@ from services.common.identifiers import valid_personal_code
 from services.common.scopes import SCOPES, expand
 from services.common.validation import Shape
 from services.identity.api import MandateExpired, MandateGranted, MandateRevoked
+from services.identity.api import MandateGrant, OfficeMandate  # noqa: F401 (published there)
 from services.identity.eligibility import in_force, record_termination
 from services.identity.models import access_log, customer_contracts, mandates, persons
 
 #: the scope of routes only the customer themselves may use, never a mandate
 SELF_ONLY = "self"
-
-
-class MandateGrant(Shape):
-    """What the grantor asks for online (API.md POST .../mandates)."""
-    grantee_person_code: str
-    scopes: list[str] = Field(min_length=1)
-    consumption_point_ids: list[str] = Field(default_factory=list, max_length=100)
-    valid_from: Optional[date] = None
-    valid_until: Optional[date] = None
-
-    @field_validator("grantee_person_code")
-    @classmethod
-    def _person_code(cls, value):
-        return valid_personal_code(value)
-
-    @field_validator("scopes")
-    @classmethod
-    def _scopes(cls, value):
-        unknown = sorted(set(value) - set(SCOPES))
-        if unknown:
-            raise ValueError(f"unknown scope {', '.join(unknown)}; one of {', '.join(SCOPES)}")
-        return sorted(set(value))
-
-    @model_validator(mode="after")
-    def _period(self):
-        if self.valid_from and self.valid_until and self.valid_until < self.valid_from:
-            raise ValueError("valid_until is before valid_from")
-        return self
-
-
-class OfficeMandate(MandateGrant):
-    """A mandate signed at the office (POST /api/v1/operator/mandates)."""
-    grantor_person_code: str
-
-    @field_validator("grantor_person_code")
-    @classmethod
-    def _grantor_code(cls, value):
-        return valid_personal_code(value)
 
 
 def _ends(row):

@@ -12,23 +12,13 @@ from pydantic import Field
 
 from services.common.errors import NotFound, ValidationFailed
 from services.common.validation import Shape
+from services.notifications.api import CUSTOMER_KINDS, Feedback, Reply  # noqa: F401 (published)
 from services.notifications.inbox import notify
 from services.notifications.models import case_replies, cases, contacts
 
 CASE_STATUSES = ("open", "answered", "closed")
-CUSTOMER_KINDS = ("proposal", "complaint", "question")   # what customers write themselves
 FIELD_NAMES = {"postal_address": "postal address", "phone": "phone", "email": "e-mail",
                "language": "language"}
-
-
-class Feedback(Shape):
-    kind: Literal[CUSTOMER_KINDS]
-    subject: str = Field(min_length=1, max_length=300)
-    body: str = Field(min_length=1, max_length=10_000)
-
-
-class Reply(Shape):
-    body: str = Field(min_length=1, max_length=10_000)
 
 
 def _open_case(uow, event, kind, customer_id, subject, body, opened_by=None):
