@@ -15,7 +15,7 @@ from services.billing.models import metadata
 from services.common import config as cfg
 from services.common.clock import ClockProvider
 from services.common.db import Database
-from services.common.errors import ValidationFailed
+from services.common.errors import NotFound, ValidationFailed
 from services.common.messaging import event_handler
 from services.common.rpc import rpc
 from services.common.validation import parse, sweep_day
@@ -221,6 +221,31 @@ class BillingService:
         with self.db.unit_of_work() as uow:
             return payment_book.payment_book(uow, str(reference_no),
                                              [str(c) for c in customer_ids])
+
+    @rpc
+    def invoice_overview(self, customers):
+        """A page's customers at once: ``customers`` is ``[{customer_id,
+        consumption_point_ids}]`` (None: all its points). returns ``{customer_id:
+        {invoices: [as invoices_of, all], paid_up_to: [the payment book of each
+        contract invoiced to them that is still theirs]}}``."""
+        if not isinstance(customers, list) or not all(
+                isinstance(c, dict) and "customer_id" in c for c in customers):
+            raise ValidationFailed.field("customers", "[{customer_id, consumption_point_ids}]")
+        overview = {}
+        with self.db.unit_of_work() as uow:
+            for asked in customers:
+                customer_id = str(asked["customer_id"])
+                invoices = runs.invoices_of(uow, customer_id, "all",
+                                            asked.get("consumption_point_ids"))
+                books = []
+                for reference_no in sorted({i["reference_no"] for i in invoices}):
+                    try:
+                        books.append(payment_book.payment_book(uow, reference_no,
+                                                               [customer_id]))
+                    except NotFound:    # the contract has moved on to another holder
+                        pass
+                overview[customer_id] = {"invoices": invoices, "paid_up_to": books}
+        return overview
 
     @rpc
     def start_bank_payment(self, customer_id, invoice_nos, bank_id, started_by,

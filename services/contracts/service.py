@@ -12,6 +12,12 @@ from services.contracts.models import metadata
 
 #: customers one customers_with_contracts call may ask for
 MAX_CUSTOMERS_ASKED = 1000
+#: what customer_overview gives of a customer
+CUSTOMER_PARTS = {
+    "consumption_points": customers.consumption_points_of,
+    "contact": lambda uow, customer_id: customers.customer_view(uow, customer_id)["contact"],
+    "claims": linking.claims_of,
+}
 #: seconds signing waits for billing's plans: within the gateway's own wait for us
 BILLING_TIMEOUT = 2.0
 
@@ -119,6 +125,23 @@ class ContractsService:
         """returns ``[{id, eic, address, contract_no, meter}]`` under contracts not ended."""
         with self.db.unit_of_work() as uow:
             return customers.consumption_points_of(uow, str(customer_id))
+
+    @rpc
+    def customer_overview(self, parts_of):
+        """A page's worth of customers at once (the portal: one call, not one per
+        customer and part). parts_of: ``{customer_id: [part]}`` of at most 1000, the
+        parts ``consumption_points`` (as consumption_points_of), ``contact`` (as
+        get_customer's) and ``claims`` (as claims_of). returns ``{customer_id: {part:
+        ...}}``; NotFound for an unknown customer, ValidationFailed."""
+        if (not isinstance(parts_of, dict) or len(parts_of) > MAX_CUSTOMERS_ASKED
+                or not all(isinstance(p, list) and set(p) <= set(CUSTOMER_PARTS)
+                           for p in parts_of.values())):
+            raise ValidationFailed.field("parts_of", "{customer_id: [part]} of at most "
+                                         f"{MAX_CUSTOMERS_ASKED}; parts "
+                                         f"{', '.join(CUSTOMER_PARTS)}")
+        with self.db.unit_of_work() as uow:
+            return {str(cid): {part: CUSTOMER_PARTS[part](uow, str(cid)) for part in parts}
+                    for cid, parts in parts_of.items()}
 
     # -- linking --------------------------------------------------------------------
 

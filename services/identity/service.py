@@ -228,6 +228,50 @@ class IdentityService:
                     "reusable_until": self._reusable_until(session)}
 
     @rpc
+    def customer_overview(self, token, reads, own_customer_ids, banks=False):
+        """identity's part of a page about several customers, in one call: each of
+        ``reads`` (``[{customer_id, scope, what}]``) authorized as authorize_customer
+        authorizes a read of ``/customers/<customer_id>`` (a use under a mandate is
+        written to the access log); the mandates (as mandates_of) and the access log
+        of each of ``own_customer_ids`` (the person's own customers only); the banks
+        (as list_banks) when ``banks``. returns ``{acting_for: {customer_id: entry of
+        customers}, mandates: {customer_id: ...}, access_log: {customer_id: [...]},
+        banks}``; raises as authorize_customer, NotFound for a customer not the
+        person's own."""
+        if not isinstance(reads, list) or not isinstance(own_customer_ids, list):
+            raise ValidationFailed.field("reads", "lists of reads and of customer ids")
+        with self.db.unit_of_work() as uow:
+            session = sessions.touch(uow, token, self._policy())
+            if session["kind"] != "customer":
+                raise Forbidden("this page is for a customer; your session is not",
+                                code="wrong-principal")
+            person_code = session["subject"]
+            principal = self._customer_principal(uow, person_code)
+            own = {c["customer_id"]: c for c in principal["customers"]
+                   if c["relation"] == "self"}
+            acting = {}
+            for read in reads:
+                customer_id = str(read["customer_id"])
+                if customer_id in own:
+                    acting[customer_id] = own[customer_id]
+                    continue
+                mandate = mandates.check(uow, person_code, customer_id, str(read["scope"]),
+                                         None)
+                acting[customer_id] = next(c for c in principal["customers"]
+                                           if c.get("mandate_id") == mandate["mandate_id"])
+                mandates.log_access(uow, customer_id, person_code, "read",
+                                    f"/customers/{customer_id}", str(read.get("what", "")),
+                                    mandate["mandate_id"])
+            mine = [str(c) for c in own_customer_ids]
+            for customer_id in mine:
+                if customer_id not in own:
+                    raise NotFound(f"no customer {customer_id}")
+            return {"acting_for": acting,
+                    "mandates": {c: mandates.of_customer(uow, c, person_code) for c in mine},
+                    "access_log": {c: mandates.access_log_of(uow, c) for c in mine},
+                    "banks": self.list_banks() if banks else None}
+
+    @rpc
     def record_access(self, customer_id, person_code, action, resource, what, mandate_id):
         """A use of the customer's data under a mandate, for routes that learn whose
         data it is only from the answer (a payment book)."""

@@ -5,7 +5,7 @@ from nameko.dependency_providers import Config
 
 from services.common import config as cfg
 from services.common.db import Database
-from services.common.errors import ValidationFailed
+from services.common.errors import NotFound, ValidationFailed
 from services.common.messaging import event_handler
 from services.common.rpc import rpc
 from services.common.validation import parse
@@ -64,6 +64,27 @@ class MeteringService:
         with self.db.unit_of_work() as uow:
             return readings.reading_overview(uow, [str(p) for p in consumption_point_ids],
                                              self._window())
+
+    @rpc
+    def points_overview(self, consumption_point_ids, readings_of, recent=5):
+        """reading_overview's answer, and for each point of ``readings_of``
+        (``{consumption_point_id: customer_id}``) its ``recent`` latest ``readings``
+        (as list_readings'): a page's points in one call. A point metering does not
+        know, or not as that customer's, has no readings."""
+        if not isinstance(consumption_point_ids, list) or not isinstance(readings_of, dict):
+            raise ValidationFailed.field("consumption_point_ids",
+                                         "a list, and readings_of a {point: customer}")
+        with self.db.unit_of_work() as uow:
+            overview = readings.reading_overview(uow, [str(p) for p in consumption_point_ids],
+                                                 self._window())
+            for point_id, customer_id in readings_of.items():
+                if str(point_id) in overview:
+                    try:
+                        overview[str(point_id)]["readings"] = readings.list_readings(
+                            uow, str(point_id), str(customer_id))[:int(recent)]
+                    except NotFound:
+                        pass
+            return overview
 
     @rpc
     def submit_reading(self, command):

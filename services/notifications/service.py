@@ -11,6 +11,7 @@ from services.billing.api import InvoiceIssued, InvoiceOverdue, PaymentReceived
 from services.common import config as cfg
 from services.common.clock import ClockProvider
 from services.common.db import Database
+from services.common.errors import ValidationFailed
 from services.common.messaging import event_handler
 from services.common.rpc import rpc
 from services.common.validation import parse, sweep_day
@@ -189,6 +190,19 @@ class NotificationsService:
         status, created_at, replies: [{body, at}]}]``"""
         with self.db.unit_of_work() as uow:
             return desk.cases_of(uow, str(customer_id))
+
+    @rpc
+    def customer_messages(self, parts_of):
+        """A page's customers at once: ``parts_of`` is ``{customer_id: [part]}``, the
+        parts ``inbox`` (as inbox) and ``cases`` (as cases_of). returns
+        ``{customer_id: {part: [...]}}``."""
+        parts = {"inbox": inbox.inbox_of, "cases": desk.cases_of}
+        if not isinstance(parts_of, dict) or not all(
+                isinstance(p, list) and set(p) <= set(parts) for p in parts_of.values()):
+            raise ValidationFailed.field("parts_of", "{customer_id: [inbox|cases]}")
+        with self.db.unit_of_work() as uow:
+            return {str(cid): {part: parts[part](uow, str(cid)) for part in asked}
+                    for cid, asked in parts_of.items()}
 
     @rpc
     def list_cases(self, status="open"):

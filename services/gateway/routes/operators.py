@@ -1,7 +1,6 @@
 """The service desk's routes: contracts at the office, claims (the desk's queue
 of cases is in desk.py)."""
-from services.contracts.linking import Decision
-from services.contracts.signing import SignContract, Terminate
+from services.contracts.api import Decision, SignContract, Terminate
 from services.gateway.auth import actor
 from services.gateway.http import json_body, route
 
