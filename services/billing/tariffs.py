@@ -1,16 +1,10 @@
 """Tariff plans and VAT rates: data with validity dates, managed by operators."""
-from datetime import date
-from decimal import Decimal
-from typing import Literal, Optional
-
 import sqlalchemy as sa
-from pydantic import Field, model_validator
 
 from services.billing import pricing
+from services.billing.api import Component, TariffPlan, VatRate  # noqa: F401 (published there)
 from services.billing.models import tariff_components, tariff_plans, vat_rates
 from services.common.errors import Conflict
-from services.common.validation import Shape
-from services.billing.api import Component, TariffPlan, VatRate  # noqa: F401 (published there)
 
 KINDS = ("energy", "network", "renewable", "excise", "monthly_fee")
 

@@ -8,14 +8,10 @@ the claimant, the previous holder kept on record — or rejects with a reason.
 import hashlib
 import re
 import uuid
-from typing import Optional
 
 import sqlalchemy as sa
-from pydantic import Field, field_validator, model_validator
 
 from services.common.errors import Conflict, NotFound, ValidationFailed
-from services.common.identifiers import valid_eic
-from services.common.validation import Shape
 from services.contracts.api import Claim, Decision  # noqa: F401 (published there)
 from services.contracts.api import (ConsumptionPointClaimed, ConsumptionPointClaimRejected,
                                     ConsumptionPointLinked)

@@ -4,24 +4,20 @@ Plain domain code: takes a unit of work and a validated command, writes the
 rows and emits ``contract_signed`` in the same transaction.
 """
 import uuid
-from datetime import date
-from typing import Optional
 
 import sqlalchemy as sa
-from pydantic import Field, field_validator, model_validator
 
 from services.common.errors import Conflict, NotFound, ValidationFailed
-from services.common.identifiers import make_reference_number, valid_eic, valid_personal_code
-from services.common.registers import Register, check_register_set, register_value_errors
+from services.common.identifiers import make_reference_number
 from services.common.sequences import next_number
-from services.common.validation import Shape, operating_date
+from services.common.validation import operating_date
 from services.contracts import tariff_plans
 from services.contracts.api import ContractSigned, ContractTerminated
 # the commands are published in api.py
 from services.contracts.api import ContractConsumptionPoint as ConsumptionPoint  # noqa: F401
 from services.contracts.api import ContractMeter as Meter  # noqa: F401
 from services.contracts.api import SignContract, Terminate
-from services.contracts.contact import CONTACT_FIELDS, Contact
+from services.contracts.contact import CONTACT_FIELDS
 from services.contracts.customers import contract_status
 from services.contracts.models import (consumption_points, contract_holders, contracts,
                                        customers, number_sequences)

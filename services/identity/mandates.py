@@ -7,16 +7,12 @@ stops working at once. Only the grantor manages their mandates; a grantee acting
 for them never can, so a mandate cannot be passed on.
 """
 import uuid
-from datetime import date, timedelta
-from typing import Optional
+from datetime import timedelta
 
 import sqlalchemy as sa
-from pydantic import Field, field_validator, model_validator
 
 from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from services.common.identifiers import valid_personal_code
-from services.common.scopes import SCOPES, expand
-from services.common.validation import Shape
+from services.common.scopes import expand
 from services.identity.api import MandateExpired, MandateGranted, MandateRevoked
 from services.identity.api import MandateGrant, OfficeMandate  # noqa: F401 (published there)
 from services.identity.eligibility import in_force, record_termination

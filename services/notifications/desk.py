@@ -5,13 +5,10 @@ consumption-point claims join the queue from contracts' events. The desk
 replies; a reply answers the case, and the customer who wrote it is notified.
 """
 import uuid
-from typing import Literal
 
 import sqlalchemy as sa
-from pydantic import Field
 
 from services.common.errors import NotFound, ValidationFailed
-from services.common.validation import Shape
 from services.notifications.api import CUSTOMER_KINDS, Feedback, Reply  # noqa: F401 (published)
 from services.notifications.inbox import notify
 from services.notifications.models import case_replies, cases, contacts

@@ -9,6 +9,8 @@ the points, contact details and claims; metering the points' readings; billing
 the invoices and payment books; notifications the inbox and the desk's cases. A
 service that is down leaves its parts out and the page says so.
 """
+import eventlet
+
 from services.common.errors import ServiceUnavailable
 
 #: shown of each list on the page (the newest)
@@ -70,13 +72,26 @@ def customer_views(services, token, customers):
         # gateway for a while); only the mandates and the banks are missing
         identity, acting = None, {e["customer_id"]: e for e in customers}
     # the consumption points each may see, as identity decided just now (None: all)
-    visible = {cid: entry.get("consumption_point_ids") or None
-               for cid, entry in acting.items()}
+    visible = {entry["customer_id"]: entry.get("consumption_point_ids") or None
+               for entry in [*customers, *acting.values()]}
 
     def parts(wanted):
-        return {v["customer_id"]: [part for part, scope in wanted
-                                   if scope is None or scope & scopes[v["customer_id"]]]
+        """``{customer_id: [part]}`` of ``wanted``'s ``(part, scopes showing it)``."""
+        return {v["customer_id"]: [part for part, shown_by in wanted
+                                   if shown_by & scopes[v["customer_id"]]]
                 for v in views}
+
+    # billing and notifications need nothing of the others: asked meanwhile
+    pool = eventlet.GreenPool(2)
+    invoiced = [{"customer_id": v["customer_id"],
+                 "consumption_point_ids": visible.get(v["customer_id"])}
+                for v in views if "invoices:read" in scopes[v["customer_id"]]]
+    billing = pool.spawn(_ask, services, "billing", "invoice_overview",
+                         invoiced) if invoiced else None
+    message_parts = {cid: p for cid, p in parts([
+        ("inbox", {"contract:read"}), ("cases", {"feedback:write"})]).items() if p}
+    notifications = pool.spawn(_ask, services, "notifications", "customer_messages",
+                               message_parts) if message_parts else None
 
     contract_parts = {cid: p for cid, p in parts([
         ("consumption_points", {"contract:read", "readings:write"}),
@@ -93,16 +108,9 @@ def customer_views(services, token, customers):
                    if "readings:read" in scopes[cid]}
     metering = _ask(services, "metering", "points_overview", point_ids,
                     readings_of) if point_ids else {}
-
-    invoiced = [{"customer_id": v["customer_id"],
-                 "consumption_point_ids": visible.get(v["customer_id"])}
-                for v in views if "invoices:read" in scopes[v["customer_id"]]]
-    billing = _ask(services, "billing", "invoice_overview", invoiced) if invoiced else {}
-
-    message_parts = {cid: p for cid, p in parts([
-        ("inbox", {"contract:read"}), ("cases", {"feedback:write"})]).items() if p}
-    notifications = _ask(services, "notifications", "customer_messages",
-                         message_parts) if message_parts else {}
+    # (a green thread is false until it runs: compared with None)
+    billing = billing.wait() if billing is not None else {}
+    notifications = notifications.wait() if notifications is not None else {}
 
     for view in views:
         cid, held = view["customer_id"], scopes[view["customer_id"]]
