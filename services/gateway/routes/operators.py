@@ -38,7 +38,8 @@ class OperatorRoutes:
                                   request.args.get("status", "pending"))
 
     @route("POST", f"{OPERATOR}/claims/<claim_id>/decision", access="operator", tag="operator",
-           request_model=ClaimDecision, summary="Approve a claim (linking the contract) or reject it")
+           request_model=ClaimDecision,
+           summary="Approve a claim (linking the contract) or reject it")
     def desk_decide_claim(self, request, claim_id):
         decision = json_body(request, ClaimDecision)
         return self.services.call("contracts", "decide_claim", claim_id,
