@@ -138,8 +138,10 @@ def test_a_refusal_of_the_service_comes_back_typed_naming_the_field(system, vool
             consumption_point_id=point, reading_date=TODAY - timedelta(days=1),
             registers={"T9": 5}, source="import", submitted_by="crm"))
     assert refused.value.errors == [
-        {"field": "registers.T9", "message": "this meter has no such register"},
-        {"field": "registers.T1", "message": "a value is required for every register"}]
+        {"field": "registers.T9", "message": "this meter has no such register",
+         "code": "register-unknown", "params": {"register": "T9"}},
+        {"field": "registers.T1", "message": "a value is required for every register",
+         "code": "register-missing", "params": {"register": "T1"}}]
 
 
 def test_a_service_that_stopped_answering_is_unavailable(run_services, config):
