@@ -2,7 +2,7 @@
 validate requests and generate the OpenAPI document."""
 from typing import Optional
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.common.validation import Shape
 
@@ -74,3 +74,26 @@ class OperatorLogin(BaseModel):
 class Operator(BaseModel):
     username: str
     role: str
+
+
+class BanklinkReply(BaseModel):
+    """The bank's signed reply (iPizza 3012/3013 for a login, 1111/1911 for a
+    payment), posted as a form: the ``VK_*`` fields, each as text."""
+    model_config = ConfigDict(extra="allow")
+
+    VK_SERVICE: str
+    VK_VERSION: str
+    VK_SND_ID: str
+    VK_REC_ID: str
+    VK_MAC: str
+    VK_ENCODING: Optional[str] = None
+    VK_LANG: Optional[str] = None
+
+
+class OpenApiDocument(BaseModel):
+    """An OpenAPI 3.1 document (https://spec.openapis.org/oas/v3.1.0)."""
+    model_config = ConfigDict(extra="allow")
+
+    openapi: str
+    info: dict
+    paths: dict
