@@ -1,5 +1,6 @@
 import contextlib
 import json
+import os
 import socket
 import time
 
@@ -11,7 +12,12 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.common import errors  # noqa: F401  typed errors come back as themselves
 from services.common.clock import clock
+from services.common.rpc_methods import CHECK_RESULTS_SETTING
 from tests import infra
+
+# every typed RPC method checks its answer against its published result model
+# (services/common/rpc_methods.py), here and in the processes the tests start
+os.environ[CHECK_RESULTS_SETTING] = "1"
 
 SERVICE_NAMES = ("identity", "contracts", "metering", "billing", "notifications")
 

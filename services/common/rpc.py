@@ -14,6 +14,8 @@ answer, the caller gets ``nameko.exceptions.MalformedRequest`` at once instead o
 waiting for its timeout. A reply that cannot be sent (the broker away) is logged,
 not fatal: the caller times out, as it would on a lost reply.
 """
+import functools
+import inspect
 import logging
 
 from kombu.serialization import registry as serializers
@@ -25,6 +27,7 @@ from nameko.rpc import Responder, ReplyListener, Rpc, RpcConsumer, get_rpc_excha
 
 from services.common import config as cfg
 from services.common.errors import VoolError
+from services.common.rpc_methods import RpcMethod
 from services.common.messaging import (
     SafeQueueConsumer, dead_letter_queue, declare, park, work_queue_arguments)
 
@@ -131,9 +134,31 @@ class SafeReplyListener(ReplyListener):
 
 
 def rpc(fn=None, **options):
-    """``@rpc`` or ``@rpc(sensitive_arguments=...)``. (nameko's decorator drops
-    keyword arguments when it is handed the function directly, so they go to
-    ``GuardedRpc.decorator(**options)`` and the function to what that returns.)"""
+    """``@rpc``, ``@rpc(sensitive_arguments=...)``, or ``@rpc(api.method)`` with a
+    published RpcMethod (services/common/rpc_methods.py): the call's arguments are
+    validated with its model at entry (ValidationFailed naming the field) and the
+    handler gets them parsed — a model-valued parameter as the model instance.
+    (nameko's decorator drops keyword arguments when it is handed the function
+    directly, so they go to ``GuardedRpc.decorator(**options)`` and the function
+    to what that returns.)"""
+    if isinstance(fn, RpcMethod):
+        return _typed(fn, options)
     options.setdefault("expected_exceptions", (VoolError,))
     decorate = GuardedRpc.decorator(**options)
     return decorate if fn is None else decorate(fn)
+
+
+def _typed(method, options):
+    def decorate(handler):
+        names = tuple(inspect.signature(handler).parameters)[1:]   # after self
+        if handler.__name__ != method.name or names != method.parameters:
+            raise TypeError(f"{handler.__name__}{names} does not match its published "
+                            f"{method.service}.{method.name}{method.parameters}")
+
+        @functools.wraps(handler)   # nameko checks calls against the wrapped signature
+        def entry(self, *args, **kwargs):
+            bound = method.bind(args, kwargs)
+            result = handler(self, **{name: getattr(bound, name) for name in names})
+            return method.check_result(result)
+        return rpc(entry, **options)
+    return decorate

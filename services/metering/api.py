@@ -1,13 +1,19 @@
-"""metering's published interface: the data of the events it emits.
+"""metering's published interface: its RPC methods (what each takes, returns and
+raises) and the data of the events it emits.
 
 pydantic only (no SQLAlchemy, no nameko): what other services and other systems
-may import from metering. Field types are as metering sends them; a field a
+may import from metering. Event field types are as metering sends them; a field a
 consumer does not need may be absent (older or newer publishers).
 """
-from datetime import date
-from typing import Optional
+from datetime import date, datetime
+from typing import Literal, Optional
 
+from pydantic import BaseModel, Field
+
+from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.events import EventData
+from services.common.rpc_methods import Arguments, Health, RpcMethod
+from services.common.validation import Shape
 
 RegisterValues = dict[str, int]   # {register code: whole kWh}
 
@@ -70,3 +76,141 @@ class ReadingRejected(EventData):
 
 
 EVENTS = (ReadingScheduleStarted, ReadingSubmitted, ReadingHeldForReview, ReadingRejected)
+
+
+# -- RPC ----------------------------------------------------------------------------
+
+ReadingStatus = Literal["accepted", "held_for_review", "rejected"]
+ReadingSource = Literal["customer", "delegate", "operator", "import"]
+#: the readings of a history also include the meter's reading when the contract began
+RecordedSource = Literal["initial", "customer", "delegate", "operator", "import"]
+
+
+class SubmitReading(Shape):
+    """A meter reading to submit: whole kWh per register, read on ``reading_date``."""
+    consumption_point_id: str = Field(min_length=1, max_length=36)
+    reading_date: date
+    registers: dict[str, int]
+    source: ReadingSource = "customer"
+    submitted_by: Optional[str] = Field(default=None, max_length=64)
+    mandate_id: Optional[str] = Field(default=None, max_length=36)
+    #: when given, the consumption point must belong to this customer
+    customer_id: Optional[str] = Field(default=None, max_length=36)
+    #: the same key with the same reading answers the first answer again
+    idempotency_key: Optional[str] = Field(default=None, min_length=1, max_length=200)
+
+
+class ReadingReceipt(BaseModel):
+    """What became of a submitted reading."""
+    reading_id: str
+    status: Literal["accepted", "held_for_review"]
+    consumption: RegisterValues
+    next_reading_due: date
+    review_reason: Optional[str] = None
+
+
+class Reading(BaseModel):
+    """One reading of a consumption point, as its history lists it."""
+    reading_id: str
+    reading_date: date
+    registers: RegisterValues
+    consumption: RegisterValues
+    status: ReadingStatus
+    source: RecordedSource
+    submitted_by: Optional[str] = None
+    submitted_at: datetime
+    review_reason: Optional[str] = None
+    mandate_id: Optional[str] = None
+
+
+class HeldReading(Reading):
+    """A reading in the desk's review queue, with whose point it is."""
+    consumption_point_id: str
+    eic: str
+    customer_id: str
+    contract_no: str
+
+
+class LastReading(BaseModel):
+    reading_date: date
+    registers: RegisterValues
+
+
+class PointReadings(BaseModel):
+    """A consumption point's last accepted reading and the next one due."""
+    last_reading: Optional[LastReading] = None
+    next_reading_due: date
+
+
+class Decision(Shape):
+    """An operator's decision on a held reading; a rejection says why."""
+    accept: bool
+    reason: Optional[str] = Field(default=None, max_length=300)
+
+
+class RejectedLine(BaseModel):
+    line: int
+    reason: str
+
+
+class ImportReport(BaseModel):
+    accepted: int
+    held: int
+    rejected: list[RejectedLine]
+
+
+class ReadingOverviewArguments(Arguments):
+    consumption_point_ids: list[str] = Field(max_length=1000)
+
+
+class SubmitReadingArguments(Arguments):
+    command: SubmitReading
+
+
+class ListReadingsArguments(Arguments):
+    consumption_point_id: str = Field(min_length=1, max_length=36)
+    #: when given, the consumption point must be theirs (else NotFound)
+    customer_id: Optional[str] = Field(default=None, max_length=36)
+
+
+class DecideReadingArguments(Arguments):
+    reading_id: str = Field(min_length=1, max_length=36)
+    decision: Decision
+    operator: str = Field(min_length=1, max_length=64)
+
+
+class ImportReadingsArguments(Arguments):
+    #: CSV: ``eic`` or ``meter_serial``, ``reading_date``, one column per register
+    csv_text: str
+    operator: str = Field(min_length=1, max_length=64)
+
+
+health = RpcMethod("metering", "health", returns=Health,
+                   summary="Whether metering's database answers.")
+reading_overview = RpcMethod(
+    "metering", "reading_overview", ReadingOverviewArguments,
+    returns=dict[str, PointReadings], raises=(ValidationFailed,),
+    summary="For each consumption point metering knows: its last accepted reading "
+            "and the next reading due.")
+submit_reading = RpcMethod(
+    "metering", "submit_reading", SubmitReadingArguments, returns=ReadingReceipt,
+    raises=(ValidationFailed, NotFound, Conflict),
+    summary="Submit a meter reading: accepted (and billed) or held for review. "
+            "Conflict when the idempotency key was used with another reading.")
+list_readings = RpcMethod(
+    "metering", "list_readings", ListReadingsArguments, returns=list[Reading],
+    raises=(ValidationFailed, NotFound),
+    summary="The readings of a consumption point, newest first.")
+review_queue = RpcMethod(
+    "metering", "review_queue", returns=list[HeldReading],
+    summary="The readings held for review, oldest first.")
+decide_reading = RpcMethod(
+    "metering", "decide_reading", DecideReadingArguments, returns=Reading,
+    raises=(ValidationFailed, NotFound, Conflict),
+    summary="Accept a held reading (it goes to billing) or reject it with a reason "
+            "the customer sees.")
+import_readings = RpcMethod(
+    "metering", "import_readings", ImportReadingsArguments, returns=ImportReport,
+    raises=(ValidationFailed,),
+    summary="Import readings from CSV; each line is accepted, held or rejected with "
+            "its reason.")

@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from services.common.errors import ValidationFailed, VoolError
 from services.common.validation import field_errors, refuse_nul
 from services.metering.models import meters
-from services.metering.readings import SubmitReading, submit_reading
+from services.metering.api import SubmitReading
+from services.metering.readings import submit_reading
 
 MAX_ROWS = 50_000
 

@@ -23,27 +23,10 @@ from services.common.registers import register_value_errors
 from services.common.sequences import upsert_insert
 from services.common.validation import Shape
 from services.metering import plausibility
-from services.metering.api import (ReadingHeldForReview, ReadingRejected, ReadingScheduleStarted,
-                                   ReadingSubmitted)
+from services.metering.api import (Decision, ReadingHeldForReview, ReadingRejected,
+                                   ReadingScheduleStarted, ReadingSubmitted, SubmitReading)
 from services.metering.models import idempotency_keys, meters, readings
 from services.metering.schedule import next_reading_due
-
-class SubmitReading(Shape):
-    consumption_point_id: str = Field(min_length=1, max_length=36)
-    reading_date: date
-    registers: dict[str, int]
-    source: Literal["customer", "delegate", "operator", "import"] = "customer"
-    submitted_by: Optional[str] = Field(default=None, max_length=64)
-    mandate_id: Optional[str] = Field(default=None, max_length=36)
-    # when given, the consumption point must belong to this customer
-    customer_id: Optional[str] = Field(default=None, max_length=36)
-    idempotency_key: Optional[str] = Field(default=None, min_length=1, max_length=200)
-
-
-class Decide(Shape):
-    accept: bool
-    reason: Optional[str] = Field(default=None, max_length=300)
-
 
 def register_meter(uow, data, window_days):
     """From contract_signed: the meter's registers and its initial readings."""
@@ -242,7 +225,7 @@ def review_queue(uow):
             for r in rows]
 
 
-def decide(uow, reading_id, decision: Decide, operator, window_days):
+def decide(uow, reading_id, decision: Decision, operator, window_days):
     session = uow.session
     row = session.execute(sa.select(readings).where(readings.c.reading_id == reading_id)
                           .with_for_update()).mappings().first()

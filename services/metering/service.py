@@ -1,16 +1,15 @@
-"""metering: meter registers, readings, review and reading schedules (entrypoints only)."""
+"""metering: meter registers, readings, review and reading schedules (entrypoints
+only; what each method takes, returns and raises is in services/metering/api.py)."""
 from pathlib import Path
 
 from nameko.dependency_providers import Config
 
 from services.common import config as cfg
 from services.common.db import Database
-from services.common.errors import ValidationFailed
 from services.common.messaging import event_handler
 from services.common.rpc import rpc
-from services.common.validation import parse
 from services.contracts.api import ConsumptionPointLinked, ContractSigned
-from services.metering import imports, readings
+from services.metering import api, imports, readings
 from services.metering.models import metadata
 from services.metering.plausibility import Thresholds
 from services.metering.schedule import DEFAULT_WINDOW_DAYS
@@ -40,7 +39,7 @@ class MeteringService:
     def _window(self):
         return cfg.int_setting(self.config, "VOOL_READING_WINDOW_DAYS", DEFAULT_WINDOW_DAYS)
 
-    @rpc
+    @rpc(api.health)
     def health(self):
         return self.db.health()
 
@@ -55,60 +54,33 @@ class MeteringService:
         self.db.apply_once(event, "metering.on_consumption_point_linked",
                           readings.relink_meter, ConsumptionPointLinked.data_of(event))
 
-    @rpc
+    @rpc(api.reading_overview)
     def reading_overview(self, consumption_point_ids):
-        """returns ``{consumption_point_id: {last_reading: {reading_date, registers} |
-        None, next_reading_due}}`` for the points metering knows."""
-        if not isinstance(consumption_point_ids, list):
-            raise ValidationFailed.field("consumption_point_ids", "must be a list")
         with self.db.unit_of_work() as uow:
-            return readings.reading_overview(uow, [str(p) for p in consumption_point_ids],
-                                             self._window())
+            return readings.reading_overview(uow, consumption_point_ids, self._window())
 
-    @rpc
+    @rpc(api.submit_reading)
     def submit_reading(self, command):
-        """Submit a meter reading.
-
-        command: ``{consumption_point_id, reading_date: YYYY-MM-DD, registers:
-        {code: kWh}, source?: customer|delegate|operator|import, submitted_by?,
-        mandate_id?, customer_id? (the point must be theirs), idempotency_key?}``
-        returns: ``{reading_id, status: accepted|held_for_review, consumption:
-        {code: kWh}, next_reading_due, review_reason?}``
-        raises: ValidationFailed (field errors), NotFound (unknown consumption point),
-        Conflict (key reused with another body; a reading under review)
-        """
-        command = parse(readings.SubmitReading, command)
         with self.db.unit_of_work() as uow:
             return readings.submit_reading(uow, command, self._window(),
                                            thresholds(self.config))
 
-    @rpc
+    @rpc(api.list_readings)
     def list_readings(self, consumption_point_id, customer_id=None):
-        """returns the readings of a consumption point, newest first (API.md's shape);
-        NotFound, also when ``customer_id`` is given and the point is not theirs."""
         with self.db.unit_of_work() as uow:
-            return readings.list_readings(uow, str(consumption_point_id),
-                                          str(customer_id) if customer_id else None)
+            return readings.list_readings(uow, consumption_point_id, customer_id)
 
-    @rpc
+    @rpc(api.review_queue)
     def review_queue(self):
-        """returns the readings held for review, oldest first."""
         with self.db.unit_of_work() as uow:
             return readings.review_queue(uow)
 
-    @rpc
+    @rpc(api.decide_reading)
     def decide_reading(self, reading_id, decision, operator):
-        """decision: ``{accept: bool, reason?}``. Accepting releases the reading to
-        billing (reading_submitted); rejecting needs a reason the customer sees."""
-        decision = parse(readings.Decide, decision)
         with self.db.unit_of_work() as uow:
-            return readings.decide(uow, str(reading_id), decision, str(operator), self._window())
+            return readings.decide(uow, reading_id, decision, operator, self._window())
 
-    @rpc
+    @rpc(api.import_readings)
     def import_readings(self, csv_text, operator):
-        """A CSV of readings (``eic`` or ``meter_serial``, ``reading_date``, one column
-        per register). returns ``{accepted, held, rejected: [{line, reason}]}``."""
-        if not isinstance(csv_text, str):
-            raise ValidationFailed.field("file", "must be CSV text")
-        return imports.import_readings(self.db.unit_of_work, csv_text, str(operator),
+        return imports.import_readings(self.db.unit_of_work, csv_text, operator,
                                        self._window(), thresholds(self.config))

@@ -19,7 +19,7 @@ from services.contracts.contact import ContactChange
 from services.contracts.models import metadata as contracts_metadata
 from services.identity import eligibility, mandates
 from services.identity.models import metadata as identity_metadata
-from services.metering import readings
+from services.metering import api, readings
 from services.metering.models import metadata as metering_metadata
 from services.metering.plausibility import Thresholds
 from tests.event_samples import event_handlers, event_models, samples
@@ -92,7 +92,7 @@ def story():
 
     def submit(reading_date, value):
         with metering.unit_of_work() as uow:
-            return readings.submit_reading(uow, parse(readings.SubmitReading, {
+            return readings.submit_reading(uow, parse(api.SubmitReading, {
                 "consumption_point_id": contract["consumption_point_id"],
                 "reading_date": reading_date, "registers": {"T1": value}}), 3, thresholds)
     submit("2026-02-15", 1300)
@@ -102,7 +102,7 @@ def story():
         assert held["status"] == "held_for_review"
         keep(metering, "reading_held_for_review")
         with metering.unit_of_work() as uow:
-            readings.decide(uow, held["reading_id"], readings.Decide(
+            readings.decide(uow, held["reading_id"], api.Decision(
                 accept=accept, reason=None if accept else "a typo"), "operator", 3)
     keep(metering, "reading_rejected")
     assert keep(metering, "reading_submitted")["released_from_review"] is True

@@ -6,7 +6,7 @@ import pytest
 from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.events import parse_event
 from services.common.validation import parse
-from services.metering import readings
+from services.metering import api, readings
 from services.metering.models import metadata
 from services.metering.plausibility import Thresholds
 from tests.unit.fakes import FakeDatabase
@@ -32,7 +32,7 @@ THRESHOLDS = Thresholds(typical_daily_kwh={"DAYNIGHT": 15})
 
 
 def submit(db, reading_date, key=None, **registers):
-    command = parse(readings.SubmitReading, {
+    command = parse(api.SubmitReading, {
         "consumption_point_id": POINT, "reading_date": reading_date, "registers": registers,
         "idempotency_key": key})
     with db.unit_of_work() as uow:
@@ -85,7 +85,7 @@ def test_a_value_below_the_previous_reading_says_so_and_shows_it(db):
 
 
 def test_an_unknown_consumption_point_is_not_found(db):
-    command = parse(readings.SubmitReading, {
+    command = parse(api.SubmitReading, {
         "consumption_point_id": "nope", "reading_date": "2026-02-15", "registers": {"T1": 1}})
     with pytest.raises(NotFound), db.unit_of_work() as uow:
         readings.submit_reading(uow, command, 3, THRESHOLDS)
@@ -121,7 +121,7 @@ def test_a_slipped_decimal_point_is_held_for_review_and_not_billed(db):
     with pytest.raises(Conflict):                      # one at a time while it is checked
         submit(db, "2026-02-02", T1=600, T2=60)
     with db.unit_of_work() as uow:
-        released = readings.decide(uow, result["reading_id"], readings.Decide(accept=True),
+        released = readings.decide(uow, result["reading_id"], api.Decision(accept=True),
                                    "operator:anna", 3)
     assert released["status"] == "accepted"
     [event] = db.events("reading_submitted")
@@ -132,10 +132,10 @@ def test_a_rejected_reading_keeps_its_reason(db):
     result = submit(db, "2026-02-01", T1=5000, T2=50)
     with db.unit_of_work() as uow:
         with pytest.raises(ValidationFailed):
-            readings.decide(uow, result["reading_id"], readings.Decide(accept=False), "op", 3)
+            readings.decide(uow, result["reading_id"], api.Decision(accept=False), "op", 3)
     with db.unit_of_work() as uow:
         readings.decide(uow, result["reading_id"],
-                        readings.Decide(accept=False, reason="Meter photo shows 500"), "op", 3)
+                        api.Decision(accept=False, reason="Meter photo shows 500"), "op", 3)
     with db.unit_of_work() as uow:
         latest = readings.list_readings(uow, POINT)[0]
     assert (latest["status"], latest["review_reason"]) == ("rejected", "Meter photo shows 500")
