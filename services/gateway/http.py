@@ -95,9 +95,12 @@ class Route(HttpRequestHandler):
       route returns as-is (anything with ``returns``), or the dotted name of one
       (``"services.metering.api.Reading"``), resolved when the document is made;
     - ``query``: a pydantic model whose fields are the query parameters;
+      ``header_parameters``: request headers it reads, name -> (schema, what);
     - ``path``: schemas of path parameters beyond the common ones (openapi.py);
     - ``problems``: the 4xx it can answer beyond what its access rule and its
-      body imply (409, 422, 429, ...); ``headers``: of its 2xx answer;
+      body imply (409, 422, 429, ...), and ``calls``: the RPC methods (of the
+      services' api.py) it calls besides ``response_model``'s, whose ``raises``
+      count too; ``headers``: of its 2xx answer;
     - ``responses``: answers other than a problem, by status (``{503: Health}``);
     - ``standalone``: it asks no service, so it never answers 503;
     - ``max_body``: the largest body it takes, in bytes.
@@ -106,8 +109,9 @@ class Route(HttpRequestHandler):
 
     def __init__(self, method, url, access, summary, scope=None, request_model=None,
                  response_model=None, status=200, tag="system", *, request_media=JSON,
-                 response_media=JSON, query=None, path=None, problems=(), headers=None,
-                 description=None, responses=None, standalone=False, max_body=None,
+                 response_media=JSON, query=None, header_parameters=None, path=None,
+                 problems=(), headers=None,
+                 description=None, responses=None, standalone=False, calls=(), max_body=None,
                  **kwargs):
         if access not in ACCESS_RULES:
             raise ValueError(f"unknown access rule {access!r}")
@@ -125,8 +129,10 @@ class Route(HttpRequestHandler):
         self.status = status
         self.tag = tag
         self.query = query
+        self.header_parameters = header_parameters or {}
         self.path_schemas = path or {}
         self.problems = tuple(problems)
+        self.calls = tuple(calls)
         self.headers = headers or {}
         self.responses = responses or {}
         self.standalone = standalone

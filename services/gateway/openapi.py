@@ -13,7 +13,7 @@ from pydantic import TypeAdapter
 
 from services.common.scopes import IMPLIED, SCOPES
 from services.gateway.http import FORM, JSON, Route
-from services.gateway.problems import PROBLEM_JSON, PROBLEM_TYPES, problem_type
+from services.gateway.problems import PROBLEM_JSON, PROBLEM_TYPES, PROBLEMS, problem_type
 from services.gateway.schemas import Problem
 
 REF = "#/components/schemas/{model}"
@@ -75,13 +75,18 @@ def openapi_path(url):
     return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", url)
 
 
+def _named(declared):
+    if isinstance(declared, str):
+        module, _, attribute = declared.rpartition(".")
+        return getattr(importlib.import_module(module), attribute)
+    return declared
+
+
 def resolve_model(declared):
     """The type a declaration names: a model or type as is; the dotted name of one
     (``services.metering.api.Reading``); an RPC method of a service's api.py (its
     ``returns``: the route answers with that result as-is)."""
-    if isinstance(declared, str):
-        module, _, attribute = declared.rpartition(".")
-        declared = getattr(importlib.import_module(module), attribute)
+    declared = _named(declared)
     if not isinstance(declared, type) and hasattr(declared, "returns"):
         declared = declared.returns
     return declared
@@ -101,9 +106,17 @@ def problem_statuses(route, has_path_parameters):
         statuses.update((413, 415, 422))        # too large, wrong type, invalid
         if route.request_media == JSON:
             statuses.add(400)                   # not JSON
-    if route.query is not None:
+    if route.query is not None or route.header_parameters:
         statuses.add(422)
     statuses.update(route.problems)
+    # what the RPC methods it calls may raise (their api.py says), as the
+    # gateway's table answers each
+    for method in (route.response_model, *route.calls):
+        for error in getattr(_named(method), "raises", None) or ():
+            for error_class, (status, _, _) in PROBLEMS.items():
+                if issubclass(error, error_class):
+                    statuses.add(status)
+                    break
     return sorted(statuses)
 
 
@@ -158,6 +171,9 @@ def build_document(service_class, version):
                                "description": description, "schema": schema})
         if "query" in keys:
             parameters.extend(_query_parameters(schema_of(keys["query"]), components))
+        for header, (schema, description) in route.header_parameters.items():
+            parameters.append({"name": header, "in": "header", "required": False,
+                               "description": description, "schema": schema})
         for method in route.method.split(","):
             operation = {
                 "operationId": name,

@@ -1,6 +1,6 @@
 """The gateway's request and response models (pydantic): the same models
 validate requests and generate the OpenAPI document."""
-from typing import Optional
+from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -97,3 +97,30 @@ class OpenApiDocument(BaseModel):
     openapi: str
     info: dict
     paths: dict
+
+
+# -- query parameters (each model's fields are a route's query parameters) ---------
+
+class InvoicesQuery(Shape):
+    status: Literal["unpaid", "paid", "overdue", "all"] = "all"
+
+
+class InvoicePdfQuery(Shape):
+    lang: Optional[Literal["et", "en"]] = Field(
+        default=None, description="The invoice's language; the customer's by default")
+
+
+class UnmatchedPaymentsQuery(Shape):
+    status: Literal["unmatched"] = "unmatched"
+
+
+class ClaimsQuery(Shape):
+    status: Literal["pending", "approved", "rejected", "all"] = "pending"
+
+
+class CasesQuery(Shape):
+    status: Literal["open", "answered", "closed", "all"] = "open"
+
+
+class DeliveriesQuery(Shape):
+    status: Literal["failed", "pending", "sent", "all"] = "failed"

@@ -12,7 +12,8 @@ from services.common import config as cfg
 from services.common.errors import NotFound, ValidationFailed
 from services.common.validation import Shape
 from services.gateway.auth import actor, visible_points
-from services.gateway.http import form_body, json_body, route
+from services.gateway import schemas
+from services.gateway.http import FORM, form_body, json_body, route
 from services.gateway.problems import UnsupportedMediaType
 
 CUSTOMER = "/api/v1/customers/<cid>"
@@ -35,7 +36,8 @@ class PaymentRequest(Shape):
 class BillingRoutes:
 
     @route("GET", "/api/v1/customers/<cid>/invoices", access="customer", scope="invoices:read",
-           tag="invoices", summary="Invoices (?status=unpaid|paid|overdue|all)")
+           tag="invoices", query=schemas.InvoicesQuery,
+           summary="Invoices (?status=unpaid|paid|overdue|all)")
     def invoices(self, request, cid):
         return self.services.call("billing", "invoices_of", cid,
                                   request.args.get("status", "all"), visible_points(request))
@@ -47,7 +49,8 @@ class BillingRoutes:
                                   visible_points(request))
 
     @route("GET", "/api/v1/customers/<cid>/invoices/<invoice_no>.pdf", access="customer",
-           scope="invoices:read", tag="invoices",
+           scope="invoices:read", tag="invoices", query=schemas.InvoicePdfQuery,
+           response_media="application/pdf",
            summary="The invoice as PDF, in the customer's language (?lang=et|en)")
     def invoice_pdf(self, request, cid, invoice_no):
         invoice = self.services.call("billing", "get_invoice", invoice_no, cid,
@@ -89,12 +92,17 @@ class BillingRoutes:
                 "reference_no": order["reference_no"], "invoice_nos": order["invoice_nos"]}
 
     @route("POST", "/api/v1/payments/banklink/<bank>/return", access="public",
-           tag="invoices", summary="The bank's signed payment reply (1111 paid, 1911 cancelled)")
+           tag="invoices", request_model=schemas.BanklinkReply, request_media=FORM,
+           problems=(401, 409),
+           description="401 when the reply's signature or ids do not check out; 404 for a "
+                       "payment Vool did not start; 409 when the reply does not match it.",
+           summary="The bank's signed payment reply (1111 paid, 1911 cancelled)")
     def bank_payment_return(self, request, bank):
         reply = self.services.call("identity", "verify_payment_reply", bank, form_body(request))
         return self.services.call("billing", "finish_bank_payment", bank, reply)
 
     @route("GET", "/api/v1/payment-books/<reference_no>", access="customer", tag="invoices",
+           scope="invoices:read", problems=(404,),
            summary="Up to which meter reading the payments under a reference number reach")
     def payment_book(self, request, reference_no):
         # the customers whose invoices the caller may see: themselves, and mandates
@@ -117,6 +125,7 @@ class BillingRoutes:
         return book
 
     @route("POST", "/api/v1/operator/bank-statements", access="operator", tag="operator",
+           request_media="application/xml",
            summary="Import an ISO 20022 camt.053 bank statement (XML): payments by reference")
     def desk_import_statement(self, request):
         if request.mimetype not in STATEMENT_TYPES:
@@ -125,6 +134,7 @@ class BillingRoutes:
         return self.services.call("billing", "import_statement", statement, timeout=120)
 
     @route("GET", "/api/v1/operator/payments", access="operator", tag="operator",
+           query=schemas.UnmatchedPaymentsQuery,
            summary="Payments that matched no contract (?status=unmatched)")
     def desk_unmatched_payments(self, request):
         status = request.args.get("status", "unmatched")

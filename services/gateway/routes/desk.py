@@ -7,6 +7,7 @@ from werkzeug.wrappers import Response
 
 from services.common.errors import ServiceUnavailable
 from services.gateway.auth import actor
+from services.gateway import schemas
 from services.gateway.http import json_body, json_response, route
 from services.notifications.desk import Feedback, Reply
 
@@ -72,6 +73,9 @@ class DeskRoutes:
         return Response(status=204)
 
     @route("GET", f"{OPERATOR}/cases", access="operator", tag="operator",
+           query=schemas.CasesQuery, headers={
+               "Vool-Unavailable": "`contracts` when the customers' details could not be "
+                                   "added (the queue comes without them)"},
            summary="The desk's queue (?status=open) with each customer's details and contracts")
     def desk_cases(self, request):
         cases = self.services.call("notifications", "list_cases",
@@ -88,7 +92,7 @@ class DeskRoutes:
                                   reply.model_dump(), actor(request.principal))
 
     @route("GET", f"{OPERATOR}/notifications", access="operator", tag="operator",
-           summary="Outgoing e-mails and SMS (?status=failed|pending|sent|all)")
+           query=schemas.DeliveriesQuery, summary="Outgoing e-mails and SMS (?status=failed|pending|sent|all)")
     def desk_deliveries(self, request):
         return self.services.call("notifications", "deliveries",
                                   request.args.get("status", "failed"))

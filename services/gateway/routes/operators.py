@@ -3,6 +3,7 @@ of cases is in desk.py)."""
 from services.contracts.linking import Decision
 from services.contracts.signing import SignContract, Terminate
 from services.gateway.auth import actor
+from services.gateway import schemas
 from services.gateway.http import json_body, route
 
 OPERATOR = "/api/v1/operator"
@@ -33,7 +34,7 @@ class OperatorRoutes:
                                   command.model_dump(mode="json"), actor(request.principal))
 
     @route("GET", f"{OPERATOR}/claims", access="operator", tag="operator",
-           summary="Consumption-point claims (?status=pending) with the contracts that match")
+           query=schemas.ClaimsQuery, summary="Consumption-point claims (?status=pending) with the contracts that match")
     def desk_claims(self, request):
         return self.services.call("contracts", "claims_for_desk",
                                   request.args.get("status", "pending"))
