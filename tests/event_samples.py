@@ -89,6 +89,9 @@ def samples():
         "reading_rejected": {
             "reading_id": reading, "consumption_point_id": POINT, "customer_id": CUSTOMER,
             "reading_date": "2026-02-15", "reason": "a typo"},
+        "reading_withdrawn": {
+            "reading_id": reading, "consumption_point_id": POINT, "customer_id": CUSTOMER,
+            "reading_date": "2026-02-15", "replaced_by": str(uuid.UUID(int=9))},
         "contract_signed": {
             "contract_no": "VL-000001", "customer_id": CUSTOMER, "person_code": GRANDMOTHER,
             "name": "Õie Mäger", "reference_no": "1000013", "consumption_point_id": POINT,

@@ -19,6 +19,7 @@ from fpdf import FPDF
 from fpdf.fonts import FontFace
 
 from services.billing.money import exact, to_cents
+from services.common import formats
 
 SELLER_NAME = "Vool Energia AS"
 SELLER_ADDRESS = "Narva mnt 5, 10117 Tallinn"
@@ -120,40 +121,19 @@ _REGISTERS = {
     "en": {"T1": "day", "T2": "night"},
 }
 
-_MONTHS = {
-    "et": ("jaanuar", "veebruar", "märts", "aprill", "mai", "juuni", "juuli",
-           "august", "september", "oktoober", "november", "detsember"),
-    "en": ("January", "February", "March", "April", "May", "June", "July",
-           "August", "September", "October", "November", "December"),
-}
+# --- formatting (services/common/formats.py: the portal's and e-mails' formats) ------
 
-
-# --- formatting -------------------------------------------------------------------
-
-def _date_text(value: str, language: str) -> str:
-    d = date.fromisoformat(value)
-    if language == "et":
-        return d.strftime("%d.%m.%Y")
-    return f"{d.day} {_MONTHS['en'][d.month - 1][:3]} {d.year}"
+def _date_text(value: str, language: str, short: bool = False) -> str:
+    return formats.day(value, language, short=short)
 
 
 def _period_text(period: str, language: str) -> str:
-    year, month = (int(part) for part in period.split("-"))
-    return f"{_MONTHS[language][month - 1]} {year}"
-
-
-def _number_text(value: Decimal, places: int, language: str) -> str:
-    text = f"{value:,.{places}f}"  # en style: 1,234.56
-    if language == "et":
-        text = text.translate(str.maketrans({",": " ", ".": ","}))  # 1 234,56
-    return text
+    return formats.month(period, language)
 
 
 def _money_text(amount, language: str, places: int = 2) -> str:
     value = to_cents(amount) if places == 2 else exact(amount)
-    sign = "-" if value < 0 else ""
-    number = _number_text(abs(value), places, language)
-    return f"{sign}{number} €" if language == "et" else f"{sign}€{number}"
+    return formats.money(value, language, places)
 
 
 def _decimals(value: Decimal) -> int:
@@ -166,13 +146,11 @@ def _unit_price_text(unit_price, language: str) -> str:
 
 
 def _kwh_text(kwh, language: str) -> str:
-    value = exact(kwh)
-    return _number_text(value, _decimals(value), language)
+    return formats.number(exact(kwh), language)
 
 
 def _rate_text(rate, language: str) -> str:
-    value = exact(rate)
-    return _number_text(value, _decimals(value.normalize()), language)  # "24.00" -> 24
+    return formats.number(exact(rate).normalize(), language)  # "24.00" -> 24
 
 
 def _iban_text(iban: str) -> str:
@@ -191,8 +169,8 @@ def _line_item(line: dict, language: str, show_registers: bool) -> str:
 def _line_period(line: dict, language: str) -> str:
     start, end = line.get("period_from"), line.get("period_to")
     if start and end:
-        return f"{_date_text(start, language)}–{_date_text(end, language)}"
-    return _date_text(start or end, language) if (start or end) else ""
+        return f"{_date_text(start, language, True)}–{_date_text(end, language, True)}"
+    return _date_text(start or end, language, True) if (start or end) else ""
 
 
 # --- the document -----------------------------------------------------------------

@@ -75,12 +75,25 @@ class ReadingRejected(EventData):
     reason: str
 
 
-EVENTS = (ReadingScheduleStarted, ReadingSubmitted, ReadingHeldForReview, ReadingRejected)
+class ReadingWithdrawn(EventData):
+    """A held reading its customer took back, or replaced by ``replaced_by``."""
+    event_type = "reading_withdrawn"
+    version = 1
+
+    reading_id: str
+    consumption_point_id: str
+    customer_id: str
+    reading_date: date
+    replaced_by: Optional[str] = None
+
+
+EVENTS = (ReadingScheduleStarted, ReadingSubmitted, ReadingHeldForReview, ReadingRejected,
+          ReadingWithdrawn)
 
 
 # -- RPC ----------------------------------------------------------------------------
 
-ReadingStatus = Literal["accepted", "held_for_review", "rejected"]
+ReadingStatus = Literal["accepted", "held_for_review", "rejected", "withdrawn"]
 ReadingSource = Literal["customer", "delegate", "operator", "import"]
 #: the readings of a history also include the meter's reading when the contract began
 RecordedSource = Literal["initial", "customer", "delegate", "operator", "import"]
@@ -121,6 +134,8 @@ class Reading(BaseModel):
     submitted_at: datetime
     review_reason: Optional[str] = None
     mandate_id: Optional[str] = None
+    #: a withdrawn reading's correction
+    replaced_by: Optional[str] = None
 
 
 class HeldReading(Reading):
@@ -179,6 +194,31 @@ class DecideReadingArguments(Arguments):
     operator: str = Field(min_length=1, max_length=64)
 
 
+class WithdrawReadingArguments(Arguments):
+    consumption_point_id: str = Field(min_length=1, max_length=36)
+    reading_id: str = Field(min_length=1, max_length=36)
+    #: when given, the consumption point must be theirs (else NotFound)
+    customer_id: Optional[str] = Field(default=None, max_length=36)
+    withdrawn_by: str = Field(min_length=1, max_length=64)
+
+
+class MonthOfConsumption(BaseModel):
+    """A calendar month's consumption per register (None when no reading covers
+    any of its days); ``covered_days`` of its ``days`` are covered by readings."""
+    month: str = Field(pattern=r"^\d{4}-\d{2}$")
+    consumption: Optional[RegisterValues] = None
+    covered_days: int
+    days: int
+
+
+class ConsumptionByMonthArguments(Arguments):
+    consumption_point_id: str = Field(min_length=1, max_length=36)
+    #: when given, the consumption point must be theirs (else NotFound)
+    customer_id: Optional[str] = Field(default=None, max_length=36)
+    #: how many months through the current one
+    months: int = Field(default=25, ge=1, le=120)
+
+
 class ImportReadingsArguments(Arguments):
     #: CSV: ``eic`` or ``meter_serial``, ``reading_date``, one column per register
     csv_text: str
@@ -209,6 +249,16 @@ decide_reading = RpcMethod(
     raises=(ValidationFailed, NotFound, Conflict),
     summary="Accept a held reading (it goes to billing) or reject it with a reason "
             "the customer sees.")
+withdraw_reading = RpcMethod(
+    "metering", "withdraw_reading", WithdrawReadingArguments, returns=Reading,
+    raises=(ValidationFailed, NotFound, Conflict),
+    summary="The customer takes back her reading while it is held for review "
+            "(Conflict once it is decided). A new reading of hers replaces a held one.")
+consumption_by_month = RpcMethod(
+    "metering", "consumption_by_month", ConsumptionByMonthArguments,
+    returns=list[MonthOfConsumption], raises=(ValidationFailed, NotFound),
+    summary="Consumption per calendar month and register through the current month, "
+            "oldest first, spread from the accepted readings by days.")
 import_readings = RpcMethod(
     "metering", "import_readings", ImportReadingsArguments, returns=ImportReport,
     raises=(ValidationFailed,),

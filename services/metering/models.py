@@ -26,7 +26,8 @@ readings = sa.Table(
     sa.Column("reading_date", sa.Date, nullable=False),
     sa.Column("registers", sa.JSON, nullable=False),     # {"T1": 12345}
     sa.Column("consumption", sa.JSON, nullable=False),   # {"T1": 300}
-    sa.Column("status", sa.String(20), nullable=False),  # accepted | held_for_review | rejected
+    # accepted | held_for_review | rejected | withdrawn (by its customer, while held)
+    sa.Column("status", sa.String(20), nullable=False),
     sa.Column("source", sa.String(20), nullable=False),  # initial | customer | delegate | operator | import
     sa.Column("submitted_by", sa.String(64)),
     sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=False),
@@ -34,6 +35,7 @@ readings = sa.Table(
     sa.Column("review_reason", sa.String(300)),            # why it was held or rejected
     sa.Column("decided_by", sa.String(64)),
     sa.Column("decided_at", sa.DateTime(timezone=True)),
+    sa.Column("replaced_by", sa.String(36)),               # the reading that replaced a withdrawn one
     sa.Index("ix_readings_point_date", "consumption_point_id", "reading_date"),
 )
 

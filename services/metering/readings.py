@@ -8,6 +8,8 @@
   judges its plausibility, and stores it — accepted, with ``reading_submitted``,
   or held for review, with ``reading_held_for_review`` — in one transaction.
 - ``decide`` releases a held reading to billing or rejects it with a reason.
+- ``withdraw`` lets a customer take back her reading while it is held; a new
+  reading of hers replaces the held one.
 """
 import hashlib
 import json
@@ -24,9 +26,16 @@ from services.common.sequences import upsert_insert
 from services.common.validation import Shape
 from services.metering import plausibility
 from services.metering.api import (Decision, ReadingHeldForReview, ReadingRejected,
-                                   ReadingScheduleStarted, ReadingSubmitted, SubmitReading)
+                                   ReadingScheduleStarted, ReadingSubmitted, ReadingWithdrawn,
+                                   SubmitReading)
 from services.metering.models import idempotency_keys, meters, readings
 from services.metering.schedule import next_reading_due
+
+#: who may enter a new reading while one is held: the customer (or her delegate)
+#: correcting a typo replaces the held reading; the desk and imports wait for the
+#: decision
+CORRECTS_HELD = ("customer", "delegate")
+
 
 def register_meter(uow, data, window_days):
     """From contract_signed: the meter's registers and its initial readings."""
@@ -96,7 +105,7 @@ def submit_reading(uow, command: SubmitReading, window_days, thresholds):
     held = session.execute(sa.select(readings.c.reading_id).where(
         readings.c.consumption_point_id == meter["consumption_point_id"],
         readings.c.status == "held_for_review")).first()
-    if held is not None:
+    if held is not None and command.source not in CORRECTS_HELD:
         raise Conflict("the last reading of this consumption point is being checked; "
                        "a new one can be entered once it is decided", code="reading-under-review")
 
@@ -121,6 +130,8 @@ def submit_reading(uow, command: SubmitReading, window_days, thresholds):
         meter["tariff_plan"], thresholds)
     status = "accepted" if review_reason is None else "held_for_review"
     reading_id = str(uuid.uuid4())
+    if held is not None:   # the customer's correction of the reading being checked
+        _withdraw(uow, meter, held.reading_id, command.submitted_by, replaced_by=reading_id)
     session.execute(sa.insert(readings).values(
         reading_id=reading_id, consumption_point_id=meter["consumption_point_id"],
         reading_date=command.reading_date, registers=command.registers,
@@ -259,6 +270,36 @@ def decide(uow, reading_id, decision: Decision, operator, window_days):
     return _reading_view(updated)
 
 
+def withdraw(uow, point_id, reading_id, customer_id, withdrawn_by):
+    """The customer takes back her own reading while it is held for review; a
+    decided reading stays decided (Conflict)."""
+    session = uow.session
+    meter = session.execute(sa.select(meters).where(meters.c.consumption_point_id == point_id)
+                            .with_for_update()).mappings().first()
+    row = session.execute(sa.select(readings).where(
+        readings.c.reading_id == reading_id,
+        readings.c.consumption_point_id == point_id)).mappings().first()
+    if meter is None or row is None or (customer_id and meter["customer_id"] != customer_id):
+        raise NotFound(f"no reading {reading_id} of consumption point {point_id}")
+    if row["status"] != "held_for_review":
+        raise Conflict(f"the reading is {row['status']}: only a reading held for review "
+                       "can be withdrawn", code="reading-decided")
+    _withdraw(uow, meter, reading_id, withdrawn_by)
+    return _reading_view(session.execute(
+        sa.select(readings).where(readings.c.reading_id == reading_id)).mappings().one())
+
+
+def _withdraw(uow, meter, reading_id, withdrawn_by, replaced_by=None):
+    row = uow.session.execute(sa.update(readings).where(
+        readings.c.reading_id == reading_id, readings.c.status == "held_for_review").values(
+        status="withdrawn", decided_by=withdrawn_by, decided_at=uow.now,
+        replaced_by=replaced_by).returning(readings.c.reading_date)).first()
+    uow.emit_event(ReadingWithdrawn(
+        reading_id=reading_id, consumption_point_id=meter["consumption_point_id"],
+        customer_id=meter["customer_id"], reading_date=row.reading_date,
+        replaced_by=replaced_by))
+
+
 def relink_meter(uow, data):
     """From consumption_point_linked: the meter's readings now belong to another customer."""
     uow.session.execute(sa.update(meters)
@@ -295,6 +336,8 @@ def _reading_view(r):
         view["review_reason"] = r["review_reason"]
     if r["mandate_id"]:
         view["mandate_id"] = r["mandate_id"]
+    if r["replaced_by"]:
+        view["replaced_by"] = r["replaced_by"]
     return view
 
 

@@ -9,7 +9,7 @@ from services.common.db import Database
 from services.common.messaging import event_handler
 from services.common.rpc import rpc
 from services.contracts.api import ConsumptionPointLinked, ContractSigned
-from services.metering import api, imports, readings
+from services.metering import api, consumption, imports, readings
 from services.metering.models import metadata
 from services.metering.plausibility import Thresholds
 from services.metering.schedule import DEFAULT_WINDOW_DAYS
@@ -79,6 +79,18 @@ class MeteringService:
     def decide_reading(self, reading_id, decision, operator):
         with self.db.unit_of_work() as uow:
             return readings.decide(uow, reading_id, decision, operator, self._window())
+
+    @rpc(api.withdraw_reading)
+    def withdraw_reading(self, consumption_point_id, reading_id, customer_id, withdrawn_by):
+        with self.db.unit_of_work() as uow:
+            return readings.withdraw(uow, consumption_point_id, reading_id, customer_id,
+                                     withdrawn_by)
+
+    @rpc(api.consumption_by_month)
+    def consumption_by_month(self, consumption_point_id, customer_id=None, months=25):
+        with self.db.unit_of_work() as uow:
+            return consumption.consumption_by_month(uow, consumption_point_id, customer_id,
+                                                    months, uow.clock.today())
 
     @rpc(api.import_readings)
     def import_readings(self, csv_text, operator):

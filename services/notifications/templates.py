@@ -5,11 +5,11 @@ both are plain text (e-mail is text/plain, the inbox shows text), so nothing is
 HTML-escaped. A value a template names but the event did not carry is an error,
 not a blank in a customer's message.
 """
-from datetime import date, datetime
-from decimal import Decimal
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from services.common import formats
 
 LANGUAGES = ("et", "en")
 DEFAULT_LANGUAGE = "et"
@@ -20,39 +20,11 @@ KINDS = (
 )
 TEMPLATES = Path(__file__).parent / "templates"
 
-MONTHS = {
-    "et": ("jaanuar", "veebruar", "märts", "aprill", "mai", "juuni", "juuli", "august",
-           "september", "oktoober", "november", "detsember"),
-    "en": ("January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December"),
-}
-
-
-def _as_date(value):
-    if isinstance(value, datetime):
-        return value.date()
-    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
-
-
 def _filters(language):
-    months = MONTHS[language]
-
-    def day(value):
-        d = _as_date(value)
-        return f"{d:%d.%m.%Y}" if language == "et" else f"{d.day} {months[d.month - 1]} {d.year}"
-
-    def month(value):
-        """A billing period, YYYY-MM."""
-        year, number = str(value).split("-")[:2]
-        return f"{months[int(number) - 1]} {year}"
-
-    def money(value):
-        amount = f"{Decimal(str(value)):,.2f}"
-        if language == "et":  # 1 234,56 €
-            return amount.replace(",", " ").replace(".", ",") + " €"
-        return f"€{amount}"
-
-    return {"date": day, "month": month, "money": money}
+    """Dates, periods and money as the portal and the PDFs show them."""
+    return {"date": lambda value: formats.day(value, language),
+            "month": lambda period: formats.month(period, language),
+            "money": lambda amount: formats.money(amount, language)}
 
 
 def _environment(language):

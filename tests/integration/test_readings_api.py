@@ -147,6 +147,69 @@ def test_a_decimal_slip_is_held_then_released_to_billing(system, rpc, real_time_
     assert "vastu võetud" in released[0]["body"]
 
 
+def test_a_customer_corrects_her_held_reading_and_the_desk_sees_it_replaced(
+        system, rpc, real_time_clock):
+    signed = sign(rpc, n=78, initial={"T1": 1000}, start_date="2026-02-01")
+    token = login(system, rpc, real_time_clock)
+    base, _ = system
+    own = f"{base}/api/v1/customers/{signed['customer_id']}/consumption-points/" \
+          f"{signed['consumption_point_id']}/readings"
+    bearer = {"Authorization": f"Bearer {token}"}
+    desk = {"Authorization": f"Bearer {operator(system)}"}
+
+    def queue():
+        return [r["reading_id"] for r in requests.get(
+            f"{base}/api/v1/operator/readings/review", headers=desk, timeout=10).json()]
+
+    first = post_reading(system, token, signed,   # 270 typed as 2700
+                         {"reading_date": "2026-02-27", "registers": {"T1": 1000 + 2700}})
+    assert first.json()["status"] == "held_for_review" and queue() == [first.json()["reading_id"]]
+    withdrawn = requests.delete(f"{own}/{first.json()['reading_id']}", headers=bearer, timeout=10)
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert withdrawn.json()["status"] == "withdrawn" and queue() == []
+    again = requests.delete(f"{own}/{first.json()['reading_id']}", headers=bearer, timeout=10)
+    assert again.status_code == 409                                  # decided stays decided
+
+    typo = post_reading(system, token, signed,
+                        {"reading_date": "2026-02-28", "registers": {"T1": 1000 + 2700}})
+    assert typo.json()["status"] == "held_for_review"
+    corrected = post_reading(system, token, signed,
+                             {"reading_date": "2026-02-28", "registers": {"T1": 1000 + 270}})
+    assert corrected.status_code == 201 and corrected.json()["status"] == "accepted"
+    assert queue() == []                                             # replaced, not waiting
+    history = {r["reading_id"]: r for r in requests.get(own, headers=bearer, timeout=10).json()}
+    assert history[typo.json()["reading_id"]]["replaced_by"] == corrected.json()["reading_id"]
+    charge = wait_for(lambda: rpc.billing.get_charge(corrected.json()["reading_id"]))
+    assert {l["kwh"] for l in charge["lines"]} == {270}
+    assert rpc.billing.get_charge(typo.json()["reading_id"]) is None  # never billed
+    other = requests.delete(f"{base}/api/v1/customers/{signed['customer_id']}/consumption-points/"
+                            f"{signed['consumption_point_id']}/readings/no-such-reading",
+                            headers=bearer, timeout=10)
+    assert other.status_code == 404
+
+
+def test_consumption_per_month_for_the_chart(system, rpc, real_time_clock):
+    signed = sign(rpc, n=79, initial={"T1": 1000}, start_date="2026-01-15")
+    token = login(system, rpc, real_time_clock)
+    for day, value in (("2026-02-15", 1310), ("2026-02-28", 1440)):
+        assert post_reading(system, token, signed, {"reading_date": day,
+                                                    "registers": {"T1": value}}).status_code == 201
+    base, _ = system
+    url = f"{base}/api/v1/customers/{signed['customer_id']}/consumption-points/" \
+          f"{signed['consumption_point_id']}/consumption"
+    bearer = {"Authorization": f"Bearer {token}"}
+    months = requests.get(url, params={"months": 3}, headers=bearer, timeout=10)
+    assert months.status_code == 200, months.text
+    assert [(m["month"], m["consumption"]) for m in months.json()] == [
+        ("2026-01", {"T1": 160}), ("2026-02", {"T1": 280}), ("2026-03", None)]
+    refused = requests.get(url, params={"months": "0"}, headers=bearer, timeout=10)
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "months"
+    other = sign(rpc, n=80, person_code=HUSBAND, name="Jaan Mäger")
+    assert requests.get(url.replace(signed["consumption_point_id"],
+                                    other["consumption_point_id"]),
+                        headers=bearer, timeout=10).status_code == 404
+
+
 def test_a_summer_cottages_seasonal_readings_are_accepted(system, rpc, real_time_clock):
     real_time_clock.set(datetime(2024, 6, 1, 9, tzinfo=timezone.utc))
     cottage = sign(rpc, person_code=HUSBAND, name="Jaan Mäger", digits=6,

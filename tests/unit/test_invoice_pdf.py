@@ -79,8 +79,8 @@ def test_english_invoice_uses_english_labels_dates_and_amounts():
     assert "Invoice no." in text and "2026110042" in text
     assert "Reference number" in text and "12345678903" in text
     assert "November 2026" in text
-    assert "Issue date 1 Dec 2026" in text
-    assert "Due date 15 Dec 2026" in text
+    assert "Issue date 1 December 2026" in text
+    assert "Due date 15 December 2026" in text
     for label in ("Energy, day", "Energy, night", "Network fee",
                   "Renewable energy charge", "Electricity excise", "Monthly fee"):
         assert label in text

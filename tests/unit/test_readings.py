@@ -31,10 +31,10 @@ def db():
 THRESHOLDS = Thresholds(typical_daily_kwh={"DAYNIGHT": 15})
 
 
-def submit(db, reading_date, key=None, **registers):
+def submit(db, reading_date, key=None, source="customer", **registers):
     command = parse(api.SubmitReading, {
         "consumption_point_id": POINT, "reading_date": reading_date, "registers": registers,
-        "idempotency_key": key})
+        "idempotency_key": key, "source": source, "submitted_by": "person:38001010000"})
     with db.unit_of_work() as uow:
         return readings.submit_reading(uow, command, 3, THRESHOLDS)
 
@@ -118,8 +118,8 @@ def test_a_slipped_decimal_point_is_held_for_review_and_not_billed(db):
     assert "far above" in result["review_reason"]
     assert db.events("reading_submitted") == []
     assert [e["event_type"] for e in db.events()][-1] == "reading_held_for_review"
-    with pytest.raises(Conflict):                      # one at a time while it is checked
-        submit(db, "2026-02-02", T1=600, T2=60)
+    with pytest.raises(Conflict):          # the desk and imports wait for the decision
+        submit(db, "2026-02-02", source="import", T1=600, T2=60)
     with db.unit_of_work() as uow:
         released = readings.decide(uow, result["reading_id"], api.Decision(accept=True),
                                    "operator:anna", 3)
@@ -150,3 +150,42 @@ def test_an_idempotency_key_returns_the_first_answer_and_refuses_another_body(db
     assert refused.value.code == "idempotency-key-reused"
     with db.unit_of_work() as uow:
         assert len(readings.list_readings(uow, POINT)) == 2   # the initial one and one more
+
+
+def history(db):
+    with db.unit_of_work() as uow:
+        return {r["reading_id"]: r for r in readings.list_readings(uow, POINT)}
+
+
+def test_a_customer_replaces_her_held_reading_with_the_corrected_one(db):
+    typo = submit(db, "2026-02-01", T1=100 + 4650, T2=50)      # 465.0 typed as 4650
+    assert typo["status"] == "held_for_review"
+    corrected = submit(db, "2026-02-01", T1=100 + 465, T2=50)
+    assert corrected["status"] == "accepted"
+    assert corrected["consumption"] == {"T1": 465, "T2": 0}    # from the last accepted one
+    readings_now = history(db)
+    assert readings_now[typo["reading_id"]]["status"] == "withdrawn"
+    assert readings_now[typo["reading_id"]]["replaced_by"] == corrected["reading_id"]
+    with db.unit_of_work() as uow:
+        assert readings.review_queue(uow) == []                # gone from the desk's queue
+    [withdrawn] = db.events("reading_withdrawn")
+    assert withdrawn["data"]["replaced_by"] == corrected["reading_id"]
+    [billed] = db.events("reading_submitted")                  # only the correction is billed
+    assert billed["data"]["reading_id"] == corrected["reading_id"]
+
+
+def test_a_held_reading_can_be_withdrawn_but_a_decided_one_stays(db):
+    held = submit(db, "2026-02-01", T1=5000, T2=50)
+    with db.unit_of_work() as uow:
+        with pytest.raises(NotFound):                          # not another customer's
+            readings.withdraw(uow, POINT, held["reading_id"], "c-2", "person:1")
+    with db.unit_of_work() as uow:
+        withdrawn = readings.withdraw(uow, POINT, held["reading_id"], "c-1", "person:1")
+    assert withdrawn["status"] == "withdrawn" and "replaced_by" not in withdrawn
+    with db.unit_of_work() as uow, pytest.raises(Conflict) as refused:
+        readings.withdraw(uow, POINT, held["reading_id"], "c-1", "person:1")
+    assert refused.value.code == "reading-decided"
+    accepted = submit(db, "2026-02-15", T1=400, T2=60)
+    with db.unit_of_work() as uow, pytest.raises(Conflict):
+        readings.withdraw(uow, POINT, accepted["reading_id"], "c-1", "person:1")
+    assert history(db)[accepted["reading_id"]]["status"] == "accepted"

@@ -65,6 +65,24 @@ class ReadingRoutes:
         return self.services.call("metering", "submit_reading",
                                   reading_command(request.principal, cid, cp, reading, key))
 
+    @route("GET", "/api/v1/customers/<cid>/consumption-points/<cp>/consumption",
+           access="customer", scope="readings:read", tag="readings",
+           summary="Consumption per calendar month and register (?months=1..120, 25 "
+                   "by default: this month and the two years before it)")
+    def consumption_by_month(self, request, cid, cp):
+        months = request.args.get("months", "25")
+        if not (months.isdigit() and 1 <= int(months) <= 120):
+            raise ValidationFailed.field("months", "a whole number from 1 to 120")
+        return self.services.call("metering", "consumption_by_month", cp, cid, int(months))
+
+    @route("DELETE", POINT + "/<reading_id>", access="customer", scope="readings:write",
+           tag="readings",
+           summary="Withdraw one's reading while it is held for review (a new reading "
+                   "replaces a held one too)")
+    def withdraw_reading(self, request, cid, cp, reading_id):
+        return self.services.call("metering", "withdraw_reading", cp, reading_id, cid,
+                                  actor(request.principal))
+
     @route("GET", "/api/v1/operator/readings/review", access="operator", tag="operator",
            response_model=metering.review_queue, summary="Readings held for review")
     def desk_review_queue(self, request):
