@@ -49,6 +49,11 @@ def limit_request(request, provider):
     if request.content_length is not None and request.content_length > request.max_content_length:
         raise RequestEntityTooLarge(
             f"the body may hold at most {request.max_content_length} bytes here")
+    if request.mimetype in (FORM, "multipart/form-data"):
+        # parsed here, within the limits, so that a portal page refuses a form as the
+        # API does (the handler finds it parsed)
+        request.shallow = False
+        request.form
 
 
 class ProblemWsgiApp(WsgiApp):

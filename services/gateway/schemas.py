@@ -124,3 +124,34 @@ class CasesQuery(Shape):
 
 class DeliveriesQuery(Shape):
     status: Literal["failed", "pending", "sent", "all"] = "failed"
+
+
+class ConsumptionQuery(Shape):
+    months: int = Field(default=25, ge=1, le=120,
+                        description="How many calendar months, through the current one")
+
+
+class DeadLetter(BaseModel):
+    """A parked message: why and where from, not its whole body."""
+    error: Optional[str] = None
+    queue: Optional[str] = None
+    attempts: Optional[int] = None
+    event_type: Optional[str] = None
+    event_id: Optional[str] = None
+    source: Optional[str] = None
+    body: Optional[str] = Field(default=None, description="The first 200 characters of a "
+                                                          "body that is not an event")
+
+
+class DeadLetterQueue(BaseModel):
+    queue: str
+    messages: int
+    first: list[DeadLetter]
+
+
+class BanklinkPayment(BanklinkForm):
+    """The signed payment request (1011/1012) to post to the bank, and the order."""
+    stamp: str
+    amount: str = Field(description="Euros, two decimals")
+    reference_no: str
+    invoice_nos: list[str]

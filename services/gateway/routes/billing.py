@@ -73,7 +73,7 @@ class BillingRoutes:
         return self.services.call("billing", "payments_of", cid, visible_points(request))
 
     @route("POST", f"{CUSTOMER}/payments", access="customer", scope="payments:write",
-           tag="invoices", request_model=PaymentRequest,
+           tag="invoices", request_model=PaymentRequest, response_model=schemas.BanklinkPayment,
            summary="Pay invoices through a bank: the signed banklink form to post to it")
     def pay(self, request, cid):
         payment = json_body(request, PaymentRequest)

@@ -6,6 +6,7 @@ from typing import Optional
 from services.common.errors import ValidationFailed
 from services.common.validation import Shape
 from services.gateway.auth import actor
+from services.gateway import schemas
 from services.gateway.http import json_body, route
 from services.metering import api as metering
 from services.gateway.problems import UnsupportedMediaType
@@ -67,6 +68,7 @@ class ReadingRoutes:
 
     @route("GET", "/api/v1/customers/<cid>/consumption-points/<cp>/consumption",
            access="customer", scope="readings:read", tag="readings",
+           query=schemas.ConsumptionQuery, response_model=metering.consumption_by_month,
            summary="Consumption per calendar month and register (?months=1..120, 25 "
                    "by default: this month and the two years before it)")
     def consumption_by_month(self, request, cid, cp):
@@ -76,7 +78,7 @@ class ReadingRoutes:
         return self.services.call("metering", "consumption_by_month", cp, cid, int(months))
 
     @route("DELETE", POINT + "/<reading_id>", access="customer", scope="readings:write",
-           tag="readings",
+           tag="readings", response_model=metering.withdraw_reading,
            summary="Withdraw one's reading while it is held for review (a new reading "
                    "replaces a held one too)")
     def withdraw_reading(self, request, cid, cp, reading_id):
