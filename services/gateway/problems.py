@@ -110,6 +110,9 @@ PROBLEM_TYPES = {
     "reading-under-review": (409, "Conflict",
                              "A reading of this consumption point is held for review; "
                              "another waits until the desk has decided."),
+    "reading-decided": (409, "Conflict",
+                        "The reading has been decided (accepted or rejected): only a reading "
+                        "held for review can be withdrawn."),
     "already-linked": (409, "Conflict",
                        "The consumption point is already linked to this customer."),
     "mandate-overlaps": (409, "Conflict",
