@@ -5,8 +5,7 @@ import uuid
 import sqlalchemy as sa
 
 from services.common.errors import NotFound, ValidationFailed
-from services.contracts.api import ContactDetailsChanged
-from services.contracts.contact import CONTACT_FIELDS, ContactChange
+from services.contracts.api import CONTACT_FIELDS, ContactChange, ContactDetailsChanged
 from services.contracts.models import contact_changes, consumption_points, contracts, customers
 
 

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from services.common.validation import parse
 from services.contracts import signing
+from services.contracts.api import SignContract
 from services.contracts.models import customers
 
 GRANDMOTHER = "44903136520"
@@ -55,5 +56,5 @@ def load_demo(uow):
     """
     if uow.session.execute(sa.select(sa.func.count()).select_from(customers)).scalar():
         return []
-    return [signing.sign_contract(uow, parse(signing.SignContract, command))
+    return [signing.sign_contract(uow, parse(SignContract, command))
             for command in DEMO_CONTRACTS]

@@ -8,51 +8,15 @@ the claimant, the previous holder kept on record — or rejects with a reason.
 import hashlib
 import re
 import uuid
-from typing import Optional
 
 import sqlalchemy as sa
-from pydantic import Field, field_validator, model_validator
 
 from services.common.errors import Conflict, NotFound, ValidationFailed
-from services.common.identifiers import valid_eic
-from services.common.validation import Shape
-from services.contracts.api import (ConsumptionPointClaimed, ConsumptionPointClaimRejected,
-                                    ConsumptionPointLinked)
+from services.contracts.api import (Claim, ConsumptionPointClaimed, ConsumptionPointClaimRejected,
+                                    ConsumptionPointLinked, ClaimDecision)
 from services.contracts.customers import contract_status
 from services.contracts.models import (claims, consumption_points, contract_holders, contracts,
                                        customers)
-
-
-class Claim(Shape):
-    address: str = Field(min_length=3, max_length=500)
-    eic: Optional[str] = None
-    meter_serial: Optional[str] = Field(default=None, max_length=64)
-    contract_no: Optional[str] = Field(default=None, max_length=20)
-    note: Optional[str] = Field(default=None, max_length=2000)
-
-    @field_validator("eic")
-    @classmethod
-    def eic_is_valid(cls, value):
-        return None if value in (None, "") else valid_eic(value)
-
-    @field_validator("meter_serial", "contract_no", "note")
-    @classmethod
-    def blank_is_none(cls, value):
-        return value or None
-
-
-class Decision(Shape):
-    approve: bool
-    contract_no: Optional[str] = Field(default=None, max_length=20)
-    reason: Optional[str] = Field(default=None, max_length=1000)
-
-    @model_validator(mode="after")
-    def what_each_decision_needs(self):
-        if self.approve and not self.contract_no:
-            raise ValidationFailed.field("contract_no", "name the contract to link")
-        if not self.approve and not (self.reason or "").strip():
-            raise ValidationFailed.field("reason", "say why the claim is rejected")
-        return self
 
 
 def _normal(text):
@@ -162,7 +126,7 @@ def claims_for_desk(uow, status="pending"):
     return result
 
 
-def decide(uow, claim_id, decision: Decision, operator):
+def decide(uow, claim_id, decision: ClaimDecision, operator):
     session = uow.session
     row = session.execute(sa.select(claims).where(claims.c.claim_id == claim_id)
                           .with_for_update()).mappings().first()

@@ -4,20 +4,16 @@ Plain domain code: takes a unit of work and a validated command, writes the
 rows and emits ``contract_signed`` in the same transaction.
 """
 import uuid
-from datetime import date
-from typing import Optional
 
 import sqlalchemy as sa
-from pydantic import Field, field_validator, model_validator
 
 from services.common.errors import Conflict, NotFound, ValidationFailed
-from services.common.identifiers import make_reference_number, valid_eic, valid_personal_code
-from services.common.registers import Register, check_register_set, register_value_errors
+from services.common.identifiers import make_reference_number
 from services.common.sequences import next_number
-from services.common.validation import Shape, operating_date
+from services.common.validation import operating_date
 from services.contracts import tariff_plans
-from services.contracts.api import ContractSigned, ContractTerminated
-from services.contracts.contact import CONTACT_FIELDS, Contact
+from services.contracts.api import (CONTACT_FIELDS, ContractSigned, ContractTerminated,
+                                    SignContract, Terminate)
 from services.contracts.customers import contract_status
 from services.contracts.models import (consumption_points, contract_holders, contracts,
                                        customers, number_sequences)
@@ -25,52 +21,6 @@ from services.contracts.models import (consumption_points, contract_holders, con
 # The base of a reference number is the contract's sequence number offset so
 # that every reference number has at least seven digits.
 REFERENCE_BASE_OFFSET = 100_000
-
-
-class Meter(Shape):
-    serial: str = Field(min_length=1, max_length=64)
-    registers: list[Register] = Field(min_length=1, max_length=2)
-
-    @field_validator("registers")
-    @classmethod
-    def register_set(cls, registers):
-        return check_register_set(registers)
-
-
-class ConsumptionPoint(Shape):
-    eic: str
-    address: str = Field(min_length=1, max_length=500)
-    meter: Meter
-
-    @field_validator("eic")
-    @classmethod
-    def eic_is_valid(cls, value):
-        return valid_eic(value)
-
-
-class SignContract(Shape):
-    person_code: str
-    name: str = Field(min_length=1, max_length=200)
-    contact: Contact = Contact()
-    consumption_point: ConsumptionPoint
-    tariff_plan: str = Field(min_length=1, max_length=32)
-    reading_day: int = Field(ge=1, le=28)
-    start_date: Optional[date] = None
-    initial_readings: dict[str, int]
-    signed_at_office: Optional[str] = Field(default=None, max_length=100)
-
-    @field_validator("person_code")
-    @classmethod
-    def person_code_is_valid(cls, value):
-        return valid_personal_code(value)
-
-    @model_validator(mode="after")
-    def readings_fit_the_meter(self):
-        registers = [r.model_dump() for r in self.consumption_point.meter.registers]
-        errors = register_value_errors(self.initial_readings, registers, "initial_readings")
-        if errors:
-            raise ValidationFailed("; ".join(e["message"] for e in errors), errors)
-        return self
 
 
 def sign_contract(uow, command: SignContract):
@@ -168,10 +118,6 @@ def get_contract(uow, contract_no):
             "meter": {"serial": row["meter_serial"], "registers": row["registers"]},
         },
     }
-
-
-class Terminate(Shape):
-    end_date: Optional[date] = None
 
 
 def terminate_contract(uow, contract_no, command: Terminate, terminated_by):

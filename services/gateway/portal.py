@@ -28,8 +28,7 @@ from services.common.errors import (Forbidden, NotFound, ServiceUnavailable, Una
 from services.common.session_tokens import session_key
 from services.common.validation import parse
 from services.common.scopes import SCOPES
-from services.contracts.contact import CONTACT_FIELDS, ContactChange
-from services.contracts.linking import Claim
+from services.contracts.api import CONTACT_FIELDS, Claim, ContactChange
 from services.gateway.auth import (SELF_ONLY, SESSION_COOKIE, actor, authorize, session_token,
                                    set_session_cookie, visible_points)
 from services.gateway.http import ProblemWebServer, form_body

@@ -157,7 +157,7 @@ class PointReadings(BaseModel):
     next_reading_due: date
 
 
-class Decision(Shape):
+class ReviewDecision(Shape):
     """An operator's decision on a held reading; a rejection says why."""
     accept: bool
     reason: Optional[str] = Field(default=None, max_length=300)
@@ -190,7 +190,7 @@ class ListReadingsArguments(Arguments):
 
 class DecideReadingArguments(Arguments):
     reading_id: str = Field(min_length=1, max_length=36)
-    decision: Decision
+    decision: ReviewDecision
     operator: str = Field(min_length=1, max_length=64)
 
 

@@ -25,7 +25,7 @@ from services.common.registers import register_value_errors
 from services.common.sequences import upsert_insert
 from services.common.validation import Shape
 from services.metering import plausibility
-from services.metering.api import (Decision, ReadingHeldForReview, ReadingRejected,
+from services.metering.api import (ReviewDecision, ReadingHeldForReview, ReadingRejected,
                                    ReadingScheduleStarted, ReadingSubmitted, ReadingWithdrawn,
                                    SubmitReading)
 from services.metering.models import idempotency_keys, meters, readings
@@ -236,7 +236,7 @@ def review_queue(uow):
             for r in rows]
 
 
-def decide(uow, reading_id, decision: Decision, operator, window_days):
+def decide(uow, reading_id, decision: ReviewDecision, operator, window_days):
     session = uow.session
     row = session.execute(sa.select(readings).where(readings.c.reading_id == reading_id)
                           .with_for_update()).mappings().first()

@@ -7,18 +7,23 @@ merchant's return URL. Development and tests only.
 from pathlib import Path
 
 import eventlet
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import FileSystemLoader, select_autoescape
 from nameko.extensions import DependencyProvider
 from nameko.web.handlers import HttpRequestHandler
 from stdnum.ee import ik
 from werkzeug.wrappers import Response
 
 from services.common.clock import ClockProvider
+from services.common.translations import environments, translations
 from services.common.web import ExclusiveWebServer
 from services.testbank.bank import BadRequest, load_test_bank
 
-TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                        autoescape=select_autoescape(["html"]))
+HERE = Path(__file__).parent
+LANGUAGES = ("et", "en")
+#: the bank speaks the language the merchant asks for in VK_LANG (Estonian else)
+VK_LANGUAGES = {"EST": "et", "ENG": "en"}
+PAGES = environments(FileSystemLoader(HERE / "templates"), HERE / "locale", LANGUAGES,
+                     autoescape=select_autoescape(["html"]))
 AUTH_REQUESTS = ("4011", "4012")
 PAYMENT_REQUESTS = ("1011", "1012")
 
@@ -61,9 +66,24 @@ class HubWaker(DependencyProvider):
             eventlet.sleep(1)
 
 
-def page(template, status=200, **context):
-    return Response(TEMPLATES.get_template(template).render(**context), status=status,
-                    content_type="text/html; charset=utf-8")
+def language_of(fields):
+    return VK_LANGUAGES.get(str(fields.get("VK_LANG", "")).upper(), "et")
+
+
+def page(template, language, status=200, **context):
+    html = PAGES[language].get_template(template).render(language=language, **context)
+    return Response(html, status=status, content_type="text/html; charset=utf-8")
+
+
+def text(language, message):
+    """An English text of this module in ``language``."""
+    return translations(str(HERE / "locale"), language).gettext(message)
+
+
+def refused(language, reason):
+    """The error page with ``reason`` (an English text of this module) translated;
+    a protocol error from bank.py stays as the bank found it (for developers)."""
+    return page("error.html", language, status=400, reason=text(language, reason))
 
 
 def carried_request(form):
@@ -80,57 +100,63 @@ class TestBankService:
 
     @http("GET", "/")
     def index(self, request):
-        return page("error.html", reason="Post a signed banklink request to /banklink.")
+        return page("error.html", "et",
+                    reason=text("et", "Post a signed banklink request to /banklink."))
 
     @http("POST", "/banklink")
     def banklink(self, request):
         fields = dict(request.form.items())
+        language = language_of(fields)
         try:
             merchant = self.bank.check_request(fields)
         except BadRequest as exc:
-            return page("error.html", status=400, reason=str(exc))
+            return page("error.html", language, status=400, reason=str(exc))
         service = fields.get("VK_SERVICE")
         if service in AUTH_REQUESTS:
-            return page("login.html", merchant_name=merchant["name"], request_fields=fields,
-                        persons=self.bank.persons)
+            return page("login.html", language, merchant_name=merchant["name"],
+                        request_fields=fields, persons=self.bank.persons)
         if service in PAYMENT_REQUESTS:
-            return page("pay.html", merchant_name=merchant["name"], fields=fields)
-        return page("error.html", status=400, reason=f"unsupported VK_SERVICE {service!r}")
+            # the amount as the request states it, as banks show it: 58.65 EUR
+            return page("pay.html", language, merchant_name=merchant["name"], fields=fields,
+                        amount=f"{fields.get('VK_AMOUNT')} {fields.get('VK_CURR')}")
+        return page("error.html", language, status=400,
+                    reason=f"unsupported VK_SERVICE {service!r}")
 
     @http("POST", "/banklink/authenticate")
     def authenticate(self, request):
         original = carried_request(request.form)
+        language = language_of(original)
         try:
             self.bank.check_request(original)
         except BadRequest as exc:
-            return page("error.html", status=400, reason=str(exc))
+            return page("error.html", language, status=400, reason=str(exc))
         if original.get("VK_SERVICE") not in AUTH_REQUESTS:
-            return page("error.html", status=400, reason="not a login request")
+            return refused(language, "This is not a login request.")
         code = request.form.get("typed_code", "").strip()
         name = request.form.get("typed_name", "").strip()
         if code or name:
             if not ik.is_valid(code) or not name:
-                return page("error.html", status=400,
-                            reason="type a valid personal code and a name")
+                return refused(language, "Type a valid personal code and a name.")
         else:
             try:
                 chosen = self.bank.persons[int(request.form.get("person", ""))]
             except (ValueError, IndexError):
-                return page("error.html", status=400, reason="pick a person")
+                return refused(language, "Pick a person.")
             code, name = chosen["person_code"], chosen["name"]
         reply = self.bank.authentication_reply(original, code, name, self.clock.now())
-        return page("return.html", action=original["VK_RETURN"], fields=reply)
+        return page("return.html", language, action=original["VK_RETURN"], fields=reply)
 
     @http("POST", "/banklink/pay")
     def pay(self, request):
         original = carried_request(request.form)
+        language = language_of(original)
         try:
             merchant = self.bank.check_request(original)
         except BadRequest as exc:
-            return page("error.html", status=400, reason=str(exc))
+            return page("error.html", language, status=400, reason=str(exc))
         if original.get("VK_SERVICE") not in PAYMENT_REQUESTS:
-            return page("error.html", status=400, reason="not a payment request")
+            return refused(language, "This is not a payment request.")
         paid = request.form.get("decision") == "pay"
         reply = self.bank.payment_reply(original, merchant, paid, self.clock.now())
         action = original["VK_RETURN"] if paid else original["VK_CANCEL"]
-        return page("return.html", action=action, fields=reply)
+        return page("return.html", language, action=action, fields=reply)

@@ -30,10 +30,14 @@ def test_the_test_bank_pays_or_cancels_a_signed_payment_request(run_services, co
                "VK_DATETIME": "2026-11-27T12:00:00+0200"}
     request["VK_MAC"] = banklink.sign(request, vool)
 
+    english = requests.post(f"{base}/banklink", data={**request, "VK_LANG": "ENG"}, timeout=5)
+    assert "Pay 58.65 EUR to Vool Energia AS" in english.text and 'lang="en"' in english.text
+
     for decision, service, action in (("pay", "1111", "http://vool.test/paid"),
                                       ("cancel", "1911", "http://vool.test/cancelled")):
         page = requests.post(f"{base}/banklink", data=request, timeout=5)
         assert page.status_code == 200 and "58.65 EUR" in page.text
+        assert 'lang="et"' in page.text and "Maksa" in page.text   # no VK_LANG: Estonian
         [form] = forms(page.text, base)
         reply_page = requests.post(form["action"], data={**form["fields"], "decision": decision},
                                    timeout=5)

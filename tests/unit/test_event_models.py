@@ -15,7 +15,7 @@ from services.billing.models import tariff_components
 from services.common.events import Event, MalformedEvent, parse_event
 from services.common.validation import parse
 from services.contracts import customers, linking, signing
-from services.contracts.contact import ContactChange
+from services.contracts.api import Claim, ContactChange, ClaimDecision, SignContract, Terminate
 from services.contracts.models import metadata as contracts_metadata
 from services.identity import eligibility, mandates
 from services.identity.models import metadata as identity_metadata
@@ -57,11 +57,11 @@ def story():
     contracts = FakeDatabase(contracts_metadata, "contracts")
     contracts.clock.set(NOW)
     with contracts.unit_of_work() as uow:
-        signed = signing.sign_contract(uow, parse(signing.SignContract,
+        signed = signing.sign_contract(uow, parse(SignContract,
                                                   contract_command(n=1, start_date="2026-01-15")))
     contract = keep(contracts, "contract_signed")
     with contracts.unit_of_work() as uow:
-        other = signing.sign_contract(uow, parse(signing.SignContract, contract_command(
+        other = signing.sign_contract(uow, parse(SignContract, contract_command(
             n=2, person_code=GRANDCHILD, name="Mari Mäger")))
         customers.change_contact(uow, signed["customer_id"],
                                  parse(ContactChange, {"email": "oie@vool.ee"}), "desk")
@@ -70,14 +70,14 @@ def story():
     for address in ("Narva mnt 99, Tallinn", "Narva mnt 2, Tallinn"):
         with contracts.unit_of_work() as uow:
             claims.append(linking.claim_point(uow, signed["customer_id"], parse(
-                linking.Claim, {"address": address, "note": "my mother's"}), "me"))
+                Claim, {"address": address, "note": "my mother's"}), "me"))
     keep(contracts, "consumption_point_claimed")
     with contracts.unit_of_work() as uow:
-        linking.decide(uow, claims[0]["claim_id"], parse(linking.Decision, {
+        linking.decide(uow, claims[0]["claim_id"], parse(ClaimDecision, {
             "approve": False, "reason": "not your meter"}), "desk")
-        linking.decide(uow, claims[1]["claim_id"], parse(linking.Decision, {
+        linking.decide(uow, claims[1]["claim_id"], parse(ClaimDecision, {
             "approve": True, "contract_no": other["contract_no"]}), "desk")
-        signing.terminate_contract(uow, signed["contract_no"], signing.Terminate(
+        signing.terminate_contract(uow, signed["contract_no"], Terminate(
             end_date=date(2026, 6, 30)), "operator:desk")
     for event_type in ("consumption_point_claim_rejected", "consumption_point_linked",
                        "contract_terminated"):
@@ -102,7 +102,7 @@ def story():
         assert held["status"] == "held_for_review"
         keep(metering, "reading_held_for_review")
         with metering.unit_of_work() as uow:
-            readings.decide(uow, held["reading_id"], api.Decision(
+            readings.decide(uow, held["reading_id"], api.ReviewDecision(
                 accept=accept, reason=None if accept else "a typo"), "operator", 3)
     keep(metering, "reading_rejected")
     assert keep(metering, "reading_submitted")["released_from_review"] is True

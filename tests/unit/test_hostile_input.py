@@ -12,6 +12,7 @@ from services.billing import runs
 from services.common.errors import ValidationFailed
 from services.common.validation import operating_date, parse, refuse_nul, sweep_day
 from services.contracts import signing
+from services.contracts.api import SignContract
 from services.contracts.models import metadata as contracts_metadata
 from services.gateway.http import json_body
 from services.metering import imports
@@ -93,7 +94,7 @@ def test_a_register_of_thousands_of_digits_is_rejected_in_plain_words(db):  # no
 @pytest.mark.parametrize("start_date", ["0001-01-01", "1999-12-31", "9999-12-31"])
 def test_a_contract_cannot_start_off_the_calendar_vool_works_in(start_date):
     db = FakeDatabase(contracts_metadata, "contracts")
-    command = parse(signing.SignContract, {**contract_command(n=7), "start_date": start_date})
+    command = parse(SignContract, {**contract_command(n=7), "start_date": start_date})
     with pytest.raises(ValidationFailed) as refused, db.unit_of_work() as uow:
         signing.sign_contract(uow, command)
     assert refused.value.errors[0]["field"] == "start_date"

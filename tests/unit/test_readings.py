@@ -121,7 +121,7 @@ def test_a_slipped_decimal_point_is_held_for_review_and_not_billed(db):
     with pytest.raises(Conflict):          # the desk and imports wait for the decision
         submit(db, "2026-02-02", source="import", T1=600, T2=60)
     with db.unit_of_work() as uow:
-        released = readings.decide(uow, result["reading_id"], api.Decision(accept=True),
+        released = readings.decide(uow, result["reading_id"], api.ReviewDecision(accept=True),
                                    "operator:anna", 3)
     assert released["status"] == "accepted"
     [event] = db.events("reading_submitted")
@@ -132,10 +132,10 @@ def test_a_rejected_reading_keeps_its_reason(db):
     result = submit(db, "2026-02-01", T1=5000, T2=50)
     with db.unit_of_work() as uow:
         with pytest.raises(ValidationFailed):
-            readings.decide(uow, result["reading_id"], api.Decision(accept=False), "op", 3)
+            readings.decide(uow, result["reading_id"], api.ReviewDecision(accept=False), "op", 3)
     with db.unit_of_work() as uow:
         readings.decide(uow, result["reading_id"],
-                        api.Decision(accept=False, reason="Meter photo shows 500"), "op", 3)
+                        api.ReviewDecision(accept=False, reason="Meter photo shows 500"), "op", 3)
     with db.unit_of_work() as uow:
         latest = readings.list_readings(uow, POINT)[0]
     assert (latest["status"], latest["review_reason"]) == ("rejected", "Meter photo shows 500")

@@ -7,6 +7,7 @@ import pytest
 from services.common.errors import Conflict, ServiceUnavailable, ValidationFailed
 from services.common.validation import parse
 from services.contracts import demo, signing, tariff_plans
+from services.contracts.api import SignContract
 from services.contracts.models import DEFAULT_TARIFF_PLANS, metadata
 from tests.samples import GRANDMOTHER, contract_command
 from tests.unit.fakes import FakeDatabase
@@ -55,13 +56,13 @@ def invalid(command, path, value):
 ])
 def test_each_invalid_field_is_named(path, value, field):
     with pytest.raises(ValidationFailed) as refused:
-        parse(signing.SignContract, invalid(contract_command(n=1), path, value))
+        parse(SignContract, invalid(contract_command(n=1), path, value))
     assert field in [e["field"] for e in refused.value.errors], refused.value.errors
 
 
 def test_signing_writes_the_contract_and_emits_contract_signed():
     db = FakeDatabase(metadata, "contracts")
-    command = parse(signing.SignContract, contract_command(n=7, registers=("T1", "T2"),
+    command = parse(SignContract, contract_command(n=7, registers=("T1", "T2"),
                                                            initial={"T1": 10, "T2": 20}))
     with db.unit_of_work() as uow:
         signed = signing.sign_contract(uow, command)
@@ -74,7 +75,7 @@ def test_signing_writes_the_contract_and_emits_contract_signed():
     assert event["data"]["initial_readings"] == {"T1": 10, "T2": 20}
 
     with db.unit_of_work() as uow:
-        second = signing.sign_contract(uow, parse(signing.SignContract, contract_command(n=8)))
+        second = signing.sign_contract(uow, parse(SignContract, contract_command(n=8)))
     assert second["customer_id"] == signed["customer_id"]   # the same person, one customer
     assert second["contract_no"] == "VL-000002"
 
@@ -82,9 +83,9 @@ def test_signing_writes_the_contract_and_emits_contract_signed():
 def test_a_consumption_point_is_signed_once():
     db = FakeDatabase(metadata, "contracts")
     with db.unit_of_work() as uow:
-        signing.sign_contract(uow, parse(signing.SignContract, contract_command(n=9)))
+        signing.sign_contract(uow, parse(SignContract, contract_command(n=9)))
     with pytest.raises(Conflict) as refused, db.unit_of_work() as uow:
-        signing.sign_contract(uow, parse(signing.SignContract, contract_command(n=9)))
+        signing.sign_contract(uow, parse(SignContract, contract_command(n=9)))
     assert refused.value.errors[0]["field"] == "consumption_point.eic"
     assert len(db.events("contract_signed")) == 1   # the refused one emitted nothing
 
@@ -97,7 +98,7 @@ def test_a_contract_on_a_plan_billing_lacks_is_refused_naming_tariff_plan():
         asked.append(True)
         return ["BASIC", "DAYNIGHT", "GREEN"]
 
-    command = parse(signing.SignContract, contract_command(n=3, tariff_plan="GHOST"))
+    command = parse(SignContract, contract_command(n=3, tariff_plan="GHOST"))
     tariff_plans.make_known(db, "GHOST", billing)
     with pytest.raises(ValidationFailed) as refused, db.unit_of_work() as uow:
         signing.sign_contract(uow, command)
@@ -118,7 +119,7 @@ def test_a_plan_known_here_asks_billing_nothing_and_one_learnt_is_kept():
     for n, plan in ((1, "BASIC"), (2, "DAYNIGHT")):
         tariff_plans.make_known(db, plan, billing_down)
         with db.unit_of_work() as uow:
-            signing.sign_contract(uow, parse(signing.SignContract,
+            signing.sign_contract(uow, parse(SignContract,
                                              contract_command(n=n, tariff_plan=plan)))
     with pytest.raises(ServiceUnavailable):     # a plan not known here needs billing
         tariff_plans.make_known(db, "GREEN", billing_down)
@@ -126,7 +127,7 @@ def test_a_plan_known_here_asks_billing_nothing_and_one_learnt_is_kept():
     tariff_plans.make_known(db, "GREEN", lambda: ["BASIC", "DAYNIGHT", "GREEN"])
     tariff_plans.make_known(db, "GREEN", billing_down)     # kept: billing not asked again
     with db.unit_of_work() as uow:
-        signing.sign_contract(uow, parse(signing.SignContract,
+        signing.sign_contract(uow, parse(SignContract,
                                          contract_command(n=3, tariff_plan="GREEN")))
     assert [e["data"]["tariff_plan"] for e in db.events("contract_signed")] == [
         "BASIC", "DAYNIGHT", "GREEN"]

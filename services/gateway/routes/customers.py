@@ -2,8 +2,7 @@
 import logging
 
 from services.common.errors import ServiceUnavailable
-from services.contracts.contact import ContactChange
-from services.contracts.linking import Claim
+from services.contracts.api import Claim, ContactChange
 from services.gateway.auth import actor, visible_points
 from services.gateway.http import json_body, json_response, route
 

@@ -1,7 +1,6 @@
 """The service desk's routes: contracts at the office, claims (the desk's queue
 of cases is in desk.py)."""
-from services.contracts.linking import Decision
-from services.contracts.signing import SignContract, Terminate
+from services.contracts.api import ClaimDecision, SignContract, Terminate
 from services.gateway.auth import actor
 from services.gateway import schemas
 from services.gateway.http import json_body, route
@@ -40,8 +39,8 @@ class OperatorRoutes:
                                   request.args.get("status", "pending"))
 
     @route("POST", f"{OPERATOR}/claims/<claim_id>/decision", access="operator", tag="operator",
-           request_model=Decision, summary="Approve a claim (linking the contract) or reject it")
+           request_model=ClaimDecision, summary="Approve a claim (linking the contract) or reject it")
     def desk_decide_claim(self, request, claim_id):
-        decision = json_body(request, Decision)
+        decision = json_body(request, ClaimDecision)
         return self.services.call("contracts", "decide_claim", claim_id,
                                   decision.model_dump(), actor(request.principal))
