@@ -1,10 +1,13 @@
 """The gateway's request and response models (pydantic): the same models
 validate requests and generate the OpenAPI document."""
+from datetime import date
 from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.common.validation import Shape
+from services.contracts import api as contracts
+from services.metering import api as metering
 
 
 class FieldError(BaseModel):
@@ -155,3 +158,18 @@ class BanklinkPayment(BanklinkForm):
     amount: str = Field(description="Euros, two decimals")
     reference_no: str
     invoice_nos: list[str]
+
+
+# -- answers the gateway puts together from more than one service ---------------------
+
+class CustomerConsumptionPoint(contracts.SuppliedPoint):
+    """A consumption point with metering's part: without metering, the two are null
+    and ``unavailable`` names them (header Vool-Unavailable: metering)."""
+    last_reading: Optional[metering.LastReading] = None
+    next_reading_due: Optional[date] = None
+    unavailable: Optional[list[str]] = None
+
+
+class DeskContract(contracts.ContractWithCustomer):
+    """A contract with its customer and everyone who held it."""
+    holders: list[contracts.ContractHolder]

@@ -30,7 +30,8 @@ def _dead_letter(headers, body):
 class BusRoutes:
 
     @route("GET", "/api/v1/operator/dead-letters", access="operator", tag="operator",
-           response_model=list[schemas.DeadLetterQueue], summary="Messages that could not be handled, per queue (the first 20 of each)")
+           response_model=list[schemas.DeadLetterQueue],
+           summary="Messages that could not be handled, per queue (the first 20 of each)")
     def desk_dead_letters(self, request):
         amqp_uri = cfg.amqp_uri(self.config)
         try:

@@ -92,7 +92,8 @@ class DeskRoutes:
                                   reply.model_dump(), actor(request.principal))
 
     @route("GET", f"{OPERATOR}/notifications", access="operator", tag="operator",
-           query=schemas.DeliveriesQuery, summary="Outgoing e-mails and SMS (?status=failed|pending|sent|all)")
+           query=schemas.DeliveriesQuery,
+           summary="Outgoing e-mails and SMS (?status=failed|pending|sent|all)")
     def desk_deliveries(self, request):
         return self.services.call("notifications", "deliveries",
                                   request.args.get("status", "failed"))

@@ -91,11 +91,11 @@ class ReadingRoutes:
         return self.services.call("metering", "review_queue")
 
     @route("POST", "/api/v1/operator/readings/<reading_id>/decision", access="operator",
-           tag="operator", request_model=metering.Decision,
+           tag="operator", request_model=metering.ReviewDecision,
            response_model=metering.decide_reading,
            summary="Accept a held reading (it goes to billing) or reject it with a reason")
     def desk_decide_reading(self, request, reading_id):
-        decision = json_body(request, metering.Decision)
+        decision = json_body(request, metering.ReviewDecision)
         return self.services.call("metering", "decide_reading", reading_id,
                                   decision.model_dump(), actor(request.principal))
 
