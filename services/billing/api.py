@@ -1,13 +1,22 @@
-"""billing's published interface: the data of the events it emits.
+"""billing's published interface: its RPC methods (what each takes, returns and
+raises) and the data of the events it emits.
 
 pydantic only (no SQLAlchemy, no nameko): what other services and other systems
 may import from billing. Money travels as text with two decimals ("1234.50")
-and is a Decimal once parsed; dates are YYYY-MM-DD.
+and is a Decimal once parsed (``Money``); unit prices as text with six decimals,
+VAT rates as text with two; dates are YYYY-MM-DD.
 """
-from datetime import date
-from typing import Optional
+import re
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal, Optional, Union
 
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.events import EventData, Money
+from services.common.rpc_methods import Arguments, Health, RpcMethod
+from services.common.validation import Shape
 
 
 class InvoiceIssued(EventData):
@@ -73,3 +82,432 @@ class InvoicePaid(EventData):
 
 
 EVENTS = (InvoiceIssued, PaymentReceived, InvoiceOverdue, InvoicePaid)
+
+
+# -- RPC ----------------------------------------------------------------------------
+
+ComponentKind = Literal["energy", "network", "renewable", "excise", "monthly_fee"]
+InvoiceStatus = Literal["unpaid", "paid", "overdue"]
+PaymentSource = Literal["statement", "banklink", "operator"]
+#: a price per kWh (or per month) without VAT: text with six decimals on the wire
+UnitPrice = Annotated[Decimal, Field(max_digits=12, decimal_places=6)]
+#: a VAT rate in percent: text with two decimals on the wire ("24.00")
+Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=5, decimal_places=2)]
+#: whole kWh as a number; a share of an interval split by a price change as text
+#: with up to three decimals ("150.5")
+Kwh = Union[int, Decimal]
+Id = Annotated[str, Field(min_length=1, max_length=36)]
+PointIds = Annotated[list[Id], Field(max_length=1000)]
+
+PERIOD = re.compile(r"^(20\d\d)-(0[1-9]|1[0-2])$")   # from 2000 on (year 0 is no year)
+
+
+def _period(value):
+    if not PERIOD.match(value):
+        raise ValueError("a month from 2000 on, YYYY-MM")
+    return value
+
+
+#: a billing period: a month from 2000 on, YYYY-MM
+Period = Annotated[str, Field(examples=["2026-02"], json_schema_extra={
+    "pattern": PERIOD.pattern}), AfterValidator(_period)]
+
+
+class Component(Shape):
+    """A priced component of a tariff plan, valid from a day (until a day)."""
+    kind: ComponentKind
+    # "register" on the wire; named otherwise here because pydantic models are
+    # classes with an ABC ``register`` method the field would shadow
+    register_code: Optional[Literal["T1", "T2"]] = Field(default=None, alias="register")
+    price: Decimal = Field(ge=0, max_digits=12, decimal_places=6)
+    valid_from: date
+    valid_until: Optional[date] = None
+
+    @model_validator(mode="after")
+    def sensible(self):
+        if self.valid_until is not None and self.valid_until < self.valid_from:
+            raise ValueError("valid_until must not be before valid_from")
+        if self.kind == "monthly_fee" and self.register_code is not None:
+            raise ValueError("a monthly fee is not per register")
+        return self
+
+
+class TariffPlan(Shape):
+    """A tariff plan to add, or components to add to an existing plan."""
+    code: str = Field(min_length=1, max_length=32, pattern=r"^[A-Z0-9_-]+$")
+    name: Optional[str] = Field(default=None, max_length=200)
+    components: list[Component] = Field(default_factory=list, max_length=200)
+
+
+class VatRate(Shape):
+    """A VAT rate valid from a day (until the next one's day)."""
+    rate: Percent
+    valid_from: date
+
+
+class _Answer(BaseModel):
+    # a field named "register" is read by its name on the wire, its alias
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class TariffComponent(_Answer):
+    kind: ComponentKind
+    register_code: Optional[str] = Field(default=None, alias="register")
+    price: UnitPrice
+    valid_from: date
+    valid_until: Optional[date] = None
+
+
+class Tariff(BaseModel):
+    code: str
+    name: str
+    components: list[TariffComponent]
+
+
+class ChargeLine(_Answer):
+    kind: ComponentKind
+    register_code: Optional[str] = Field(default=None, alias="register")
+    kwh: Kwh
+    unit_price: UnitPrice
+    net: Money
+    period_from: Optional[date] = None
+    period_to: Optional[date] = None
+
+
+class Charge(BaseModel):
+    """What a reading's consumption costs, without VAT, line by line."""
+    charge_id: str
+    reading_id: str
+    contract_no: str
+    period_from: date
+    period_to: date
+    net: Money
+    lines: list[ChargeLine]
+
+
+class UnpricedReading(BaseModel):
+    reading_id: str
+    contract_no: str
+    tariff_plan: str
+    reading_date: date
+    reason: str
+    flagged_at: datetime
+
+
+class UnpriceableContract(BaseModel):
+    contract_no: str
+    tariff_plan: str
+    reason: str
+
+
+class Unpriceable(BaseModel):
+    readings: list[UnpricedReading]
+    contracts: list[UnpriceableContract]
+
+
+class BillingRunReport(BaseModel):
+    invoices_issued: int
+    total: Money
+    #: left out, not billed 0.00: they come again once a tariff covers them
+    unpriceable: list[UnpriceableContract]
+
+
+class InvoiceSummary(BaseModel):
+    invoice_no: str
+    contract_no: str
+    period: str
+    issued_on: date
+    due_on: date
+    net: Money
+    vat_rate: Percent
+    vat: Money
+    total: Money
+    paid: Money
+    status: InvoiceStatus
+    reference_no: str
+
+
+class InvoiceLine(_Answer):
+    kind: ComponentKind
+    register_code: Optional[str] = Field(default=None, alias="register")
+    kwh: Optional[Decimal] = None
+    unit_price: Optional[UnitPrice] = None
+    period_from: Optional[date] = None
+    period_to: Optional[date] = None
+    net: Money
+
+
+class Invoice(InvoiceSummary):
+    lines: list[InvoiceLine]
+
+
+class Recipient(Shape):
+    """Whom an invoice is addressed to (contracts knows them)."""
+    name: str = Field(min_length=1, max_length=200)
+    postal_address: Optional[str] = Field(default=None, max_length=500)
+
+
+class InvoicedPoint(Shape):
+    """The consumption point an invoice is for (contracts knows it)."""
+    eic: Optional[str] = Field(default=None, max_length=32)
+    address: Optional[str] = Field(default=None, max_length=500)
+
+
+#: a PDF document as base64 text (RFC 4648, no line breaks): RPC answers are JSON
+PdfBase64 = Annotated[str, Field(json_schema_extra={
+    "contentEncoding": "base64", "contentMediaType": "application/pdf"})]
+
+
+class UnmatchedEntry(BaseModel):
+    """A statement entry that matched no contract: kept for the desk, not guessed."""
+    entry_id: str
+    amount: Money
+    currency: str
+    booked_on: date
+    reference_no: Optional[str] = None
+    payer_name: Optional[str] = None
+    remittance: Optional[str] = None
+    reason: str
+
+
+class StatementReport(BaseModel):
+    entries: int
+    matched: int
+    #: entries recorded by an earlier import of the statement (nothing changed)
+    already_imported: int
+    unmatched: list[UnmatchedEntry]
+
+
+class Payment(BaseModel):
+    """A payment received; ``credit`` is what is left of it for later invoices."""
+    payment_id: str
+    amount: Money
+    currency: str
+    received_on: date
+    reference_no: Optional[str] = None
+    source: PaymentSource
+    invoice_nos: list[str]
+    contract_no: Optional[str] = None
+    customer_id: Optional[str] = None
+    credit: Money
+    payer_name: Optional[str] = None
+
+
+class UnmatchedPayment(Payment):
+    reason: Optional[str] = None
+    remittance: Optional[str] = None
+    external_id: str
+
+
+class PaymentBook(BaseModel):
+    """Up to which reading the payments under a reference number reach."""
+    reference_no: str
+    contract_no: str
+    customer_id: str
+    consumption_point_id: Optional[str] = None
+    paid_total: Money
+    paid_up_to_reading: dict[str, int]
+    paid_up_to_reading_date: Optional[date] = None
+    covers_all_readings: bool
+    credit: Money
+    last_payment_on: Optional[date] = None
+
+
+class PaymentOrder(BaseModel):
+    """A payment order for identity to sign (banklink 1011/1012)."""
+    stamp: str
+    amount: Money
+    reference_no: str
+    message: str
+    invoice_nos: list[str]
+
+
+class BankReply(Shape):
+    """A bank's reply to a payment order as identity verified it
+    (identity's verify_payment_reply): the fields from amount to payer_account are
+    null for a 1911 (cancelled)."""
+    status: Literal["paid", "cancelled"]
+    stamp: str = Field(min_length=1, max_length=40)
+    reference_no: Optional[str] = Field(default=None, max_length=40)
+    message: Optional[str] = Field(default=None, max_length=500)
+    amount: Optional[Money] = None
+    currency: Optional[str] = Field(default=None, max_length=3)
+    transaction_no: Optional[str] = Field(default=None, max_length=40)
+    paid_at: Optional[datetime] = None
+    payer_name: Optional[str] = Field(default=None, max_length=140)
+    payer_account: Optional[str] = Field(default=None, max_length=64)
+    #: the bank itself posted the reply (VK_AUTO=Y), not the customer's browser
+    auto: bool = False
+
+    @model_validator(mode="after")
+    def paid_has_an_amount(self):
+        if self.status == "paid" and self.amount is None:
+            raise ValueError("a paid reply names its amount")
+        return self
+
+
+class BankPaymentOutcome(BaseModel):
+    status: Literal["paid", "cancelled"]
+    payment_id: Optional[str] = None
+    invoice_nos: list[str]
+    amount: Money
+
+
+class OverdueSweepReport(BaseModel):
+    invoices_overdue: int
+
+
+class GetChargeArguments(Arguments):
+    reading_id: Id
+
+
+class AddTariffArguments(Arguments):
+    plan: TariffPlan
+
+
+class AddVatRateArguments(Arguments):
+    vat: VatRate
+
+
+class BillingRunArguments(Arguments):
+    period: Period
+
+
+class InvoicesOfArguments(Arguments):
+    customer_id: Id
+    status: Literal["unpaid", "paid", "overdue", "all"] = "all"
+    #: only those of these consumption points (a mandate limited to them)
+    consumption_point_ids: Optional[PointIds] = None
+
+
+class GetInvoiceArguments(Arguments):
+    invoice_no: str = Field(min_length=1, max_length=64)
+    #: when given, the invoice must be this customer's (else NotFound)
+    customer_id: Optional[Id] = None
+    consumption_point_ids: Optional[PointIds] = None
+
+
+class InvoicePdfArguments(Arguments):
+    invoice_no: str = Field(min_length=1, max_length=64)
+    customer_id: Id
+    recipient: Recipient
+    consumption_point: InvoicedPoint
+    language: Literal["et", "en"]
+
+
+class ImportStatementArguments(Arguments):
+    #: the camt.053 XML, base64
+    statement_base64: str
+
+
+class PaymentsOfArguments(Arguments):
+    customer_id: Id
+    consumption_point_ids: Optional[PointIds] = None
+
+
+class PaymentBookArguments(Arguments):
+    #: spaces allowed, as printed in a payment book
+    reference_no: str = Field(min_length=1, max_length=40)
+    #: whose payment books the caller may see (else NotFound)
+    customer_ids: list[Id] = Field(max_length=1000)
+
+
+class StartBankPaymentArguments(Arguments):
+    customer_id: Id
+    #: one or more (at most 50) open invoices of one contract
+    invoice_nos: list[Annotated[str, Field(max_length=32)]] = Field(max_length=1000)
+    bank_id: str = Field(min_length=1, max_length=40)
+    started_by: str = Field(min_length=1, max_length=200)
+    consumption_point_ids: Optional[PointIds] = None
+
+
+class FinishBankPaymentArguments(Arguments):
+    bank_id: str = Field(min_length=1, max_length=40)
+    reply: BankReply
+
+
+class OverdueSweepArguments(Arguments):
+    #: default today; at most tomorrow
+    as_of: Optional[date] = None
+
+
+health = RpcMethod("billing", "health", returns=Health,
+                   summary="Whether billing's database answers.")
+get_charge = RpcMethod(
+    "billing", "get_charge", GetChargeArguments, returns=Optional[Charge],
+    raises=(ValidationFailed,),
+    summary="The charge of a reading, or null while it is not priced (or cannot be: "
+            "see unpriceable).")
+tariff_plans = RpcMethod(
+    "billing", "tariff_plans", returns=list[str],
+    summary="The codes of every tariff plan billing has (contracts signs on no other).")
+unpriceable = RpcMethod(
+    "billing", "unpriceable", returns=Unpriceable,
+    summary="What billing cannot price and so does not bill: flagged readings, and "
+            "contracts on a plan billing lacks.")
+list_tariffs = RpcMethod(
+    "billing", "list_tariffs", returns=list[Tariff],
+    summary="Every tariff plan with its components.")
+add_tariff = RpcMethod(
+    "billing", "add_tariff", AddTariffArguments, returns=Tariff, raises=(ValidationFailed,),
+    summary="Add a tariff plan, or components to an existing one; readings it could "
+            "not price before are priced now if the new prices cover them.")
+list_vat_rates = RpcMethod(
+    "billing", "list_vat_rates", returns=list[VatRate],
+    summary="The VAT rates by the day each is valid from, oldest first.")
+add_vat_rate = RpcMethod(
+    "billing", "add_vat_rate", AddVatRateArguments, returns=list[VatRate],
+    raises=(ValidationFailed, Conflict),
+    summary="Add a VAT rate from a day; Conflict when that day has one. Answers every rate.")
+billing_run = RpcMethod(
+    "billing", "billing_run", BillingRunArguments, returns=BillingRunReport,
+    raises=(ValidationFailed, Conflict),
+    summary="Invoice every contract for a past month; running it twice issues nothing "
+            "twice. Contracts that cannot be priced are left out and listed. Conflict "
+            "when no VAT rate is valid in the month.")
+invoices_of = RpcMethod(
+    "billing", "invoices_of", InvoicesOfArguments, returns=list[InvoiceSummary],
+    raises=(ValidationFailed,),
+    summary="A customer's invoices, newest first.")
+get_invoice = RpcMethod(
+    "billing", "get_invoice", GetInvoiceArguments, returns=Invoice,
+    raises=(ValidationFailed, NotFound),
+    summary="An invoice with its lines; NotFound also when it is not the customer's.")
+invoice_pdf = RpcMethod(
+    "billing", "invoice_pdf", InvoicePdfArguments, returns=PdfBase64,
+    raises=(ValidationFailed, NotFound),
+    summary="The customer's invoice as a PDF document in their language, base64 text; "
+            "NotFound when it is not theirs.")
+import_statement = RpcMethod(
+    "billing", "import_statement", ImportStatementArguments, returns=StatementReport,
+    raises=(ValidationFailed,),
+    summary="Record the payments of a camt.053 bank statement: matched by reference "
+            "number, spent oldest invoice first; importing it again changes nothing. "
+            "A statement that cannot be read is refused whole (field statement).")
+payments_of = RpcMethod(
+    "billing", "payments_of", PaymentsOfArguments, returns=list[Payment],
+    raises=(ValidationFailed,),
+    summary="A customer's payments, newest first, with the invoices each paid.")
+unmatched_payments = RpcMethod(
+    "billing", "unmatched_payments", returns=list[UnmatchedPayment],
+    summary="Payments that matched no contract, newest first, with why.")
+payment_book = RpcMethod(
+    "billing", "payment_book", PaymentBookArguments, returns=PaymentBook,
+    raises=(ValidationFailed, NotFound),
+    summary="Up to which reading the payments under a reference number reach; NotFound "
+            "unless its contract is one of the customers'.")
+start_bank_payment = RpcMethod(
+    "billing", "start_bank_payment", StartBankPaymentArguments, returns=PaymentOrder,
+    raises=(ValidationFailed, NotFound),
+    summary="A payment order for a customer's open invoices of one contract, for "
+            "identity to sign and the customer to pay at the bank.")
+finish_bank_payment = RpcMethod(
+    "billing", "finish_bank_payment", FinishBankPaymentArguments, returns=BankPaymentOutcome,
+    raises=(ValidationFailed, NotFound, Conflict),
+    summary="Record a bank's verified reply to a payment order, once however often it "
+            "comes. NotFound for an order not started with that bank, Conflict when the "
+            "reply names another reference number.")
+overdue_sweep = RpcMethod(
+    "billing", "overdue_sweep", OverdueSweepArguments, returns=OverdueSweepReport,
+    raises=(ValidationFailed,),
+    summary="Unpaid invoices due before as_of (default today) become overdue, once.")

@@ -6,14 +6,14 @@ the banks' keys); billing keeps the order and records the payment. The bank's
 1111 reply records the payment at once, once: a reply sent again (the bank's
 VK_AUTO=Y call after the browser's) finds it recorded. A 1911 records nothing.
 """
-from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
 
 from services.billing import payments, runs
+from services.billing.api import BankReply
 from services.billing.models import invoices, number_sequences, payment_orders
-from services.billing.money import exact, money_text
+from services.billing.money import money_text
 from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.sequences import next_number
 
@@ -60,17 +60,17 @@ def start(uow, customer_id, invoice_nos, bank_id, started_by, consumption_point_
             "message": message, "invoice_nos": invoice_nos}
 
 
-def finish(uow, bank_id, reply):
+def finish(uow, bank_id, reply: BankReply):
     """Record what the bank's verified reply says (identity's verify_payment_reply):
     ``{status: paid | cancelled, payment_id?, invoice_nos, amount}``."""
     session = uow.session
     order = session.execute(sa.select(payment_orders).where(
-        payment_orders.c.stamp == str(reply.get("stamp")),
+        payment_orders.c.stamp == reply.stamp,
         payment_orders.c.bank_id == bank_id).with_for_update()).mappings().first()
     if order is None:
-        raise NotFound(f"no payment {reply.get('stamp')} was started with {bank_id}",
+        raise NotFound(f"no payment {reply.stamp} was started with {bank_id}",
                        code="payment-order-unknown")
-    if reply["status"] == "cancelled":
+    if reply.status == "cancelled":
         if order["status"] == "pending":
             session.execute(sa.update(payment_orders)
                             .where(payment_orders.c.stamp == order["stamp"])
@@ -78,20 +78,18 @@ def finish(uow, bank_id, reply):
         return {"status": order["status"] if order["status"] == "paid" else "cancelled",
                 "payment_id": order["payment_id"], "invoice_nos": order["invoice_nos"],
                 "amount": money_text(order["amount"])}
-    if reply.get("reference_no") != order["reference_no"]:
+    if reply.reference_no != order["reference_no"]:
         raise Conflict("the bank's reply names another reference number than the payment",
                        code="payment-reply-mismatch")
-    amount = exact(reply["amount"])   # identity's "12.34"
-    received_on = (datetime.fromisoformat(reply["paid_at"]).date() if reply.get("paid_at")
-                   else uow.clock.today())
+    amount = reply.amount
+    received_on = reply.paid_at.date() if reply.paid_at else uow.clock.today()
     external_id = f"banklink:{bank_id}:{order['stamp']}"
     outcome, = payments.receive(uow, [payments.Incoming(
         source="banklink", external_id=external_id, amount=amount,
-        currency=reply.get("currency") or payments.CURRENCY, received_on=received_on,
-        reference_no=order["reference_no"], payer_name=reply.get("payer_name"),
-        remittance=reply.get("message"))], pay_first={external_id: order["invoice_nos"]})
+        currency=reply.currency or payments.CURRENCY, received_on=received_on,
+        reference_no=order["reference_no"], payer_name=reply.payer_name,
+        remittance=reply.message)], pay_first={external_id: order["invoice_nos"]})
     session.execute(sa.update(payment_orders).where(payment_orders.c.stamp == order["stamp"])
                     .values(status="paid", payment_id=outcome["payment_id"]))
     return {"status": "paid", "payment_id": outcome["payment_id"],
             "invoice_nos": order["invoice_nos"], "amount": money_text(amount)}
-

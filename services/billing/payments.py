@@ -13,6 +13,8 @@ to end per contract, in order, and each payment pays the overlap of its stretch
 with each invoice's. All spending takes one lock, so two imports, a banklink reply
 and a billing run never spend the same euro twice.
 """
+import base64
+import binascii
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -20,10 +22,11 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from services.billing import sqltext
+from services.billing import sqltext, statements
 from services.billing.api import InvoicePaid, PaymentReceived
 from services.billing.models import billing_contracts, invoices, payment_allocations, payments
 from services.billing.money import MONEY, exact_select, money_text
+from services.common.errors import ValidationFailed
 from services.common.identifiers import is_valid_reference_number
 
 CURRENCY = "EUR"
@@ -101,6 +104,36 @@ def receive(uow, incoming, pay_first=None):
         for payment_id, _, _ in matched:
             uow.emit_event(PaymentReceived(**payment_view(session, payment_id)))
     return outcomes
+
+
+def import_statement(uow, statement_base64):
+    """The payments of a camt.053 statement (its XML, base64) received: ``{entries,
+    matched, already_imported, unmatched: [...]}``. A statement that cannot be read
+    is refused whole, before anything is recorded."""
+    try:
+        xml = base64.b64decode(statement_base64, validate=True)
+        parsed = statements.parse_statements(xml)
+    except (binascii.Error, ValueError) as exc:   # StatementError is a ValueError
+        raise ValidationFailed.field("statement", str(exc)) from None
+    entries = [(statement, entry) for statement in parsed for entry in statement.entries]
+    outcomes = receive(uow, [Incoming(
+        source="statement", external_id=statements.payment_id(statement, entry),
+        amount=entry.amount, currency=entry.currency, received_on=entry.booked_on,
+        reference_no=entry.reference_no, payer_name=entry.debtor_name,
+        remittance=entry.remittance) for statement, entry in entries])
+    report = {"entries": len(entries), "matched": 0, "already_imported": 0, "unmatched": []}
+    for (_, entry), outcome in zip(entries, outcomes):
+        if outcome["duplicate"]:
+            report["already_imported"] += 1
+        elif outcome["matched"]:
+            report["matched"] += 1
+        else:
+            report["unmatched"].append({
+                "entry_id": entry.entry_id, "amount": f"{entry.amount:.2f}",
+                "currency": entry.currency, "booked_on": entry.booked_on.isoformat(),
+                "reference_no": entry.reference_no, "payer_name": entry.debtor_name,
+                "remittance": entry.remittance, "reason": outcome["reason"]})
+    return report
 
 
 def lock(session):

@@ -11,7 +11,6 @@ priced; an invoice's net is the exact sum of its lines; VAT is computed in
 integer cents, half up, from the net and the rate valid on the period's last day.
 """
 import logging
-import re
 import time
 from calendar import monthrange
 from datetime import date, timedelta
@@ -20,6 +19,7 @@ import sqlalchemy as sa
 
 from services.billing import issued as issued_events
 from services.billing import payments
+from services.billing.api import PERIOD
 from services.billing.models import (billing_contracts, invoice_lines, invoices,
                                      number_sequences, tariff_components, tariff_plans,
                                      vat_rates)
@@ -29,7 +29,6 @@ from services.common.sequences import next_number
 
 log = logging.getLogger(__name__)
 
-PERIOD = re.compile(r"^(20\d\d)-(0[1-9]|1[0-2])$")   # from 2000 on (year 0 is no year)
 
 
 def period_bounds(period):

@@ -1,47 +1,10 @@
 """Tariff plans and VAT rates: data with validity dates, managed by operators."""
-from datetime import date
-from decimal import Decimal
-from typing import Literal, Optional
-
 import sqlalchemy as sa
-from pydantic import Field, model_validator
 
 from services.billing import pricing
+from services.billing.api import TariffPlan, VatRate
 from services.billing.models import tariff_components, tariff_plans, vat_rates
 from services.common.errors import Conflict
-from services.common.validation import Shape
-
-KINDS = ("energy", "network", "renewable", "excise", "monthly_fee")
-
-
-class Component(Shape):
-    kind: Literal["energy", "network", "renewable", "excise", "monthly_fee"]
-    # "register" in the API; named otherwise here because pydantic models are
-    # classes with an ABC ``register`` method the field would shadow
-    register_code: Optional[Literal["T1", "T2"]] = Field(default=None, alias="register")
-    price: Decimal = Field(ge=0, max_digits=12, decimal_places=6)
-    valid_from: date
-    valid_until: Optional[date] = None
-
-    @model_validator(mode="after")
-    def sensible(self):
-        if self.valid_until is not None and self.valid_until < self.valid_from:
-            raise ValueError("valid_until must not be before valid_from")
-        if self.kind == "monthly_fee" and self.register_code is not None:
-            raise ValueError("a monthly fee is not per register")
-        return self
-
-
-class TariffPlan(Shape):
-    code: str = Field(min_length=1, max_length=32, pattern=r"^[A-Z0-9_-]+$")
-    name: Optional[str] = Field(default=None, max_length=200)
-    components: list[Component] = Field(default_factory=list, max_length=200)
-
-
-class VatRate(Shape):
-    rate: Decimal = Field(ge=0, le=100, max_digits=5, decimal_places=2)
-    valid_from: date
-
 
 def add_tariff(uow, plan: TariffPlan):
     """A new plan, or components added to an existing one (API.md). Readings of the

@@ -21,6 +21,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from services.common.errors import ValidationFailed
+from services.notifications.api import NotificationSent
 from services.notifications.models import deliveries
 
 log = logging.getLogger(__name__)
@@ -112,10 +113,9 @@ def _attempt(send, row):
 def _record_outcome(uow, row, policy, outcome):
     if outcome is None:
         _record(uow, row, status="sent", attempts=row["attempts"] + 1, sent_at=uow.now)
-        uow.emit("notification_sent", {
-            "notification_id": row["notification_id"], "delivery_id": row["delivery_id"],
-            "customer_id": row["customer_id"], "kind": row["kind"],
-            "channel": row["channel"]})
+        uow.emit_event(NotificationSent(
+            notification_id=row["notification_id"], delivery_id=row["delivery_id"],
+            customer_id=row["customer_id"], kind=row["kind"], channel=row["channel"]))
     elif isinstance(outcome, Undeliverable):
         _record(uow, row, status="failed", attempts=row["attempts"] + 1, error=outcome)
     else:

@@ -5,30 +5,17 @@ consumption-point claims join the queue from contracts' events. The desk
 replies; a reply answers the case, and the customer who wrote it is notified.
 """
 import uuid
-from typing import Literal
 
 import sqlalchemy as sa
-from pydantic import Field
 
 from services.common.errors import NotFound, ValidationFailed
-from services.common.validation import Shape
+from services.notifications.api import CUSTOMER_KINDS, CaseAnswered, CaseOpened, Feedback, Reply
 from services.notifications.inbox import notify
 from services.notifications.models import case_replies, cases, contacts
 
 CASE_STATUSES = ("open", "answered", "closed")
-CUSTOMER_KINDS = ("proposal", "complaint", "question")   # what customers write themselves
 FIELD_NAMES = {"postal_address": "postal address", "phone": "phone", "email": "e-mail",
                "language": "language"}
-
-
-class Feedback(Shape):
-    kind: Literal[CUSTOMER_KINDS]
-    subject: str = Field(min_length=1, max_length=300)
-    body: str = Field(min_length=1, max_length=10_000)
-
-
-class Reply(Shape):
-    body: str = Field(min_length=1, max_length=10_000)
 
 
 def _open_case(uow, event, kind, customer_id, subject, body, opened_by=None):
@@ -37,8 +24,8 @@ def _open_case(uow, event, kind, customer_id, subject, body, opened_by=None):
         case_id=case_id, kind=kind, customer_id=customer_id, subject=subject[:300],
         body=body, status="open", created_at=uow.now,
         source_event_id=event.event_id if event else None, opened_by=opened_by))
-    uow.emit("case_opened", {"case_id": case_id, "kind": kind, "customer_id": customer_id,
-                             "subject": subject[:300]})
+    uow.emit_event(CaseOpened(case_id=case_id, kind=kind, customer_id=customer_id,
+                              subject=subject[:300]))
     return case_id
 
 
@@ -136,9 +123,8 @@ def reply(uow, case_id, answer: Reply, replied_by):
     if case["kind"] in CUSTOMER_KINDS:
         notify(uow, f"reply:{reply_id}", case["customer_id"], "case_answered",
                {"case_subject": case["subject"], "reply": answer.body})
-    uow.emit("case_answered", {"case_id": case_id, "customer_id": case["customer_id"],
-                               "kind": case["kind"], "reply_id": reply_id,
-                               "replied_by": replied_by})
+    uow.emit_event(CaseAnswered(case_id=case_id, customer_id=case["customer_id"],
+                                kind=case["kind"], reply_id=reply_id, replied_by=replied_by))
     row = uow.session.execute(sa.select(cases).where(cases.c.case_id == case_id)
                               ).mappings().one()
     return _view(row, _replies(uow, [case_id])[case_id])

@@ -1,4 +1,5 @@
-"""notifications: reminders, messages and the service desk (entrypoints only)."""
+"""notifications: reminders, messages and the service desk (entrypoints only; what
+each method takes, returns and raises is in services/notifications/api.py)."""
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -13,14 +14,14 @@ from services.common.clock import ClockProvider
 from services.common.db import Database
 from services.common.messaging import event_handler
 from services.common.rpc import rpc
-from services.common.validation import parse, sweep_day
+from services.common.validation import operating_date
 from services.contracts.api import (ConsumptionPointClaimed, ConsumptionPointClaimRejected,
                                     ConsumptionPointLinked, ContactDetailsChanged,
                                     ContractSigned)
 from services.identity.api import MandateExpired, MandateGranted, MandateRevoked
 from services.metering.api import (ReadingHeldForReview, ReadingRejected,
                                    ReadingScheduleStarted, ReadingSubmitted)
-from services.notifications import delivery, desk, inbox, reactions, reminders
+from services.notifications import api, delivery, desk, inbox, reactions, reminders
 from services.notifications.channels import Channels
 from services.notifications.models import metadata
 
@@ -33,7 +34,7 @@ class NotificationsService:
     clock = ClockProvider()
     channels = Channels()
 
-    @rpc
+    @rpc(api.health)
     def health(self):
         return self.db.health()
 
@@ -115,25 +116,20 @@ class NotificationsService:
         while delivery.send_due(self.db.unit_of_work, self.channels, self.channels.policy):
             eventlet.sleep(0)   # the RPCs and handlers waiting get their turn
 
-    @rpc
+    @rpc(api.deliveries)
     def deliveries(self, status="failed"):
-        """For operators: the latest 500 e-mails and SMS in ``status`` (pending, sent,
-        failed or all), newest first: ``[{delivery_id, notification_id, customer_id,
-        kind, channel, address, language, subject, status, attempts, last_error,
-        created_at, next_attempt_at, sent_at}]``; ValidationFailed."""
         with self.db.unit_of_work() as uow:
-            return delivery.deliveries_with(uow, str(status))
+            return delivery.deliveries_with(uow, status)
 
     # -- reminders ----------------------------------------------------------------------
 
     def _window(self):
         return cfg.int_setting(self.config, "VOOL_READING_WINDOW_DAYS", 3)
 
-    @rpc
+    @rpc(api.reminder_sweep)
     def reminder_sweep(self, as_of=None):
-        """Send the reminders whose reading window closed before ``as_of``
-        (YYYY-MM-DD, default today). returns ``{reminders_sent}``."""
-        day = sweep_day(as_of, self.clock.today())
+        today = self.clock.today()
+        day = operating_date(as_of or today, "as_of", today, ahead_days=1)
         sent = 0
         while True:
             # a short transaction per batch; the RPCs and handlers waiting run
@@ -150,60 +146,41 @@ class NotificationsService:
     def hourly_reminder_sweep(self):
         self.reminder_sweep()
 
-    @rpc
+    @rpc(api.reminders)
     def reminders(self, consumption_point_id):
-        """returns every reminder of a consumption point, oldest first:
-        ``[{reminder_id, due_on, status: pending|cancelled|sent}]``"""
         with self.db.unit_of_work() as uow:
-            return reminders.reminders_of(uow, str(consumption_point_id))
+            return reminders.reminders_of(uow, consumption_point_id)
 
     # -- the customer's inbox -----------------------------------------------------------
 
-    @rpc
+    @rpc(api.inbox)
     def inbox(self, customer_id):
-        """The customer's notifications, newest first:
-        ``[{notification_id, kind, subject, body, created_at, read}]``"""
         with self.db.unit_of_work() as uow:
-            return inbox.inbox_of(uow, str(customer_id))
+            return inbox.inbox_of(uow, customer_id)
 
-    @rpc
+    @rpc(api.mark_read)
     def mark_read(self, customer_id, notification_id):
-        """Mark one of the customer's notifications read; NotFound if it is not theirs."""
         with self.db.unit_of_work() as uow:
-            inbox.mark_read(uow, str(customer_id), str(notification_id))
+            inbox.mark_read(uow, customer_id, notification_id)
 
     # -- the service desk ---------------------------------------------------------------
 
-    @rpc
+    @rpc(api.open_case)
     def open_case(self, customer_id, feedback, opened_by):
-        """A customer's message to the desk. feedback: ``{kind: proposal|complaint|
-        question, subject, body}``; opened_by: who wrote it (a person code).
-        returns ``{case_id}``; ValidationFailed."""
-        feedback = parse(desk.Feedback, feedback)
         with self.db.unit_of_work() as uow:
-            return desk.open_case(uow, str(customer_id), feedback, str(opened_by))
+            return desk.open_case(uow, customer_id, feedback, opened_by)
 
-    @rpc
+    @rpc(api.cases_of)
     def cases_of(self, customer_id):
-        """What the customer wrote, newest first: ``[{case_id, kind, subject, body,
-        status, created_at, replies: [{body, at}]}]``"""
         with self.db.unit_of_work() as uow:
-            return desk.cases_of(uow, str(customer_id))
+            return desk.cases_of(uow, customer_id)
 
-    @rpc
+    @rpc(api.list_cases)
     def list_cases(self, status="open"):
-        """The desk's queue, oldest first; status open|answered|closed|all:
-        ``[{case_id, kind, customer_id, subject, body, status, created_at, opened_by,
-        replies: [{body, at, by}], customer: {customer_id, name, contact: {email,
-        phone, language}}}]`` (the customer as this service last heard of them)."""
         with self.db.unit_of_work() as uow:
-            return desk.list_cases(uow, str(status))
+            return desk.list_cases(uow, status)
 
-    @rpc
+    @rpc(api.reply_to_case)
     def reply_to_case(self, case_id, reply, replied_by):
-        """The desk's reply: ``{body}``. The case becomes answered and the customer
-        who wrote it gets a case_answered notification. returns the case;
-        NotFound, ValidationFailed."""
-        reply = parse(desk.Reply, reply)
         with self.db.unit_of_work() as uow:
-            return desk.reply(uow, str(case_id), reply, str(replied_by))
+            return desk.reply(uow, case_id, reply, replied_by)

@@ -2,7 +2,7 @@
 and named in errors under that name."""
 import pytest
 
-from services.billing import tariffs
+from services.billing import api, tariffs
 from services.billing.models import metadata
 from services.common.errors import ValidationFailed
 from services.common.validation import parse
@@ -11,7 +11,7 @@ from tests.unit.fakes import FakeDatabase
 
 def test_a_component_per_register_is_stored_with_its_register():
     db = FakeDatabase(metadata, "billing")
-    plan = parse(tariffs.TariffPlan, {"code": "NIGHT", "name": "Night", "components": [
+    plan = parse(api.TariffPlan, {"code": "NIGHT", "name": "Night", "components": [
         {"kind": "energy", "register": "T2", "price": "0.090000", "valid_from": "2026-01-01"},
         {"kind": "monthly_fee", "price": "2.50", "valid_from": "2026-01-01"}]})
     with db.unit_of_work() as uow:
@@ -26,6 +26,6 @@ def test_a_component_per_register_is_stored_with_its_register():
 ])
 def test_a_wrong_register_is_named(component, message):
     with pytest.raises(ValidationFailed) as refused:
-        parse(tariffs.TariffPlan, {"code": "X", "components": [
+        parse(api.TariffPlan, {"code": "X", "components": [
             {**component, "price": "1", "valid_from": "2026-01-01"}]})
     assert message in str(refused.value)

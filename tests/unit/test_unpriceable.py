@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from services.billing import pricing, runs, tariffs
+from services.billing import api, pricing, runs, tariffs
 from services.billing.models import charges, invoices, tariff_components, tariff_plans
 from services.common.validation import parse
 from tests.unit.test_billing_run import billing_db, contract, reading
@@ -114,7 +114,7 @@ def test_a_contract_with_an_unpriced_reading_waits_and_is_billed_once_priced():
 
     # the operator adds the missing price: the flagged reading is priced at once
     with db.unit_of_work() as uow:
-        tariffs.add_tariff(uow, parse(tariffs.TariffPlan, {"code": "LATE", "components": [
+        tariffs.add_tariff(uow, parse(api.TariffPlan, {"code": "LATE", "components": [
             {"kind": "energy", "price": "0.100000", "valid_from": "2026-01-01"}]}))
     assert unpriceable(db) == {"readings": [], "contracts": []}
     [charge] = rows(db, charges)

@@ -7,7 +7,7 @@ from typing import Optional
 from pydantic import Field
 from werkzeug.wrappers import Response
 
-from services.billing.tariffs import TariffPlan, VatRate
+from services.billing.api import TariffPlan, VatRate
 from services.common import config as cfg
 from services.common.errors import NotFound, ValidationFailed
 from services.common.validation import Shape

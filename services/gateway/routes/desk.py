@@ -9,7 +9,7 @@ from services.common.errors import ServiceUnavailable
 from services.gateway.auth import actor
 from services.gateway import schemas
 from services.gateway.http import json_body, json_response, route
-from services.notifications.desk import Feedback, Reply
+from services.notifications.api import Feedback, Reply
 
 log = logging.getLogger(__name__)
 CUSTOMER = "/api/v1/customers/<cid>"
