@@ -1,13 +1,15 @@
 """The gateway's request and response models (pydantic): the same models
 validate requests and generate the OpenAPI document."""
 from datetime import date
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.common.validation import Shape
+from services.billing import api as billing
 from services.contracts import api as contracts
 from services.metering import api as metering
+from services.notifications import api as notifications
 
 
 class FieldError(BaseModel):
@@ -173,3 +175,33 @@ class CustomerConsumptionPoint(contracts.SuppliedPoint):
 class DeskContract(contracts.ContractWithCustomer):
     """A contract with its customer and everyone who held it."""
     holders: list[contracts.ContractHolder]
+
+
+class PointSummary(BaseModel):
+    id: str
+    eic: str
+    address: str
+
+
+class CustomerPaymentBook(billing.PaymentBook):
+    """A payment book with the consumption point its contract supplies."""
+    consumption_point: PointSummary
+
+
+class CaseContract(BaseModel):
+    contract_no: str
+    status: contracts.ContractStatus
+    address: str
+
+
+class DeskCaseCustomer(notifications.CaseCustomer):
+    """The case's customer as contracts knows them now; without contracts,
+    ``unavailable`` names what is missing (header Vool-Unavailable: contracts)."""
+    person_code: Optional[str] = None
+    contact: Union[contracts.CustomerContact, notifications.CustomerContact]
+    contracts: Optional[list[CaseContract]] = None
+    unavailable: Optional[list[str]] = None
+
+
+class DeskCase(notifications.QueuedCase):
+    customer: DeskCaseCustomer

@@ -9,6 +9,7 @@ from services.gateway.auth import actor
 from services.gateway import schemas
 from services.gateway.http import json_body, route
 from services.metering import api as metering
+from services.notifications import api as notifications
 from services.gateway.problems import UnsupportedMediaType
 
 POINT = "/api/v1/customers/<cid>/consumption-points/<cp>/readings"
@@ -116,7 +117,8 @@ class ReadingRoutes:
                                   actor(request.principal), timeout=120)
 
     @route("POST", "/api/v1/operator/jobs/reminder-sweep", access="operator", tag="operator",
-           request_model=SweepRequest, summary="Send the reminders of missed reading dates")
+           request_model=SweepRequest, response_model=notifications.reminder_sweep,
+           summary="Send the reminders of missed reading dates")
     def desk_reminder_sweep(self, request):
         sweep = json_body(request, SweepRequest)
         return self.services.call("notifications", "reminder_sweep",
