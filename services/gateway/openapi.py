@@ -289,10 +289,12 @@ def _problem_response(status, problem_schema):
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:0;color:#1d2330;line-height:1.45}
 header{background:#1d2330;color:#fff;padding:1em 2em}header a{color:#9cf}
-main{display:flex}nav{width:17em;padding:1em;border-right:1px solid #ddd;font-size:.9em;
-position:sticky;top:0;height:100vh;overflow:auto}nav a{display:block;color:#245;
-text-decoration:none;padding:.1em 0}section.op{border:1px solid #ddd;border-radius:6px;
-margin:1em 0;padding:.6em 1em}article{padding:1em 2em;max-width:70em;flex:1}
+main{display:flex}nav{width:24em;flex:none;padding:1em;border-right:1px solid #ddd;
+font-size:.85em;position:sticky;top:0;height:100vh;overflow:auto}nav a{display:block;
+color:#245;text-decoration:none;padding:.1em 0;white-space:nowrap;overflow:hidden;
+text-overflow:ellipsis}nav b{display:block;margin-top:.6em}section.op{border:1px solid #ddd;border-radius:6px;
+margin:1em 0;padding:.6em 1em}article{padding:1em 2em;max-width:70em;flex:1;min-width:0;
+overflow-wrap:anywhere}
 code,pre{font-family:ui-monospace,monospace;font-size:.9em}pre{background:#f5f6f8;
 padding:.6em;overflow:auto;border-radius:4px}table{border-collapse:collapse;margin:.4em 0}
 td,th{border:1px solid #ddd;padding:.2em .6em;text-align:left;vertical-align:top}
@@ -316,13 +318,23 @@ def _page(title, body, nav=""):
             "</main></body></html>")
 
 
-def example_of(schema, components, depth=0):
-    """An example value for a schema: its own example, else one made from its type."""
+#: example text for a string field, by the end of its name
+NAMED_EXAMPLES = (("_id", "6f1c2d4e-8a7b-4c3d-9e2f-1a2b3c4d5e6f"), ("contract_no", "VL-000001"),
+                  ("invoice_no", "2026000123"), ("reference_no", "1000012"),
+                  ("person_code", "44903136520"), ("eic", "38ZEE-00001001-W"),
+                  ("email", "mari@example.ee"), ("phone", "+37255512345"),
+                  ("language", "et"), ("period", "2026-02"), ("name", "Õie Mäger"),
+                  ("address", "Pärnu mnt 10-5, Tallinn"))
+
+
+def example_of(schema, components, depth=0, name=""):
+    """An example value for a schema: its own example, else one made from its type
+    (and for text, from the field's name)."""
     if depth > 8:
         return None
     if "$ref" in schema:
         return example_of(components.get(schema["$ref"].rsplit("/", 1)[1], {}), components,
-                          depth + 1)
+                          depth + 1, name)
     for key in ("examples",):
         if schema.get(key):
             return schema[key][0]
@@ -335,18 +347,18 @@ def example_of(schema, components, depth=0):
     for key in ("anyOf", "oneOf", "allOf"):
         if key in schema:
             options = [s for s in schema[key] if s.get("type") != "null"] or schema[key]
-            return example_of(options[0], components, depth + 1)
+            return example_of(options[0], components, depth + 1, name)
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
     if kind == "object" or "properties" in schema:
         if "properties" in schema:
-            return {name: example_of(s, components, depth + 1)
-                    for name, s in schema["properties"].items()}
+            return {field: example_of(s, components, depth + 1, field)
+                    for field, s in schema["properties"].items()}
         extra = schema.get("additionalProperties")
         return {"T1": example_of(extra, components, depth + 1)} if isinstance(extra, dict) else {}
     if kind == "array":
-        return [example_of(schema.get("items", {}), components, depth + 1)]
+        return [example_of(schema.get("items", {}), components, depth + 1, name)]
     if kind == "integer":
         return max(schema.get("minimum", 1), 1)
     if kind == "number":
@@ -356,6 +368,9 @@ def example_of(schema, components, depth=0):
     if kind == "null":
         return None
     if kind == "string":
+        for ending, text in NAMED_EXAMPLES:
+            if name.endswith(ending) and "format" not in schema:
+                return text
         return {"date": "2026-01-31", "date-time": "2026-01-31T12:00:00+02:00",
                 "uuid": "6f1c2d4e-8a7b-4c3d-9e2f-1a2b3c4d5e6f", "email": "mari@example.ee",
                 "decimal": "12.34"}.get(schema.get("format"), "text")
@@ -370,6 +385,12 @@ def _schema_text(schema):
                             f"{m.group(1)}</a>&quot;", text)
 
 
+def operations_of(document):
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            yield path, method, operation
+
+
 def docs_page(document):
     """The reference page of the document: every operation with who may call it
     (access rule, scope), its parameters, body and answers with examples; the
@@ -379,15 +400,21 @@ def docs_page(document):
     body.append(f"<h1>{_e(document['info']['title'])} {_e(document['info']['version'])}</h1>"
                 f"<p>{_e(document['info']['description'])}</p>")
     security = document["components"]["securitySchemes"]["bearer"]
+    needing = {}
+    for path, method, op in operations_of(document):
+        if "x-scope" in op:
+            needing.setdefault(op["x-scope"], []).append(
+                f"<a href='#op-{op['operationId']}'>{_e(method.upper())} {_e(path)}</a>")
     body.append("<h2 id='auth'>Authentication and scopes</h2>"
-                f"<p>{_e(security['description'])}</p><table><tr><th>scope</th><th></th></tr>"
-                + "".join(f"<tr><td><code>{_e(s)}</code></td><td>{_e(t)}</td></tr>"
+                f"<p>{_e(security['description'])}</p><table><tr><th>scope</th><th></th>"
+                "<th>routes that need it</th></tr>"
+                + "".join(f"<tr><td><code>{_e(s)}</code></td><td>{_e(t)}</td>"
+                          f"<td>{'<br>'.join(needing.get(s, []))}</td></tr>"
                           for s, t in security["x-scopes"].items()) + "</table>")
     nav.append("<a href='#auth'><b>Authentication, scopes</b></a>")
     by_tag = {}
-    for path, operations in document["paths"].items():
-        for method, op in operations.items():
-            by_tag.setdefault(op["tags"][0], []).append((path, method, op))
+    for path, method, op in operations_of(document):
+        by_tag.setdefault(op["tags"][0], []).append((path, method, op))
     for tag in document["tags"]:
         items = by_tag.get(tag["name"], [])
         if not items:
@@ -397,7 +424,8 @@ def docs_page(document):
                     f"<p>{_e(tag['description'])}</p>")
         for path, method, op in items:
             anchor = f"op-{op['operationId']}"
-            nav.append(f"<a href='#{anchor}'>{_e(method.upper())} {_e(path)}</a>")
+            nav.append(f"<a href='#{anchor}' title='{_e(op['summary'])}'>"
+                       f"{_e(method.upper())} {_e(path.removeprefix('/api/v1'))}</a>")
             body.append(_operation_html(anchor, path, method, op, components))
     nav.append("<a href='#schemas'><b>Schemas</b></a>")
     body.append("<h2 id='schemas'>Schemas</h2>")
