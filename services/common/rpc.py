@@ -160,5 +160,9 @@ def _typed(method, options):
             bound = method.bind(args, kwargs)
             result = handler(self, **{name: getattr(bound, name) for name in names})
             return method.check_result(result)
+        # nameko reads a method's parameters with inspect.getcallargs, which does not
+        # follow functools.wraps: without this it would see (*args, **kwargs), check
+        # no call's signature and redact none of the sensitive_arguments
+        entry.__signature__ = inspect.signature(handler)
         return rpc(entry, **options)
     return decorate

@@ -35,7 +35,7 @@ from services.gateway.http import ProblemWebServer, form_body
 from services.gateway.portal_texts import CATALOGS, DEFAULT_LANGUAGE, LANGUAGES
 from services.gateway.problems import status_of
 from services.gateway.routes.readings import MAX_KEY, NewReading, reading_command
-from services.identity.mandates import MandateGrant
+from services.identity.api import MandateGrant
 from services.notifications.api import CUSTOMER_KINDS, Feedback
 
 log = logging.getLogger(__name__)

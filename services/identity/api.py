@@ -1,12 +1,23 @@
-"""identity's published interface: the data of the events it emits.
+"""identity's published interface: its RPC methods (what each takes, returns and
+raises) and the data of the events it emits.
 
 pydantic only (no SQLAlchemy, no nameko): what other services and other systems
 may import from identity.
 """
-from datetime import date
-from typing import Optional
+import re
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal, Optional, Union
 
-from services.common.events import EventData, Moment
+from pydantic import BaseModel, BeforeValidator, Field, field_validator, model_validator
+
+from services.common.errors import (
+    Conflict, Forbidden, NotFound, TooManyAttempts, Unauthenticated, ValidationFailed)
+from services.common.events import EventData, Moment, Money
+from services.common.identifiers import valid_personal_code
+from services.common.rpc_methods import Arguments, Health, RpcMethod
+from services.common.scopes import SCOPES
+from services.common.validation import Shape
 
 
 class MandateEvent(EventData):
@@ -59,3 +70,390 @@ class AccessChanged(EventData):
 
 
 EVENTS = (MandateGranted, MandateRevoked, MandateExpired, SessionEnded, AccessChanged)
+
+
+# -- RPC ----------------------------------------------------------------------------
+
+#: what a banklink request or reply holds: its VK_* fields as the form posts them
+BankFields = dict[str, str]
+OperatorRole = Literal["desk", "admin"]
+MandateStatus = Literal["live", "not_yet_valid", "expired", "revoked"]
+#: a person code (isikukood) as identity stores it
+PERSON_CODE = 11
+#: a customer's, a consumption point's or a mandate's id
+ID = 36
+#: the longest value the banks accept in each field of a payment request (iPizza)
+PAYMENT_MAX_LENGTH = {"stamp": 20, "reference_no": 35, "message": 95, "return_url": 255}
+#: euros and cents as the banks take VK_AMOUNT: at most 12 characters, no leading zeros
+BANK_AMOUNT = re.compile(r"(0|[1-9][0-9]{0,8})\.[0-9]{2}")
+HTTP_URL = r"^https?://"
+
+
+def _bank_amount(value):
+    # text goes to the bank as it is, so it must already be in the banks' form; a
+    # Decimal (a program calling with the model) is written in it when whole cents
+    if isinstance(value, Decimal) and value.is_finite() and value == round(value, 2):
+        value = f"{value:.2f}"
+    if not (isinstance(value, str) and value != "0.00" and BANK_AMOUNT.fullmatch(value)):
+        raise ValueError('a positive sum of euros with two decimals, like "12.34"')
+    return value
+
+
+#: a payment's sum as the banks take it: "12.34" on the wire, a Decimal inside
+BankAmount = Annotated[Money, BeforeValidator(_bank_amount)]
+
+
+class MandateGrant(Shape):
+    """What the grantor asks for online (API.md POST .../mandates)."""
+    grantee_person_code: str
+    scopes: list[str] = Field(min_length=1)
+    consumption_point_ids: list[str] = Field(default_factory=list, max_length=100)
+    valid_from: Optional[date] = None
+    valid_until: Optional[date] = None
+
+    @field_validator("grantee_person_code")
+    @classmethod
+    def _person_code(cls, value):
+        return valid_personal_code(value)
+
+    @field_validator("scopes")
+    @classmethod
+    def _scopes(cls, value):
+        unknown = sorted(set(value) - set(SCOPES))
+        if unknown:
+            raise ValueError(f"unknown scope {', '.join(unknown)}; one of {', '.join(SCOPES)}")
+        return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _period(self):
+        if self.valid_from and self.valid_until and self.valid_until < self.valid_from:
+            raise ValueError("valid_until is before valid_from")
+        return self
+
+
+class OfficeMandate(MandateGrant):
+    """A mandate signed at the office (POST /api/v1/operator/mandates)."""
+    grantor_person_code: str
+
+    @field_validator("grantor_person_code")
+    @classmethod
+    def _grantor_code(cls, value):
+        return valid_personal_code(value)
+
+
+class Bank(BaseModel):
+    id: str
+    name: str
+
+
+class BanklinkForm(BaseModel):
+    """A signed banklink request: the browser posts ``fields`` to ``action``."""
+    action: str
+    method: Literal["POST"]
+    fields: BankFields
+
+
+class Person(BaseModel):
+    person_code: str
+    name: str
+
+
+class CustomerLogin(BaseModel):
+    """A customer's new session."""
+    token: str
+    expires_at: datetime
+    person: Person
+
+
+class ActingFor(BaseModel):
+    """A customer the person may act for: themselves, or a grantor under a live mandate."""
+    customer_id: str
+    name: Optional[str]               # a grantor's name may be unknown to identity
+    relation: Literal["self", "mandate"]
+    scopes: list[str]
+    mandate_id: Optional[str] = None                        # mandate only
+    consumption_point_ids: Optional[list[str]] = None       # mandate only; [] for all
+
+
+class CustomerPrincipal(BaseModel):
+    kind: Literal["customer"]
+    person: Person
+    customers: list[ActingFor]
+    #: the answer holds until then unless identity announces a change
+    #: (session_ended, access_changed, mandate_granted)
+    reusable_until: datetime
+
+
+class Operator(BaseModel):
+    username: str
+    role: OperatorRole
+
+
+class OperatorPrincipal(BaseModel):
+    kind: Literal["operator"]
+    operator: Operator
+    reusable_until: datetime
+
+
+Principal = Annotated[Union[CustomerPrincipal, OperatorPrincipal], Field(discriminator="kind")]
+
+
+class Authorized(CustomerPrincipal):
+    """The principal, and the entry of ``customers`` the call acts for."""
+    acting_for: ActingFor
+
+
+class PaymentReply(BaseModel):
+    """What a bank's 1111 (paid) or 1911 (cancelled) reply says; the fields from
+    ``amount`` to ``payer_account`` are None for a 1911. ``auto``: the bank itself
+    posted the reply (VK_AUTO=Y). The same reply may come more than once: record a
+    payment once per stamp."""
+    status: Literal["paid", "cancelled"]
+    stamp: str
+    reference_no: str
+    message: str
+    amount: Optional[Money]
+    currency: Optional[str]
+    transaction_no: Optional[str]
+    paid_at: Optional[datetime]
+    payer_name: Optional[str]
+    payer_account: Optional[str]
+    auto: bool
+
+
+class Mandate(BaseModel):
+    """A mandate as API.md lists it, with its state today."""
+    mandate_id: str
+    grantor_customer_id: str
+    grantor_name: Optional[str]
+    grantee_person_code: str
+    grantee_name: Optional[str]
+    scopes: list[str]
+    consumption_point_ids: list[str]          # none: all of the grantor's
+    valid_from: date
+    valid_until: Optional[date]
+    ends_on: Optional[date]                   # the grantor's last contract's last day
+    created_via: Literal["online", "office"]
+    revoked_at: Optional[datetime]
+    status: MandateStatus
+
+
+class CustomersMandates(BaseModel):
+    granted: list[Mandate]    # by the customer
+    received: list[Mandate]   # by the person
+
+
+class AccessLogEntry(BaseModel):
+    at: datetime
+    actor_person_code: str
+    actor_name: Optional[str]
+    action: Literal["read", "change"]
+    resource: str
+    what: Optional[str]
+    mandate_id: Optional[str]
+
+
+class MandateSweepReport(BaseModel):
+    mandates_expired: int
+
+
+class OperatorLogin(BaseModel):
+    token: str
+    expires_at: datetime
+
+
+class IsEligibleArguments(Arguments):
+    person_code: str
+
+
+class StartBanklinkLoginArguments(Arguments):
+    bank_id: str
+    return_url: str = Field(max_length=PAYMENT_MAX_LENGTH["return_url"], pattern=HTTP_URL)
+    #: a secret the starting browser keeps: the reply then logs in only a
+    #: finish_banklink_login that shows it
+    browser_key: Optional[str] = Field(default=None, min_length=32, max_length=200)
+
+
+class FinishBanklinkLoginArguments(Arguments):
+    bank_id: str
+    fields: BankFields = Field(max_length=100)
+    browser_key: Optional[str] = None
+
+
+class PaymentRequestArguments(Arguments):
+    bank_id: str
+    #: the payment order's id, given back in the reply
+    stamp: str = Field(min_length=1, max_length=PAYMENT_MAX_LENGTH["stamp"])
+    amount: BankAmount
+    reference_no: str = Field(max_length=PAYMENT_MAX_LENGTH["reference_no"])
+    message: str = Field(max_length=PAYMENT_MAX_LENGTH["message"])
+    #: where the bank posts its 1111 (paid) or 1911 (cancelled)
+    return_url: str = Field(max_length=PAYMENT_MAX_LENGTH["return_url"], pattern=HTTP_URL)
+
+
+class VerifyPaymentReplyArguments(Arguments):
+    bank_id: str
+    fields: BankFields = Field(max_length=100)
+
+
+class TokenArguments(Arguments):
+    token: str
+
+
+class AuthorizeCustomerArguments(Arguments):
+    token: str
+    customer_id: str
+    #: the route's scope; "self" for what only the customer themselves may do
+    scope: Optional[str] = Field(max_length=64)
+    consumption_point_id: Optional[str] = None
+    #: how a use under a mandate is written to the customer's access log
+    action: Literal["read", "change"] = "read"
+    resource: str = ""
+    what: str = ""
+
+
+class RecordAccessArguments(Arguments):
+    customer_id: str = Field(max_length=ID)
+    person_code: str = Field(max_length=PERSON_CODE)
+    action: Literal["read", "change"]
+    resource: str
+    what: Optional[str]
+    mandate_id: str = Field(max_length=ID)
+
+
+class GrantMandateArguments(Arguments):
+    grantor_customer_id: str
+    grant: MandateGrant
+    #: who granted it, as histories record it (a person code)
+    created_by: str = Field(min_length=1, max_length=80)
+
+
+class RegisterMandateArguments(Arguments):
+    grant: OfficeMandate
+    #: the operator's user name
+    operator: str = Field(min_length=1, max_length=64)
+
+
+class RevokeMandateArguments(Arguments):
+    grantor_customer_id: str
+    mandate_id: str
+    revoked_by: str = Field(min_length=1, max_length=80)
+
+
+class MandatesOfArguments(Arguments):
+    customer_id: str
+    person_code: str
+
+
+class AccessLogArguments(Arguments):
+    customer_id: str
+
+
+class MandateSweepArguments(Arguments):
+    #: default today
+    as_of: Optional[date] = None
+
+
+class AddOperatorArguments(Arguments):
+    username: str = Field(min_length=1, max_length=64)
+    role: OperatorRole
+    password: str = Field(min_length=12, max_length=1000)
+
+
+class OperatorLoginArguments(Arguments):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=1000)
+    client_address: str = Field(max_length=64)
+
+
+NOTHING = type(None)
+
+health = RpcMethod("identity", "health", returns=Health,
+                   summary="Whether identity's database answers.")
+is_eligible = RpcMethod(
+    "identity", "is_eligible", IsEligibleArguments, returns=bool, raises=(ValidationFailed,),
+    summary="Whether the person may log in: they hold an active contract or a live mandate.")
+list_banks = RpcMethod(
+    "identity", "list_banks", returns=list[Bank],
+    summary="The banks customers can log in and pay through.")
+start_banklink_login = RpcMethod(
+    "identity", "start_banklink_login", StartBanklinkLoginArguments, returns=BanklinkForm,
+    raises=(ValidationFailed, Unauthenticated),
+    summary="The signed banklink login request (4011/4012) the browser posts to the bank; "
+            "Unauthenticated (code banklink-unknown-bank) for a bank not configured.")
+finish_banklink_login = RpcMethod(
+    "identity", "finish_banklink_login", FinishBanklinkLoginArguments, returns=CustomerLogin,
+    raises=(ValidationFailed, Unauthenticated, Forbidden),
+    summary="Check a bank's 3012/3013 reply and open a session. Unauthenticated, its code "
+            "naming the failed rule (banklink-other-browser when the login was started with "
+            "a browser_key this call does not show); Forbidden (no-active-contract) for a "
+            "person with no active contract and no mandate. Every attempt is logged.")
+payment_request = RpcMethod(
+    "identity", "payment_request", PaymentRequestArguments, returns=BanklinkForm,
+    raises=(ValidationFailed, NotFound),
+    summary="The signed banklink payment request (1012, or 1011 into our account where the "
+            "bank's configuration says so) the customer's browser posts to the bank; "
+            "NotFound (code banklink-unknown-bank) for a bank not configured.")
+verify_payment_reply = RpcMethod(
+    "identity", "verify_payment_reply", VerifyPaymentReplyArguments, returns=PaymentReply,
+    raises=(ValidationFailed, Unauthenticated),
+    summary="Check a bank's 1111 (paid) or 1911 (cancelled) reply to a payment request; "
+            "Unauthenticated, its code naming the failed rule, as for a login reply.")
+resolve_session = RpcMethod(
+    "identity", "resolve_session", TokenArguments, returns=Principal,
+    raises=(ValidationFailed, Unauthenticated),
+    summary="Who holds this session token (the session is seen now): a customer with the "
+            "customers they may act for, or an operator.")
+authorize_customer = RpcMethod(
+    "identity", "authorize_customer", AuthorizeCustomerArguments, returns=Authorized,
+    raises=(ValidationFailed, Unauthenticated, Forbidden, NotFound),
+    summary="May the holder of the token use a route needing the scope for the customer "
+            "(and the consumption point, if the route names one)? Decided from the mandates "
+            "as they are now; a use under a mandate is written to the customer's access log. "
+            "Forbidden's code: wrong-principal, self-only, scope-missing, mandate-revoked, "
+            "mandate-expired, mandate-not-yet-valid, mandate-consumption-point; NotFound when "
+            "the person has nothing to do with the customer.")
+record_access = RpcMethod(
+    "identity", "record_access", RecordAccessArguments, returns=NOTHING,
+    raises=(ValidationFailed,),
+    summary="Write a use of the customer's data under a mandate to their access log, for "
+            "routes that learn whose data it is only from the answer (a payment book).")
+grant_mandate = RpcMethod(
+    "identity", "grant_mandate", GrantMandateArguments, returns=Mandate,
+    raises=(ValidationFailed, Conflict),
+    summary="The grantor authorises a person online; both must hold an active contract. "
+            "Conflict (mandate-overlaps) when a mandate for the person covers some of that "
+            "time already.")
+register_mandate = RpcMethod(
+    "identity", "register_mandate", RegisterMandateArguments, returns=Mandate,
+    raises=(ValidationFailed, Conflict),
+    summary="Register a mandate signed at the office, its grantor named by person code.")
+revoke_mandate = RpcMethod(
+    "identity", "revoke_mandate", RevokeMandateArguments, returns=NOTHING,
+    raises=(ValidationFailed, NotFound),
+    summary="Revoke a mandate of the grantor's at once; revoking it again changes nothing.")
+mandates_of = RpcMethod(
+    "identity", "mandates_of", MandatesOfArguments, returns=CustomersMandates,
+    raises=(ValidationFailed,),
+    summary="The mandates the customer has granted and those the person has received.")
+access_log = RpcMethod(
+    "identity", "access_log", AccessLogArguments, returns=list[AccessLogEntry],
+    raises=(ValidationFailed,),
+    summary="Who used the customer's data under a mandate, newest first (at most 1000).")
+mandate_sweep = RpcMethod(
+    "identity", "mandate_sweep", MandateSweepArguments, returns=MandateSweepReport,
+    raises=(ValidationFailed,),
+    summary="Mandates whose last day is before as_of (default today, at most tomorrow) "
+            "have expired: mandate_expired, once each. Also runs every hour.")
+logout = RpcMethod(
+    "identity", "logout", TokenArguments, returns=bool, raises=(ValidationFailed,),
+    summary="End the session at once; whether it was live.")
+add_operator = RpcMethod(
+    "identity", "add_operator", AddOperatorArguments, returns=Operator,
+    raises=(ValidationFailed, Conflict),
+    summary="Add a service-desk operator; Conflict when the user name is taken.")
+operator_login = RpcMethod(
+    "identity", "operator_login", OperatorLoginArguments, returns=OperatorLogin,
+    raises=(ValidationFailed, Unauthenticated, TooManyAttempts),
+    summary="An operator's login with user name and password; TooManyAttempts (with "
+            "retry_after) after too many failures from the client's address.")

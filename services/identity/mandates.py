@@ -7,60 +7,19 @@ stops working at once. Only the grantor manages their mandates; a grantee acting
 for them never can, so a mandate cannot be passed on.
 """
 import uuid
-from datetime import date, timedelta
-from typing import Optional
+from datetime import timedelta
 
 import sqlalchemy as sa
-from pydantic import Field, field_validator, model_validator
 
 from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from services.common.identifiers import valid_personal_code
-from services.common.scopes import SCOPES, expand
-from services.common.validation import Shape
-from services.identity.api import MandateExpired, MandateGranted, MandateRevoked
+from services.common.scopes import expand
+from services.identity.api import (MandateExpired, MandateGrant, MandateGranted,
+                                   MandateRevoked, OfficeMandate)
 from services.identity.eligibility import in_force, record_termination
 from services.identity.models import access_log, customer_contracts, mandates, persons
 
 #: the scope of routes only the customer themselves may use, never a mandate
 SELF_ONLY = "self"
-
-
-class MandateGrant(Shape):
-    """What the grantor asks for online (API.md POST .../mandates)."""
-    grantee_person_code: str
-    scopes: list[str] = Field(min_length=1)
-    consumption_point_ids: list[str] = Field(default_factory=list, max_length=100)
-    valid_from: Optional[date] = None
-    valid_until: Optional[date] = None
-
-    @field_validator("grantee_person_code")
-    @classmethod
-    def _person_code(cls, value):
-        return valid_personal_code(value)
-
-    @field_validator("scopes")
-    @classmethod
-    def _scopes(cls, value):
-        unknown = sorted(set(value) - set(SCOPES))
-        if unknown:
-            raise ValueError(f"unknown scope {', '.join(unknown)}; one of {', '.join(SCOPES)}")
-        return sorted(set(value))
-
-    @model_validator(mode="after")
-    def _period(self):
-        if self.valid_from and self.valid_until and self.valid_until < self.valid_from:
-            raise ValueError("valid_until is before valid_from")
-        return self
-
-
-class OfficeMandate(MandateGrant):
-    """A mandate signed at the office (POST /api/v1/operator/mandates)."""
-    grantor_person_code: str
-
-    @field_validator("grantor_person_code")
-    @classmethod
-    def _grantor_code(cls, value):
-        return valid_personal_code(value)
 
 
 def _ends(row):
@@ -126,7 +85,7 @@ def active_customer_of(session, person_code, today):
         .limit(1)).scalar()
 
 
-def grant(uow, grantor_customer_id, grant, created_via, created_by):
+def grant(uow, grantor_customer_id, grant: MandateGrant, created_via, created_by):
     """Make a mandate; both parties must hold an active contract now."""
     session, today = uow.session, uow.clock.today()
     grantor_field = "grantor_person_code" if created_via == "office" else "grantor"
@@ -171,7 +130,7 @@ def grant(uow, grantor_customer_id, grant, created_via, created_by):
     return view(session, row, today)
 
 
-def register_at_office(uow, signed, operator):
+def register_at_office(uow, signed: OfficeMandate, operator):
     """A mandate signed at the office: the grantor is named by their person code."""
     grantor = active_customer_of(uow.session, signed.grantor_person_code, uow.clock.today())
     if grantor is None:

@@ -10,6 +10,7 @@ password however many others have failed for it.
 import math
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import get_args
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -17,9 +18,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from services.common.clock import as_utc
 from services.common.errors import Conflict, TooManyAttempts, Unauthenticated, ValidationFailed
+from services.identity.api import OperatorRole
 from services.identity.models import login_failures, operators
 
-ROLES = ("desk", "admin")
+ROLES = get_args(OperatorRole)
 _hasher = PasswordHasher()
 
 

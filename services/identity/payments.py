@@ -9,20 +9,16 @@ its MAC, from it to us) except for its time: a bank posts a 1111 again, with
 VK_AUTO=Y, long after the payment when the customer's browser never came back.
 Every reply, verified or refused, is logged in login_log without its MAC.
 """
-import re
-
 from services.common import banklink
 from services.common.clock import TALLINN
 from services.common.errors import ValidationFailed
+from services.identity.api import BANK_AMOUNT as AMOUNT
+from services.identity.api import PAYMENT_MAX_LENGTH as MAX_LENGTH
 from services.identity.login import check_sent_by_bank, log_attempt, reject
 
 CURRENCY = "EUR"
 #: the reply services and what each says of the payment
 REPLIES = {"1111": "paid", "1911": "cancelled"}
-#: euros and cents as the banks take VK_AMOUNT: at most 12 characters, no leading zeros
-AMOUNT = re.compile(r"(0|[1-9][0-9]{0,8})\.[0-9]{2}")
-#: the longest value the banks accept in each field (iPizza specification)
-MAX_LENGTH = {"stamp": 20, "reference_no": 35, "message": 95, "return_url": 255}
 
 
 def _is_amount(value):

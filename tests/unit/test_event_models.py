@@ -17,6 +17,7 @@ from services.common.validation import parse
 from services.contracts import customers, linking, signing
 from services.contracts.api import Claim, ContactChange, ClaimDecision, SignContract, Terminate
 from services.contracts.models import metadata as contracts_metadata
+from services.identity import api as identity_api
 from services.identity import eligibility, mandates
 from services.identity.models import metadata as identity_metadata
 from services.metering import api, readings
@@ -138,7 +139,7 @@ def story():
                                           "name": "Mari Mäger"})
     for until in (None, date(2026, 5, 20)):
         with identity.unit_of_work() as uow:
-            made = mandates.grant(uow, contract["customer_id"], mandates.MandateGrant(
+            made = mandates.grant(uow, contract["customer_id"], identity_api.MandateGrant(
                 grantee_person_code=GRANDCHILD, scopes=["readings:write"],
                 valid_until=until), "online", contract["person_code"])
         keep(identity, "mandate_granted")

@@ -7,12 +7,18 @@ import logging.config
 from pathlib import Path
 
 import nameko.containers
+import pytest
 import yaml
+from nameko.containers import ServiceContainer
+from nameko.exceptions import IncorrectSignature
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
+from nameko.testing.utils import get_extension
+from nameko.utils import REDACTED, get_redacted_args
 
 from services.common import logs
 from services.common.errors import NotFound, VoolError
-from services.common.rpc import rpc
+from services.common.rpc import GuardedRpc, rpc
+from services.common.rpc_methods import Arguments, RpcMethod
 
 NAMEKO_YAML = Path(__file__).resolve().parents[2] / "deploy" / "config" / "nameko.yaml"
 
@@ -27,6 +33,34 @@ class Service:
     @rpc(sensitive_arguments=("secret",))
     def with_options(self, secret):
         pass
+
+
+class Login(Arguments):
+    username: str
+    password: str
+
+
+login = RpcMethod("example", "login", Login, returns=bool)
+
+
+class TypedService:
+    name = "example"
+
+    @rpc(login, sensitive_arguments=("password",))
+    def login(self, username, password):
+        return True
+
+
+def test_a_typed_method_s_sensitive_arguments_are_redacted_and_its_calls_checked():
+    # nameko binds a call to the method's own parameters, not to the wrapper's
+    # (*args, **kwargs): a tracer or error reporter never sees the password
+    container = ServiceContainer(TypedService, {"AMQP_URI": "memory://"})
+    extension = get_extension(container, GuardedRpc, method_name="login")
+    assert get_redacted_args(extension, "anna", password="hunter2-hunter2") == {
+        "username": "anna", "password": REDACTED}
+    assert get_redacted_args(extension, "anna", "hunter2-hunter2")["password"] == REDACTED
+    with pytest.raises(IncorrectSignature):
+        extension.check_signature((), {})
 
 
 def entrypoint(method):

@@ -5,7 +5,7 @@ from datetime import date, datetime, timezone
 import pytest
 
 from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from services.identity import eligibility, mandates
+from services.identity import api, eligibility, mandates
 from services.identity.models import metadata
 from tests.samples import GRANDCHILD, GRANDMOTHER
 from tests.unit.fakes import FakeDatabase
@@ -27,7 +27,7 @@ def db():
 
 def grant(db, **terms):
     with db.unit_of_work() as uow:
-        return mandates.grant(uow, "c-gm", mandates.MandateGrant(
+        return mandates.grant(uow, "c-gm", api.MandateGrant(
             grantee_person_code=GRANDCHILD, **{"scopes": ["readings:write"], **terms}),
             "online", GRANDMOTHER)
 
@@ -84,7 +84,7 @@ def test_what_cannot_be_granted(db):
         grant(db, valid_from=date(2026, 4, 1))
     assert backdated.value.errors[0]["field"] == "valid_from"
     with db.unit_of_work() as uow, pytest.raises(ValidationFailed) as to_herself:
-        mandates.grant(uow, "c-gm", mandates.MandateGrant(
+        mandates.grant(uow, "c-gm", api.MandateGrant(
             grantee_person_code=GRANDMOTHER, scopes=["invoices:read"]), "online", GRANDMOTHER)
     assert to_herself.value.errors[0]["field"] == "grantee_person_code"
     grant(db, valid_until=date(2026, 5, 31))

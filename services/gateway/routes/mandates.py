@@ -5,7 +5,7 @@ from werkzeug.wrappers import Response
 
 from services.gateway.auth import SELF_ONLY, actor
 from services.gateway.http import json_body, route
-from services.identity.mandates import MandateGrant, OfficeMandate
+from services.identity.api import MandateGrant, OfficeMandate
 
 CUSTOMER = "/api/v1/customers/<cid>"
 
