@@ -292,7 +292,8 @@ header{background:#1d2330;color:#fff;padding:1em 2em}header a{color:#9cf}
 main{display:flex}nav{width:24em;flex:none;padding:1em;border-right:1px solid #ddd;
 font-size:.85em;position:sticky;top:0;height:100vh;overflow:auto}nav a{display:block;
 color:#245;text-decoration:none;padding:.1em 0;white-space:nowrap;overflow:hidden;
-text-overflow:ellipsis}nav b{display:block;margin-top:.6em}section.op{border:1px solid #ddd;border-radius:6px;
+text-overflow:ellipsis}nav b{display:block;margin-top:.6em}
+section.op{border:1px solid #ddd;border-radius:6px;
 margin:1em 0;padding:.6em 1em}article{padding:1em 2em;max-width:70em;flex:1;min-width:0;
 overflow-wrap:anywhere}
 code,pre{font-family:ui-monospace,monospace;font-size:.9em}pre{background:#f5f6f8;

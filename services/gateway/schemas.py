@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.common.validation import Shape
 from services.billing import api as billing
 from services.contracts import api as contracts
+from services.identity import api as identity
 from services.metering import api as metering
 from services.notifications import api as notifications
 
@@ -31,54 +32,15 @@ class Health(BaseModel):
     services: dict[str, str]
 
 
-class Bank(BaseModel):
-    id: str
-    name: str
-
-
-class BanklinkForm(BaseModel):
-    """The signed request the browser posts to the bank."""
-    action: str
-    method: str
-    fields: dict[str, str]
-
-
-class Person(BaseModel):
-    person_code: str
-    name: str
-
-
-class CustomerLogin(BaseModel):
-    token: str
-    expires_at: str
-    person: Person
-
-
-class ActingFor(BaseModel):
-    customer_id: str
-    name: str
-    relation: str
-    scopes: list[str]
-
-
 class Me(BaseModel):
-    person: Person
-    customers: list[ActingFor]
+    """Who I am and the customers I may act for."""
+    person: identity.Person
+    customers: list[identity.ActingFor]
 
 
 class OperatorCredentials(Shape):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=1000)
-
-
-class OperatorLogin(BaseModel):
-    token: str
-    expires_at: str
-
-
-class Operator(BaseModel):
-    username: str
-    role: str
 
 
 class BanklinkReply(BaseModel):
@@ -154,7 +116,7 @@ class DeadLetterQueue(BaseModel):
     first: list[DeadLetter]
 
 
-class BanklinkPayment(BanklinkForm):
+class BanklinkPayment(identity.BanklinkForm):
     """The signed payment request (1011/1012) to post to the bank, and the order."""
     stamp: str
     amount: str = Field(description="Euros, two decimals")

@@ -23,6 +23,7 @@ from services.gateway.routes import mandates as mandate_routes
 from services.gateway.routes import operators as operator_routes
 from services.gateway.routes import readings as reading_routes
 from services.gateway.schemas import Health
+from services.identity import api as identity
 
 API_VERSION = "0.1.0"
 BACKEND_SERVICES = ("identity", "contracts", "metering", "billing", "notifications")
@@ -86,13 +87,13 @@ class GatewayService(customer_routes.CustomerRoutes, operator_routes.OperatorRou
     # -- customers: authentication -------------------------------------------------
 
     @route("GET", "/api/v1/auth/banks", access="public", tag="auth",
-           summary="The banks customers can log in through", response_model=list[schemas.Bank])
+           summary="The banks customers can log in through", response_model=identity.list_banks)
     def banks(self, request):
         return self.services.call("identity", "list_banks")
 
     @route("POST", "/api/v1/auth/banklink/<bank>/start", access="public", tag="auth",
            summary="The signed banklink request to post to the bank",
-           response_model=schemas.BanklinkForm)
+           response_model=identity.start_banklink_login)
     def banklink_start(self, request, bank):
         public_url = cfg.setting(self.config, "VOOL_PUBLIC_URL", "http://localhost:8000")
         return_url = f"{public_url.rstrip('/')}/api/v1/auth/banklink/{bank}/return"
@@ -101,7 +102,7 @@ class GatewayService(customer_routes.CustomerRoutes, operator_routes.OperatorRou
     @route("POST", "/api/v1/auth/banklink/<bank>/return", access="public", tag="auth",
            summary="The bank's signed reply: opens a session",
            request_model=schemas.BanklinkReply, request_media=FORM,
-           response_model=schemas.CustomerLogin, problems=(401, 403),
+           response_model=identity.finish_banklink_login,
            headers={"Set-Cookie": "vool_session: the portal's session (HttpOnly)"},
            description="401 for a bad signature, an unknown or reused nonce, a VK_DATETIME "
                        "more than 5 minutes off or a wrong VK_REC_ID; 403 when the person "
@@ -133,14 +134,14 @@ class GatewayService(customer_routes.CustomerRoutes, operator_routes.OperatorRou
     # -- operators --------------------------------------------------------------------
 
     @route("POST", "/api/v1/operator/login", access="public", tag="operator",
-           request_model=schemas.OperatorCredentials, response_model=schemas.OperatorLogin,
-           problems=(401, 429), summary="An operator's login with user name and password")
+           request_model=schemas.OperatorCredentials, response_model=identity.operator_login,
+           summary="An operator's login with user name and password")
     def operator_login(self, request):
         credentials = json_body(request, schemas.OperatorCredentials)
         return self.services.call("identity", "operator_login", credentials.username,
                                   credentials.password, client_address(request))
 
     @route("GET", "/api/v1/operator/me", access="operator", tag="operator",
-           response_model=schemas.Operator, summary="The operator of this session")
+           response_model=identity.Operator, summary="The operator of this session")
     def operator_me(self, request):
         return request.principal["operator"]

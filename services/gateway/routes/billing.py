@@ -15,6 +15,7 @@ from services.common.validation import Shape
 from services.gateway.auth import actor, visible_points
 from services.contracts import api as contracts
 from services.gateway import schemas
+from services.identity import api as identity
 from services.gateway.http import FORM, form_body, json_body, route
 from services.gateway.problems import UnsupportedMediaType
 
@@ -80,7 +81,7 @@ class BillingRoutes:
 
     @route("POST", f"{CUSTOMER}/payments", access="customer", scope="payments:write",
            tag="invoices", request_model=PaymentRequest, response_model=schemas.BanklinkPayment,
-           calls=(billing.start_bank_payment,),
+           calls=(identity.list_banks, billing.start_bank_payment, identity.payment_request),
            summary="Pay invoices through a bank: the signed banklink form to post to it")
     def pay(self, request, cid):
         payment = json_body(request, PaymentRequest)
@@ -100,7 +101,7 @@ class BillingRoutes:
 
     @route("POST", "/api/v1/payments/banklink/<bank>/return", access="public",
            tag="invoices", request_model=schemas.BanklinkReply, request_media=FORM,
-           response_model=billing.finish_bank_payment, problems=(401,),
+           response_model=billing.finish_bank_payment, calls=(identity.verify_payment_reply,),
            description="401 when the reply's signature or ids do not check out; 404 for a "
                        "payment Vool did not start; 409 when the reply does not match it.",
            summary="The bank's signed payment reply (1111 paid, 1911 cancelled)")
@@ -110,7 +111,7 @@ class BillingRoutes:
 
     @route("GET", "/api/v1/payment-books/<reference_no>", access="customer", tag="invoices",
            scope="invoices:read", response_model=schemas.CustomerPaymentBook,
-           calls=(billing.payment_book, contracts.get_contract),
+           calls=(billing.payment_book, identity.record_access, contracts.get_contract),
            summary="Up to which meter reading the payments under a reference number reach")
     def payment_book(self, request, reference_no):
         # the customers whose invoices the caller may see: themselves, and mandates
@@ -184,7 +185,8 @@ class BillingRoutes:
         return self.services.call("billing", "add_vat_rate", vat.model_dump(mode="json"))
 
     @route("GET", "/api/v1/operator/unpriceable", access="operator", tag="operator",
-           response_model=billing.unpriceable, summary="What billing cannot price and so leaves unbilled: readings and contracts")
+           response_model=billing.unpriceable,
+           summary="What billing cannot price and so leaves unbilled: readings and contracts")
     def desk_unpriceable(self, request):
         return self.services.call("billing", "unpriceable")
 

@@ -51,7 +51,8 @@ class DeskRoutes:
 
     @route("POST", f"{CUSTOMER}/feedback", access="customer", scope="feedback:write",
            tag="customers", status=201, request_model=Feedback,
-           response_model=notifications_api.open_case, summary="Send the desk a proposal, a complaint or a question")
+           response_model=notifications_api.open_case,
+           summary="Send the desk a proposal, a complaint or a question")
     def send_feedback(self, request, cid):
         feedback = json_body(request, Feedback)
         return self.services.call("notifications", "open_case", cid, feedback.model_dump(),
