@@ -201,7 +201,7 @@ def build_document(service_class, version):
                     "description": STATUS_TEXT.get(status, "Answer"),
                     "content": {JSON: {"schema": schema_of(keys[status])}}}
             paths.setdefault(path, {})[method.lower()] = operation
-    return {
+    document = {
         "openapi": "3.1.0",
         "info": {"title": "Vool API", "version": version,
                  "description": "Self-service for the customers of an electricity "
@@ -222,6 +222,22 @@ def build_document(service_class, version):
                 "x-scopes": _scopes()}},
         },
     }
+    _drop_unreferenced(document)
+    return document
+
+
+def _drop_unreferenced(document):
+    """The query models' components: their fields are parameters, the models
+    themselves are named nowhere."""
+    components = document["components"]["schemas"]
+    while True:
+        text = json.dumps({"paths": document["paths"], "components": components})
+        unused = [name for name in components
+                  if f'"{REF.format(model=name)}"' not in text]
+        if not unused:
+            return
+        for name in unused:
+            del components[name]
 
 
 def _scopes():
@@ -265,7 +281,7 @@ def _success(route, keys, schema_of):
     if route.headers:
         answer["headers"] = {name: {"description": text, "schema": {"type": "string"}}
                              for name, text in route.headers.items()}
-    if route.status == 204:
+    if route.status == 204 or 300 <= route.status < 400:   # no body; a redirect's Location
         return answer
     if "response" in keys:
         schema = schema_of(keys["response"])
