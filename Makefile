@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: install run test bench bench-readings bench-billing bench-sweep chaos clean
+.PHONY: install run test docs bench bench-readings bench-billing bench-sweep chaos clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,9 @@ run: install        ## every service and the gateway on :8000; Ctrl-C stops them
 
 test: install       ## unit, integration and end-to-end tests on RabbitMQ and PostgreSQL
 	$(BIN)/pytest
+
+docs: install       ## write docs/rpc.md and docs/asyncapi.json from the services' api.py
+	$(BIN)/vool docs
 
 bench: install      ## the floor vs the real reading flow (see bench/README.md)
 	$(BIN)/python -m bench.run

@@ -1,5 +1,6 @@
 """The ``vool`` command: ``vool run`` starts the whole system for development;
-``vool bus`` inspects the bus (dead letters, replay, tail)."""
+``vool bus`` inspects the bus (dead letters, replay, tail); ``vool docs`` writes the
+published interfaces' documents (docs/rpc.md, docs/asyncapi.json)."""
 import argparse
 import os
 import signal
@@ -11,7 +12,8 @@ import warnings
 # eventlet announces its own deprecation on import; nameko 2 depends on it.
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
-from services import bustools  # noqa: E402
+from services import bustools, demo_story  # noqa: E402
+from services.common.clock import clock  # noqa: E402
 from services.common.config import PROJECT_ROOT  # noqa: E402
 from services.identity import admin  # noqa: E402
 from services.supervisor import (GIVE_UP_AFTER, STABLE_AFTER, RestartPolicy,  # noqa: E402
@@ -131,11 +133,40 @@ def load_demo(services=BACKENDS, timeout=90):
         except Exception as exc:   # e.g. contracts died meanwhile: a restart does not retry it
             print(f"vool: the demo was not loaded: {exc!r}", file=sys.stderr, flush=True)
             return
-    if signed:
+        if not signed:
+            print("vool: the database has data; the demo was not loaded", flush=True)
+            return
         print(f"vool: loaded the demo: {len(signed)} contracts "
               f"({', '.join(c['contract_no'] for c in signed)})", flush=True)
-    else:
-        print("vool: the database has data; the demo was not loaded", flush=True)
+        try:
+            told = demo_story.tell(rpc, signed, clock.today(), _waiter(deadline + 120))
+        except Exception as exc:
+            print(f"vool: the demo's history was not told: {exc!r}", file=sys.stderr, flush=True)
+            return
+    print(f"vool: the demo's history: {told['readings']} readings, {told['periods']} months "
+          f"billed, {told['payments']} payments, an answered question", flush=True)
+
+
+def _waiter(deadline):
+    def wait(check, what):
+        while not check():
+            if time.monotonic() > deadline:
+                raise TimeoutError(what)
+            time.sleep(0.5)
+    return wait
+
+
+def write_docs(args):
+    from services import docs
+    if args.check:
+        stale = docs.stale()
+        for path in stale:
+            print(f"out of date: {path.relative_to(PROJECT_ROOT)} (run `vool docs`)")
+        return 1 if stale else 0
+    changed = docs.write()
+    print("written: " + (", ".join(str(p.relative_to(PROJECT_ROOT)) for p in changed)
+                         or "nothing, all up to date"))
+    return 0
 
 
 def main(argv=None):
@@ -175,6 +206,12 @@ def main(argv=None):
     tail = bus_commands.add_parser("tail", help="print events as they are published")
     tail.add_argument("exchanges", nargs="*")
     bus_parser.set_defaults(handler=lambda args: bustools.main(args))
+
+    docs_parser = commands.add_parser(
+        "docs", help="write docs/rpc.md and docs/asyncapi.json from the services' api.py")
+    docs_parser.add_argument("--check", action="store_true",
+                             help="only say which are out of date (exit status 1 if any)")
+    docs_parser.set_defaults(handler=write_docs)
     args = parser.parse_args(argv)
     unknown = set(getattr(args, "services", None) or ()) - set(SERVICES)
     if unknown:

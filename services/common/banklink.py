@@ -43,6 +43,9 @@ REPLY_TO = {"4011": "3012", "4012": "3013"}
 
 DIGESTS = {"008": hashes.SHA1, "009": hashes.SHA512}
 
+#: VK_LANG, the language the bank's pages speak (not part of the MAC)
+VK_LANGS = {"et": "EST", "en": "ENG"}
+
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"   # 2026-11-27T10:15:00+0200
 
 
@@ -97,6 +100,10 @@ def verify(fields, public_key):
         return True
     except InvalidSignature:
         return False
+
+
+def vk_lang(language):
+    return VK_LANGS.get(language, VK_LANGS["et"])
 
 
 def format_datetime(moment: datetime) -> str:

@@ -12,10 +12,10 @@
 The arguments are checked here before they travel (ValidationFailed naming the
 field), the answer comes back as the method's result model, and a refusal as the
 typed error the method declares (services/common/errors.py: NotFound, Conflict,
-ValidationFailed, ...). A service that does not answer within ``timeout`` raises
-ServiceUnavailable. docs/rpc.md lists every method.
+ValidationFailed, ...). A service that does not answer within ``timeout``, or is
+not running at all, raises ServiceUnavailable. docs/rpc.md lists every method.
 """
-from nameko.exceptions import RpcTimeout
+from nameko.exceptions import RpcTimeout, UnknownService
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.common.errors import ServiceUnavailable
@@ -40,7 +40,7 @@ class VoolClient:
 
     def call(self, method: RpcMethod, *args, **kwargs):
         """Call ``method`` with its arguments (models or plain values, by position
-        or by name) and return its result model."""
+        or by name, or its Arguments model) and return its result model."""
         if self._proxy is None:
             raise RuntimeError("use VoolClient as a context manager: with VoolClient(uri) as vool")
         wire = method.wire_kwargs(*args, **kwargs)
@@ -49,4 +49,8 @@ class VoolClient:
         except RpcTimeout:
             raise ServiceUnavailable(f"{method.service} did not answer within "
                                      f"{self._timeout} s") from None
+        except UnknownService:
+            # no queue of that service on the broker: it is not running (or never ran
+            # here), which for the caller is the same as one that does not answer
+            raise ServiceUnavailable(f"{method.service} is not running") from None
         return method.result_of(raw)

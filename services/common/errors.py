@@ -30,8 +30,11 @@ class ValidationFailed(VoolError):
     """Well-formed but invalid input. ``errors`` is ``[{field, message}]``."""
 
     @classmethod
-    def field(cls, field, message):
-        return cls(f"{field}: {message}", [{"field": field, "message": message}])
+    def field(cls, field, message, code=None, **params):
+        """One field's error; ``code`` and ``params`` name the rule (see
+        services/common/validation.py field_error)."""
+        from services.common.validation import field_error   # validation imports us
+        return cls(f"{field}: {message}", [field_error(field, message, code, **params)])
 
 
 @deserialize_to_instance

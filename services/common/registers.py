@@ -6,7 +6,7 @@ digits, so its value is below 10**digits and passes zero after that.
 """
 from pydantic import Field, field_validator
 
-from services.common.validation import Shape
+from services.common.validation import Shape, field_error
 
 REGISTER_CODES = ("T1", "T2")
 ALLOWED_REGISTER_SETS = ({"T1"}, {"T1", "T2"})
@@ -38,16 +38,21 @@ def register_value_errors(values, registers, field):
     errors = []
     digits = {r["code"]: r["digits"] for r in registers}
     for code in sorted(set(values) - set(digits)):
-        errors.append({"field": f"{field}.{code}", "message": "this meter has no such register"})
+        errors.append(field_error(f"{field}.{code}", "this meter has no such register",
+                                  "register-unknown", register=code))
     for code in sorted(set(digits) - set(values)):
-        errors.append({"field": f"{field}.{code}", "message": "a value is required for every register"})
+        errors.append(field_error(f"{field}.{code}", "a value is required for every register",
+                                  "register-missing", register=code))
     for code, value in values.items():
         if code not in digits:
             continue
         if isinstance(value, bool) or not isinstance(value, int):
-            errors.append({"field": f"{field}.{code}", "message": "must be a whole number of kWh"})
+            errors.append(field_error(f"{field}.{code}", "must be a whole number of kWh",
+                                      "register-not-whole", register=code))
         elif not 0 <= value < 10 ** digits[code]:
-            errors.append({"field": f"{field}.{code}",
-                           "message": f"must be between 0 and {10 ** digits[code] - 1} "
-                                      f"({digits[code]} digits)"})
+            errors.append(field_error(
+                f"{field}.{code}", f"must be between 0 and {10 ** digits[code] - 1} "
+                                   f"({digits[code]} digits)",
+                "register-out-of-range", register=code, max=10 ** digits[code] - 1,
+                digits=digits[code]))
     return errors

@@ -17,7 +17,8 @@ bound to the method's signature). The service validates with it at entry
 """
 import os
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from types import UnionType
+from typing import Any, Optional, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
@@ -108,19 +109,30 @@ class RpcMethod:
         if self._returns_adapter is None or os.environ.get(CHECK_RESULTS_SETTING, "") in ("", "0"):
             return result
         try:
-            self._returns_adapter.validate_python(result)
+            validated = self._returns_adapter.validate_python(result)
         except ValidationError as exc:
             raise ResultCheckFailed(
                 f"{self.service}.{self.name} answered what its published result model "
                 f"does not allow: {exc}") from None
+        # a field the model does not declare would be dropped by the client and missing
+        # from docs/rpc.md: the answer has drifted from its model as surely
+        undeclared = _undeclared(result, validated)
+        if undeclared:
+            raise ResultCheckFailed(
+                f"{self.service}.{self.name} answered fields its published result model "
+                f"does not declare: {', '.join(undeclared)}")
         return result
 
     # -- the caller's side ----------------------------------------------------------
 
     def wire_kwargs(self, *args, **kwargs):
         """The keyword arguments to send for a call given as models or plain values,
-        validated here first (a bad call fails in the caller, naming the field)."""
-        bound = self.bind(args, kwargs)
+        validated here first (a bad call fails in the caller, naming the field).
+        The method's Arguments model itself may be given as the only argument."""
+        if len(args) == 1 and not kwargs and isinstance(args[0], self.arguments):
+            bound = args[0]
+        else:
+            bound = self.bind(args, kwargs)
         return bound.model_dump(mode="json", exclude_unset=True)
 
     def result_of(self, raw):
@@ -130,7 +142,34 @@ class RpcMethod:
         return self._returns_adapter.validate_python(raw)
 
 
+def _undeclared(raw, value, path=""):
+    """The paths of fields in ``raw`` that its validated ``value`` dropped."""
+    found = []
+    if isinstance(value, BaseModel) and isinstance(raw, dict):
+        fields = type(value).model_fields
+        keys = {name: info.alias or name for name, info in fields.items()}
+        if type(value).model_config.get("extra") != "allow":
+            found += [f"{path}{key}" for key in raw
+                      if key not in keys.values() and key not in fields]
+        for name, key in keys.items():
+            for given in dict.fromkeys((key, name)):   # the alias first, once
+                if given in raw:
+                    found += _undeclared(raw[given], getattr(value, name), f"{path}{given}.")
+                    break
+    elif isinstance(value, (list, tuple)) and isinstance(raw, (list, tuple)):
+        for index, (item, parsed) in enumerate(zip(raw, value)):
+            found += _undeclared(item, parsed, f"{path}{index}.")
+    elif isinstance(value, dict) and isinstance(raw, dict):
+        for key, item in raw.items():
+            if key in value:
+                found += _undeclared(item, value[key], f"{path}{key}.")
+    return found
+
+
 def _is_model(annotation):
+    """A model, or an optional one (``Optional[Command]``)."""
+    if get_origin(annotation) in (Union, UnionType):
+        return any(_is_model(arg) for arg in get_args(annotation) if arg is not type(None))
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 

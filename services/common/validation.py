@@ -59,7 +59,27 @@ class Shape(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+def field_error(field, message, code=None, **params):
+    """One field error: ``{field, message}`` for people, and ``code`` with its
+    ``params`` naming the rule, for a client to say it in the customer's language.
+    The params are text, as they would arrive anyway: nameko sends an error's
+    arguments as text."""
+    error = {"field": field, "message": message}
+    if code:
+        error["code"] = code
+        if params:
+            error["params"] = {key: str(value) for key, value in params.items()}
+    return error
+
+
+def _json_safe(params):
+    return {key: value for key, value in (params or {}).items()
+            if isinstance(value, (str, int, float, bool)) and key != "error"}
+
+
 def field_errors(exc: ValidationError, prefix=""):
+    """pydantic's errors as field errors, each with pydantic's error type as its
+    code (``int-parsing``, ``string-too-long`` with ``max_length``, ...)."""
     errors = []
     for error in exc.errors(include_url=False):
         path = ".".join(str(part) for part in error["loc"])
@@ -67,7 +87,8 @@ def field_errors(exc: ValidationError, prefix=""):
         message = error["msg"]
         if message.startswith("Value error, "):
             message = message[len("Value error, "):]
-        errors.append({"field": field, "message": message})
+        errors.append(field_error(field, message, error["type"].replace("_", "-"),
+                                  **_json_safe(error.get("ctx"))))
     return errors
 
 

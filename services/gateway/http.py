@@ -210,7 +210,8 @@ def json_body(request, model=None, prefix=""):
     raw = request.get_data(cache=True)
     if json_depth(raw) > MAX_JSON_DEPTH:   # well-formed or not, no model is this deep
         raise ValidationFailed.field(prefix or "body",
-                                     f"nested deeper than {MAX_JSON_DEPTH} levels")
+                                     f"nested deeper than {MAX_JSON_DEPTH} levels",
+                                     "json-too-deep", max_depth=MAX_JSON_DEPTH)
     try:
         body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
     except (UnicodeDecodeError, ValueError) as exc:

@@ -14,8 +14,12 @@ from services.notifications import api as notifications
 
 
 class FieldError(BaseModel):
+    """What is wrong with one field: ``message`` for people; ``code`` names the rule
+    and ``params`` its values, for a client to say it in the customer's language."""
     field: str
     message: str
+    code: Optional[str] = None
+    params: Optional[dict[str, str]] = None
 
 
 class Problem(BaseModel):
@@ -167,3 +171,13 @@ class DeskCaseCustomer(notifications.CaseCustomer):
 
 class DeskCase(notifications.QueuedCase):
     customer: DeskCaseCustomer
+
+
+class AsyncApiDocument(BaseModel):
+    """An AsyncAPI 3.0 document (https://www.asyncapi.com/docs/reference/specification/v3.0.0)."""
+    model_config = ConfigDict(extra="allow")
+
+    asyncapi: str
+    info: dict
+    channels: dict
+    operations: dict

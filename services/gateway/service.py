@@ -8,7 +8,7 @@ from werkzeug.wrappers import Response
 from services.common import config as cfg
 from services.common.errors import NotFound
 from services.common.session_tokens import session_key
-from services.gateway import openapi, portal, principals, problems, schemas
+from services.gateway import asyncapi, openapi, portal, principals, problems, schemas
 from services.gateway.auth import (SESSION_COOKIE, api_session_token, client_address,
                                    set_session_cookie)
 from services.common.rpc_calls import ServiceRpc
@@ -64,6 +64,12 @@ class GatewayService(customer_routes.CustomerRoutes, operator_routes.OperatorRou
            response_model=schemas.OpenApiDocument, standalone=True)
     def openapi_document(self, request):
         return openapi.build_document(GatewayService, API_VERSION)
+
+    @route("GET", "/api/v1/asyncapi.json", access="public",
+           response_model=schemas.AsyncApiDocument,
+           summary="The AsyncAPI 3.0 document of every event the services publish")
+    def asyncapi_document(self, request):
+        return asyncapi.document()
 
     @route("GET", "/api/docs", access="public", summary="A human-readable page of the API",
            response_media="text/html", standalone=True)

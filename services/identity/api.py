@@ -76,6 +76,8 @@ EVENTS = (MandateGranted, MandateRevoked, MandateExpired, SessionEnded, AccessCh
 
 #: what a banklink request or reply holds: its VK_* fields as the form posts them
 BankFields = dict[str, str]
+#: the languages the portal and the banks' pages speak
+Language = Literal["et", "en"]
 OperatorRole = Literal["desk", "admin"]
 MandateStatus = Literal["live", "not_yet_valid", "expired", "revoked"]
 #: a person code (isikukood) as identity stores it
@@ -272,6 +274,8 @@ class StartBanklinkLoginArguments(Arguments):
     #: a secret the starting browser keeps: the reply then logs in only a
     #: finish_banklink_login that shows it
     browser_key: Optional[str] = Field(default=None, min_length=32, max_length=200)
+    #: the language the bank's pages should speak (VK_LANG)
+    language: Language = "et"
 
 
 class FinishBanklinkLoginArguments(Arguments):
@@ -289,6 +293,8 @@ class PaymentRequestArguments(Arguments):
     message: str = Field(max_length=PAYMENT_MAX_LENGTH["message"])
     #: where the bank posts its 1111 (paid) or 1911 (cancelled)
     return_url: str = Field(max_length=PAYMENT_MAX_LENGTH["return_url"], pattern=HTTP_URL)
+    #: the language the bank's pages should speak (VK_LANG)
+    language: Language = "et"
 
 
 class VerifyPaymentReplyArguments(Arguments):

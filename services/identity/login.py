@@ -30,7 +30,7 @@ def browser_hash(browser_key):
     return hashlib.sha256(browser_key.encode("utf-8")).hexdigest() if browser_key else None
 
 
-def start(uow, bank, return_url, browser_key=None):
+def start(uow, bank, return_url, browser_key=None, language="et"):
     """The signed request; with ``browser_key`` (a secret the browser keeps) the
     reply will log in only a browser that shows the same key."""
     now = uow.clock.now()
@@ -48,7 +48,7 @@ def start(uow, bank, return_url, browser_key=None):
                   VK_DATETIME=banklink.format_datetime(now.astimezone(TALLINN)),
                   VK_RID=rid)
     fields["VK_MAC"] = banklink.sign(fields, bank.our_private_key)
-    fields.update(VK_ENCODING="UTF-8", VK_LANG="EST")
+    fields.update(VK_ENCODING="UTF-8", VK_LANG=banklink.vk_lang(language))
     uow.session.execute(sa.insert(banklink_requests).values(
         request_id=str(uuid.uuid4()), bank_id=bank.id, service=bank.service, nonce=nonce,
         rid=rid, created_at=now, browser_hash=browser_hash(browser_key)))

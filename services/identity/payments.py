@@ -46,7 +46,7 @@ def _field_errors(stamp, amount, reference_no, message, return_url):
     return errors
 
 
-def request(bank, now, stamp, amount, reference_no, message, return_url):
+def request(bank, now, stamp, amount, reference_no, message, return_url, language="et"):
     """The signed 1012 (or 1011, where the bank's configuration says so) request
     ``{action, method, fields}`` the customer's browser posts to the bank.
     The bank posts its reply, 1111 or 1911, to ``return_url``."""
@@ -65,7 +65,7 @@ def request(bank, now, stamp, amount, reference_no, message, return_url):
                   VK_CANCEL=return_url,
                   VK_DATETIME=banklink.format_datetime(now.astimezone(TALLINN)))
     fields["VK_MAC"] = banklink.sign(fields, bank.our_private_key)
-    fields.update(VK_ENCODING="UTF-8", VK_LANG="EST")
+    fields.update(VK_ENCODING="UTF-8", VK_LANG=banklink.vk_lang(language))
     return {"action": bank.url, "method": "POST", "fields": fields}
 
 

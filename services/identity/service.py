@@ -64,10 +64,10 @@ class IdentityService:
         return [{"id": b.id, "name": b.name} for b in self.banks.values()]
 
     @rpc(api.start_banklink_login, sensitive_arguments=("browser_key",))
-    def start_banklink_login(self, bank_id, return_url, browser_key=None):
+    def start_banklink_login(self, bank_id, return_url, browser_key=None, language="et"):
         bank = self._bank(bank_id)
         with self.db.unit_of_work() as uow:
-            return login.start(uow, bank, return_url, browser_key)
+            return login.start(uow, bank, return_url, browser_key, language)
 
     @rpc(api.finish_banklink_login, sensitive_arguments=BANK_REPLY)
     def finish_banklink_login(self, bank_id, fields, browser_key=None):
@@ -90,13 +90,14 @@ class IdentityService:
     # -- customers: paying through the bank ----------------------------------------
 
     @rpc(api.payment_request)
-    def payment_request(self, bank_id, stamp, amount, reference_no, message, return_url):
+    def payment_request(self, bank_id, stamp, amount, reference_no, message, return_url,
+                        language="et"):
         bank = self.banks.get(bank_id)
         if bank is None:
             raise NotFound(f"unknown bank {bank_id!r}", code="banklink-unknown-bank")
         # the banks' own form of the sum: two decimals, as it came
         return payments.request(bank, self.clock.now(), stamp, f"{amount:.2f}", reference_no,
-                                message, return_url)
+                                message, return_url, language)
 
     @rpc(api.verify_payment_reply, sensitive_arguments=BANK_REPLY)
     def verify_payment_reply(self, bank_id, fields):

@@ -23,7 +23,7 @@ from pydantic import Field
 from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.registers import register_value_errors
 from services.common.sequences import upsert_insert
-from services.common.validation import Shape
+from services.common.validation import field_error
 from services.metering import plausibility
 from services.metering.api import (ReviewDecision, ReadingHeldForReview, ReadingRejected,
                                    ReadingScheduleStarted, ReadingSubmitted, ReadingWithdrawn,
@@ -111,15 +111,18 @@ def submit_reading(uow, command: SubmitReading, window_days, thresholds):
 
     errors = register_value_errors(command.registers, meter["registers"], "registers")
     if command.reading_date > uow.clock.today():
-        errors.append({"field": "reading_date", "message": "must not be in the future"})
+        errors.append(field_error("reading_date", "must not be in the future", "date-in-future",
+                                  today=uow.clock.today().isoformat()))
     if command.reading_date < meter["start_date"]:
-        errors.append({"field": "reading_date",
-                       "message": f"must not be before the contract started ({meter['start_date']})"})
+        errors.append(field_error(
+            "reading_date", f"must not be before the contract started ({meter['start_date']})",
+            "date-before-contract", start_date=meter["start_date"].isoformat()))
     history = accepted_readings(session, meter["consumption_point_id"])
     previous = history[-1]
     if not errors and command.reading_date < previous["reading_date"]:
-        errors.append({"field": "reading_date",
-                       "message": f"must not be before the last reading ({previous['reading_date']})"})
+        errors.append(field_error(
+            "reading_date", f"must not be before the last reading ({previous['reading_date']})",
+            "date-before-last-reading", last_date=previous["reading_date"].isoformat()))
     if errors:
         raise ValidationFailed("; ".join(f"{e['field']} {e['message']}" for e in errors), errors)
 
@@ -198,9 +201,11 @@ def _consumption(command, meter, previous, intervals, thresholds):
         if doubt is None:
             consumption[code] = rolled
         else:
-            errors.append({"field": f"registers.{code}",
-                           "message": f"is lower than the previous reading ({before} "
-                                      f"on {previous['reading_date']})"})
+            errors.append(field_error(
+                f"registers.{code}", f"is lower than the previous reading ({before} "
+                                     f"on {previous['reading_date']})",
+                "reading-lower-than-previous", register=code, previous=before,
+                previous_date=previous["reading_date"].isoformat()))
     if errors:
         raise ValidationFailed("; ".join(f"{e['field']} {e['message']}" for e in errors), errors)
     return consumption

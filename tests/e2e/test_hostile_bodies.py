@@ -99,4 +99,5 @@ def test_deeply_nested_json_is_a_422_naming_the_body(base):
         assert response.status_code == 422, response.text[:300]
         assert response.headers["Content-Type"] == PROBLEM
         assert response.json()["errors"] == [
-            {"field": "body", "message": f"nested deeper than {http.MAX_JSON_DEPTH} levels"}]
+            {"field": "body", "message": f"nested deeper than {http.MAX_JSON_DEPTH} levels",
+             "code": "json-too-deep", "params": {"max_depth": str(http.MAX_JSON_DEPTH)}}]

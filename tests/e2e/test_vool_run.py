@@ -83,6 +83,25 @@ def test_make_run_starts_everything_loads_the_demo_and_the_portal_works(vool_run
     assert "Õie Mäger" in home.text
     assert "Pärnu mnt 10-5, Tallinn" in home.text and "Tallinna 7, Rapla" in home.text
 
+    # the demo's history, so that every part of the portal shows something at once
+    wait_for(lambda: "the demo's history:" in output(vool_run), timeout=120,
+             message=f"the demo's history; vool said: {output(vool_run)[-2000:]}")
+    with ClusterRpcProxy({"AMQP_URI": vool_run["amqp_uri"]}, timeout=10) as rpc:
+        first = rpc.contracts.get_contract("VL-000001")
+        grandmother = first["customer"]["customer_id"]
+        invoices = rpc.billing.invoices_of(grandmother)
+        months = rpc.metering.consumption_by_month(first["consumption_point"]["id"],
+                                                   grandmother, 13)
+        payments = rpc.billing.payments_of(grandmother)
+        [case] = rpc.notifications.cases_of(grandmother)
+    periods = {i["period"] for i in invoices}
+    assert len(periods) >= 12                                  # every past month billed
+    open_now = [i for i in invoices if i["status"] != "paid"]
+    assert {i["period"] for i in open_now} == {max(periods)}   # the last month is to pay
+    assert [p["source"] for p in payments] == ["statement"] * 2  # the rest paid, both contracts
+    assert all(m["consumption"] for m in months[:-1])          # a year of the chart
+    assert case["status"] == "answered"
+
     vool_run["process"].send_signal(signal.SIGINT)      # Ctrl-C
     assert vool_run["process"].wait(timeout=30) == 0
     assert "vool: stopped" in output(vool_run)

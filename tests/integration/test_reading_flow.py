@@ -105,7 +105,9 @@ def test_a_reading_below_the_previous_one_is_refused_and_not_charged(system, rpc
             "reading_date": "2026-02-15", "registers": {"T1": 999}})
     assert refused.value.errors == [{
         "field": "registers.T1",
-        "message": "is lower than the previous reading (1000 on 2026-01-01)"}]
+        "message": "is lower than the previous reading (1000 on 2026-01-01)",
+        "code": "reading-lower-than-previous",
+        "params": {"register": "T1", "previous": "1000", "previous_date": "2026-01-01"}}]
     assert len(rpc.metering.list_readings(signed["consumption_point_id"])) == 1
 
 
@@ -116,7 +118,8 @@ def test_registers_must_match_the_meter(system, rpc):
             "consumption_point_id": signed["consumption_point_id"],
             "reading_date": "2026-02-15", "registers": {"T1": 1100, "T2": 5}})
     assert refused.value.errors == [
-        {"field": "registers.T2", "message": "this meter has no such register"}]
+        {"field": "registers.T2", "message": "this meter has no such register",
+         "code": "register-unknown", "params": {"register": "T2"}}]
 
 
 def test_identity_learns_who_holds_a_contract(system, rpc):

@@ -92,8 +92,9 @@ def test_a_customer_submits_and_reads_back_with_the_source_recorded(system, rpc,
     invalid = post_reading(system, token, signed,
                            {"reading_date": "2026-03-02", "registers": {"T1": 1300}})
     assert invalid.status_code == 422
-    assert invalid.json()["errors"][0] == {"field": "reading_date",
-                                           "message": "must not be in the future"}
+    assert invalid.json()["errors"][0] == {
+        "field": "reading_date", "message": "must not be in the future",
+        "code": "date-in-future", "params": {"today": "2026-03-01"}}
     lower = post_reading(system, token, signed,
                          {"reading_date": "2026-02-20", "registers": {"T1": 1200}})
     assert lower.status_code == 422

@@ -206,7 +206,7 @@ def _readings(rpc, point):
 
 
 @pytest.mark.parametrize("payload, field", [
-    ("not an object", "body"),
+    ("not an object", "command"),          # the parameter that must be an object
     ({"consumption_point_id": "x", "reading_date": "yesterday", "registers": {"T1": 1}},
      "reading_date"),
     ({"consumption_point_id": "x", "reading_date": "2026-01-01", "registers": {"T1": "many"}},

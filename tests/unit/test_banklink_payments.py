@@ -73,6 +73,9 @@ def test_a_payment_request_is_signed_in_the_order_of_its_service(setup, banks, b
     assert setup.bank.check_request(fields)["name"] == "Vool"
     our_public_key = setup.bank.merchants["VOOL"]["public_key"]
     assert not banklink.verify({**fields, "VK_AMOUNT": "99.99"}, our_public_key)
+    # the bank's pages in the customer's language; VK_LANG is outside the MAC
+    english = request(banks[bank_id], language="en")["fields"]
+    assert english["VK_LANG"] == "ENG" and english["VK_MAC"] == fields["VK_MAC"]
 
 
 def reply_to(setup, bank, paid, now=NOON):

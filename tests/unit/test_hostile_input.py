@@ -46,7 +46,8 @@ def test_a_nul_in_a_form_field_is_refused():
 def test_json_nested_thousands_deep_is_refused_naming_the_body_not_a_crash():
     with pytest.raises(ValidationFailed) as refused:
         json_body(request_with("[" * 100_000 + "]" * 100_000))
-    assert refused.value.errors == [{"field": "body", "message": "nested deeper than 32 levels"}]
+    assert refused.value.errors == [{"field": "body", "message": "nested deeper than 32 levels",
+                                     "code": "json-too-deep", "params": {"max_depth": "32"}}]
 
 
 def test_json_as_deep_as_allowed_is_read_and_brackets_in_strings_do_not_count():

@@ -60,14 +60,18 @@ def test_consumption_is_the_difference_from_the_last_accepted_reading(db):
 
 def test_the_registers_must_be_the_meters(db):
     assert errors_of(db, "2026-02-15", T1=400) == [
-        {"field": "registers.T2", "message": "a value is required for every register"}]
-    assert {"field": "registers.T3", "message": "this meter has no such register"} in \
+        {"field": "registers.T2", "message": "a value is required for every register",
+         "code": "register-missing", "params": {"register": "T2"}}]
+    assert {"field": "registers.T3", "message": "this meter has no such register",
+            "code": "register-unknown", "params": {"register": "T3"}} in \
         errors_of(db, "2026-02-15", T1=400, T2=60, T3=1)
 
 
 def test_a_value_must_fit_the_registers_digits(db):
     assert errors_of(db, "2026-02-15", T1=100_000, T2=60) == [
-        {"field": "registers.T1", "message": "must be between 0 and 99999 (5 digits)"}]
+        {"field": "registers.T1", "message": "must be between 0 and 99999 (5 digits)",
+         "code": "register-out-of-range", "params": {"register": "T1", "max": "99999",
+                                                     "digits": "5"}}]
 
 
 def test_dates_are_not_in_the_future_nor_before_the_contract_or_the_last_reading(db):
@@ -78,9 +82,13 @@ def test_dates_are_not_in_the_future_nor_before_the_contract_or_the_last_reading
 
 
 def test_a_value_below_the_previous_reading_says_so_and_shows_it(db):
+    # the message for people; the code and its parameters for a client to say it
+    # in the customer's language
     assert errors_of(db, "2026-02-15", T1=99, T2=60) == [{
         "field": "registers.T1",
-        "message": "is lower than the previous reading (100 on 2026-01-01)"}]
+        "message": "is lower than the previous reading (100 on 2026-01-01)",
+        "code": "reading-lower-than-previous",
+        "params": {"register": "T1", "previous": "100", "previous_date": "2026-01-01"}}]
     assert len(db.events("reading_submitted")) == 0
 
 
@@ -108,8 +116,10 @@ def test_a_register_that_passed_its_last_digit_rolled_over(db):
 
 def test_an_implausible_rollover_is_a_value_below_the_previous_reading(db):
     # 100 -> 50 would be 99950 kWh in 14 days
-    assert errors_of(db, "2026-01-15", T1=50, T2=60) == [{
-        "field": "registers.T1", "message": "is lower than the previous reading (100 on 2026-01-01)"}]
+    [error] = errors_of(db, "2026-01-15", T1=50, T2=60)
+    assert (error["field"], error["message"], error["code"]) == (
+        "registers.T1", "is lower than the previous reading (100 on 2026-01-01)",
+        "reading-lower-than-previous")
 
 
 def test_a_slipped_decimal_point_is_held_for_review_and_not_billed(db):
