@@ -188,7 +188,10 @@ def build_document(service_class, version):
             if parameters:
                 operation["parameters"] = parameters
             if route.access != "public":
-                operation["security"] = [{"bearer": [route.scope] if route.scope else []}]
+                roles = [route.scope] if route.scope else []
+                operation["security"] = [{"bearer": roles}]
+                if method in ("GET", "HEAD"):     # reading only: the portal's links
+                    operation["security"].append({"session_cookie": roles})
             if route.reads_body:
                 operation["requestBody"] = _request_body(route, keys, schema_of)
             operation["responses"][str(route.status)] = _success(route, keys, schema_of)
@@ -219,7 +222,13 @@ def build_document(service_class, version):
                                "from POST /api/v1/operator/login. On a customer's route "
                                "the caller is that customer, or holds a mandate from them "
                                "covering the route's scope.",
-                "x-scopes": _scopes()}},
+                "x-scopes": _scopes()},
+                "session_cookie": {
+                    "type": "apiKey", "in": "cookie", "name": "vool_session",
+                    "description": "The portal's session cookie (HttpOnly, SameSite=Lax) "
+                                   "counts for reading only (GET): the portal's links to "
+                                   "invoice PDFs. A call that changes something must "
+                                   "carry Authorization."}},
         },
     }
     _drop_unreferenced(document)
@@ -423,7 +432,9 @@ def docs_page(document):
             needing.setdefault(op["x-scope"], []).append(
                 f"<a href='#op-{op['operationId']}'>{_e(method.upper())} {_e(path)}</a>")
     body.append("<h2 id='auth'>Authentication and scopes</h2>"
-                f"<p>{_e(security['description'])}</p><table><tr><th>scope</th><th></th>"
+                f"<p>{_e(security['description'])}</p><p>"
+                f"{_e(document['components']['securitySchemes']['session_cookie']['description'])}"
+                "</p><table><tr><th>scope</th><th></th>"
                 "<th>routes that need it</th></tr>"
                 + "".join(f"<tr><td><code>{_e(s)}</code></td><td>{_e(t)}</td>"
                           f"<td>{'<br>'.join(needing.get(s, []))}</td></tr>"

@@ -48,8 +48,11 @@ def test_every_route_names_its_answers(document):
         access = operation["x-access"]
         if access != "public":
             assert {"401", "503"} <= set(answers), (method, path)
-            assert operation["security"] == [{"bearer": [operation["x-scope"]]
-                                              if "x-scope" in operation else []}]
+            roles = [operation["x-scope"]] if "x-scope" in operation else []
+            assert operation["security"][0] == {"bearer": roles}
+            # the portal's cookie counts for reading only
+            assert operation["security"][1:] == ([{"session_cookie": roles}]
+                                                 if method == "get" else [])
         if access in ("customer", "operator"):
             assert "403" in answers, (method, path)
         if "{" in path:
