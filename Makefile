@@ -16,8 +16,8 @@ install: $(BIN)/.installed
 run: install        ## every service and the gateway on :8000; Ctrl-C stops them all
 	$(BIN)/vool run
 
-test: install       ## unit, integration and end-to-end tests on RabbitMQ and PostgreSQL
-	$(BIN)/pytest
+test: install       ## the import boundaries (.importlinter), then unit, integration and end-to-end tests on RabbitMQ and PostgreSQL
+	$(BIN)/lint-imports && $(BIN)/pytest
 
 docs: install       ## write docs/rpc.md and docs/asyncapi.json from the services' api.py
 	$(BIN)/vool docs

@@ -412,6 +412,23 @@ class PaymentBookArguments(Arguments):
     customer_ids: list[Id] = Field(max_length=1000)
 
 
+class PageCustomer(Shape):
+    """A customer a page shows, and the points it may show (None: all)."""
+    customer_id: Id
+    consumption_point_ids: Optional[PointIds] = None
+
+
+class InvoiceOverviewArguments(Arguments):
+    customers: list[PageCustomer] = Field(max_length=100)
+
+
+class CustomerInvoices(BaseModel):
+    """A customer's invoices (as invoices_of, all) and the payment book of each
+    contract invoiced to them that is still theirs."""
+    invoices: list[InvoiceSummary]
+    paid_up_to: list[PaymentBook]
+
+
 class StartBankPaymentArguments(Arguments):
     customer_id: Id
     #: one or more (at most 50) open invoices of one contract
@@ -496,6 +513,10 @@ payment_book = RpcMethod(
     raises=(ValidationFailed, NotFound),
     summary="Up to which reading the payments under a reference number reach; NotFound "
             "unless its contract is one of the customers'.")
+invoice_overview = RpcMethod(
+    "billing", "invoice_overview", InvoiceOverviewArguments,
+    returns=dict[str, CustomerInvoices], raises=(ValidationFailed,),
+    summary="A page's customers in one call: each one's invoices and payment books.")
 start_bank_payment = RpcMethod(
     "billing", "start_bank_payment", StartBankPaymentArguments, returns=PaymentOrder,
     raises=(ValidationFailed, NotFound),

@@ -15,6 +15,7 @@ from services.billing.models import metadata
 from services.common import config as cfg
 from services.common.clock import ClockProvider
 from services.common.db import Database
+from services.common.errors import NotFound
 from services.common.messaging import event_handler
 from services.common.rpc import rpc
 from services.common.validation import operating_date
@@ -162,6 +163,23 @@ class BillingService:
     def payment_book(self, reference_no, customer_ids):
         with self.db.unit_of_work() as uow:
             return payment_book.payment_book(uow, reference_no, customer_ids)
+
+    @rpc(api.invoice_overview)
+    def invoice_overview(self, customers):
+        overview = {}
+        with self.db.unit_of_work() as uow:
+            for asked in customers:
+                invoices = runs.invoices_of(uow, asked.customer_id, "all",
+                                            asked.consumption_point_ids)
+                books = []
+                for reference_no in sorted({i["reference_no"] for i in invoices}):
+                    try:
+                        books.append(payment_book.payment_book(uow, reference_no,
+                                                               [asked.customer_id]))
+                    except NotFound:    # the contract has moved on to another holder
+                        pass
+                overview[asked.customer_id] = {"invoices": invoices, "paid_up_to": books}
+        return overview
 
     @rpc(api.start_bank_payment)
     def start_bank_payment(self, customer_id, invoice_nos, bank_id, started_by,

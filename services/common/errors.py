@@ -7,6 +7,19 @@ an HTTP status and a problem type in one table (services/gateway/problems.py).
 from nameko.exceptions import deserialize_to_instance
 
 
+def field_error(field, message, code=None, **params):
+    """One field error: ``{field, message}`` for people, and ``code`` with its
+    ``params`` naming the rule, for a client to say it in the customer's language.
+    The params are text, as they would arrive anyway: nameko sends an error's
+    arguments as text."""
+    error = {"field": field, "message": message}
+    if code:
+        error["code"] = code
+        if params:
+            error["params"] = {key: str(value) for key, value in params.items()}
+    return error
+
+
 class VoolError(Exception):
     """Base of the errors a service raises on purpose.
 
@@ -33,7 +46,6 @@ class ValidationFailed(VoolError):
     def field(cls, field, message, code=None, **params):
         """One field's error; ``code`` and ``params`` name the rule (see
         services/common/validation.py field_error)."""
-        from services.common.validation import field_error   # validation imports us
         return cls(f"{field}: {message}", [field_error(field, message, code, **params)])
 
 

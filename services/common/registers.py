@@ -6,7 +6,8 @@ digits, so its value is below 10**digits and passes zero after that.
 """
 from pydantic import Field, field_validator
 
-from services.common.validation import Shape, field_error
+from services.common.errors import field_error
+from services.common.validation import Shape
 
 REGISTER_CODES = ("T1", "T2")
 ALLOWED_REGISTER_SETS = ({"T1"}, {"T1", "T2"})

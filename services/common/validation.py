@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from services.common.errors import ValidationFailed
+from services.common.errors import ValidationFailed, field_error
 
 #: nothing Vool deals in happened before this
 EARLIEST_DATE = date(2000, 1, 1)
@@ -57,19 +57,6 @@ def refuse_nul(value, field=""):
 class Shape(BaseModel):
     """Base of every argument and payload model: unknown fields are an error."""
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-def field_error(field, message, code=None, **params):
-    """One field error: ``{field, message}`` for people, and ``code`` with its
-    ``params`` naming the rule, for a client to say it in the customer's language.
-    The params are text, as they would arrive anyway: nameko sends an error's
-    arguments as text."""
-    error = {"field": field, "message": message}
-    if code:
-        error["code"] = code
-        if params:
-            error["params"] = {key: str(value) for key, value in params.items()}
-    return error
 
 
 def _json_safe(params):

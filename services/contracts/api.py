@@ -311,6 +311,15 @@ class ChangeContactArguments(Arguments):
     changed_by: Actor
 
 
+CustomerPart = Literal["consumption_points", "contact", "claims"]
+
+
+class CustomerOverviewArguments(Arguments):
+    #: {customer_id: the parts wanted: consumption_points (as consumption_points_of),
+    #: contact (as get_customer's), claims (as claims_of)}
+    parts_of: dict[str, list[CustomerPart]] = Field(max_length=MAX_CUSTOMERS_ASKED)
+
+
 class CustomersWithContractsArguments(Arguments):
     customer_ids: list[str] = Field(max_length=MAX_CUSTOMERS_ASKED)
 
@@ -450,6 +459,12 @@ class DeskClaim(ClaimRecord):
     matching_contracts: list[MatchingContract]
 
 
+class CustomerParts(BaseModel):
+    consumption_points: Optional[list[SuppliedPoint]] = None
+    contact: Optional[CustomerContact] = None
+    claims: Optional[list[ClaimRecord]] = None
+
+
 # -- RPC: methods -------------------------------------------------------------------
 
 health = RpcMethod("contracts", "health", returns=Health,
@@ -511,6 +526,11 @@ claim_consumption_point = RpcMethod(
     summary="A customer claims a consumption point recorded under someone else "
             "(consumption_point_claimed); the same claim twice is one claim. Conflict "
             "(code already-linked) for a point that is theirs already.")
+customer_overview = RpcMethod(
+    "contracts", "customer_overview", CustomerOverviewArguments,
+    returns=dict[str, CustomerParts], raises=(ValidationFailed, NotFound),
+    summary="A page's customers in one call: the parts asked of each; NotFound for a "
+            "customer contracts does not know.")
 claims_of = RpcMethod(
     "contracts", "claims_of", CustomerArguments, returns=list[ClaimRecord],
     raises=(ValidationFailed,),

@@ -83,6 +83,18 @@ class ContractsService:
         with self.db.unit_of_work() as uow:
             return customers.consumption_points_of(uow, customer_id)
 
+    @rpc(api.customer_overview)
+    def customer_overview(self, parts_of):
+        parts = {
+            "consumption_points": customers.consumption_points_of,
+            "contact": lambda uow, customer_id:
+                customers.customer_view(uow, customer_id)["contact"],
+            "claims": linking.claims_of,
+        }
+        with self.db.unit_of_work() as uow:
+            return {customer_id: {part: parts[part](uow, customer_id) for part in asked}
+                    for customer_id, asked in parts_of.items()}
+
     # -- linking --------------------------------------------------------------------
 
     @rpc(api.claim_consumption_point)

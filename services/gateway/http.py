@@ -57,11 +57,11 @@ def limit_request(request, provider):
 
 
 class ProblemWsgiApp(WsgiApp):
-    """Routing failures (unknown path, wrong method) answer problem+json too, or a
-    portal page to a browser outside the API."""
+    """Routing failures (unknown path, wrong method) answer problem+json too, or the
+    page of the server's ``error_page`` renderer when it gives one (the portal's,
+    to a browser outside the API)."""
 
     def __call__(self, environ, start_response):
-        from services.gateway import portal   # the portal's pages use this module
         request = Request(environ, shallow=True)
         adapter = self.url_map.bind_to_environ(environ)
         try:
@@ -75,8 +75,8 @@ class ProblemWsgiApp(WsgiApp):
             limit_request(request, provider)
             response = provider.handle_request(request)
         except HTTPException as exc:
-            response = (portal.http_error_page(request, exc) if portal.wants_page(request)
-                        else problem_from_http_exception(exc))
+            page = self.server.error_page(request, exc) if self.server.error_page else None
+            response = page if page is not None else problem_from_http_exception(exc)
         except Exception as exc:  # never a stack trace to the client
             response = problem_from_exception(exc)
         return response(environ, start_response)
@@ -84,6 +84,14 @@ class ProblemWsgiApp(WsgiApp):
 
 class ProblemWebServer(ExclusiveWebServer):
     address_setting = "VOOL_GATEWAY_ADDRESS"
+
+    #: ``(request, HTTPException) -> Response | None``: a page for a routing failure,
+    #: None for problem+json. Given by the layer above (the portal's pages) so that
+    #: this plumbing knows nothing of pages.
+    error_page = None
+
+    def render_errors_with(self, error_page):
+        self.error_page = error_page
 
     def get_wsgi_app(self):
         return ProblemWsgiApp(self)
@@ -173,6 +181,11 @@ def route(method, url, access, summary, scope=None, **options):
         return Route.decorator(method, url, access=access, summary=summary, scope=scope,
                                **options)(guarded)
     return decorate
+
+
+def public_url(config):
+    """Where customers' browsers and the banks reach the gateway, without a final /."""
+    return cfg.setting(config, "VOOL_PUBLIC_URL", "http://localhost:8000").rstrip("/")
 
 
 def json_response(body, status=200, headers=None):

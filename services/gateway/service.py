@@ -7,14 +7,15 @@ from werkzeug.wrappers import Response
 
 from services.common import config as cfg
 from services.common.errors import NotFound
-from services.common.session_tokens import session_key
-from services.gateway import asyncapi, openapi, portal, principals, problems, schemas
+from services.common.rpc_calls import ServiceRpc
+from services.gateway import asyncapi, openapi, principals, problems, schemas
+from services.gateway.actions import sessions as session_actions
 from services.gateway.auth import (SESSION_COOKIE, api_session_token, client_address,
                                    set_session_cookie)
-from services.common.rpc_calls import ServiceRpc
-from services.gateway.http import FORM, RequestWorkers, form_body, json_body, route
+from services.gateway.http import FORM, RequestWorkers, form_body, json_body, public_url, route
 # modules, not classes: `nameko run` would take an imported class with entrypoints
-# (the routes, principals' event handlers) for a service
+# (the routes, the portal's pages, principals' event handlers) for a service
+from services.gateway.portal import pages as portal_pages
 from services.gateway.routes import billing as billing_routes
 from services.gateway.routes import bus as bus_routes
 from services.gateway.routes import customers as customer_routes
@@ -33,7 +34,7 @@ class GatewayService(customer_routes.CustomerRoutes, operator_routes.OperatorRou
                      reading_routes.ReadingRoutes, billing_routes.BillingRoutes,
                      mandate_routes.MandateRoutes, desk_routes.DeskRoutes,
                      bus_routes.BusRoutes, principals.ForgetChangedPrincipals,
-                     portal.PortalRoutes):
+                     portal_pages.PortalRoutes):
     name = "gateway"
 
     services = ServiceRpc()
@@ -101,9 +102,8 @@ class GatewayService(customer_routes.CustomerRoutes, operator_routes.OperatorRou
            summary="The signed banklink request to post to the bank",
            response_model=identity.start_banklink_login)
     def banklink_start(self, request, bank):
-        public_url = cfg.setting(self.config, "VOOL_PUBLIC_URL", "http://localhost:8000")
-        return_url = f"{public_url.rstrip('/')}/api/v1/auth/banklink/{bank}/return"
-        return self.services.call("identity", "start_banklink_login", bank, return_url)
+        return session_actions.start_login(
+            self.services, bank, f"{public_url(self.config)}/api/v1/auth/banklink/{bank}/return")
 
     @route("POST", "/api/v1/auth/banklink/<bank>/return", access="public", tag="auth",
            summary="The bank's signed reply: opens a session",
@@ -114,19 +114,15 @@ class GatewayService(customer_routes.CustomerRoutes, operator_routes.OperatorRou
                        "more than 5 minutes off or a wrong VK_REC_ID; 403 when the person "
                        "has no active contract and no mandate from anyone.")
     def banklink_return(self, request, bank):
-        session = self.services.call("identity", "finish_banklink_login", bank,
-                                     form_body(request))
+        session = session_actions.finish_login(self.services, bank, form_body(request))
         response = Response(json.dumps(session, ensure_ascii=False),
                             content_type="application/json")
-        return set_session_cookie(
-            response, session, cfg.setting(self.config, "VOOL_PUBLIC_URL", "http://localhost:8000"))
+        return set_session_cookie(response, session, public_url(self.config))
 
     @route("POST", "/api/v1/auth/logout", access="authenticated", tag="auth", status=204,
            summary="End this session at once")
     def logout(self, request):
-        token = api_session_token(request)
-        self.services.call("identity", "logout", token)
-        self.principals.forget_session(session_key(token))   # the others hear session_ended
+        session_actions.end_session(self.services, self.principals, api_session_token(request))
         response = Response(status=204)
         response.delete_cookie(SESSION_COOKIE)
         return response

@@ -374,6 +374,30 @@ class OperatorLoginArguments(Arguments):
 
 NOTHING = type(None)
 
+class PageRead(Shape):
+    """A read a page makes of a customer's data under the route's scope."""
+    customer_id: str = Field(min_length=1, max_length=36)
+    scope: str = Field(min_length=1, max_length=64)
+    #: how the read is written to a grantor's access log
+    what: str = Field(default="", max_length=300)
+
+
+class CustomerOverviewArguments(Arguments):
+    token: str
+    reads: list[PageRead] = Field(max_length=100)
+    #: the person's own customers whose mandates and access log the page shows
+    own_customer_ids: list[str] = Field(max_length=100)
+    banks: bool = False
+
+
+class CustomerOverview(BaseModel):
+    """identity's part of a page about several customers."""
+    acting_for: dict[str, ActingFor]
+    mandates: dict[str, CustomersMandates]
+    access_log: dict[str, list[AccessLogEntry]]
+    banks: Optional[list[Bank]] = None
+
+
 health = RpcMethod("identity", "health", returns=Health,
                    summary="Whether identity's database answers.")
 is_eligible = RpcMethod(
@@ -451,6 +475,12 @@ mandate_sweep = RpcMethod(
     raises=(ValidationFailed,),
     summary="Mandates whose last day is before as_of (default today, at most tomorrow) "
             "have expired: mandate_expired, once each. Also runs every hour.")
+customer_overview = RpcMethod(
+    "identity", "customer_overview", CustomerOverviewArguments, returns=CustomerOverview,
+    raises=(ValidationFailed, Unauthenticated, Forbidden, NotFound),
+    summary="A page's part of identity in one call: each read authorized as "
+            "authorize_customer does (a use under a mandate written to the access log), "
+            "the mandates and access log of the person's own customers, and the banks.")
 logout = RpcMethod(
     "identity", "logout", TokenArguments, returns=bool, raises=(ValidationFailed,),
     summary="End the session at once; whether it was live.")

@@ -168,6 +168,39 @@ class IdentityService:
             return {**principal, "acting_for": acting,
                     "reusable_until": self._reusable_until(session)}
 
+    @rpc(api.customer_overview, sensitive_arguments=TOKEN)
+    def customer_overview(self, token, reads, own_customer_ids, banks=False):
+        with self.db.unit_of_work() as uow:
+            session = sessions.touch(uow, token, self._policy())
+            if session["kind"] != "customer":
+                raise Forbidden("this page is for a customer; your session is not",
+                                code="wrong-principal")
+            person_code = session["subject"]
+            principal = self._customer_principal(uow, person_code)
+            own = {c["customer_id"]: c for c in principal["customers"]
+                   if c["relation"] == "self"}
+            acting = {}
+            for read in reads:
+                customer_id = read.customer_id
+                if customer_id in own:
+                    acting[customer_id] = own[customer_id]
+                    continue
+                mandate = mandates.check(uow, person_code, customer_id, read.scope, None)
+                acting[customer_id] = next(c for c in principal["customers"]
+                                           if c.get("mandate_id") == mandate["mandate_id"])
+                mandates.log_access(uow, customer_id, person_code, "read",
+                                    f"/customers/{customer_id}", read.what,
+                                    mandate["mandate_id"])
+            mine = own_customer_ids
+            for customer_id in mine:
+                if customer_id not in own:
+                    raise NotFound(f"no customer {customer_id}")
+            return {"acting_for": acting,
+                    "mandates": {c: mandates.of_customer(uow, c, person_code) for c in mine},
+                    "access_log": {c: mandates.access_log_of(uow, c) for c in mine},
+                    "banks": self.list_banks() if banks else None}
+
+
     @rpc(api.record_access)
     def record_access(self, customer_id, person_code, action, resource, what, mandate_id):
         with self.db.unit_of_work() as uow:

@@ -178,6 +178,18 @@ class ReadingOverviewArguments(Arguments):
     consumption_point_ids: list[str] = Field(max_length=1000)
 
 
+class PointsOverviewArguments(Arguments):
+    consumption_point_ids: list[str] = Field(max_length=1000)
+    #: {consumption point: customer}: the points whose recent readings to give
+    readings_of: dict[str, str] = Field(max_length=1000)
+    recent: int = Field(default=5, ge=0, le=100)
+
+
+class PointOverview(PointReadings):
+    """reading_overview's entry, with the latest readings when they were asked for."""
+    readings: Optional[list[Reading]] = None
+
+
 class SubmitReadingArguments(Arguments):
     command: SubmitReading
 
@@ -232,6 +244,12 @@ reading_overview = RpcMethod(
     returns=dict[str, PointReadings], raises=(ValidationFailed,),
     summary="For each consumption point metering knows: its last accepted reading "
             "and the next reading due.")
+points_overview = RpcMethod(
+    "metering", "points_overview", PointsOverviewArguments,
+    returns=dict[str, PointOverview], raises=(ValidationFailed,),
+    summary="A page's points in one call: reading_overview's answer, and for each point "
+            "of readings_of its recent latest readings (none when it is not that "
+            "customer's).")
 submit_reading = RpcMethod(
     "metering", "submit_reading", SubmitReadingArguments, returns=ReadingReceipt,
     raises=(ValidationFailed, NotFound, Conflict),

@@ -20,10 +20,9 @@ from typing import Literal, Optional
 import sqlalchemy as sa
 from pydantic import Field
 
-from services.common.errors import Conflict, NotFound, ValidationFailed
+from services.common.errors import Conflict, NotFound, ValidationFailed, field_error
 from services.common.registers import register_value_errors
 from services.common.sequences import upsert_insert
-from services.common.validation import field_error
 from services.metering import plausibility
 from services.metering.api import (ReviewDecision, ReadingHeldForReview, ReadingRejected,
                                    ReadingScheduleStarted, ReadingSubmitted, ReadingWithdrawn,

@@ -6,6 +6,7 @@ from nameko.dependency_providers import Config
 
 from services.common import config as cfg
 from services.common.db import Database
+from services.common.errors import NotFound
 from services.common.messaging import event_handler
 from services.common.rpc import rpc
 from services.contracts.api import ConsumptionPointLinked, ContractSigned
@@ -58,6 +59,19 @@ class MeteringService:
     def reading_overview(self, consumption_point_ids):
         with self.db.unit_of_work() as uow:
             return readings.reading_overview(uow, consumption_point_ids, self._window())
+
+    @rpc(api.points_overview)
+    def points_overview(self, consumption_point_ids, readings_of, recent=5):
+        with self.db.unit_of_work() as uow:
+            overview = readings.reading_overview(uow, consumption_point_ids, self._window())
+            for point_id, customer_id in readings_of.items():
+                if point_id in overview:
+                    try:
+                        overview[point_id]["readings"] = readings.list_readings(
+                            uow, point_id, customer_id)[:recent]
+                    except NotFound:
+                        pass
+            return overview
 
     @rpc(api.submit_reading)
     def submit_reading(self, command):

@@ -210,6 +210,19 @@ class OpenCaseArguments(Arguments):
     opened_by: str = Field(min_length=1, max_length=100)
 
 
+MessagePart = Literal["inbox", "cases"]
+
+
+class CustomerMessagesArguments(Arguments):
+    #: {customer_id: the parts wanted: inbox (as inbox), cases (as cases_of)}
+    parts_of: dict[str, list[MessagePart]] = Field(max_length=100)
+
+
+class CustomerMessages(BaseModel):
+    inbox: Optional[list[Notification]] = None
+    cases: Optional[list[CustomerCase]] = None
+
+
 class CasesOfArguments(Arguments):
     customer_id: str = Field(min_length=1, max_length=36)
 
@@ -253,6 +266,10 @@ open_case = RpcMethod(
     "notifications", "open_case", OpenCaseArguments, returns=CaseReceipt,
     raises=(ValidationFailed,),
     summary="A customer's proposal, complaint or question to the desk.")
+customer_messages = RpcMethod(
+    "notifications", "customer_messages", CustomerMessagesArguments,
+    returns=dict[str, CustomerMessages], raises=(ValidationFailed,),
+    summary="A page's customers in one call: the inbox and the cases asked of each.")
 cases_of = RpcMethod(
     "notifications", "cases_of", CasesOfArguments, returns=list[CustomerCase],
     raises=(ValidationFailed,),

@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from services.billing.service import BillingService
+from services.common.rpc_calls import Services
 from services.contracts.service import ContractsService
 from services.gateway.service import GatewayService
 from services.identity.service import IdentityService
@@ -441,3 +442,78 @@ def test_a_point_metering_has_not_heard_of_yet_leaves_only_its_readings_out(
     point = home_page.text.split(f'id="point-{signed["consumption_point_id"]}"')[1]
     assert "Last reading:" in point and "none yet" in point
     assert "Recent readings" not in point.split("</div>")[0]
+
+
+@pytest.fixture
+def gateway_calls(monkeypatch):
+    """Every RPC the gateway makes, as ``(service, method)``, in order."""
+    calls = []
+    call = Services.call
+
+    def counted(self, service, method, *args, **kwargs):
+        if self._worker_ctx.container.service_name == "gateway":
+            calls.append((service, method))
+        return call(self, service, method, *args, **kwargs)
+
+    monkeypatch.setattr(Services, "call", counted)
+    return calls
+
+
+def per_service(calls):
+    """The page's calls by service, apart from identity's answer to who is calling
+    (a person holding a mandate is asked about on every request)."""
+    asked = {}
+    for service, method in calls:
+        if (service, method) != ("identity", "resolve_session"):
+            asked.setdefault(service, []).append(method)
+    return asked
+
+
+def test_her_page_asks_each_service_once_however_many_points_she_has(portal, rpc,
+                                                                     gateway_calls):
+    points = [portal["home"]["consumption_point_id"]] + [
+        rpc.contracts.sign_contract(contract_command(start_date="2026-01-01"))[
+            "consumption_point_id"] for _ in range(3)]
+    cid = portal["home"]["customer_id"]
+    wait_for(lambda: len(rpc.metering.reading_overview(points)) == 4)
+    for point in points:
+        rpc.metering.submit_reading({"consumption_point_id": point, "customer_id": cid,
+                                     "reading_date": "2026-02-15",
+                                     "registers": rpc.metering.reading_overview([point])[
+                                         point]["last_reading"]["registers"]})
+    rpc.identity.register_mandate({"grantor_person_code": GRANDMOTHER,
+                                   "grantee_person_code": GRANDCHILD,
+                                   "scopes": ["contract:read", "readings:write",
+                                              "invoices:read", "feedback:write",
+                                              "consumption-points:claim"]}, "desk")
+    browser, _ = log_in(portal, GRANDMOTHER, "Õie Mäger")
+
+    gateway_calls.clear()
+    page = browser.get(f"{portal['base']}/", timeout=10)
+    assert page.status_code == 200
+    for point in points:                  # each point with its readings
+        section = page.text.split(f'id="point-{point}"')[1].split("</table>")[0]
+        assert "Recent readings" in section and "2026-02-15" in section
+    assert per_service(gateway_calls) == {
+        "identity": ["customer_overview"], "contracts": ["customer_overview"],
+        "metering": ["points_overview"], "billing": ["invoice_overview"],
+        "notifications": ["customer_messages"]}
+    assert gateway_calls.count(("identity", "resolve_session")) <= 1
+
+    # a delegate's page: his own customer and hers, each service still asked once
+    grandchild, _ = log_in(portal, GRANDCHILD, "Grandchild")
+    gateway_calls.clear()
+    page = grandchild.get(f"{portal['base']}/", timeout=10)
+    assert page.status_code == 200
+    section = page.text.split(f'id="customer-{cid}"')[1].split("</section>")[0]
+    assert all(f'id="point-{point}"' in section for point in points)
+    assert per_service(gateway_calls) == {
+        "identity": ["customer_overview"], "contracts": ["customer_overview"],
+        "metering": ["points_overview"], "billing": ["invoice_overview"],
+        "notifications": ["customer_messages"]}
+    assert gateway_calls.count(("identity", "resolve_session")) <= 1
+    # her access log has what he read, once a scope a page (the one he landed on
+    # after logging in, and this one): her contact details come under contract:read
+    # with the points
+    assert sorted(e["what"] for e in rpc.identity.access_log(cid)) == sorted(2 * [
+        "Portal: claims", "Portal: consumption points", "Portal: invoices", "Portal: the desk"])

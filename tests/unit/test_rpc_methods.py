@@ -338,3 +338,25 @@ def test_with_the_setting_a_field_the_result_model_does_not_declare_fails(monkey
     with pytest.raises(ResultCheckFailed, match="does not declare: cp-1.0.colour"):
         nested.check_result({"cp-1": [{**receipt, "colour": "red"}]})
     assert nested.check_result({"cp-1": [receipt]}) == {"cp-1": [receipt]}
+
+
+@pytest.mark.parametrize("name", ["identity", "contracts", "metering", "billing",
+                                  "notifications"])
+def test_every_rpc_method_a_service_serves_is_published_in_its_api(name):
+    """No untyped method: each @rpc entrypoint is an RpcMethod of the service's
+    api.py (so it is validated at entry, in docs/rpc.md and callable by VoolClient)."""
+    import importlib
+
+    from nameko.containers import ServiceContainer
+
+    from services.common.rpc import GuardedRpc
+    from services.common.rpc_methods import methods_of
+    service = importlib.import_module(f"services.{name}.service")
+    [cls] = [c for c in vars(service).values()
+             if isinstance(c, type) and getattr(c, "name", None) == name]
+    container = ServiceContainer(cls, {"AMQP_URI": "memory://"})
+    served = {e.method_name for e in container.entrypoints if isinstance(e, GuardedRpc)}
+    published = {m.name for m in methods_of(importlib.import_module(f"services.{name}.api"))}
+    assert served == published
+    typed = {m for m in served if hasattr(getattr(cls, m), "__wrapped__")}
+    assert typed == served, "served with a plain @rpc"

@@ -9,14 +9,14 @@ from werkzeug.wrappers import Response
 
 from services.billing import api as billing
 from services.billing.api import Period, TariffPlan, VatRate
-from services.common import config as cfg
 from services.common.errors import NotFound, ValidationFailed
 from services.common.validation import Shape
-from services.gateway.auth import actor, visible_points
 from services.contracts import api as contracts
 from services.gateway import schemas
+from services.gateway.actions.payments import finish_bank_payment, start_bank_payment
+from services.gateway.auth import visible_points
+from services.gateway.http import FORM, form_body, json_body, public_url, route
 from services.identity import api as identity
-from services.gateway.http import FORM, form_body, json_body, route
 from services.gateway.problems import UnsupportedMediaType
 
 CUSTOMER = "/api/v1/customers/<cid>"
@@ -85,17 +85,11 @@ class BillingRoutes:
            summary="Pay invoices through a bank: the signed banklink form to post to it")
     def pay(self, request, cid):
         payment = json_body(request, PaymentRequest)
-        if payment.bank not in {b["id"] for b in self.services.call("identity", "list_banks")}:
-            raise ValidationFailed.field("bank", f"no bank {payment.bank!r}; "
-                                                 "see GET /api/v1/auth/banks")
-        order = self.services.call("billing", "start_bank_payment", cid, payment.invoice_nos,
-                                   payment.bank, actor(request.principal),
-                                   visible_points(request))
-        public_url = cfg.setting(self.config, "VOOL_PUBLIC_URL", "http://localhost:8000")
-        return_url = f"{public_url.rstrip('/')}/api/v1/payments/banklink/{payment.bank}/return"
-        form = self.services.call("identity", "payment_request", payment.bank, order["stamp"],
-                                  order["amount"], order["reference_no"], order["message"],
-                                  return_url)
+        order, form = start_bank_payment(
+            self.services, request.principal, cid, payment.bank, payment.invoice_nos,
+            visible_points(request),
+            f"{public_url(self.config)}/api/v1/payments/banklink/{payment.bank}/return",
+            unknown_bank=f"no bank {payment.bank!r}; see GET /api/v1/auth/banks")
         return {**form, "stamp": order["stamp"], "amount": order["amount"],
                 "reference_no": order["reference_no"], "invoice_nos": order["invoice_nos"]}
 
@@ -106,8 +100,7 @@ class BillingRoutes:
                        "payment Vool did not start; 409 when the reply does not match it.",
            summary="The bank's signed payment reply (1111 paid, 1911 cancelled)")
     def bank_payment_return(self, request, bank):
-        reply = self.services.call("identity", "verify_payment_reply", bank, form_body(request))
-        return self.services.call("billing", "finish_bank_payment", bank, reply)
+        return finish_bank_payment(self.services, bank, form_body(request))
 
     @route("GET", "/api/v1/payment-books/<reference_no>", access="customer", tag="invoices",
            scope="invoices:read", response_model=schemas.CustomerPaymentBook,

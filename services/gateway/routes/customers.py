@@ -5,7 +5,8 @@ from services.common.errors import ServiceUnavailable
 from services.contracts import api as contracts_api
 from services.contracts.api import Claim, ContactChange
 from services.gateway import schemas
-from services.gateway.auth import actor, visible_points
+from services.gateway.actions.customers import change_contact, claim_point
+from services.gateway.auth import visible_points
 from services.gateway.http import json_body, json_response, route
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,7 @@ class CustomerRoutes:
            summary="Change contact details (any subset); forwarded to the service desk")
     def change_contact(self, request, cid):
         change = json_body(request, ContactChange)
-        return self.services.call("contracts", "change_contact", cid,
-                                  change.model_dump(exclude_unset=True), actor(request.principal))
+        return change_contact(self.services, request.principal, cid, change)
 
     @route("GET", f"{CUSTOMER}/contact-history", access="customer", scope="contract:read",
            tag="customers", response_model=contracts_api.contact_history,
@@ -74,8 +74,7 @@ class CustomerRoutes:
            summary="Report a consumption point recorded under someone else")
     def claim(self, request, cid):
         claim = json_body(request, Claim)
-        return self.services.call("contracts", "claim_consumption_point", cid,
-                                  claim.model_dump(), actor(request.principal))
+        return claim_point(self.services, request.principal, cid, claim)
 
     @route("GET", f"{CUSTOMER}/consumption-point-claims", access="customer",
            scope="consumption-points:claim", tag="customers",

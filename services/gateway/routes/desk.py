@@ -6,6 +6,7 @@ import logging
 from werkzeug.wrappers import Response
 
 from services.common.errors import ServiceUnavailable
+from services.gateway.actions.customers import write_to_desk
 from services.gateway.auth import actor
 from services.gateway import schemas
 from services.gateway.http import json_body, json_response, route
@@ -55,8 +56,7 @@ class DeskRoutes:
            summary="Send the desk a proposal, a complaint or a question")
     def send_feedback(self, request, cid):
         feedback = json_body(request, Feedback)
-        return self.services.call("notifications", "open_case", cid, feedback.model_dump(),
-                                  actor(request.principal))
+        return write_to_desk(self.services, request.principal, cid, feedback)
 
     @route("GET", f"{CUSTOMER}/feedback", access="customer", scope="feedback:write",
            tag="customers", response_model=notifications_api.cases_of,

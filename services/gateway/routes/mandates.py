@@ -3,7 +3,8 @@ registration of a mandate signed at the office. Only the customer themselves
 manages mandates (scope "self"): a grantee never can, so none is passed on."""
 from werkzeug.wrappers import Response
 
-from services.gateway.auth import SELF_ONLY, actor
+from services.gateway.actions.mandates import grant_mandate, revoke_mandate
+from services.gateway.auth import SELF_ONLY
 from services.gateway.http import json_body, route
 from services.identity import api as identity
 from services.identity.api import MandateGrant, OfficeMandate
@@ -25,19 +26,13 @@ class MandateRoutes:
            summary="Authorise a person to act for the customer")
     def grant_mandate(self, request, cid):
         grant = json_body(request, MandateGrant)
-        granted = self.services.call("identity", "grant_mandate", cid,
-                                     grant.model_dump(mode="json"), actor(request.principal))
-        # from now on the grantee is asked about on every call (the others hear
-        # mandate_granted)
-        self.principals.forget_persons([grant.grantee_person_code])
-        return granted
+        return grant_mandate(self.services, self.principals, request.principal, cid, grant)
 
     @route("DELETE", f"{CUSTOMER}/mandates/<mandate_id>", access="customer", scope=SELF_ONLY,
            tag="mandates", status=204, calls=(identity.revoke_mandate,),
            summary="Revoke a mandate, at once")
     def revoke_mandate(self, request, cid, mandate_id):
-        self.services.call("identity", "revoke_mandate", cid, mandate_id,
-                           actor(request.principal))
+        revoke_mandate(self.services, request.principal, cid, mandate_id)
         return Response(status=204)
 
     @route("GET", f"{CUSTOMER}/access-log", access="customer", scope=SELF_ONLY, tag="mandates",

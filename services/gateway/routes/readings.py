@@ -5,6 +5,7 @@ from typing import Optional
 
 from services.common.errors import ValidationFailed
 from services.common.validation import Shape
+from services.gateway.actions.readings import MAX_KEY, NewReading, submit_reading
 from services.gateway.auth import actor
 from services.gateway import schemas
 from services.gateway.http import json_body, route
@@ -13,35 +14,10 @@ from services.notifications import api as notifications
 from services.gateway.problems import UnsupportedMediaType
 
 POINT = "/api/v1/customers/<cid>/consumption-points/<cp>/readings"
-MAX_KEY = 150   # with the customer id in front it fits idempotency_keys.key (200)
-
-
-class NewReading(Shape):
-    reading_date: date
-    registers: dict[str, int]
 
 
 class SweepRequest(Shape):
     as_of: Optional[date] = None
-
-
-def source_of(principal):
-    """customer, or delegate with the mandate it acts under."""
-    acting = principal["acting_for"]
-    if acting["relation"] == "self":
-        return {"source": "customer", "mandate_id": None}
-    return {"source": "delegate", "mandate_id": acting.get("mandate_id")}
-
-
-def reading_command(principal, cid, cp, reading: NewReading, key):
-    """metering.submit_reading's command for a reading sent by ``principal``."""
-    return {
-        "consumption_point_id": cp, "customer_id": cid,
-        "reading_date": reading.reading_date.isoformat(), "registers": reading.registers,
-        "submitted_by": actor(principal), **source_of(principal),
-        # keys are the client's: scoped to the customer so two cannot collide
-        "idempotency_key": f"{cid}:{key}" if key else None,
-    }
 
 
 class ReadingRoutes:
@@ -64,8 +40,7 @@ class ReadingRoutes:
         key = request.headers.get("Idempotency-Key")
         if key is not None and not 0 < len(key) <= MAX_KEY:   # stored whole, never cut
             raise ValidationFailed.field("Idempotency-Key", f"1 to {MAX_KEY} characters")
-        return self.services.call("metering", "submit_reading",
-                                  reading_command(request.principal, cid, cp, reading, key))
+        return submit_reading(self.services, request.principal, cid, cp, reading, key)
 
     @route("GET", "/api/v1/customers/<cid>/consumption-points/<cp>/consumption",
            access="customer", scope="readings:read", tag="readings",

@@ -1,0 +1,263 @@
+"""The portal's addresses: each page reads its form (services/gateway/portal/forms.py),
+does what the API's route does through the same action (services/gateway/actions/),
+authorized like the API's route, and answers with a page (rendering.py)."""
+import logging
+import secrets
+import uuid
+
+from eventlet import corolocal
+from nameko.web.handlers import HttpRequestHandler
+from werkzeug.utils import redirect
+
+from services.common.errors import (Forbidden, ServiceUnavailable, Unauthenticated,
+                                    VoolError)
+from services.common.scopes import SCOPES
+from services.gateway.actions import customers as customer_actions
+from services.gateway.actions import mandates as mandate_actions
+from services.gateway.actions import payments as payment_actions
+from services.gateway.actions import readings as reading_actions
+from services.gateway.actions import sessions as session_actions
+from services.gateway.auth import (SELF_ONLY, SESSION_COOKIE, authorize, session_token,
+                                   set_session_cookie, visible_points)
+from services.gateway.http import ProblemWebServer, form_body, public_url
+from services.gateway.portal import forms
+from services.gateway.portal.rendering import (LANGUAGE_COOKIE, error_page, http_error_page,
+                                               language_of, render, words)
+from services.gateway.portal.texts import LANGUAGES
+from services.gateway.portal.view import customer_views
+from services.gateway.problems import status_of
+from services.notifications.api import CUSTOMER_KINDS
+
+log = logging.getLogger(__name__)
+
+LOGIN_COOKIE = "vool_login"      # the browser's half of a login in progress
+LOGIN_COOKIE_SECONDS = 30 * 60   # as long as identity keeps a login request open
+
+
+class Page(HttpRequestHandler):
+    """A portal page: HTML in and out, errors as a page that says what went wrong."""
+
+    server = ProblemWebServer()
+
+    def __init__(self, method, url, **kwargs):
+        kwargs.setdefault("expected_exceptions", (VoolError,))
+        super().__init__(method, url, **kwargs)
+        self._requests = corolocal.local()
+
+    def setup(self):
+        super().setup()
+        # an unknown address or a wrong method is a page too, to a browser
+        self.server.render_errors_with(http_error_page)
+
+    def handle_request(self, request):
+        self._requests.value = request      # for an error's page, in its language
+        return super().handle_request(request)
+
+    def response_from_result(self, result):
+        return result
+
+    def response_from_exception(self, exc):
+        known = status_of(exc)
+        if known is None:
+            log.error("unhandled error on a portal page", exc_info=exc)
+            status, title, detail = 500, "Something went wrong", "It has been logged."
+        else:
+            (status, title), detail = known, str(exc)
+        return error_page(getattr(self._requests, "value", None), status, title, detail,
+                          getattr(exc, "errors", None) or [])
+
+
+page = Page.decorator
+
+
+class PortalRoutes:
+    """The portal's pages (mixed into the gateway service)."""
+
+    @page("GET", "/")
+    def portal_home(self, request):
+        try:
+            principal = authorize(self.services, self.principals, request, "customer",
+                                  token=session_token(request))
+        except Unauthenticated:
+            ended = session_token(request) is not None
+            return self._login_page(request, message=words(
+                request, "Your session has ended; log in again.") if ended else None)
+        notice = {"paid": "Thank you: your payment was received.",
+                  "cancelled": "The payment was cancelled at the bank; nothing was paid."
+                  }.get(request.args.get("payment"))
+        return self._home(request, principal, {"part": "page", "message": notice}
+                          if notice else None)
+
+    @page("GET", "/language/<language>")
+    def portal_language(self, request, language):
+        response = redirect("/", code=303)
+        if language in LANGUAGES:
+            response.set_cookie(LANGUAGE_COOKIE, language, max_age=365 * 24 * 3600,
+                                samesite="Lax", path="/")
+        return response
+
+    @page("POST", "/login/<bank>")
+    def portal_login(self, request, bank):
+        """On to the bank. Over https the login is bound to this browser: a secret in a
+        cookie that comes back with the bank's reply, so a reply someone else got
+        cannot log this browser in as them (over plain http, in development, a
+        browser would not send the cookie with the bank's cross-site post)."""
+        bound = public_url(self.config).startswith("https://")
+        browser_key = secrets.token_urlsafe(32) if bound else None
+        form = session_actions.start_login(
+            self.services, bank, f"{public_url(self.config)}/login/{bank}/return", browser_key,
+            language_of(request))
+        response = render(request, "to_bank.html", form=form)
+        if bound:
+            response.set_cookie(LOGIN_COOKIE, browser_key, max_age=LOGIN_COOKIE_SECONDS,
+                                httponly=True, secure=True, samesite="None", path="/login")
+        return response
+
+    @page("POST", "/login/<bank>/return")
+    def portal_login_return(self, request, bank):
+        try:
+            session = session_actions.finish_login(self.services, bank, form_body(request),
+                                                   request.cookies.get(LOGIN_COOKIE))
+        except (Unauthenticated, Forbidden) as exc:
+            return self._login_page(request, message=str(exc), status=status_of(exc)[0])
+        previous = request.cookies.get(SESSION_COOKIE)
+        if previous and previous != session["token"]:   # one session per browser
+            try:
+                session_actions.end_session(self.services, self.principals, previous)
+            except ServiceUnavailable:
+                log.warning("the browser's previous session could not be ended now")
+        response = set_session_cookie(redirect("/", code=303), session,
+                                      public_url(self.config))
+        response.delete_cookie(LOGIN_COOKIE, path="/login")
+        return response
+
+    @page("POST", "/logout")
+    def portal_logout(self, request):
+        token = session_token(request)
+        if not token:       # nothing to end (and no other site may clear the cookie)
+            return redirect("/", code=303)
+        forms.check_csrf(request, token)
+        session_actions.end_session(self.services, self.principals, token)
+        response = redirect("/", code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    @page("POST", "/customers/<cid>/consumption-points/<cp>/readings")
+    def portal_submit_reading(self, request, cid, cp):
+        def submit(principal, form):
+            reading, key = forms.reading(form)
+            return {"reading": reading_actions.submit_reading(self.services, principal, cid,
+                                                              cp, reading, key)}
+        return self._act(request, cid, "readings:write", f"point:{cp}", submit, cp,
+                         "Submit a reading (portal)")
+
+    @page("POST", "/customers/<cid>/contact")
+    def portal_change_contact(self, request, cid):
+        def change(principal, form):
+            customer_actions.change_contact(self.services, principal, cid,
+                                            forms.contact_change(form))
+            return {"message": "Your contact details were changed."}
+        return self._act(request, cid, "contact:write", "contact", change, None,
+                         "Change contact details (portal)")
+
+    @page("POST", "/customers/<cid>/feedback")
+    def portal_send_feedback(self, request, cid):
+        def send(principal, form):
+            customer_actions.write_to_desk(self.services, principal, cid, forms.feedback(form))
+            return {"message": "Thank you: your message is with our service desk."}
+        return self._act(request, cid, "feedback:write", "feedback", send, None,
+                         "Write to the desk (portal)")
+
+    @page("POST", "/customers/<cid>/consumption-point-claims")
+    def portal_claim_point(self, request, cid):
+        def claim(principal, form):
+            customer_actions.claim_point(self.services, principal, cid, forms.claim(form))
+            return {"message": "Your claim is with our service desk; we will tell you what "
+                               "they decide."}
+        return self._act(request, cid, "consumption-points:claim", "claims", claim, None,
+                         "Claim a consumption point (portal)")
+
+    @page("POST", "/customers/<cid>/payments")
+    def portal_pay(self, request, cid):
+        def pay(principal, form):
+            bank = form.get("bank", "")
+            _, to_bank = payment_actions.start_bank_payment(
+                self.services, principal, cid, bank, request.form.getlist("invoice_no"),
+                visible_points(request), f"{public_url(self.config)}/payments/{bank}/return",
+                unknown_bank="choose one of the banks", language=language_of(request))
+            return {"to_bank": to_bank}
+        return self._act(request, cid, "payments:write", "payment", pay, None,
+                         "Pay invoices (portal)")
+
+    @page("POST", "/customers/<cid>/mandates")
+    def portal_grant_mandate(self, request, cid):
+        def grant(principal, form):
+            mandate_actions.grant_mandate(self.services, self.principals, principal, cid,
+                                          forms.mandate_grant(form, request.form.getlist("scopes")))
+            return {"message": "The mandate is granted; they can act for you from today."}
+        return self._act(request, cid, SELF_ONLY, "mandates", grant, None,
+                         "Grant a mandate (portal)")
+
+    @page("POST", "/customers/<cid>/mandates/<mandate_id>/revoke")
+    def portal_revoke_mandate(self, request, cid, mandate_id):
+        def revoke(principal, form):
+            mandate_actions.revoke_mandate(self.services, principal, cid, mandate_id)
+            return {"message": "The mandate is revoked: it no longer works."}
+        return self._act(request, cid, SELF_ONLY, "mandates", revoke, None,
+                         "Revoke a mandate (portal)")
+
+    @page("POST", "/payments/<bank>/return")
+    def portal_payment_return(self, request, bank):
+        """The bank's reply to a payment (the customer's browser, or the bank itself
+        with VK_AUTO): recorded once, then back to the portal."""
+        paid = payment_actions.finish_bank_payment(self.services, bank, form_body(request))
+        return redirect(f"/?payment={'paid' if paid['status'] == 'paid' else 'cancelled'}",
+                        code=303)
+
+    def _act(self, request, cid, scope, part, action, cp, what):
+        """A form's change for customer ``cid``: authorized like the API's route,
+        the form's token checked, then the page again with what came of it beside
+        the form (a refusal names the fields); a service that is down is a 503 page."""
+        token = session_token(request)
+        if not token:
+            raise Unauthenticated("log in first", code="unauthenticated")
+        forms.check_csrf(request, token)      # before anything is asked or logged
+        principal = authorize(self.services, self.principals, request, "customer", scope,
+                              cid, cp, what, token=token)
+        request.principal = principal
+        outcome = {"customer_id": cid, "part": part}
+        status = 200
+        try:
+            outcome.update(action(principal, form_body(request)))
+        except ServiceUnavailable:
+            raise
+        except VoolError as exc:      # refused: said beside the form it came from
+            status = status_of(exc)[0]
+            outcome.update(detail=str(exc), errors=getattr(exc, "errors", None) or [])
+        if "to_bank" in outcome:
+            return render(request, "to_bank.html", form=outcome["to_bank"])
+        if "reading" in outcome:
+            status = 201
+        home_principal = authorize(self.services, self.principals, request, "customer",
+                                   token=token)
+        return self._home(request, home_principal, outcome, status)
+
+    # -- the pages' contents ---------------------------------------------------------
+
+    def _login_page(self, request, message=None, status=200):
+        try:
+            banks = self.services.call("identity", "list_banks")
+        except ServiceUnavailable:
+            banks = []
+            message = words(request, "Logging in is not possible right now; try again shortly.")
+            status = 503
+        return render(request, "login.html", status=status, banks=banks, message=message)
+
+    def _home(self, request, principal, outcome=None, status=200):
+        token = session_token(request)
+        return render(request, "home.html", status=status, person=principal["person"],
+                      customers=customer_views(self.services, token, principal["customers"]),
+                      outcome=outcome or {},
+                      csrf_field=forms.CSRF_FIELD, csrf_token=forms.csrf_token(token),
+                      register_field=forms.REGISTER_FIELD, new_key=lambda: uuid.uuid4().hex,
+                      feedback_kinds=CUSTOMER_KINDS, scopes=SCOPES)

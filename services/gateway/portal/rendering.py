@@ -1,0 +1,79 @@
+"""The portal's pages as HTML: Jinja2 templates (autoescaped) in the visitor's
+language. Knows nothing of routes or services."""
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
+from werkzeug.wrappers import Response
+
+from services.gateway.portal.texts import CATALOGS, DEFAULT_LANGUAGE, LANGUAGES
+
+LANGUAGE_COOKIE = "vool_lang"
+
+
+def _environment(catalog):
+    """The templates in one language: ``_()`` gives its words; a text it lacks shows
+    as written, escaped like any value."""
+    environment = Environment(
+        loader=FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=select_autoescape(["html"]), extensions=["jinja2.ext.i18n"])
+
+    def gettext(text):
+        return Markup(catalog[text]) if text in catalog else escape(text)
+
+    environment.install_gettext_callables(gettext, lambda one, many, n: gettext(
+        one if n == 1 else many), newstyle=True)
+    return environment
+
+
+TEMPLATES = {language: _environment(catalog) for language, catalog in CATALOGS.items()}
+
+
+def language_of(request):
+    """The visitor's choice (the switch in the header), else their browser's
+    preference, else Estonian."""
+    chosen = request.cookies.get(LANGUAGE_COOKIE)
+    if chosen in LANGUAGES:
+        return chosen
+    return request.accept_languages.best_match(LANGUAGES) or DEFAULT_LANGUAGE
+
+
+def words(request, text):
+    """A text of ours in the page's language (for what Python says on a page)."""
+    return CATALOGS[language_of(request)].get(text, text)
+
+
+#: pages carry personal data: not kept by caches or the Back button after logout,
+#: never framed by another site, never sniffed into another type
+PAGE_HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY",
+                "Content-Security-Policy": "frame-ancestors 'none'",
+                "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
+
+
+def render(request, template, status=200, **values):
+    """A page, in the visitor's language."""
+    language = language_of(request) if request is not None else DEFAULT_LANGUAGE
+    page = TEMPLATES[language].get_template(template).render(language=language, **values)
+    return Response(page, status=status, content_type="text/html; charset=utf-8",
+                    headers=PAGE_HEADERS)
+
+
+def error_page(request, status, title, detail, errors=()):
+    return render(request, "error.html", status=status, title=title, detail=detail,
+                  errors=list(errors))
+
+
+def wants_page(request):
+    """A browser asking for something outside the API: it gets a page, not JSON."""
+    return (not request.path.startswith("/api/") and request.path != "/health"
+            and "text/html" in request.headers.get("Accept", ""))
+
+
+def http_error_page(request, exc):
+    """An unknown address or a wrong method, as a portal page to a browser outside
+    the API; None (problem+json) for anyone else. The web server's ``error_page``."""
+    if not wants_page(request):
+        return None
+    title = {404: "Not found", 405: "Not allowed"}.get(exc.code, "Something went wrong")
+    return error_page(request, exc.code or 500, title,
+                      words(request, "There is no such page here."))
