@@ -9,7 +9,7 @@ import logging
 from nameko.extensions import DependencyProvider
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WsgiApp
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
 from services.common import config as cfg
@@ -24,6 +24,36 @@ log = logging.getLogger(__name__)
 
 #: who may call a route (enforced by services/gateway/auth.py)
 ACCESS_RULES = ("public", "customer", "operator", "authenticated")
+
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+
+#: the most a request body may hold (Werkzeug's max_content_length): JSON and the
+#: banks' forms are small; a route that takes a file (CSV, camt.053) names its own
+MAX_BODY_BYTES = 64 * 1024
+MAX_UPLOAD_BYTES = 8 * 1024 * 1024
+#: the most a form's fields may hold in memory, and how many parts it may have
+MAX_FORM_MEMORY_BYTES = 64 * 1024
+MAX_FORM_PARTS = 100
+#: deeper JSON is refused before it is parsed (a client's data is never this deep;
+#: json.loads would recurse until RecursionError)
+MAX_JSON_DEPTH = 32
+
+
+def limit_request(request, provider):
+    """Werkzeug's limits on every request the gateway reads, API route or portal
+    page: a body over the limit is refused (413) before anyone parses it."""
+    request.max_content_length = getattr(provider, "max_body", MAX_BODY_BYTES)
+    request.max_form_memory_size = MAX_FORM_MEMORY_BYTES
+    request.max_form_parts = MAX_FORM_PARTS
+    if request.content_length is not None and request.content_length > request.max_content_length:
+        raise RequestEntityTooLarge(
+            f"the body may hold at most {request.max_content_length} bytes here")
+    if request.mimetype in (FORM, "multipart/form-data"):
+        # parsed here, within the limits, so that a portal page refuses a form as the
+        # API does (the handler finds it parsed)
+        request.shallow = False
+        request.form
 
 
 class ProblemWsgiApp(WsgiApp):
@@ -42,6 +72,7 @@ class ProblemWsgiApp(WsgiApp):
                 if NUL in name or NUL in value:
                     raise ValidationFailed.field(name.replace(NUL, ""), NUL_MESSAGE)
             request.path_values = values
+            limit_request(request, provider)
             response = provider.handle_request(request)
         except HTTPException as exc:
             page = self.server.error_page(request, exc) if self.server.error_page else None
@@ -67,10 +98,34 @@ class ProblemWebServer(ExclusiveWebServer):
 
 
 class Route(HttpRequestHandler):
+    """A gateway route and its declaration, from which the access checks and the
+    OpenAPI document (services/gateway/openapi.py) are made:
+
+    - ``request_model``: what the body must be (a pydantic model, for JSON; for
+      ``request_media`` of another type its schema, or none: text);
+    - ``response_model``: what a 2xx answer holds: a pydantic model or type
+      (``list[Invoice]``), an RPC method of a service's api.py whose result the
+      route returns as-is (anything with ``returns``), or the dotted name of one
+      (``"services.metering.api.Reading"``), resolved when the document is made;
+    - ``query``: a pydantic model whose fields are the query parameters;
+      ``header_parameters``: request headers it reads, name -> (schema, what);
+    - ``path``: schemas of path parameters beyond the common ones (openapi.py);
+    - ``problems``: the 4xx it can answer beyond what its access rule and its
+      body imply (409, 422, 429, ...), and ``calls``: the RPC methods (of the
+      services' api.py) it calls besides ``response_model``'s, whose ``raises``
+      count too; ``headers``: of its 2xx answer;
+    - ``responses``: answers other than a problem, by status (``{503: Health}``);
+    - ``standalone``: it asks no service, so it never answers 503;
+    - ``max_body``: the largest body it takes, in bytes.
+    """
     server = ProblemWebServer()
 
     def __init__(self, method, url, access, summary, scope=None, request_model=None,
-                 response_model=None, status=200, tag="system", **kwargs):
+                 response_model=None, status=200, tag="system", *, request_media=JSON,
+                 response_media=JSON, query=None, header_parameters=None, path=None,
+                 problems=(), headers=None,
+                 description=None, responses=None, standalone=False, calls=(), max_body=None,
+                 **kwargs):
         if access not in ACCESS_RULES:
             raise ValueError(f"unknown access rule {access!r}")
         if "<cid>" in url and (access != "customer" or scope is None):
@@ -78,12 +133,26 @@ class Route(HttpRequestHandler):
         self.access = access
         self.scope = scope
         self.summary = summary
+        self.description = description
         self.request_model = request_model
+        self.request_media = request_media
+        self.reads_body = request_model is not None or request_media != JSON
         self.response_model = response_model
+        self.response_media = response_media
         self.status = status
         self.tag = tag
+        self.query = query
+        self.header_parameters = header_parameters or {}
+        self.path_schemas = path or {}
+        self.problems = tuple(problems)
+        self.calls = tuple(calls)
+        self.headers = headers or {}
+        self.responses = responses or {}
+        self.standalone = standalone
+        self.max_body = max_body or (MAX_BODY_BYTES if request_media in (JSON, FORM)
+                                     else MAX_UPLOAD_BYTES)
         # a refused request is an answer (4xx/503), not a bug: logged in one line
-        kwargs.setdefault("expected_exceptions", (VoolError,))
+        kwargs.setdefault("expected_exceptions", (VoolError, HTTPException))
         super().__init__(method, url, **kwargs)
 
     def response_from_result(self, result):
@@ -124,17 +193,42 @@ def json_response(body, status=200, headers=None):
                     content_type="application/json")
 
 
+def json_depth(raw: bytes) -> int:
+    """How deeply arrays and objects nest in a JSON text (brackets inside strings
+    do not count); valid or not, it is measured without parsing it."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:          # backslash
+                escaped = True
+            elif byte == 0x22:          # closing quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):      # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):      # ] }
+            depth -= 1
+    return deepest
+
+
 def json_body(request, model=None, prefix=""):
     """The request's JSON body, validated against ``model`` when given."""
     if request.mimetype not in ("application/json", "") and not request.mimetype.endswith("+json"):
         raise UnsupportedMediaType(f"send application/json, not {request.mimetype}")
     raw = request.get_data(cache=True)
+    if json_depth(raw) > MAX_JSON_DEPTH:   # well-formed or not, no model is this deep
+        raise ValidationFailed.field(prefix or "body",
+                                     f"nested deeper than {MAX_JSON_DEPTH} levels",
+                                     "json-too-deep", max_depth=MAX_JSON_DEPTH)
     try:
         body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
     except (UnicodeDecodeError, ValueError) as exc:
         raise MalformedJson(f"the body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise MalformedJson("the body is not valid JSON: nested too deeply") from None
     refuse_nul(body, prefix)
     return parse(model, body, prefix) if model is not None else body
 

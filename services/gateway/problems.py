@@ -51,6 +51,99 @@ HTTP_STATUS_TYPES = {
 }
 
 
+#: every problem ``type`` the gateway answers with -> (status, title, what it means and
+#: what the client can do). Each is a page at /problems/<slug> (RFC 9457: a type
+#: URI should resolve to documentation for people). Codes the services raise with
+#: (``code="..."`` on an error) are here too; a test holds the two lists together.
+PROBLEM_TYPES = {
+    "malformed-json": (400, "The request body is not valid JSON",
+                       "The body could not be read as JSON (UTF-8). Fix the client's "
+                       "serialisation; sending it again unchanged will fail again."),
+    "bad-request": (400, "Bad request", "The HTTP request itself is malformed."),
+    "unauthenticated": (401, "Authentication is required",
+                        "The route needs a session: send Authorization: Bearer <token>, "
+                        "the token from a banklink login or POST /api/v1/operator/login."),
+    "session-invalid": (401, "Authentication is required",
+                        "The token is not one Vool issued, or its session has ended "
+                        "(logout). Log in again."),
+    "session-expired": (401, "Authentication is required",
+                        "The session's time is up. Log in again."),
+    "bad-credentials": (401, "Authentication is required",
+                        "The user name or the password is wrong. Repeated failures are "
+                        "slowed down (too-many-attempts)."),
+    "forbidden": (403, "Not allowed",
+                  "You are logged in but may not do this."),
+    "wrong-principal": (403, "Not allowed",
+                        "The route is for customers and the session is an operator's, "
+                        "or the other way round."),
+    "scope-missing": (403, "Not allowed",
+                      "You act for this customer under a mandate that does not cover the "
+                      "scope this route needs (see the route's scope in /api/docs)."),
+    "self-only": (403, "Not allowed",
+                  "Only the customer themselves may do this (manage mandates, read the "
+                  "access log); a mandate never allows it."),
+    "mandate-consumption-point": (403, "Not allowed",
+                                  "Your mandate covers other consumption points of this "
+                                  "customer, not this one."),
+    "no-active-contract": (403, "Not allowed",
+                           "The bank vouched for you, but you have no active contract and "
+                           "no mandate from anyone: there is nothing to show you yet."),
+    "form-token-mismatch": (403, "Not allowed",
+                            "A portal form that did not come from your session's page "
+                            "(cross-site request). Reload the page and send it again."),
+    "not-found": (404, "Not found",
+                  "No such resource, or not one you may see: another customer's data is "
+                  "never revealed to exist."),
+    "banklink-unknown-bank": (404, "Not found",
+                              "No bank with this id; GET /api/v1/auth/banks lists them."),
+    "payment-order-unknown": (404, "Not found",
+                              "The bank's payment reply names a payment Vool did not start."),
+    "method-not-allowed": (405, "Method not allowed",
+                           "The path exists but not with this method; the Allow header "
+                           "lists the ones it has."),
+    "conflict": (409, "Conflict",
+                 "The request contradicts the resource's current state."),
+    "idempotency-key-reused": (409, "Conflict",
+                               "This Idempotency-Key was used before with another reading. "
+                               "Use a new key for a new reading; the same key with the same "
+                               "body answers the first answer again."),
+    "reading-under-review": (409, "Conflict",
+                             "A reading of this consumption point is held for review; "
+                             "another waits until the desk has decided."),
+    "reading-decided": (409, "Conflict",
+                        "The reading has been decided (accepted or rejected): only a reading "
+                        "held for review can be withdrawn."),
+    "already-linked": (409, "Conflict",
+                       "The consumption point is already linked to this customer."),
+    "mandate-overlaps": (409, "Conflict",
+                         "The person already holds a mandate from this customer for the same "
+                         "time; revoke it first or change its dates."),
+    "payment-reply-mismatch": (409, "Conflict",
+                               "The bank's payment reply does not match the payment Vool "
+                               "started (amount, reference or account)."),
+    "payload-too-large": (413, "Request Entity Too Large",
+                          "The body (or a form's fields) is larger than this route takes; "
+                          "the limit is in the problem's detail."),
+    "unsupported-media-type": (415, "Unsupported media type",
+                               "The body's Content-Type is not the one this route takes "
+                               "(application/json unless the route says otherwise)."),
+    "validation-failed": (422, "The request is not valid",
+                          "Well-formed, but not valid: ``errors`` lists each field "
+                          "(a dotted path, or ``body``) with what is wrong with it."),
+    "too-many-attempts": (429, "Too many attempts",
+                          "Too many failed attempts in a short time; wait the seconds of "
+                          "the Retry-After header."),
+    "http-error": (400, "Bad request",
+                   "The HTTP request could not be handled as sent; the detail says why."),
+    "internal-error": (500, "Internal error",
+                       "A bug on Vool's side; it has been logged. Retrying may not help."),
+    "service-unavailable": (503, "A service is unavailable",
+                            "A service behind the gateway did not answer in time or cannot "
+                            "reach its database. Safe to retry shortly (readings with the "
+                            "same Idempotency-Key)."),
+}
+
+
 def problem_type(slug):
     return f"/problems/{slug}"
 
@@ -68,6 +161,8 @@ def status_of(exc):
     for error_class, (status, _, title) in PROBLEMS.items():
         if isinstance(exc, error_class):
             return status, title
+    if isinstance(exc, HTTPException) and exc.code and exc.code < 500:
+        return exc.code, exc.name      # a body over the limit, say
     return None
 
 

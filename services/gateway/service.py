@@ -6,12 +6,13 @@ from nameko.dependency_providers import Config
 from werkzeug.wrappers import Response
 
 from services.common import config as cfg
+from services.common.errors import NotFound
 from services.common.rpc_calls import ServiceRpc
-from services.gateway import asyncapi, openapi, principals, schemas
+from services.gateway import asyncapi, openapi, principals, problems, schemas
 from services.gateway.actions import sessions as session_actions
 from services.gateway.auth import (SESSION_COOKIE, api_session_token, client_address,
                                    set_session_cookie)
-from services.gateway.http import RequestWorkers, form_body, json_body, public_url, route
+from services.gateway.http import FORM, RequestWorkers, form_body, json_body, public_url, route
 # modules, not classes: `nameko run` would take an imported class with entrypoints
 # (the routes, the portal's pages, principals' event handlers) for a service
 from services.gateway.portal import pages as portal_pages
@@ -23,6 +24,7 @@ from services.gateway.routes import mandates as mandate_routes
 from services.gateway.routes import operators as operator_routes
 from services.gateway.routes import readings as reading_routes
 from services.gateway.schemas import Health
+from services.identity import api as identity
 
 API_VERSION = "0.1.0"
 BACKEND_SERVICES = ("identity", "contracts", "metering", "billing", "notifications")
@@ -40,7 +42,8 @@ class GatewayService(customer_routes.CustomerRoutes, operator_routes.OperatorRou
     workers = RequestWorkers()
 
     @route("GET", "/health", access="public", summary="The state of every service",
-           response_model=Health)
+           response_model=Health, responses={503: Health},
+           description="503, with the same body, naming the services that are down.")
     def health(self, request):
         timeout = cfg.float_setting(self.config, "VOOL_HEALTH_TIMEOUT", 2.0)
 
@@ -58,37 +61,58 @@ class GatewayService(customer_routes.CustomerRoutes, operator_routes.OperatorRou
         return Response(json.dumps(body), status=200 if healthy else 503,
                         content_type="application/json")
 
-    @route("GET", "/api/v1/openapi.json", access="public", summary="This document")
+    @route("GET", "/api/v1/openapi.json", access="public", summary="This document",
+           response_model=schemas.OpenApiDocument, standalone=True)
     def openapi_document(self, request):
         return openapi.build_document(GatewayService, API_VERSION)
 
     @route("GET", "/api/v1/asyncapi.json", access="public",
+           response_model=schemas.AsyncApiDocument,
            summary="The AsyncAPI 3.0 document of every event the services publish")
     def asyncapi_document(self, request):
         return asyncapi.document()
 
-    @route("GET", "/api/docs", access="public", summary="A human-readable page of the API")
+    @route("GET", "/api/docs", access="public", summary="A human-readable page of the API",
+           response_media="text/html", standalone=True)
     def api_docs(self, request):
         document = openapi.build_document(GatewayService, API_VERSION)
         return Response(openapi.docs_page(document), content_type="text/html; charset=utf-8")
 
+    @route("GET", "/problems", access="public", summary="Every problem type",
+           response_media="text/html", standalone=True)
+    def problem_types(self, request):
+        return Response(openapi.problems_index(), content_type="text/html; charset=utf-8")
+
+    @route("GET", "/problems/<slug>", access="public", response_media="text/html",
+           standalone=True,
+           summary="What a problem type means (each problem's `type` is one of these)")
+    def problem_type_page(self, request, slug):
+        if slug not in problems.PROBLEM_TYPES:
+            raise NotFound(f"no problem type {slug!r}")
+        return Response(openapi.problem_page(slug), content_type="text/html; charset=utf-8")
+
     # -- customers: authentication -------------------------------------------------
 
     @route("GET", "/api/v1/auth/banks", access="public", tag="auth",
-           summary="The banks customers can log in through")
+           summary="The banks customers can log in through", response_model=identity.list_banks)
     def banks(self, request):
         return self.services.call("identity", "list_banks")
 
     @route("POST", "/api/v1/auth/banklink/<bank>/start", access="public", tag="auth",
            summary="The signed banklink request to post to the bank",
-           response_model=schemas.BanklinkForm)
+           response_model=identity.start_banklink_login)
     def banklink_start(self, request, bank):
         return session_actions.start_login(
             self.services, bank, f"{public_url(self.config)}/api/v1/auth/banklink/{bank}/return")
 
     @route("POST", "/api/v1/auth/banklink/<bank>/return", access="public", tag="auth",
            summary="The bank's signed reply: opens a session",
-           response_model=schemas.CustomerLogin)
+           request_model=schemas.BanklinkReply, request_media=FORM,
+           response_model=identity.finish_banklink_login,
+           headers={"Set-Cookie": "vool_session: the portal's session (HttpOnly)"},
+           description="401 for a bad signature, an unknown or reused nonce, a VK_DATETIME "
+                       "more than 5 minutes off or a wrong VK_REC_ID; 403 when the person "
+                       "has no active contract and no mandate from anyone.")
     def banklink_return(self, request, bank):
         session = session_actions.finish_login(self.services, bank, form_body(request))
         response = Response(json.dumps(session, ensure_ascii=False),
@@ -112,7 +136,7 @@ class GatewayService(customer_routes.CustomerRoutes, operator_routes.OperatorRou
     # -- operators --------------------------------------------------------------------
 
     @route("POST", "/api/v1/operator/login", access="public", tag="operator",
-           request_model=schemas.OperatorCredentials, response_model=schemas.OperatorLogin,
+           request_model=schemas.OperatorCredentials, response_model=identity.operator_login,
            summary="An operator's login with user name and password")
     def operator_login(self, request):
         credentials = json_body(request, schemas.OperatorCredentials)
@@ -120,6 +144,6 @@ class GatewayService(customer_routes.CustomerRoutes, operator_routes.OperatorRou
                                   credentials.password, client_address(request))
 
     @route("GET", "/api/v1/operator/me", access="operator", tag="operator",
-           response_model=schemas.Operator, summary="The operator of this session")
+           response_model=identity.Operator, summary="The operator of this session")
     def operator_me(self, request):
         return request.principal["operator"]

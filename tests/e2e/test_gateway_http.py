@@ -82,6 +82,23 @@ def test_the_openapi_document_covers_every_route(run_services, base_url):
     assert "Problem" in document["components"]["schemas"]
     page = requests.get(f"{base_url}/api/docs", timeout=5)
     assert page.status_code == 200 and "/api/v1/openapi.json" in page.text
+    assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+
+
+def test_each_problem_type_resolves_to_a_page_that_explains_it(run_services, base_url):
+    run_services(GatewayService)
+    problem = is_problem(requests.get(f"{base_url}/api/v1/nothing-here", timeout=5), 404,
+                         "not-found")
+    explained = requests.get(f"{base_url}{problem['type']}", timeout=5)   # RFC 9457
+    assert explained.status_code == 200
+    assert explained.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "HTTP status <b>404</b>" in explained.text
+    index = requests.get(f"{base_url}/problems", timeout=5).text
+    for slug in ("validation-failed", "scope-missing", "payload-too-large"):
+        assert f"href='/problems/{slug}'" in index
+        assert requests.get(f"{base_url}/problems/{slug}", timeout=5).status_code == 200
+    is_problem(requests.get(f"{base_url}/problems/no-such-problem", timeout=5), 404,
+               "not-found")
 
 
 def test_no_route_hides_another_by_its_method_name():

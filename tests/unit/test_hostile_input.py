@@ -15,7 +15,6 @@ from services.contracts import signing
 from services.contracts.api import SignContract
 from services.contracts.models import metadata as contracts_metadata
 from services.gateway.http import json_body
-from services.gateway.problems import MalformedJson
 from services.metering import imports
 from tests.samples import contract_command
 from tests.unit.fakes import FakeDatabase
@@ -44,9 +43,18 @@ def test_a_nul_in_a_form_field_is_refused():
         refuse_nul({"VK_USER_ID": "\x00"})
 
 
-def test_json_nested_thousands_deep_is_malformed_not_a_crash():
-    with pytest.raises(MalformedJson, match="nested too deeply"):
+def test_json_nested_thousands_deep_is_refused_naming_the_body_not_a_crash():
+    with pytest.raises(ValidationFailed) as refused:
         json_body(request_with("[" * 100_000 + "]" * 100_000))
+    assert refused.value.errors == [{"field": "body", "message": "nested deeper than 32 levels",
+                                     "code": "json-too-deep", "params": {"max_depth": "32"}}]
+
+
+def test_json_as_deep_as_allowed_is_read_and_brackets_in_strings_do_not_count():
+    deepest = "[" * 32 + "]" * 32
+    assert json_body(request_with(deepest)) == json.loads(deepest)
+    body = {"a": "[{" * 100 + '\\"[', "b": [[1]]}    # an escaped quote does not end it
+    assert json_body(request_with(json.dumps(body))) == body
 
 
 def import_csv(db, text):   # noqa: F811

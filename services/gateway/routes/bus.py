@@ -8,6 +8,7 @@ from services import bustools
 from services.common import config as cfg
 from services.common.errors import ServiceUnavailable
 from services.common.messaging import ATTEMPT_HEADER, ERROR_HEADER, QUEUE_HEADER
+from services.gateway import schemas
 from services.gateway.http import route
 
 SAMPLE = 20
@@ -29,6 +30,7 @@ def _dead_letter(headers, body):
 class BusRoutes:
 
     @route("GET", "/api/v1/operator/dead-letters", access="operator", tag="operator",
+           response_model=list[schemas.DeadLetterQueue],
            summary="Messages that could not be handled, per queue (the first 20 of each)")
     def desk_dead_letters(self, request):
         amqp_uri = cfg.amqp_uri(self.config)

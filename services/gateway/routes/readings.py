@@ -2,21 +2,18 @@
 from datetime import date
 from typing import Optional
 
-from pydantic import Field
 
 from services.common.errors import ValidationFailed
 from services.common.validation import Shape
 from services.gateway.actions.readings import MAX_KEY, NewReading, submit_reading
 from services.gateway.auth import actor
+from services.gateway import schemas
 from services.gateway.http import json_body, route
+from services.metering import api as metering
+from services.notifications import api as notifications
 from services.gateway.problems import UnsupportedMediaType
 
 POINT = "/api/v1/customers/<cid>/consumption-points/<cp>/readings"
-
-
-class ReadingDecision(Shape):
-    accept: bool
-    reason: Optional[str] = Field(default=None, max_length=300)
 
 
 class SweepRequest(Shape):
@@ -26,12 +23,17 @@ class SweepRequest(Shape):
 class ReadingRoutes:
 
     @route("GET", POINT, access="customer", scope="readings:read", tag="readings",
+           response_model=metering.list_readings,
            summary="The readings of a consumption point, newest first")
     def readings(self, request, cid, cp):
         return self.services.call("metering", "list_readings", cp, cid)
 
     @route("POST", POINT, access="customer", scope="readings:write", tag="readings",
-           status=201, request_model=NewReading,
+           status=201, request_model=NewReading, response_model=metering.submit_reading,
+           header_parameters={"Idempotency-Key": (
+               {"type": "string", "minLength": 1, "maxLength": MAX_KEY},
+               "Makes a retry safe: the same key with the same reading answers the first "
+               "answer again; with another reading it is a 409")},
            summary="Submit a reading (header Idempotency-Key makes retries safe)")
     def submit_reading(self, request, cid, cp):
         reading = json_body(request, NewReading)
@@ -42,6 +44,7 @@ class ReadingRoutes:
 
     @route("GET", "/api/v1/customers/<cid>/consumption-points/<cp>/consumption",
            access="customer", scope="readings:read", tag="readings",
+           query=schemas.ConsumptionQuery, response_model=metering.consumption_by_month,
            summary="Consumption per calendar month and register (?months=1..120, 25 "
                    "by default: this month and the two years before it)")
     def consumption_by_month(self, request, cid, cp):
@@ -51,7 +54,7 @@ class ReadingRoutes:
         return self.services.call("metering", "consumption_by_month", cp, cid, int(months))
 
     @route("DELETE", POINT + "/<reading_id>", access="customer", scope="readings:write",
-           tag="readings",
+           tag="readings", response_model=metering.withdraw_reading,
            summary="Withdraw one's reading while it is held for review (a new reading "
                    "replaces a held one too)")
     def withdraw_reading(self, request, cid, cp, reading_id):
@@ -59,19 +62,24 @@ class ReadingRoutes:
                                   actor(request.principal))
 
     @route("GET", "/api/v1/operator/readings/review", access="operator", tag="operator",
-           summary="Readings held for review")
+           response_model=metering.review_queue, summary="Readings held for review")
     def desk_review_queue(self, request):
         return self.services.call("metering", "review_queue")
 
     @route("POST", "/api/v1/operator/readings/<reading_id>/decision", access="operator",
-           tag="operator", request_model=ReadingDecision,
+           tag="operator", request_model=metering.ReviewDecision,
+           response_model=metering.decide_reading,
            summary="Accept a held reading (it goes to billing) or reject it with a reason")
     def desk_decide_reading(self, request, reading_id):
-        decision = json_body(request, ReadingDecision)
+        decision = json_body(request, metering.ReviewDecision)
         return self.services.call("metering", "decide_reading", reading_id,
                                   decision.model_dump(), actor(request.principal))
 
     @route("POST", "/api/v1/operator/readings/import", access="operator", tag="operator",
+           request_media="text/csv", response_model=metering.import_readings,
+           description="Columns `eic` or `meter_serial`, `reading_date`, one column per "
+                       "register code; UTF-8. Each line is accepted, held or rejected "
+                       "with its reason.",
            summary="Import readings from a CSV file (text/csv)")
     def desk_import_readings(self, request):
         if request.mimetype not in ("text/csv", "text/plain"):
@@ -84,7 +92,8 @@ class ReadingRoutes:
                                   actor(request.principal), timeout=120)
 
     @route("POST", "/api/v1/operator/jobs/reminder-sweep", access="operator", tag="operator",
-           request_model=SweepRequest, summary="Send the reminders of missed reading dates")
+           request_model=SweepRequest, response_model=notifications.reminder_sweep,
+           summary="Send the reminders of missed reading dates")
     def desk_reminder_sweep(self, request):
         sweep = json_body(request, SweepRequest)
         return self.services.call("notifications", "reminder_sweep",
