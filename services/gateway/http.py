@@ -171,12 +171,18 @@ def route(method, url, access, summary, scope=None, **options):
     they are (None on public routes). The service needs a ``services`` ServiceRpc,
     and ``principals`` (services/gateway/principals.py) unless all its routes are
     public."""
+    query = options.get("query")
+
     def decorate(handler):
         @functools.wraps(handler)
         def guarded(self, request, **path):
             request.principal = None if access == "public" else authorize(
                 self.services, self.principals, request, access, scope,
                 path.get("cid"), path.get("cp"), summary)
+            if query is not None:   # the declared parameters, each named when refused
+                request.query = parse(query, {name: request.args[name]
+                                              for name in query.model_fields
+                                              if name in request.args})
             return handler(self, request, **path)
         return Route.decorator(method, url, access=access, summary=summary, scope=scope,
                                **options)(guarded)

@@ -105,7 +105,7 @@ def test_a_month_is_invoiced_once_with_a_price_change_split_by_days(api, rpc, re
     assert "Energy" in english_text
     bad = requests.get(f"{base}/api/v1/customers/{cid}/invoices/{summary['invoice_no']}.pdf"
                        "?lang=fi", headers=as_customer, timeout=30)
-    assert bad.status_code == 422
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "lang"
 
 
 def test_what_billing_cannot_price_is_flagged_not_billed_0_00(api, rpc, bus, real_time_clock):

@@ -64,7 +64,7 @@ class BillingRoutes:
         customer = self.services.call("contracts", "get_customer", cid)
         contract = self.services.call("contracts", "get_contract", invoice["contract_no"])
         point = contract["consumption_point"]
-        language = request.args.get("lang") or customer["contact"]["language"] or "et"
+        language = request.query.lang or customer["contact"]["language"] or "et"
         document = self.services.call(
             "billing", "invoice_pdf", invoice_no, cid,
             {"name": customer["name"], "postal_address": customer["contact"]["postal_address"]},

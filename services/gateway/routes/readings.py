@@ -48,10 +48,8 @@ class ReadingRoutes:
            summary="Consumption per calendar month and register (?months=1..120, 25 "
                    "by default: this month and the two years before it)")
     def consumption_by_month(self, request, cid, cp):
-        months = request.args.get("months", "25")
-        if not (months.isdigit() and 1 <= int(months) <= 120):
-            raise ValidationFailed.field("months", "a whole number from 1 to 120")
-        return self.services.call("metering", "consumption_by_month", cp, cid, int(months))
+        return self.services.call("metering", "consumption_by_month", cp, cid,
+                                  request.query.months)
 
     @route("DELETE", POINT + "/<reading_id>", access="customer", scope="readings:write",
            tag="readings", response_model=metering.withdraw_reading,
