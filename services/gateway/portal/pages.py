@@ -21,9 +21,8 @@ from services.gateway.auth import (SELF_ONLY, SESSION_COOKIE, authorize, session
                                    set_session_cookie, visible_points)
 from services.gateway.http import ProblemWebServer, form_body, public_url
 from services.gateway.portal import forms
-from services.gateway.portal.rendering import (LANGUAGE_COOKIE, error_page, http_error_page,
-                                               language_of, render, words)
-from services.gateway.portal.texts import LANGUAGES
+from services.gateway.portal.rendering import (LANGUAGE_COOKIE, LANGUAGES, error_page,
+                                               http_error_page, language_of, render, words)
 from services.gateway.portal.view import customer_views
 from services.gateway.problems import status_of
 from services.notifications.api import CUSTOMER_KINDS

@@ -2,31 +2,22 @@
 language. Knows nothing of routes or services."""
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-from markupsafe import Markup, escape
+from jinja2 import FileSystemLoader, select_autoescape
 from werkzeug.wrappers import Response
 
-from services.gateway.portal.texts import CATALOGS, DEFAULT_LANGUAGE, LANGUAGES
+from services.common.translations import environments, translations
+
+HERE = Path(__file__).parent
+LANGUAGES = ("et", "en")
+DEFAULT_LANGUAGE = "et"
 
 LANGUAGE_COOKIE = "vool_lang"
 
 
-def _environment(catalog):
-    """The templates in one language: ``_()`` gives its words; a text it lacks shows
-    as written, escaped like any value."""
-    environment = Environment(
-        loader=FileSystemLoader(Path(__file__).parent / "templates"),
-        autoescape=select_autoescape(["html"]), extensions=["jinja2.ext.i18n"])
-
-    def gettext(text):
-        return Markup(catalog[text]) if text in catalog else escape(text)
-
-    environment.install_gettext_callables(gettext, lambda one, many, n: gettext(
-        one if n == 1 else many), newstyle=True)
-    return environment
-
-
-TEMPLATES = {language: _environment(catalog) for language, catalog in CATALOGS.items()}
+#: the templates in each language; their texts are English msgids, Estonian in
+#: locale/et/LC_MESSAGES/messages.po (a text it lacks shows in English)
+TEMPLATES = environments(FileSystemLoader(HERE / "templates"), HERE / "locale", LANGUAGES,
+                         autoescape=select_autoescape(["html"]))
 
 
 def language_of(request):
@@ -40,7 +31,7 @@ def language_of(request):
 
 def words(request, text):
     """A text of ours in the page's language (for what Python says on a page)."""
-    return CATALOGS[language_of(request)].get(text, text)
+    return translations(str(HERE / "locale"), language_of(request)).gettext(text)
 
 
 #: pages carry personal data: not kept by caches or the Back button after logout,
