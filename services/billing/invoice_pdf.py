@@ -47,7 +47,11 @@ _KINDS = {
     "excise": N_("Electricity excise"),
     "monthly_fee": N_("Monthly fee"),
 }
-_REGISTERS = {"T1": N_("day"), "T2": N_("night")}
+_REGISTERS = {
+    # Translators: a tariff's time of day, after the line's kind: "Energy, day"
+    "T1": N_("day"),
+    "T2": N_("night"),
+}
 
 # --- formatting (services/common/formats.py: the portal's and e-mails' formats) ------
 
@@ -138,6 +142,7 @@ def render_invoice(invoice: dict, language: str) -> bytes:
 
     pdf = _InvoicePDF(
         footer_text=" ".join((SELLER_NAME, "·", _("Invoice no."), invoice_no)),
+        # Translators: in the footer of every page: "Page 1 of 2"
         page_label=_("Page %(page)s of %(pages)s"),
     )
     pdf.set_creation_date(datetime.combine(issued_on, time(0), tzinfo=timezone.utc))
@@ -209,6 +214,7 @@ def render_invoice(invoice: dict, language: str) -> bytes:
     pdf.set_font(_FONT, "B", 15)
     pdf.cell(width / 2, 8, reference_no)
     pdf.set_font(_FONT, "B", 12)
+    # Translators: the sum to pay and its due date, under "To pay": "€1,002.77 by 15 December 2026"
     pay_by = _("%(amount)s by %(due)s") % {
         "amount": money(to_pay), "due": _date_text(invoice["due_on"], language)}
     pdf.cell(width / 2 - 8, 8, pay_by, align="R", new_x="LMARGIN", new_y="NEXT")
