@@ -17,7 +17,7 @@ from services.common.events import EventData, Moment, Money
 from services.common.identifiers import valid_personal_code
 from services.common.rpc_methods import Arguments, Health, RpcMethod
 from services.common.scopes import SCOPES
-from services.common.validation import Shape
+from services.common.validation import Shape, rule_error
 
 
 class MandateEvent(EventData):
@@ -123,13 +123,15 @@ class MandateGrant(Shape):
     def _scopes(cls, value):
         unknown = sorted(set(value) - set(SCOPES))
         if unknown:
-            raise ValueError(f"unknown scope {', '.join(unknown)}; one of {', '.join(SCOPES)}")
+            raise rule_error("scope-unknown", f"unknown scope {', '.join(unknown)}; one of "
+                                              f"{', '.join(SCOPES)}", scopes=", ".join(unknown))
         return sorted(set(value))
 
     @model_validator(mode="after")
     def _period(self):
         if self.valid_from and self.valid_until and self.valid_until < self.valid_from:
-            raise ValueError("valid_until is before valid_from")
+            raise rule_error("date-before-start", "valid_until is before valid_from",
+                             valid_from=self.valid_from.isoformat())
         return self
 
 

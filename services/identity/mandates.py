@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed, field_error
 from services.common.scopes import expand
 from services.identity.api import (MandateExpired, MandateGrant, MandateGranted,
                                    MandateRevoked, OfficeMandate)
@@ -95,24 +95,31 @@ def grant(uow, grantor_customer_id, grant: MandateGrant, created_via, created_by
         .limit(1)).scalar()
     errors = []
     if grantor is None:
-        errors.append({"field": grantor_field,
-                       "message": "the grantor holds no active contract"})
+        errors.append(field_error(grantor_field, "the grantor holds no active contract",
+                                  "grantor-without-contract"))
     if active_customer_of(session, grant.grantee_person_code, today) is None:
-        errors.append({"field": "grantee_person_code",
-                       "message": "the grantee holds no active contract; both parties "
-                                  "must be our customers"})
+        errors.append(field_error("grantee_person_code", "the grantee holds no active "
+                                  "contract; both parties must be our customers",
+                                  "grantee-without-contract"))
     elif grant.grantee_person_code == grantor:
-        errors.append({"field": "grantee_person_code",
-                       "message": "is the grantor: a mandate is for someone else"})
+        errors.append(field_error("grantee_person_code",
+                                  "is the grantor: a mandate is for someone else",
+                                  "grantee-is-grantor"))
     valid_from = grant.valid_from or today
     if valid_from < today:
-        errors.append({"field": "valid_from", "message": "must not be in the past"})
+        errors.append(field_error("valid_from", "must not be in the past", "date-in-past",
+                                  today=today.isoformat()))
+    elif grant.valid_until and grant.valid_until < valid_from:
+        # from today when valid_from is not given: a mandate that never is live
+        errors.append(field_error("valid_until", "must not be before valid_from "
+                                  f"({valid_from})", "date-before-start",
+                                  valid_from=valid_from.isoformat()))
     points = set(session.execute(sa.select(customer_contracts.c.consumption_point_id).where(
         customer_contracts.c.customer_id == grantor_customer_id)).scalars())
     foreign = [p for p in grant.consumption_point_ids if p not in points]
     if foreign:
-        errors.append({"field": "consumption_point_ids",
-                       "message": f"not the grantor's consumption point: {', '.join(foreign)}"})
+        errors.append(field_error("consumption_point_ids", "not the grantor's consumption "
+                                  f"point: {', '.join(foreign)}", "consumption-point-foreign"))
     if errors:
         raise ValidationFailed("; ".join(f"{e['field']}: {e['message']}" for e in errors),
                                errors)
@@ -134,7 +141,8 @@ def register_at_office(uow, signed: OfficeMandate, operator):
     """A mandate signed at the office: the grantor is named by their person code."""
     grantor = active_customer_of(uow.session, signed.grantor_person_code, uow.clock.today())
     if grantor is None:
-        raise ValidationFailed.field("grantor_person_code", "the grantor holds no active contract")
+        raise ValidationFailed.field("grantor_person_code", "the grantor holds no active contract",
+                                     "grantor-without-contract")
     return grant(uow, grantor, signed, "office", f"operator:{operator}")
 
 
