@@ -24,6 +24,7 @@ from services.gateway.routes import mandates as mandate_routes
 from services.gateway.routes import operators as operator_routes
 from services.gateway.routes import readings as reading_routes
 from services.gateway.schemas import Health
+from services.gateway.uses.outcomes import UseOutcomes
 from services.identity import api as identity
 
 API_VERSION = "0.1.0"
@@ -40,6 +41,7 @@ class GatewayService(customer_routes.CustomerRoutes, operator_routes.OperatorRou
     services = ServiceRpc()
     config = Config()
     workers = RequestWorkers()
+    use_outcomes = UseOutcomes()
 
     @route("GET", "/health", access="public", summary="The state of every service",
            response_model=Health, responses={503: Health},

@@ -203,8 +203,11 @@ Principal = Annotated[Union[CustomerPrincipal, OperatorPrincipal], Field(discrim
 
 
 class Authorized(CustomerPrincipal):
-    """The principal, and the entry of ``customers`` the call acts for."""
+    """The principal, and the entry of ``customers`` the call acts for.
+    ``access_log_entry_id``: a change under a mandate was logged as attempted; the
+    caller records how it ended (record_use_outcome)."""
     acting_for: ActingFor
+    access_log_entry_id: Optional[int] = None
 
 
 class PaymentReply(BaseModel):
@@ -247,7 +250,13 @@ class CustomersMandates(BaseModel):
     received: list[Mandate]   # by the person
 
 
+#: how a use ended: done; refused by the service; attempted (a change whose
+#: outcome never came: the gateway stopped, or the service did not answer)
+UseOutcome = Literal["done", "refused", "attempted"]
+
+
 class AccessLogEntry(BaseModel):
+    """One use of the customer's data under a mandate: a page seen, an API call."""
     at: datetime
     actor_person_code: str
     actor_name: Optional[str]
@@ -255,6 +264,14 @@ class AccessLogEntry(BaseModel):
     resource: str
     what: Optional[str]
     mandate_id: Optional[str]
+    #: which use, as a stable code the gateway puts in words (services/gateway/uses):
+    #: the route's operation (``submit_reading``, ``invoice_pdf``) or a portal page
+    #: (``portal:overview``); None for entries older than the codes
+    use: Optional[str] = None
+    #: what the use was about: consumption_point_id, invoice_no, reference_no,
+    #: parts (of a page: consumption_points, invoices, contact, claims, desk)
+    details: dict[str, Union[str, list[str]]] = {}
+    outcome: UseOutcome = "done"
 
 
 class MandateSweepReport(BaseModel):
@@ -318,6 +335,11 @@ class AuthorizeCustomerArguments(Arguments):
     action: Literal["read", "change"] = "read"
     resource: str = ""
     what: str = ""
+    #: the use's code and what it is about, for the access log (AccessLogEntry)
+    use: Optional[str] = Field(default=None, max_length=64)
+    details: dict[str, str] = Field(default_factory=dict, max_length=10)
+    #: False: only decide (the caller logs the use itself, e.g. a page's one entry)
+    log: bool = True
 
 
 class RecordAccessArguments(Arguments):
@@ -327,6 +349,15 @@ class RecordAccessArguments(Arguments):
     resource: str
     what: Optional[str]
     mandate_id: str = Field(max_length=ID)
+    use: Optional[str] = Field(default=None, max_length=64)
+    details: dict[str, str] = Field(default_factory=dict, max_length=10)
+
+
+class RecordUseOutcomeArguments(Arguments):
+    #: authorize_customer's access_log_entry_id
+    entry_id: int
+    customer_id: str = Field(max_length=ID)
+    outcome: Literal["done", "refused"]
 
 
 class GrantMandateArguments(Arguments):
@@ -382,6 +413,8 @@ class PageRead(Shape):
     scope: str = Field(min_length=1, max_length=64)
     #: how the read is written to a grantor's access log
     what: str = Field(default="", max_length=300)
+    #: the part of the page it is (consumption_points, invoices, contact, claims, desk)
+    part: Optional[str] = Field(default=None, max_length=40)
 
 
 class CustomerOverviewArguments(Arguments):
@@ -390,6 +423,9 @@ class CustomerOverviewArguments(Arguments):
     #: the person's own customers whose mandates and access log the page shows
     own_customer_ids: list[str] = Field(max_length=100)
     banks: bool = False
+    #: the page, as the access log's use code: one entry per customer under a mandate
+    #: per page seen, listing the parts read
+    use: str = Field(default="portal:overview", max_length=64)
 
 
 class CustomerOverview(BaseModel):
@@ -472,6 +508,12 @@ access_log = RpcMethod(
     "identity", "access_log", AccessLogArguments, returns=list[AccessLogEntry],
     raises=(ValidationFailed,),
     summary="Who used the customer's data under a mandate, newest first (at most 1000).")
+record_use_outcome = RpcMethod(
+    "identity", "record_use_outcome", RecordUseOutcomeArguments, returns=NOTHING,
+    raises=(ValidationFailed,),
+    summary="How a change under a mandate ended (done, or refused by the service), for "
+            "the entry authorize_customer logged as attempted; once: a later outcome "
+            "changes nothing.")
 mandate_sweep = RpcMethod(
     "identity", "mandate_sweep", MandateSweepArguments, returns=MandateSweepReport,
     raises=(ValidationFailed,),

@@ -239,10 +239,24 @@ def check(uow, person_code, customer_id, scope, consumption_point_id):
     return mandate
 
 
-def log_access(uow, customer_id, person_code, action, resource, what, mandate_id):
-    uow.session.execute(sa.insert(access_log).values(
+def log_access(uow, customer_id, person_code, action, resource, what, mandate_id,
+               use=None, details=None, outcome="done"):
+    """Write one use to the customer's access log; returns its entry id. A change
+    is logged before it is tried (``outcome`` None) and its outcome recorded after
+    (``record_outcome``): if the caller never comes back, it shows as attempted."""
+    return uow.session.execute(sa.insert(access_log).values(
         at=uow.now, customer_id=customer_id, actor_person_code=person_code, action=action,
-        resource=resource[:300], what=(what or "")[:200] or None, mandate_id=mandate_id))
+        resource=resource[:300], what=(what or "")[:200] or None, mandate_id=mandate_id,
+        use=use, details=details or None, outcome=outcome)
+        .returning(access_log.c.entry_id)).scalar_one()
+
+
+def record_outcome(uow, entry_id, customer_id, outcome):
+    """How the change logged as ``entry_id`` ended; the first outcome stays."""
+    uow.session.execute(sa.update(access_log).where(
+        access_log.c.entry_id == entry_id, access_log.c.customer_id == customer_id,
+        access_log.c.action == "change", access_log.c.outcome.is_(None))
+        .values(outcome=outcome))
 
 
 def access_log_of(uow, customer_id):
@@ -253,7 +267,9 @@ def access_log_of(uow, customer_id):
     names = _names(uow.session, [r["actor_person_code"] for r in rows])
     return [{"at": r["at"].isoformat(), "actor_person_code": r["actor_person_code"],
              "actor_name": names.get(r["actor_person_code"]), "action": r["action"],
-             "resource": r["resource"], "what": r["what"], "mandate_id": r["mandate_id"]}
+             "resource": r["resource"], "what": r["what"], "mandate_id": r["mandate_id"],
+             "use": r["use"], "details": r["details"] or {},
+             "outcome": r["outcome"] or "attempted"}
             for r in rows]
 
 

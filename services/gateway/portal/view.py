@@ -18,28 +18,24 @@ RECENT_READINGS, INVOICES, MESSAGES, ACCESS_LOG = 5, 12, 10, 20
 
 
 def _reads(entry):
-    """``[(scope, what)]``: the parts of one customer the person's scopes show, with
-    the scope each is checked (and logged) under."""
+    """The parts of one customer the person's scopes show, each with the scope it is
+    checked under and its code in the access log (one entry per page seen lists
+    them: services/gateway/uses puts them in words)."""
     scopes = set(entry["scopes"])
     reads = []
     if scopes & {"contract:read", "readings:write"}:
         # a delegate who may only enter readings sees which point is which
         reads.append(("contract:read" if "contract:read" in scopes else "readings:write",
-                      "consumption points"))
+                      "consumption_points"))
     if "invoices:read" in scopes:
         reads.append(("invoices:read", "invoices"))
     if "contract:read" in scopes:
-        reads.append(("contract:read", "contact details and messages"))
+        reads.append(("contract:read", "contact"))
     if "consumption-points:claim" in scopes:
         reads.append(("consumption-points:claim", "claims"))
     if "feedback:write" in scopes:
-        reads.append(("feedback:write", "the desk"))
-    seen, once = set(), []
-    for scope, what in reads:        # once per scope: one entry in an access log
-        if scope not in seen:
-            seen.add(scope)
-            once.append({"scope": scope, "what": f"Portal: {what}"})
-    return once
+        reads.append(("feedback:write", "desk"))
+    return [{"scope": scope, "part": part, "what": f"portal:{part}"} for scope, part in reads]
 
 
 def _ask(services, service, method, *args):
@@ -50,8 +46,9 @@ def _ask(services, service, method, *args):
         return None
 
 
-def customer_views(services, token, customers):
-    """The view of each entry of the principal's ``customers``, in their order."""
+def customer_views(services, token, customers, use="portal:overview"):
+    """The view of each entry of the principal's ``customers``, in their order.
+    ``use``: the page, as a grantor's access log names it (one entry per page)."""
     views = [_empty_view(entry) for entry in customers]
     if not views:
         return views
@@ -63,7 +60,8 @@ def customer_views(services, token, customers):
     own = [e["customer_id"] for e in customers if e["relation"] == "self"]
     banks = any({"invoices:read", "payments:write"} <= s for s in scopes.values())
     try:
-        identity = services.call("identity", "customer_overview", token, reads, own, banks)
+        identity = services.call("identity", "customer_overview", token, reads, own, banks,
+                                 use)
         acting = identity["acting_for"]
     except ServiceUnavailable:
         if len(own) < len(customers):
