@@ -512,8 +512,9 @@ def test_her_page_asks_each_service_once_however_many_points_she_has(portal, rpc
         "metering": ["points_overview"], "billing": ["invoice_overview"],
         "notifications": ["customer_messages"]}
     assert gateway_calls.count(("identity", "resolve_session")) <= 1
-    # her access log has what he read, once a scope a page (the one he landed on
-    # after logging in, and this one): her contact details come under contract:read
-    # with the points
-    assert sorted(e["what"] for e in rpc.identity.access_log(cid)) == sorted(2 * [
-        "Portal: claims", "Portal: consumption points", "Portal: invoices", "Portal: the desk"])
+    # her access log has one entry per page he saw (the one he landed on after
+    # logging in, and this one), naming the parts of hers it showed
+    assert [(e["use"], e["action"], e["details"]["parts"])
+            for e in rpc.identity.access_log(cid)] == 2 * [
+        ("portal:overview", "read",
+         ["consumption_points", "invoices", "contact", "claims", "desk"])]

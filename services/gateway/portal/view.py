@@ -35,7 +35,13 @@ def _reads(entry):
         reads.append(("consumption-points:claim", "claims"))
     if "feedback:write" in scopes:
         reads.append(("feedback:write", "desk"))
-    return [{"scope": scope, "part": part, "what": f"portal:{part}"} for scope, part in reads]
+    return [{"scope": scope, "part": part, "what": f"Portal: {WHAT[part]}"}
+            for scope, part in reads]
+
+
+#: a part as the access log's ``what`` said it before the codes (kept for the API)
+WHAT = {"consumption_points": "consumption points", "invoices": "invoices",
+        "contact": "contact details and messages", "claims": "claims", "desk": "the desk"}
 
 
 def _ask(services, service, method, *args):
