@@ -424,8 +424,9 @@ class CustomerOverviewArguments(Arguments):
     own_customer_ids: list[str] = Field(max_length=100)
     banks: bool = False
     #: the page, as the access log's use code: one entry per customer under a mandate
-    #: per page seen, listing the parts read
-    use: str = Field(default="portal:overview", max_length=64)
+    #: per page seen, listing the parts read. None: checked, not logged (the page
+    #: answering a form whose change is logged already: one use, one entry)
+    use: Optional[str] = Field(default="portal:overview", max_length=64)
 
 
 class CustomerOverview(BaseModel):

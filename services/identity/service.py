@@ -200,7 +200,7 @@ class IdentityService:
                                            if c.get("mandate_id") == mandate["mandate_id"])
                 seen.setdefault(customer_id, (mandate, []))[1].append(read)
             # one entry per customer per page seen, naming the parts it showed
-            for customer_id, (mandate, parts) in seen.items():
+            for customer_id, (mandate, parts) in (seen.items() if use else ()):
                 mandates.log_access(
                     uow, customer_id, person_code, "read", f"/customers/{customer_id}",
                     "; ".join(r.what for r in parts if r.what), mandate["mandate_id"], use,

@@ -114,7 +114,7 @@ def test_one_entry_per_use_and_a_refused_change_is_logged_as_refused(system, rpc
         "vaatas mõõtepunkte, arveid ja kontaktandmeid ja teateid"]
 
 
-def test_her_own_uses_are_not_logged_and_a_portal_form_refused_is_refused(system):
+def test_her_own_uses_are_not_logged_and_a_portal_form_refused_is_refused(system, rpc):
     base, cid, point = system["base"], system["cid"], system["point"]
     # her own reading: nothing in her log
     assert requests.post(f"{base}/api/v1/customers/{cid}/consumption-points/{point}/readings",
@@ -136,3 +136,11 @@ def test_her_own_uses_are_not_logged_and_a_portal_form_refused_is_refused(system
     assert [(e["use"], e["outcome"]) for e in changes] == [("portal_submit_reading", "refused")]
     assert describe(changes[0], "et") == (
         f"proovis sisestada näitu mõõtepunktile {point} — keelduti")
+
+    # a page answering a form whose change is logged: checked, but no entry of its own
+    before = log_of(system)
+    answer = rpc.identity.customer_overview(
+        system["him"], [{"customer_id": cid, "scope": "contract:read", "part": "contact"}],
+        [], False, None)
+    assert answer["acting_for"][cid]["relation"] == "mandate"
+    assert log_of(system) == before

@@ -51,3 +51,12 @@ def test_the_outcome_is_the_answer_s_status():
     assert outcome_of(exc=Conflict("taken")) == "refused"
     assert outcome_of(exc=ServiceUnavailable("metering is down")) is None   # not known
     assert outcome_of(exc=RuntimeError("a bug")) is None
+
+
+def test_the_page_answering_a_logged_change_is_not_a_use_of_its_own():
+    class Request:
+        pending_use = None
+    request = Request()
+    assert uses.page_use(request, "invoices") == "portal:invoices"
+    request.pending_use = (7, "c1")          # authorize logged a change under a mandate
+    assert uses.page_use(request, "invoices") is None

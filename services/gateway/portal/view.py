@@ -54,7 +54,8 @@ def _ask(services, service, method, *args):
 
 def customer_views(services, token, customers, use="portal:overview"):
     """The view of each entry of the principal's ``customers``, in their order.
-    ``use``: the page, as a grantor's access log names it (one entry per page)."""
+    ``use``: the page, as a grantor's access log names it (one entry per page; None:
+    not logged, services/gateway/uses.page_use)."""
     views = [_empty_view(entry) for entry in customers]
     if not views:
         return views

@@ -79,6 +79,14 @@ OUTCOMES = {
 }
 
 
+def page_use(request, page):
+    """The use code a portal page's view is logged under (``portal:<page>``), or None
+    when the page answers a form whose change under a mandate is logged already
+    (services/gateway/auth.py): the form and its answer are one use, one entry.
+    For ``customer_views(..., use=page_use(request, "invoices"))``."""
+    return None if getattr(request, "pending_use", None) else f"portal:{page}"
+
+
 def gettext(language):
     return translations(LOCALE_DIR, language).gettext
 
