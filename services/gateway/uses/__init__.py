@@ -10,14 +10,9 @@ from pathlib import Path
 
 from babel.lists import format_list
 
-from services.common.translations import translations
+from services.common.translations import N_, translations
 
 LOCALE_DIR = str(Path(__file__).parent / "locale")
-
-
-def N_(text):
-    """A text to translate, marked for extraction; translated where it is shown."""
-    return text
 
 
 #: a page's parts, as a page view's entry lists them
