@@ -65,7 +65,7 @@ class Page(HttpRequestHandler):
         else:
             (status, title), detail = known, str(exc)
         return error_page(getattr(self._requests, "value", None), status, title, detail,
-                          getattr(exc, "errors", None) or [])
+                          getattr(exc, "errors", None) or [], getattr(exc, "code", None))
 
 
 page = Page.decorator
