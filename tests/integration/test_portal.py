@@ -160,6 +160,7 @@ def test_a_bad_reading_is_explained_at_its_field_and_what_she_typed_stays(portal
                                                  "register-T1": hostile, "register-T2": "1"},
                            timeout=10)
         assert odd.status_code == 422 and 'id="error-register-T1"' in odd.text, hostile
+        assert "\x00" not in odd.text
     assert [r for r in rpc.metering.list_readings(point, cid) if r["source"] == "customer"] == []
 
 
