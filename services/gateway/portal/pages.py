@@ -9,15 +9,13 @@ from eventlet import corolocal
 from nameko.web.handlers import HttpRequestHandler
 from werkzeug.utils import redirect
 
-from services.common.errors import (Forbidden, ServiceUnavailable, Unauthenticated,
-                                    VoolError)
+from services.common.errors import (Forbidden, NotFound, ServiceUnavailable,
+                                    Unauthenticated, VoolError)
 from services.common.scopes import SCOPES
-from services.gateway.actions import customers as customer_actions
-from services.gateway.actions import mandates as mandate_actions
 from services.gateway.actions import payments as payment_actions
 from services.gateway.actions import readings as reading_actions
 from services.gateway.actions import sessions as session_actions
-from services.gateway.auth import (SELF_ONLY, SESSION_COOKIE, authorize, session_token,
+from services.gateway.auth import (SESSION_COOKIE, authorize, session_token,
                                    set_session_cookie, visible_points)
 from services.gateway.http import ProblemWebServer, form_body, public_url
 from services.gateway.portal import forms
@@ -148,33 +146,7 @@ class PortalRoutes:
             return {"reading": reading_actions.submit_reading(self.services, principal, cid,
                                                               cp, reading, key)}
         return self._act(request, cid, "readings:write", f"point:{cp}", submit, cp,
-                         "Submit a reading (portal)")
-
-    @page("POST", "/customers/<cid>/contact")
-    def portal_change_contact(self, request, cid):
-        def change(principal, form):
-            customer_actions.change_contact(self.services, principal, cid,
-                                            forms.contact_change(form))
-            return {"message": "Your contact details were changed."}
-        return self._act(request, cid, "contact:write", "contact", change, None,
-                         "Change contact details (portal)")
-
-    @page("POST", "/customers/<cid>/feedback")
-    def portal_send_feedback(self, request, cid):
-        def send(principal, form):
-            customer_actions.write_to_desk(self.services, principal, cid, forms.feedback(form))
-            return {"message": "Thank you: your message is with our service desk."}
-        return self._act(request, cid, "feedback:write", "feedback", send, None,
-                         "Write to the desk (portal)")
-
-    @page("POST", "/customers/<cid>/consumption-point-claims")
-    def portal_claim_point(self, request, cid):
-        def claim(principal, form):
-            customer_actions.claim_point(self.services, principal, cid, forms.claim(form))
-            return {"message": "Your claim is with our service desk; we will tell you what "
-                               "they decide."}
-        return self._act(request, cid, "consumption-points:claim", "claims", claim, None,
-                         "Claim a consumption point (portal)")
+                         "Submit a reading (portal)", self._home)
 
     @page("POST", "/customers/<cid>/payments")
     def portal_pay(self, request, cid):
@@ -186,24 +158,7 @@ class PortalRoutes:
                 unknown_bank="choose one of the banks", language=language_of(request))
             return {"to_bank": to_bank}
         return self._act(request, cid, "payments:write", "payment", pay, None,
-                         "Pay invoices (portal)")
-
-    @page("POST", "/customers/<cid>/mandates")
-    def portal_grant_mandate(self, request, cid):
-        def grant(principal, form):
-            mandate_actions.grant_mandate(self.services, self.principals, principal, cid,
-                                          forms.mandate_grant(form, request.form.getlist("scopes")))
-            return {"message": "The mandate is granted; they can act for you from today."}
-        return self._act(request, cid, SELF_ONLY, "mandates", grant, None,
-                         "Grant a mandate (portal)")
-
-    @page("POST", "/customers/<cid>/mandates/<mandate_id>/revoke")
-    def portal_revoke_mandate(self, request, cid, mandate_id):
-        def revoke(principal, form):
-            mandate_actions.revoke_mandate(self.services, principal, cid, mandate_id)
-            return {"message": "The mandate is revoked: it no longer works."}
-        return self._act(request, cid, SELF_ONLY, "mandates", revoke, None,
-                         "Revoke a mandate (portal)")
+                         "Pay invoices (portal)", self._home)
 
     @page("POST", "/payments/<bank>/return")
     def portal_payment_return(self, request, bank):
@@ -213,10 +168,11 @@ class PortalRoutes:
         return redirect(f"/?payment={'paid' if paid['status'] == 'paid' else 'cancelled'}",
                         code=303)
 
-    def _act(self, request, cid, scope, part, action, cp, what):
+    def _act(self, request, cid, scope, part, action, cp, what, page):
         """A form's change for customer ``cid``: authorized like the API's route,
-        the form's token checked, then the page again with what came of it beside
-        the form (a refusal names the fields); a service that is down is a 503 page."""
+        the form's token checked, then the page the form is on, ``page(request,
+        principal, outcome, status)``, with what came of it beside the form (a
+        refusal names the fields); a service that is down is a 503 page."""
         token = session_token(request)
         if not token:
             raise Unauthenticated("log in first", code="unauthenticated")
@@ -239,7 +195,7 @@ class PortalRoutes:
             status = 201
         home_principal = authorize(self.services, self.principals, request, "customer",
                                    token=token)
-        return self._home(request, home_principal, outcome, status)
+        return page(request, home_principal, outcome, status)
 
     # -- the pages' contents ---------------------------------------------------------
 
@@ -251,6 +207,21 @@ class PortalRoutes:
             message = words(request, "Logging in is not possible right now; try again shortly.")
             status = 503
         return render(request, "login.html", status=status, banks=banks, message=message)
+
+    def _acting(self, request, principal, cid):
+        """The entry of her ``customers`` she acts for on this page; 404 otherwise."""
+        entry = next((c for c in principal["customers"] if c["customer_id"] == cid), None)
+        if entry is None:
+            raise NotFound(f"no customer {cid}")
+        return entry
+
+    def _page(self, request, template, principal, cid, current, status=200, **values):
+        """A page of customer ``cid`` in the portal's frame."""
+        token = session_token(request)
+        return render(request, template, status=status, person=principal["person"],
+                      acting=self._acting(request, principal, cid),
+                      customers=principal["customers"], csrf_field=forms.CSRF_FIELD,
+                      csrf_token=forms.csrf_token(token), current=current, **values)
 
     def _home(self, request, principal, outcome=None, status=200):
         token = session_token(request)
