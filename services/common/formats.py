@@ -9,7 +9,7 @@ what a customer types when she searches it or copies an amount into her bank.
 from datetime import date, datetime
 from decimal import Decimal
 
-from babel.dates import format_date, format_datetime, parse_date
+from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal
 
 LANGUAGES = ("et", "en")
@@ -76,17 +76,3 @@ def number(value, language):
     """A quantity with the decimals it has: 1 234,5 / 1,234.5 (kWh, a VAT rate)."""
     return _plain(format_decimal(Decimal(str(value)), locale=_locale(language),
                                  decimal_quantization=False))
-
-
-def parse_day(text, language):
-    """A date as a customer types it in ``language``'s order (16.12.2026, 16/12/2026;
-    2026-12-16 in any language); ValueError when it is not one."""
-    text = str(text).strip()
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        pass
-    try:
-        return parse_date(text, locale=_locale(language), format="short")
-    except (ValueError, IndexError):
-        raise ValueError(f"not a date: {text!r}") from None
