@@ -175,6 +175,8 @@ class ActingFor(BaseModel):
     scopes: list[str]
     mandate_id: Optional[str] = None                        # mandate only
     consumption_point_ids: Optional[list[str]] = None       # mandate only; [] for all
+    #: mandate only: its last valid day (None: until revoked or the contract ends)
+    valid_until: Optional[date] = None
 
 
 class CustomerPrincipal(BaseModel):

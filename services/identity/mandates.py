@@ -194,7 +194,8 @@ def live_for(uow, person_code):
     names = _names(session, [r["grantor_person_code"] for r in live])
     return [{"customer_id": r["grantor_customer_id"], "name": names.get(r["grantor_person_code"]),
              "relation": "mandate", "scopes": expand(r["scopes"]), "mandate_id": r["mandate_id"],
-             "consumption_point_ids": list(r["consumption_point_ids"])} for r in live]
+             "consumption_point_ids": list(r["consumption_point_ids"]),
+             "valid_until": _ends(r).isoformat() if _ends(r) else None} for r in live]
 
 
 REFUSALS = {

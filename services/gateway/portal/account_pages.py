@@ -5,12 +5,11 @@ problem at the field (what she typed kept)."""
 from werkzeug.utils import redirect
 
 from services.common import formats
-from services.common.errors import Unauthenticated
 from services.common.translations import translations
 from services.gateway import refusals
 from services.gateway.actions import customers as customer_actions
 from services.gateway.actions import mandates as mandate_actions
-from services.gateway.auth import SELF_ONLY, authorize, session_token
+from services.gateway.auth import SELF_ONLY, session_token
 from services.gateway.portal import forms
 from services.gateway.portal.account_view import contract_view, mandates_view, messages_view
 from services.gateway.portal.pages import page
@@ -73,20 +72,14 @@ def describe_use(entry, language):
 class AccountPages:
     """The account pages (mixed into the gateway service beside PortalRoutes)."""
 
-    def _signed_in(self, request):
-        """``(principal, None)``, or ``(None, the way to the login page)``."""
-        try:
-            return authorize(self.services, self.principals, request, "customer",
-                             token=session_token(request)), None
-        except Unauthenticated:
-            return None, redirect("/", code=303)
-
     # -- the contract and contact details --------------------------------------------
 
     @page("GET", "/customers/<cid>/contract")
     def portal_contract(self, request, cid):
-        principal, to_login = self._signed_in(request)
-        return to_login or self._contract_page(request, principal, {"customer_id": cid})
+        principal = self._signed_in(request)
+        if principal is None:
+            return redirect("/", code=303)
+        return self._contract_page(request, principal, {"customer_id": cid})
 
     @page("POST", "/customers/<cid>/contact")
     def portal_change_contact(self, request, cid):
@@ -128,8 +121,10 @@ class AccountPages:
 
     @page("GET", "/customers/<cid>/messages")
     def portal_messages(self, request, cid):
-        principal, to_login = self._signed_in(request)
-        return to_login or self._messages_page(request, principal, {"customer_id": cid})
+        principal = self._signed_in(request)
+        if principal is None:
+            return redirect("/", code=303)
+        return self._messages_page(request, principal, {"customer_id": cid})
 
     @page("POST", "/customers/<cid>/feedback")
     def portal_send_feedback(self, request, cid):
@@ -153,8 +148,10 @@ class AccountPages:
 
     @page("GET", "/customers/<cid>/mandates")
     def portal_mandates(self, request, cid):
-        principal, to_login = self._signed_in(request)
-        return to_login or self._mandates_page(request, principal, {"customer_id": cid})
+        principal = self._signed_in(request)
+        if principal is None:
+            return redirect("/", code=303)
+        return self._mandates_page(request, principal, {"customer_id": cid})
 
     @page("POST", "/customers/<cid>/mandates/review")
     def portal_review_mandate(self, request, cid):

@@ -2,11 +2,11 @@
 form that changes something carries."""
 import hashlib
 import hmac
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from services.common.errors import Forbidden, ValidationFailed
-from services.common.formats import TIME_ZONE, parse_day
+from services.common import formats
+from services.common.clock import clock
 from services.common.validation import parse
 from services.contracts.api import Claim, ContactChange
 from services.gateway.actions.readings import MAX_KEY, NewReading
@@ -116,13 +116,13 @@ def groups_of_scopes(scopes):
 
 def today():
     """Today in Tallinn, as the customer's calendar says."""
-    return datetime.now(ZoneInfo(TIME_ZONE)).date()
+    return clock.today()
 
 
-def date_value(value):
+def date_value(value, language="et"):
     """A date as a date field shows it (dd.mm.yyyy, the hint's format); text as typed."""
     if isinstance(value, date):
-        return value.strftime("%d.%m.%Y")
+        return formats.typed_day(value, language)
     return value or ""
 
 
@@ -140,11 +140,11 @@ def day_of(text, language, field):
     text = (text or "").strip()
     if not text:
         return None
-    try:
-        return parse_day(text, language)
-    except ValueError:
+    day = formats.parse_day(text, language)
+    if day is None:
         raise ValidationFailed.field(field, "not a date: write it as dd.mm.yyyy",
-                                     "date-format") from None
+                                     "date-format")
+    return day
 
 
 def mandate_grant(form, language):

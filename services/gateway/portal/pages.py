@@ -9,26 +9,27 @@ from eventlet import corolocal
 from nameko.web.handlers import HttpRequestHandler
 from werkzeug.utils import redirect
 
-from services.common.errors import (Forbidden, NotFound, ServiceUnavailable,
-                                    Unauthenticated, VoolError)
-from services.common.scopes import SCOPES
+from services.common.clock import clock as process_clock
+from services.common.errors import (Forbidden, NotFound, ServiceUnavailable, Unauthenticated,
+                                    VoolError)
 from services.gateway.actions import payments as payment_actions
 from services.gateway.actions import readings as reading_actions
 from services.gateway.actions import sessions as session_actions
-from services.gateway.auth import (SESSION_COOKIE, authorize, session_token,
-                                   set_session_cookie, visible_points)
+from services.gateway.auth import (SESSION_COOKIE, actor, authorize,
+                                   session_token, set_session_cookie, visible_points)
 from services.gateway.http import ProblemWebServer, form_body, public_url
 from services.gateway.portal import forms
 from services.gateway.portal.rendering import (LANGUAGE_COOKIE, LANGUAGES, error_page,
                                                http_error_page, language_of, render, words)
+from services.gateway.portal import view
 from services.gateway.portal.view import customer_views
 from services.gateway.problems import status_of
-from services.notifications.api import CUSTOMER_KINDS
 
 log = logging.getLogger(__name__)
 
 LOGIN_COOKIE = "vool_login"      # the browser's half of a login in progress
 LOGIN_COOKIE_SECONDS = 30 * 60   # as long as identity keeps a login request open
+ACTING_COOKIE = "vool_acting"    # whom she acts for now (this browser session)
 
 
 class Page(HttpRequestHandler):
@@ -72,18 +73,60 @@ class PortalRoutes:
 
     @page("GET", "/")
     def portal_home(self, request):
-        try:
-            principal = authorize(self.services, self.principals, request, "customer",
-                                  token=session_token(request))
-        except Unauthenticated:
+        principal = self._signed_in(request)
+        if principal is None:
             ended = session_token(request) is not None
             return self._login_page(request, message=words(
                 request, "Your session has ended; log in again.") if ended else None)
+        entry = self._chosen(request, principal)
+        if entry is None:
+            raise NotFound("you may act for no customer now", code="no-customer")
         notice = {"paid": "Thank you: your payment was received.",
                   "cancelled": "The payment was cancelled at the bank; nothing was paid."
                   }.get(request.args.get("payment"))
-        return self._home(request, principal, {"part": "page", "message": notice}
-                          if notice else None)
+        cid = entry["customer_id"]
+        if notice and "invoices:read" in entry["scopes"]:     # back from the bank
+            return self._invoices(request, principal, {"message": notice})
+        return self._overview(request, principal, {"message": notice} if notice else None,
+                              cid=cid)
+
+    @page("GET", "/customers/<cid>/")
+    def portal_overview(self, request, cid):
+        principal = self._signed_in(request)
+        if principal is None:
+            return redirect("/", code=303)
+        return self._overview(request, principal, cid=cid)
+
+    @page("GET", "/customers/<cid>/consumption-points/<cp>")
+    def portal_point(self, request, cid, cp):
+        principal = self._signed_in(request)
+        if principal is None:
+            return redirect("/", code=303)
+        return self._point(request, principal, None, cid=cid, cp=cp)
+
+    @page("GET", "/customers/<cid>/invoices")
+    def portal_invoices(self, request, cid):
+        principal = self._signed_in(request)
+        if principal is None:
+            return redirect("/", code=303)
+        return self._invoices(request, principal, cid=cid)
+
+    @page("POST", "/acting-for")
+    def portal_acting_for(self, request):
+        """Whom she acts for from now on, in this browser session (a cookie with no
+        age: it ends with the browser)."""
+        token = session_token(request)
+        if not token:
+            return redirect("/", code=303)
+        forms.check_csrf(request, token)
+        principal = authorize(self.services, self.principals, request, "customer",
+                              token=token)
+        entry = self._acting(request, principal, form_body(request).get("customer_id", ""))
+        response = redirect(f"/customers/{entry['customer_id']}/", code=303)
+        response.set_cookie(ACTING_COOKIE, entry["customer_id"], httponly=True,
+                            samesite="Lax", path="/",
+                            secure=public_url(self.config).startswith("https://"))
+        return response
 
     @page("GET", "/language/<language>")
     def portal_language(self, request, language):
@@ -146,7 +189,17 @@ class PortalRoutes:
             return {"reading": reading_actions.submit_reading(self.services, principal, cid,
                                                               cp, reading, key)}
         return self._act(request, cid, "readings:write", f"point:{cp}", submit, cp,
-                         "Submit a reading (portal)", self._home)
+                         "Submit a reading (portal)")
+
+    @page("POST", "/customers/<cid>/consumption-points/<cp>/readings/<reading_id>/withdraw")
+    def portal_withdraw_reading(self, request, cid, cp, reading_id):
+        def withdraw(principal, form):
+            self.services.call("metering", "withdraw_reading", cp, reading_id, cid,
+                               actor(principal))
+            return {"message": "Your reading is withdrawn. Send the right one when you "
+                               "have it."}
+        return self._act(request, cid, "readings:write", f"point:{cp}", withdraw, cp,
+                         "Withdraw a reading (portal)")
 
     @page("POST", "/customers/<cid>/payments")
     def portal_pay(self, request, cid):
@@ -158,7 +211,7 @@ class PortalRoutes:
                 unknown_bank="choose one of the banks", language=language_of(request))
             return {"to_bank": to_bank}
         return self._act(request, cid, "payments:write", "payment", pay, None,
-                         "Pay invoices (portal)", self._home)
+                         "Pay invoices (portal)")
 
     @page("POST", "/payments/<bank>/return")
     def portal_payment_return(self, request, bank):
@@ -168,11 +221,12 @@ class PortalRoutes:
         return redirect(f"/?payment={'paid' if paid['status'] == 'paid' else 'cancelled'}",
                         code=303)
 
-    def _act(self, request, cid, scope, part, action, cp, what, page):
+    def _act(self, request, cid, scope, part, action, cp, what, page=None):
         """A form's change for customer ``cid``: authorized like the API's route,
-        the form's token checked, then the page the form is on, ``page(request,
-        principal, outcome, status)``, with what came of it beside the form (a
-        refusal names the fields); a service that is down is a 503 page."""
+        the form's token checked, then ``page(request, principal, outcome, status)``
+        (the page the form is on; by default the one its ``part`` belongs to) with
+        what came of it; a refusal keeps what she typed (``outcome["form"]``) and
+        names the fields. A service that is down is a 503 page."""
         token = session_token(request)
         if not token:
             raise Unauthenticated("log in first", code="unauthenticated")
@@ -188,14 +242,66 @@ class PortalRoutes:
             raise
         except VoolError as exc:      # refused: said beside the form it came from
             status = status_of(exc)[0]
-            outcome.update(detail=str(exc), errors=getattr(exc, "errors", None) or [])
+            outcome.update(detail=str(exc), errors=getattr(exc, "errors", None) or [],
+                           code=getattr(exc, "code", None), form=request.form)
         if "to_bank" in outcome:
             return render(request, "to_bank.html", form=outcome["to_bank"])
         if "reading" in outcome:
             status = 201
-        home_principal = authorize(self.services, self.principals, request, "customer",
+        page_principal = authorize(self.services, self.principals, request, "customer",
                                    token=token)
-        return page(request, home_principal, outcome, status)
+        if page is None:
+            page = self._page_of(part, cid, cp)
+        return page(request, page_principal, outcome, status)
+
+    def _page_of(self, part, cid, cp):
+        """The page a form of ``part`` is on, as ``_act``'s ``page``."""
+        if part.startswith("point:"):
+            return lambda request, principal, outcome, status: self._point(
+                request, principal, outcome, status, cid=cid, cp=cp)
+        if part == "payment":
+            return lambda request, principal, outcome, status: self._invoices(
+                request, principal, outcome, status, cid=cid)
+        return lambda request, principal, outcome, status: self._overview(
+            request, principal, outcome, status, cid=cid)
+
+    # -- the frame ---------------------------------------------------------------------
+
+    def _signed_in(self, request):
+        """The customer of the session, or None (no session, or it has ended)."""
+        try:
+            return authorize(self.services, self.principals, request, "customer",
+                             token=session_token(request))
+        except Unauthenticated:
+            return None
+
+    def _acting(self, request, principal, cid):
+        """The entry of ``principal["customers"]`` for ``cid``: whom she acts for on
+        this page; a customer she may not act for does not exist for her (404)."""
+        for entry in principal["customers"]:
+            if entry["customer_id"] == cid:
+                return entry
+        raise NotFound(f"no customer {cid}", code="customer-not-found")
+
+    def _chosen(self, request, principal):
+        """Whom she acts for now: the switcher's choice of this session, else
+        herself, else the first she may act for."""
+        customers = principal["customers"]
+        chosen = request.cookies.get(ACTING_COOKIE)
+        return (next((c for c in customers if c["customer_id"] == chosen), None)
+                or next((c for c in customers if c["relation"] == "self"), None)
+                or (customers[0] if customers else None))
+
+    def _page(self, request, template, principal, cid, current, status=200, **values):
+        """A page of customer ``cid`` in the portal's frame (base.html): who she is,
+        whom she acts for (and under what), the switcher and the navigation. It
+        authorizes nothing: the caller has."""
+        token = session_token(request)
+        return render(request, template, status=status, person=principal["person"],
+                      acting=self._acting(request, principal, cid),
+                      customers=principal["customers"], current=current,
+                      csrf_field=forms.CSRF_FIELD, csrf_token=forms.csrf_token(token),
+                      **values)
 
     # -- the pages' contents ---------------------------------------------------------
 
@@ -208,26 +314,30 @@ class PortalRoutes:
             status = 503
         return render(request, "login.html", status=status, banks=banks, message=message)
 
-    def _acting(self, request, principal, cid):
-        """The entry of her ``customers`` she acts for on this page; 404 otherwise."""
-        entry = next((c for c in principal["customers"] if c["customer_id"] == cid), None)
-        if entry is None:
-            raise NotFound(f"no customer {cid}")
-        return entry
+    def _overview(self, request, principal, outcome=None, status=200, cid=None):
+        entry = self._acting(request, principal, cid)
+        [customer] = customer_views(self.services, session_token(request), [entry])
+        return self._page(request, "overview.html", principal, cid, "overview", status,
+                          customer=customer, outcome=outcome or {},
+                          today=process_clock.today())
 
-    def _page(self, request, template, principal, cid, current, status=200, **values):
-        """A page of customer ``cid`` in the portal's frame."""
-        token = session_token(request)
-        return render(request, template, status=status, person=principal["person"],
-                      acting=self._acting(request, principal, cid),
-                      customers=principal["customers"], csrf_field=forms.CSRF_FIELD,
-                      csrf_token=forms.csrf_token(token), current=current, **values)
+    def _point(self, request, principal, outcome=None, status=200, cid=None, cp=None):
+        entry = self._acting(request, principal, cid)
+        point = view.point_view(self.services, session_token(request), entry, cp)
+        return self._page(request, "point.html", principal, cid, "overview", status,
+                          point=point, outcome=outcome or {}, today=process_clock.today(),
+                          register_field=forms.REGISTER_FIELD,
+                          new_key=lambda: uuid.uuid4().hex)
+
+    def _invoices(self, request, principal, outcome=None, status=200, cid=None):
+        if cid is None:
+            cid = self._chosen(request, principal)["customer_id"]
+        entry = self._acting(request, principal, cid)
+        invoices = view.invoices_view(self.services, session_token(request), entry)
+        return self._page(request, "invoices.html", principal, cid, "invoices", status,
+                          invoices=invoices, outcome=outcome or {})
 
     def _home(self, request, principal, outcome=None, status=200):
-        token = session_token(request)
-        return render(request, "home.html", status=status, person=principal["person"],
-                      customers=customer_views(self.services, token, principal["customers"]),
-                      outcome=outcome or {},
-                      csrf_field=forms.CSRF_FIELD, csrf_token=forms.csrf_token(token),
-                      register_field=forms.REGISTER_FIELD, new_key=lambda: uuid.uuid4().hex,
-                      feedback_kinds=CUSTOMER_KINDS, scopes=SCOPES)
+        """The overview of whom she acts for now (kept for the callers of before)."""
+        return self._overview(request, principal, outcome, status,
+                              cid=self._chosen(request, principal)["customer_id"])

@@ -5,7 +5,9 @@ from pathlib import Path
 from jinja2 import FileSystemLoader, select_autoescape
 from werkzeug.wrappers import Response
 
+from services.common import formats
 from services.common.translations import environments, translations
+from services.gateway import refusals
 
 HERE = Path(__file__).parent
 LANGUAGES = ("et", "en")
@@ -18,6 +20,26 @@ LANGUAGE_COOKIE = "vool_lang"
 #: locale/et/LC_MESSAGES/messages.po (a text it lacks shows in English)
 TEMPLATES = environments(FileSystemLoader(HERE / "templates"), HERE / "locale", LANGUAGES,
                          autoescape=select_autoescape(["html"]))
+
+
+def _install_formats(env, language):
+    """Dates, months, money and numbers in the page's language (formats.py, Babel)."""
+    env.filters.update({
+        "day": lambda value, short=False: formats.day(value, language, short) if value else "",
+        "month": lambda period: formats.month(period, language),
+        "moment": lambda value: formats.moment(value, language) if value else "",
+        "money": lambda amount: formats.money(amount, language),
+        "number": lambda value: formats.number(value, language),
+        "typed_day": lambda value: formats.typed_day(value, language),
+    })
+    # a refusal's field error, in the page's language (the refusals catalog)
+    env.globals["field_message"] = lambda error: refusals.describe(error, language)
+    env.globals["problem_message"] = lambda code, params, fallback: refusals.describe_problem(
+        code, params or {}, language, fallback)
+
+
+for _language, _env in TEMPLATES.items():
+    _install_formats(_env, _language)
 
 
 def language_of(request):
