@@ -93,7 +93,7 @@ def test_the_contract_page_shows_her_contracts(portal):
 
 def test_contact_errors_are_said_at_the_field_in_estonian_and_english(portal, rpc):
     cid = portal["home"]["customer_id"]
-    for language, sentence in (("et", "Palun paranda allpool märgitu."),
+    for language, sentence in (("et", "Palun paranda allpool märgitud andmed."),
                                ("en", "Please correct what is marked below.")):
         browser = requests.Session()
         browser.headers["Accept-Language"] = language

@@ -7,6 +7,7 @@ from datetime import date
 from services.common.errors import Forbidden, ValidationFailed
 from services.common import formats
 from services.common.clock import clock
+
 from services.common.validation import parse
 from services.contracts.api import Claim, ContactChange
 from services.gateway.actions.readings import MAX_KEY, NewReading
@@ -29,10 +30,47 @@ def check_csrf(request, token):
                         code="form-token-mismatch")
 
 
-def reading(form):
-    """``(NewReading, idempotency key or None)`` of a point's reading form."""
+#: a service's field -> the form's field it was typed in, where they differ
+FORM_FIELDS = {"invoice_nos": "invoice_no", "bank_id": "bank"}
+
+
+def form_field(field):
+    """The form's field a service's error names: registers.T1 -> register-T1."""
+    if field.startswith("registers."):
+        return REGISTER_FIELD + field[len("registers."):]
+    return FORM_FIELDS.get(field, field)
+
+
+def field_errors(errors, posted):
+    """``({form field: its first error}, [the errors of no field of the form])``:
+    each error is said once, at its field when the form has it."""
+    at_field, rest = {}, []
+    for error in errors:
+        name = form_field(error.get("field") or "")
+        if name in posted or name in FORM_FIELDS.values():
+            at_field.setdefault(name, error)
+        else:
+            rest.append(error)
+    return at_field, rest
+
+
+def typed_date(text, language):
+    """A date field as she typed it, in her language's way (or ISO): ISO text for
+    the model; what is no date is refused at the field."""
+    if not (text or "").strip():
+        return None
+    day = formats.parse_day(text, language)
+    if day is None:
+        raise ValidationFailed.field("reading_date", "not a date: write it as dd.mm.yyyy",
+                                     code="date-format")
+    return day.isoformat()
+
+
+def reading(form, language="et"):
+    """``(NewReading, idempotency key or None)`` of a point's reading form; its date
+    as typed in ``language`` (16.12.2026) or ISO."""
     reading = parse(NewReading, {
-        "reading_date": form.get("reading_date") or None,
+        "reading_date": typed_date(form.get("reading_date"), language),
         "registers": {name[len(REGISTER_FIELD):]: value.strip() or None
                       for name, value in form.items() if name.startswith(REGISTER_FIELD)}})
     key = form.get("idempotency_key") or None

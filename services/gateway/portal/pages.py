@@ -15,6 +15,7 @@ from services.common.errors import (Forbidden, NotFound, ServiceUnavailable, Una
 from services.gateway.actions import payments as payment_actions
 from services.gateway.actions import readings as reading_actions
 from services.gateway.actions import sessions as session_actions
+from services.gateway import consumption_chart
 from services.gateway.auth import (SESSION_COOKIE, actor, authorize,
                                    session_token, set_session_cookie, visible_points)
 from services.gateway.http import ProblemWebServer, form_body, public_url
@@ -185,7 +186,7 @@ class PortalRoutes:
     @page("POST", "/customers/<cid>/consumption-points/<cp>/readings")
     def portal_submit_reading(self, request, cid, cp):
         def submit(principal, form):
-            reading, key = forms.reading(form)
+            reading, key = forms.reading(form, language_of(request))
             return {"reading": reading_actions.submit_reading(self.services, principal, cid,
                                                               cp, reading, key)}
         return self._act(request, cid, "readings:write", f"point:{cp}", submit, cp,
@@ -242,8 +243,11 @@ class PortalRoutes:
             raise
         except VoolError as exc:      # refused: said beside the form it came from
             status = status_of(exc)[0]
-            outcome.update(detail=str(exc), errors=getattr(exc, "errors", None) or [],
-                           code=getattr(exc, "code", None), form=request.form)
+            errors = getattr(exc, "errors", None) or []
+            at_field, rest = forms.field_errors(errors, set(request.form))
+            outcome.update(detail=str(exc), errors=errors, field_errors=at_field,
+                           other_errors=rest, code=getattr(exc, "code", None),
+                           params=getattr(exc, "params", None), form=request.form)
         if "to_bank" in outcome:
             return render(request, "to_bank.html", form=outcome["to_bank"])
         if "reading" in outcome:
@@ -316,18 +320,47 @@ class PortalRoutes:
 
     def _overview(self, request, principal, outcome=None, status=200, cid=None):
         entry = self._acting(request, principal, cid)
-        [customer] = customer_views(self.services, session_token(request), [entry])
+        if outcome and outcome.get("errors"):   # no form here: every error in the box
+            outcome = {**outcome, "field_errors": {}, "other_errors": outcome["errors"]}
+        [customer] = customer_views(self.services, session_token(request), [entry],
+                                    overview=True)
+        today = process_clock.today()
+        for point in customer["points"] or ():
+            view.mark_due(point, today)
         return self._page(request, "overview.html", principal, cid, "overview", status,
-                          customer=customer, outcome=outcome or {},
-                          today=process_clock.today())
+                          customer=customer, outcome=outcome or {})
 
     def _point(self, request, principal, outcome=None, status=200, cid=None, cp=None):
         entry = self._acting(request, principal, cid)
-        point = view.point_view(self.services, session_token(request), entry, cp)
+        point = view.mark_due(view.point_view(self.services, session_token(request), entry,
+                                              cp), process_clock.today())
         return self._page(request, "point.html", principal, cid, "overview", status,
                           point=point, outcome=outcome or {}, today=process_clock.today(),
+                          charts=self._charts(request, point),
                           register_field=forms.REGISTER_FIELD,
                           new_key=lambda: uuid.uuid4().hex)
+
+    def _charts(self, request, point):
+        """A chart per register of the point's consumption by month, each with the
+        same numbers for its table (in the page's language)."""
+        if not point.get("months"):
+            return []
+        language, charts = language_of(request), []
+        for register in point["meter"]["registers"]:
+            code = register["code"]
+            rows = consumption_chart.rows(point["months"], code)
+            title = words(request, "Consumption of register %(code)s at %(address)s by "
+                                   "month, kWh") % {"code": code, "address": point["address"]}
+            description = words(request, "Bars for each of the last 13 months, each beside "
+                                         "the same month a year before; the table below "
+                                         "gives the numbers.")
+            charts.append({"register": code, "rows": rows, "title": title,
+                           "svg": consumption_chart.svg(
+                               rows, title, description, language,
+                               legend=(words(request, "The month"),
+                                       words(request, "A year before")),
+                               chart_id=f"chart-{code}")})
+        return charts
 
     def _invoices(self, request, principal, outcome=None, status=200, cid=None):
         if cid is None:
