@@ -10,7 +10,8 @@ import requests
 
 from services.common import formats
 from tests.browser import forms
-from tests.integration.test_portal import form_to, log_in, log_in_as, portal, reading_form  # noqa: F401
+from tests.integration.test_portal import (form_to, log_in, log_in_as, point_page,  # noqa: F401
+                                           portal, reading_form)
 from tests.samples import GRANDCHILD, GRANDMOTHER
 
 TALLINN = "Europe/Tallinn"
@@ -175,15 +176,16 @@ def test_the_grandmother_grants_and_revokes_a_mandate_in_the_portal(portal, rpc)
     assert "See the contract and consumption points" in row and "Enter readings" in row
     assert "contract:read" not in row                                    # in words
 
-    him, his_page = log_in(portal, GRANDCHILD, "Grandchild")
+    him, _ = log_in(portal, GRANDCHILD, "Grandchild")
     point = grandmother["consumption_point_id"]
-    reading = reading_form(his_page, point, portal["base"])       # he may enter her readings
+    reading = reading_form(point_page(him, portal, cid, point), point,
+                           portal["base"])                        # he may enter her readings
 
     revoke = form_to(granted, portal["base"], f"/mandates/{mandate['mandate_id']}/revoke#result")
     revoked = her.post(revoke["action"], data=revoke["fields"], timeout=10)
     assert revoked.status_code == 200
     assert box(revoked.text) == ("status", "The mandate is revoked: it no longer works.")
-    refused = him.post(reading["action"], data={**reading["fields"], "reading_date": "2026-03-01",
+    refused = him.post(reading["action"], data={**reading["fields"], "reading_date": "01.03.2026",
                                                 "register-T1": "1350", "register-T2": "1200"},
                        timeout=10)
     assert refused.status_code == 403                              # at once
