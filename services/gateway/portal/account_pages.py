@@ -23,6 +23,7 @@ DESK_FIELDS = ("kind", "subject", "body")
 GRANT_FIELDS = ("grantee_person_code", "scope_group", "valid_from", "valid_until")
 
 N_ = forms.N_
+CLAIM_SENT = "Your claim is with our service desk; we will tell you what they decide."
 MANDATE_STATUS = {"live": N_("valid"), "not_yet_valid": N_("not valid yet"),
                   "expired": N_("expired"), "revoked": N_("revoked")}
 CLAIM_STATUS = {"pending": N_("waiting for our decision"), "approved": N_("approved"),
@@ -65,8 +66,11 @@ def refused(outcome):
 def describe_use(entry, language):
     """One access-log entry's use in words. Until services/gateway/uses (the access
     log's codes) is on main: identity's ``what`` through our catalog."""
-    said = entry.get("what") or entry.get("resource") or ""
-    return translations(str(HERE / "locale"), language).gettext(said)
+    _ = translations(str(HERE / "locale"), language).gettext
+    said = _(entry.get("what") or entry.get("resource") or "")
+    if entry.get("outcome") == "refused":
+        said = _("%(attempt)s (refused)") % {"attempt": said}
+    return said
 
 
 class AccountPages:
@@ -94,8 +98,7 @@ class AccountPages:
     def portal_claim_point(self, request, cid):
         def claim(principal, form):
             customer_actions.claim_point(self.services, principal, cid, forms.claim(form))
-            return {"message": "Your claim is with our service desk; we will tell you what "
-                               "they decide."}
+            return {"message": CLAIM_SENT}
         return self._act(request, cid, "consumption-points:claim", "claims", claim, None,
                          "Claim a consumption point (portal)", self._contract_page)
 

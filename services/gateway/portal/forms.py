@@ -205,9 +205,13 @@ def mandate_grant(form, language):
             "scopes": sorted(set(scopes)), **days})
     except ValidationFailed as exc:
         # no box ticked: said at the boxes the form has
-        errors += [{**e, "field": "scope_group", "message": "tick at least one"}
-                   if e["field"] == "scopes" and "scopes" not in form else e
-                   for e in exc.errors]
+        named = {e["field"] for e in errors}
+        for error in exc.errors:
+            if error["field"] == "scopes" and "scopes" not in form:
+                error = {**error, "field": "scope_group", "message": "tick at least one"}
+            if error["field"] not in named:      # one message per field
+                errors.append(error)
+                named.add(error["field"])
         grant = None
     if errors:
         raise ValidationFailed("; ".join(f"{e['field']}: {e['message']}" for e in errors),
