@@ -88,8 +88,9 @@ def test_the_contract_page_shows_her_contracts(portal):
     browser, _ = log_in(portal, GRANDMOTHER, "Õie Mäger")
     home, cid = portal["home"], portal["home"]["customer_id"]
     contract = page(browser, portal, cid, "contract").text
-    row = contract.split(f'<th scope="row">{home["contract_no"]}</th>')[1].split("</tr>")[0]
+    row = contract.split(f'id="contract-{home["contract_no"]}"')[1].split("</li>")[0]
     assert formats.day("2026-01-01", "en") in row and "in force" in row
+    assert home["contract_no"] in row and "Tariff plan" in row
 
 
 def test_contact_errors_are_said_at_the_field_in_estonian_and_english(portal, rpc):
@@ -172,7 +173,7 @@ def test_the_grandmother_grants_and_revokes_a_mandate_in_the_portal(portal, rpc)
     assert box(granted.text)[0] == "status" and "The mandate is granted" in granted.text
     [mandate] = rpc.identity.mandates_of(cid, GRANDMOTHER)["granted"]
     assert sorted(mandate["scopes"]) == ["contract:read", "readings:write"]
-    row = granted.text.split('<table class="mandates-granted">')[1].split("</table>")[0]
+    row = granted.text.split('<ul class="plain mandates-granted">')[1].split("</form>")[0]
     assert "See the contract and consumption points" in row and "Enter readings" in row
     assert "contract:read" not in row                                    # in words
 
@@ -249,7 +250,7 @@ def test_validity_is_shown_as_dates_to_both_of_them_in_their_language(portal, rp
     browser.headers["Accept-Language"] = "et"
     her, _ = log_in_as(browser, portal, GRANDMOTHER, "Õie Mäger")
     granted = page(her, portal, cid, "mandates").text
-    validity = granted.split('<td class="validity">')[1].split("</td>")[0]
+    validity = granted.split('<dd class="validity">')[1].split("</dd>")[0]
     assert validity == f"{formats.day(today, 'et')} kuni 31.12.2027"
     assert "Sisestada näite" in granted and "Näha arveid" in granted
     # the grandchild sees the mandate he holds with its dates, on his own page
