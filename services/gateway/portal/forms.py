@@ -61,8 +61,9 @@ def typed_date(text, language):
         return None
     day = formats.parse_day(text, language)
     if day is None:
+        # the code pydantic gives a text that is no date: the refusals catalog says it
         raise ValidationFailed.field("reading_date", "not a date: write it as dd.mm.yyyy",
-                                     code="date-format")
+                                     "date-from-datetime-parsing")
     return day.isoformat()
 
 

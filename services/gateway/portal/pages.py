@@ -63,7 +63,7 @@ class Page(HttpRequestHandler):
         else:
             (status, title), detail = known, str(exc)
         return error_page(getattr(self._requests, "value", None), status, title, detail,
-                          getattr(exc, "errors", None) or [])
+                          getattr(exc, "errors", None) or [], getattr(exc, "code", None))
 
 
 page = Page.decorator
@@ -81,7 +81,7 @@ class PortalRoutes:
                 request, "Your session has ended; log in again.") if ended else None)
         entry = self._chosen(request, principal)
         if entry is None:
-            raise NotFound("you may act for no customer now", code="no-customer")
+            raise NotFound("you may act for no customer now")
         notice = {"paid": "Thank you: your payment was received.",
                   "cancelled": "The payment was cancelled at the bank; nothing was paid."
                   }.get(request.args.get("payment"))
@@ -285,7 +285,7 @@ class PortalRoutes:
         for entry in principal["customers"]:
             if entry["customer_id"] == cid:
                 return entry
-        raise NotFound(f"no customer {cid}", code="customer-not-found")
+        raise NotFound(f"no customer {cid}")
 
     def _chosen(self, request, principal):
         """Whom she acts for now: the switcher's choice of this session, else

@@ -71,9 +71,12 @@ def render(request, template, status=200, **values):
                     headers=PAGE_HEADERS)
 
 
-def error_page(request, status, title, detail, errors=()):
+def error_page(request, status, title, detail, errors=(), code=None):
+    """A refusal as a page; ``code`` (the problem's) says it in the page's language
+    (services.gateway.refusals), ``detail`` when the catalog has no words for it."""
     return render(request, "error.html", status=status, title=title, detail=detail,
-                  errors=list(errors))
+                  errors=list(errors), code=code or {404: "not-found"}.get(status),
+                  status_code=status)
 
 
 def wants_page(request):

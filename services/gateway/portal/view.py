@@ -219,13 +219,13 @@ def point_view(services, token, entry, point_id):
     NotFound for a point that is not hers or that her mandate does not cover."""
     cid, scopes = entry["customer_id"], set(entry["scopes"])
     if not scopes & {"contract:read", "readings:write"}:
-        raise NotFound(f"no consumption point {point_id}", code="consumption-point-not-found")
+        raise NotFound(f"no consumption point {point_id}")
     identity = services.call("identity", "customer_overview", token, [
         {"customer_id": cid, "scope": _read_scope(scopes),
          "what": "Portal: consumption points"}], [], False)
     limit = (identity["acting_for"].get(cid) or entry).get("consumption_point_ids") or None
     if limit is not None and point_id not in limit:
-        raise NotFound(f"no consumption point {point_id}", code="consumption-point-not-found")
+        raise NotFound(f"no consumption point {point_id}")
     pool = eventlet.GreenPool(2)
     reads = "readings:read" in scopes
     readings = pool.spawn(_ask, services, "metering", "points_overview", [point_id],
@@ -240,7 +240,7 @@ def point_view(services, token, entry, point_id):
     point = next((p for p in known.get(cid, {}).get("consumption_points") or ()
                   if p["id"] == point_id), None)
     if point is None:
-        raise NotFound(f"no consumption point {point_id}", code="consumption-point-not-found")
+        raise NotFound(f"no consumption point {point_id}")
     point = {**point, "sees_contract": "contract:read" in scopes,
              "may_enter_readings": "readings:write" in scopes, "reads": reads,
              "unavailable": readings is None, "months": months}
@@ -257,7 +257,7 @@ def invoices_view(services, token, entry):
     contracts) meanwhile."""
     cid, scopes = entry["customer_id"], set(entry["scopes"])
     if "invoices:read" not in scopes:
-        raise NotFound(f"no invoices of customer {cid}", code="customer-not-found")
+        raise NotFound(f"no invoices of customer {cid}")
     may_pay = "payments:write" in scopes
     identity = services.call("identity", "customer_overview", token, [
         {"customer_id": cid, "scope": "invoices:read", "what": "Portal: invoices"}], [],
