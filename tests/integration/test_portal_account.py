@@ -12,7 +12,7 @@ from services.common import formats
 from tests.browser import forms
 from tests.integration.test_portal import (form_to, log_in, log_in_as, point_page,  # noqa: F401
                                            portal, reading_form)
-from tests.samples import GRANDCHILD, GRANDMOTHER
+from tests.samples import GRANDCHILD, GRANDMOTHER, personal_code
 
 TALLINN = "Europe/Tallinn"
 
@@ -234,6 +234,28 @@ def test_the_confirmation_step_grants_nothing_until_confirmed(portal, rpc):
         ["invoices:read", "payments:write"], "2027-12-31")
 
 
+def test_a_grant_refused_at_the_last_step_is_said_at_its_field_with_her_choices_kept(
+        portal, rpc):
+    cid = portal["home"]["customer_id"]
+    stranger = personal_code("3800101", "123")             # no customer of ours
+    her, _ = log_in(portal, GRANDMOTHER, "Õie Mäger")
+    review = grant_form(page(her, portal, cid, "mandates"), portal, cid)
+    confirm = her.post(review["action"], data=[*hidden(review).items(),
+                                               ("grantee_person_code", stranger),
+                                               ("scope_group", "desk"),
+                                               ("valid_until", "31.12.2027")], timeout=10)
+    assert confirm.status_code == 200
+    sent = posted_fields(confirm.text, f'action="/customers/{cid}/mandates#result"')
+    refused = her.post(f"{portal['base']}/customers/{cid}/mandates", data=sent, timeout=10)
+    assert refused.status_code == 422
+    assert box(refused.text)[0] == "alert" and field_error(refused.text, "grantee_person_code")
+    again = grant_form(refused, portal, cid)
+    assert again["fields"]["grantee_person_code"] == stranger
+    assert again["fields"]["valid_until"] == "31.12.2027"          # as she wrote it
+    assert re.search(r'value="desk"[^>]* checked', refused.text)
+    assert rpc.identity.mandates_of(cid, GRANDMOTHER)["granted"] == []
+
+
 def formats_zone():
     from zoneinfo import ZoneInfo
     return ZoneInfo(TALLINN)
@@ -297,3 +319,19 @@ def test_the_grandmother_reads_in_her_access_log_who_saw_what_and_when(portal, r
     row = log.split(formats.moment(entry["at"], "et"))[1].split("</tr>")[0]   # Tallinn time
     assert "Grandchild" in row and "vaatas portaalis lepinguid ja kontaktandmeid" in row
     assert "Portal:" not in log
+
+
+def test_the_account_pages_need_a_session_and_a_mandate_that_covers_them(portal, rpc):
+    cid = portal["home"]["customer_id"]
+    for name in ("contract", "messages", "mandates"):
+        anonymous = requests.get(f"{portal['base']}/customers/{cid}/{name}",
+                                 allow_redirects=False, timeout=10)
+        assert anonymous.status_code == 303 and anonymous.headers["Location"].endswith("/")
+    rpc.identity.register_mandate({"grantor_person_code": GRANDMOTHER,
+                                   "grantee_person_code": GRANDCHILD,
+                                   "scopes": ["readings:write"]}, "desk")
+    him, _ = log_in(portal, GRANDCHILD, "Grandchild")
+    for name in ("contract", "messages"):          # her readings only: not these pages
+        assert him.get(f"{portal['base']}/customers/{cid}/{name}",
+                       timeout=10).status_code == 403
+    assert rpc.identity.access_log(cid) == []
