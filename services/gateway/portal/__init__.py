@@ -6,6 +6,9 @@ reading and the next one due, enters readings, and follows invoices.
   each reading its form and calling the same actions as the API
   (services/gateway/actions/) under the same access checks (``authorize``:
   scopes, mandates, the access log);
+- ``account_pages``: the account pages (contract and contact details with
+  claims, messages and the desk, mandates with their confirmation step and the
+  access log), gathered by ``account_view``;
 - ``forms``: what each form posts, read into the action's model, and the forms'
   token;
 - ``view``: what a person sees of each customer, asked of each service in one
