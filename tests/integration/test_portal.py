@@ -652,3 +652,7 @@ def test_each_page_asks_a_fixed_number_of_calls_however_many_points_and_invoices
     # landed him on, and this one): no more than the overview shows
     assert sorted(e["what"] for e in rpc.identity.access_log(cid)) == sorted(2 * [
         "Portal: consumption points", "Portal: invoices"])
+    # her payment book in words that fit him: hers, not "your payments"
+    book = grandchild.get(f"{portal['base']}/customers/{cid}/invoices", timeout=10)
+    assert "Payments of Õie Mäger" in book.text and "Your payments" not in book.text
+    assert 'name="invoice_no"' not in book.text          # he may not pay for her

@@ -1,5 +1,6 @@
 """What a person sees of the customers they may act for (themselves, and everyone
-under a mandate), for the portal's home page.
+under a mandate), for the portal's pages: the overview (customer_views), a consumption
+point's page (point_view) and invoices and payments (invoices_view).
 
 Each service is asked for its part of the whole page once, for every customer
 and consumption point on it (not once per point or per customer): identity
