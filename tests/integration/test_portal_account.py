@@ -10,8 +10,9 @@ import requests
 
 from services.common import formats
 from tests.browser import forms
-from tests.integration.test_portal import (form_to, log_in, log_in_as, point_page,  # noqa: F401
-                                           portal, reading_form)
+from tests.integration.test_portal import (form_to, gateway_calls, log_in,  # noqa: F401
+                                           log_in_as, per_service, point_page, portal,
+                                           reading_form)
 from tests.samples import GRANDCHILD, GRANDMOTHER, personal_code
 
 TALLINN = "Europe/Tallinn"
@@ -335,3 +336,24 @@ def test_the_account_pages_need_a_session_and_a_mandate_that_covers_them(portal,
         assert him.get(f"{portal['base']}/customers/{cid}/{name}",
                        timeout=10).status_code == 403
     assert rpc.identity.access_log(cid) == []
+
+
+def test_each_account_page_asks_each_service_once(portal, rpc, gateway_calls):
+    cid = portal["home"]["customer_id"]
+    rpc.identity.register_mandate({"grantor_person_code": GRANDMOTHER,
+                                   "grantee_person_code": GRANDCHILD,
+                                   "scopes": ["contract:read", "feedback:write",
+                                              "consumption-points:claim"]}, "desk")
+    him, _ = log_in(portal, GRANDCHILD, "Grandchild")
+    her, _ = log_in(portal, GRANDMOTHER, "Õie Mäger")
+    for browser, name, asked in (
+            (him, "contract", {"identity": ["customer_overview"],
+                               "contracts": ["customer_overview"]}),
+            (him, "messages", {"identity": ["customer_overview"],
+                               "notifications": ["customer_messages"]}),
+            (her, "contract", {"contracts": ["customer_overview"]}),   # her own: no check
+            (her, "mandates", {"identity": ["customer_overview"],      # the log names points
+                               "contracts": ["customer_overview"]})):
+        gateway_calls.clear()
+        page(browser, portal, cid, name)
+        assert per_service(gateway_calls) == asked, name
