@@ -311,12 +311,12 @@ class ChangeContactArguments(Arguments):
     changed_by: Actor
 
 
-CustomerPart = Literal["consumption_points", "contact", "claims"]
+CustomerPart = Literal["consumption_points", "contact", "claims", "contracts"]
 
 
 class CustomerOverviewArguments(Arguments):
     #: {customer_id: the parts wanted: consumption_points (as consumption_points_of),
-    #: contact (as get_customer's), claims (as claims_of)}
+    #: contact (as get_customer's), claims (as claims_of), contracts (as contracts_of)}
     parts_of: dict[str, list[CustomerPart]] = Field(max_length=MAX_CUSTOMERS_ASKED)
 
 
@@ -463,6 +463,7 @@ class CustomerParts(BaseModel):
     consumption_points: Optional[list[SuppliedPoint]] = None
     contact: Optional[CustomerContact] = None
     claims: Optional[list[ClaimRecord]] = None
+    contracts: Optional[list[Contract]] = None
 
 
 # -- RPC: methods -------------------------------------------------------------------

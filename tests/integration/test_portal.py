@@ -329,36 +329,6 @@ def posted_form(page, portal, path, fields=()):
             "fields": {"csrf_token": token_of(page), **dict(fields)}}
 
 
-def test_she_changes_her_contact_details_and_writes_to_the_desk(portal, rpc):
-    browser, home_page = log_in(portal, GRANDMOTHER, "Õie Mäger")
-    cid = portal["home"]["customer_id"]
-    contact = posted_form(home_page, portal, f"/customers/{cid}/contact", {
-        "postal_address": "Pärnu mnt 1, Tallinn", "email": "oie@example.ee"})
-    wrong = browser.post(contact["action"], data={**contact["fields"], "phone": "not a phone",
-                                                  "language": "en"}, timeout=10)
-    assert wrong.status_code == 422 and 'role="alert"' in wrong.text
-    assert rpc.contracts.get_customer(cid)["contact"]["language"] == "et"
-    changed = browser.post(contact["action"], data={
-        **contact["fields"], "phone": "+372 5555 1234", "language": "en"}, timeout=10)
-    assert changed.status_code == 200 and "contact details were changed" in changed.text
-    assert rpc.contracts.get_customer(cid)["contact"]["phone"] == "+37255551234"
-
-    desk = posted_form(changed, portal, f"/customers/{cid}/feedback")
-    empty = browser.post(desk["action"], data={**desk["fields"], "kind": "question",
-                                               "subject": "", "body": "x"}, timeout=10)
-    assert empty.status_code == 422 and 'role="alert"' in empty.text
-    sent = browser.post(desk["action"], data={**desk["fields"], "kind": "question",
-                                              "subject": "Why two meters?", "body": "Tell me."},
-                        timeout=10)
-    assert sent.status_code == 200 and "with our service desk" in sent.text
-    [case] = rpc.notifications.cases_of(cid)
-    assert (case["subject"], case["kind"]) == ("Why two meters?", "question")
-    forged = browser.post(desk["action"], data={**desk["fields"], "csrf_token": "x",
-                                                "kind": "question", "subject": "s", "body": "b"},
-                          timeout=10)
-    assert forged.status_code == 403 and len(rpc.notifications.cases_of(cid)) == 1
-
-
 @pytest.mark.both_stores     # the pay flow on SQLite too: what `make run` uses
 def test_she_pays_two_invoices_through_the_bank_and_sees_them_paid(portal, rpc):
     home, cid = portal["home"], portal["home"]["customer_id"]
@@ -415,57 +385,6 @@ def test_she_pays_two_invoices_through_the_bank_and_sees_them_paid(portal, rpc):
     # back from the bank: the invoices page, and her payment book in her own words
     assert "Your payments" in back.text and "paid up to the reading" in back.text
     assert "T1 1,300, T2 1,100" in back.text
-
-
-def test_she_claims_a_consumption_point_recorded_under_someone_else(portal, rpc):
-    browser, home_page = log_in(portal, GRANDMOTHER, "Õie Mäger")
-    cid = portal["home"]["customer_id"]
-    claim = posted_form(home_page, portal, f"/customers/{cid}/consumption-point-claims")
-    wrong = browser.post(claim["action"], data={**claim["fields"], "address": "Männiku talu",
-                                                "eic": "not an EIC"}, timeout=10)
-    assert wrong.status_code == 422 and 'role="alert"' in wrong.text
-    assert rpc.contracts.claims_of(cid) == []
-    sent = browser.post(claim["action"], data={**claim["fields"], "address": "Männiku talu",
-                                               "note": "my late husband's"}, timeout=10)
-    assert sent.status_code == 200 and "Your claim is with our service desk" in sent.text
-    [pending] = rpc.contracts.claims_of(cid)
-    assert (pending["address"], pending["status"]) == ("Männiku talu", "pending")
-
-
-def test_the_grandmother_grants_and_revokes_a_mandate_in_the_portal(portal, rpc):
-    grandmother, cid = portal["home"], portal["home"]["customer_id"]
-    her, home_page = log_in(portal, GRANDMOTHER, "Õie Mäger")
-    grant = posted_form(home_page, portal, f"/customers/{cid}/mandates")
-    fields = {k: v for k, v in grant["fields"].items()
-              if k not in ("scopes", "grantee_person_code")}
-    none = her.post(grant["action"], data={**fields, "grantee_person_code": GRANDCHILD},
-                    timeout=10)
-    assert none.status_code == 422 and 'role="alert"' in none.text
-    granted = her.post(grant["action"], data=[*fields.items(),
-                                              ("grantee_person_code", GRANDCHILD),
-                                              ("scopes", "contract:read"),
-                                              ("scopes", "readings:write")], timeout=10)
-    assert granted.status_code == 200 and "The mandate is granted" in granted.text
-    [mandate] = rpc.identity.mandates_of(cid, GRANDMOTHER)["granted"]
-    assert sorted(mandate["scopes"]) == ["contract:read", "readings:write"]
-
-    him, his_page = log_in(portal, GRANDCHILD, "Grandchild")
-    point = grandmother["consumption_point_id"]
-    her_page = act_for(him, portal, his_page, cid)
-    reading = reading_form(point_page(him, portal, cid, point), point, portal["base"])
-    assert f'/customers/{cid}/mandates' not in her_page.text          # never her mandates
-
-    revoke = posted_form(granted, portal,
-                         f"/customers/{cid}/mandates/{mandate['mandate_id']}/revoke")
-    revoked = her.post(revoke["action"], data=revoke["fields"], timeout=10)
-    assert revoked.status_code == 200 and "no longer works" in revoked.text
-    refused = him.post(reading["action"], data={**reading["fields"], "reading_date": "2026-03-01",
-                                                "register-T1": "1350", "register-T2": "1200"},
-                       timeout=10)
-    assert refused.status_code == 403                              # at once
-    assert him.get(f"{portal['base']}/customers/{cid}/", timeout=10).status_code == 404
-    back_home = him.get(f"{portal['base']}/", timeout=10)            # his own again
-    assert back_home.status_code == 200 and 'class="acting"' not in back_home.text
 
 
 def test_over_https_a_bank_reply_logs_in_only_the_browser_that_started_it(

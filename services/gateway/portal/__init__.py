@@ -10,6 +10,9 @@ her invoices and payments.
   (services/gateway/actions/) under the same access checks (``authorize``:
   scopes, mandates, the access log); ``_page`` draws a customer's page in the
   frame (templates/base.html), ``_act`` answers a form with the page it is on;
+- ``account_pages``: the account pages (contract and contact details with
+  claims, messages and the desk, mandates with their confirmation step and the
+  access log), gathered by ``account_view``;
 - ``forms``: what each form posts, read into the action's model (dates as the
   page's language writes them), the services' field errors placed at the
   form's fields, and the forms' token;

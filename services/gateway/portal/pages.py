@@ -12,13 +12,11 @@ from werkzeug.utils import redirect
 from services.common.clock import clock as process_clock
 from services.common.errors import (Forbidden, NotFound, ServiceUnavailable, Unauthenticated,
                                     VoolError)
-from services.gateway.actions import customers as customer_actions
-from services.gateway.actions import mandates as mandate_actions
 from services.gateway.actions import payments as payment_actions
 from services.gateway.actions import readings as reading_actions
 from services.gateway.actions import sessions as session_actions
 from services.gateway import consumption_chart
-from services.gateway.auth import (SELF_ONLY, SESSION_COOKIE, actor, authorize,
+from services.gateway.auth import (SESSION_COOKIE, actor, authorize,
                                    session_token, set_session_cookie, visible_points)
 from services.gateway.http import ProblemWebServer, form_body, public_url
 from services.gateway.portal import forms
@@ -205,32 +203,6 @@ class PortalRoutes:
         return self._act(request, cid, "readings:write", f"point:{cp}", withdraw, cp,
                          "Withdraw a reading (portal)")
 
-    @page("POST", "/customers/<cid>/contact")
-    def portal_change_contact(self, request, cid):
-        def change(principal, form):
-            customer_actions.change_contact(self.services, principal, cid,
-                                            forms.contact_change(form))
-            return {"message": "Your contact details were changed."}
-        return self._act(request, cid, "contact:write", "contact", change, None,
-                         "Change contact details (portal)")
-
-    @page("POST", "/customers/<cid>/feedback")
-    def portal_send_feedback(self, request, cid):
-        def send(principal, form):
-            customer_actions.write_to_desk(self.services, principal, cid, forms.feedback(form))
-            return {"message": "Thank you: your message is with our service desk."}
-        return self._act(request, cid, "feedback:write", "feedback", send, None,
-                         "Write to the desk (portal)")
-
-    @page("POST", "/customers/<cid>/consumption-point-claims")
-    def portal_claim_point(self, request, cid):
-        def claim(principal, form):
-            customer_actions.claim_point(self.services, principal, cid, forms.claim(form))
-            return {"message": "Your claim is with our service desk; we will tell you what "
-                               "they decide."}
-        return self._act(request, cid, "consumption-points:claim", "claims", claim, None,
-                         "Claim a consumption point (portal)")
-
     @page("POST", "/customers/<cid>/payments")
     def portal_pay(self, request, cid):
         def pay(principal, form):
@@ -242,23 +214,6 @@ class PortalRoutes:
             return {"to_bank": to_bank}
         return self._act(request, cid, "payments:write", "payment", pay, None,
                          "Pay invoices (portal)")
-
-    @page("POST", "/customers/<cid>/mandates")
-    def portal_grant_mandate(self, request, cid):
-        def grant(principal, form):
-            mandate_actions.grant_mandate(self.services, self.principals, principal, cid,
-                                          forms.mandate_grant(form, request.form.getlist("scopes")))
-            return {"message": "The mandate is granted; they can act for you from today."}
-        return self._act(request, cid, SELF_ONLY, "mandates", grant, None,
-                         "Grant a mandate (portal)")
-
-    @page("POST", "/customers/<cid>/mandates/<mandate_id>/revoke")
-    def portal_revoke_mandate(self, request, cid, mandate_id):
-        def revoke(principal, form):
-            mandate_actions.revoke_mandate(self.services, principal, cid, mandate_id)
-            return {"message": "The mandate is revoked: it no longer works."}
-        return self._act(request, cid, SELF_ONLY, "mandates", revoke, None,
-                         "Revoke a mandate (portal)")
 
     @page("POST", "/payments/<bank>/return")
     def portal_payment_return(self, request, bank):
