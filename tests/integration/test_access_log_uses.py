@@ -58,12 +58,13 @@ def test_one_entry_per_use_and_a_refused_change_is_logged_as_refused(system, rpc
     readings = f"{base}/api/v1/customers/{cid}/consumption-points/{point}/readings"
 
     # a portal page he looks at: one entry, naming the parts of hers it showed
-    page = requests.get(f"{base}/", cookies={"vool_session": system["him"]}, timeout=10)
+    page = requests.get(f"{base}/customers/{cid}/", cookies={"vool_session": system["him"]},
+                        timeout=10)
     assert page.status_code == 200, page.text
     [viewed] = log_of(system)
     assert (viewed["use"], viewed["action"], viewed["outcome"]) == (
         "portal:overview", "read", "done")
-    assert viewed["details"] == {"parts": ["consumption_points", "invoices", "contact"]}
+    assert viewed["details"] == {"parts": ["consumption_points", "invoices", "messages"]}
     assert viewed["mandate_id"] == system["mandate_id"]
 
     # a reading he enters: one entry, done; one the service refuses: refused
@@ -105,13 +106,13 @@ def test_one_entry_per_use_and_a_refused_change_is_logged_as_refused(system, rpc
         "viewed the readings of Pärna 3",
         "tried to enter a reading for Pärna 3 — refused",
         "entered a reading for Pärna 3",
-        "viewed the consumption points, the invoices, and the contact details and messages"]
+        "viewed the consumption points, the invoices, and the messages"]
     assert words["et"] == [
         "proovis sisestada näitu mõõtepunktile Pärna 3 — tulemus pole teada",
         "vaatas mõõtepunkti Pärna 3 näite",
         "proovis sisestada näitu mõõtepunktile Pärna 3 — keelduti",
         "sisestas näidu mõõtepunktile Pärna 3",
-        "vaatas mõõtepunkte, arveid ja kontaktandmeid ja teateid"]
+        "vaatas mõõtepunkte, arveid ja teateid"]
 
 
 def test_her_own_uses_are_not_logged_and_a_portal_form_refused_is_refused(system, rpc):
@@ -126,7 +127,7 @@ def test_her_own_uses_are_not_logged_and_a_portal_form_refused_is_refused(system
     # his reading through the portal's form, refused (lower than hers): refused
     browser = requests.Session()
     browser.cookies.set("vool_session", system["him"])
-    page = browser.get(f"{base}/", timeout=10)
+    page = browser.get(f"{base}/customers/{cid}/", timeout=10)
     csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
     sent = browser.post(f"{base}/customers/{cid}/consumption-points/{point}/readings",
                         timeout=10, data={"csrf_token": csrf, "reading_date": "2026-03-02",

@@ -654,7 +654,7 @@ def test_each_page_asks_a_fixed_number_of_calls_however_many_points_and_invoices
     # overview shows
     assert [(e["use"], e["action"], e["details"]["parts"])
             for e in rpc.identity.access_log(cid)] == 2 * [
-        ("portal:overview", "read", ["consumption_points", "invoices"])]
+        ("portal:overview", "read", ["consumption_points", "invoices", "messages"])]
     # her payment book in words that fit him: hers, not "your payments"
     book = grandchild.get(f"{portal['base']}/customers/{cid}/invoices", timeout=10)
     assert "Payments of Õie Mäger" in book.text and "Your payments" not in book.text

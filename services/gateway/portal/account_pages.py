@@ -5,15 +5,15 @@ problem at the field (what she typed kept)."""
 from werkzeug.utils import redirect
 
 from services.common import formats
-from services.common.translations import translations
-from services.gateway import refusals
+from services.common.translations import N_
+from services.gateway import refusals, uses
 from services.gateway.actions import customers as customer_actions
 from services.gateway.actions import mandates as mandate_actions
 from services.gateway.auth import SELF_ONLY, session_token
 from services.gateway.portal import forms
 from services.gateway.portal.account_view import contract_view, mandates_view, messages_view
 from services.gateway.portal.pages import page
-from services.gateway.portal.rendering import HERE, language_of, words
+from services.gateway.portal.rendering import language_of, words
 from services.notifications.api import CUSTOMER_KINDS
 
 #: the fields of each form, as its refusal's errors name them
@@ -23,7 +23,7 @@ DESK_FIELDS = ("kind", "subject", "body")
 GRANT_FIELDS = ("grantee_person_code", "scope_group", "valid_from", "valid_until")
 
 N_ = forms.N_
-CLAIM_SENT = "Your claim is with our service desk; we will tell you what they decide."
+CLAIM_SENT = N_("Your claim is with our service desk; we will tell you what they decide.")
 MANDATE_STATUS = {"live": N_("valid"), "not_yet_valid": N_("not valid yet"),
                   "expired": N_("expired"), "revoked": N_("revoked")}
 CLAIM_STATUS = {"pending": N_("waiting for our decision"), "approved": N_("approved"),
@@ -39,7 +39,8 @@ def result(request, outcome, fields):
         return None
     language = language_of(request)
     if "detail" not in outcome:
-        return {"role": "status", "text": words(request, outcome["message"]), "errors": {}}
+        said = outcome["message"]       # a msgid of ours (N_ where it is set)
+        return {"role": "status", "text": words(request, said), "errors": {}}
     at_fields, rest = {}, []
     for error in outcome.get("errors") or []:
         said = refusals.describe(error, language)
@@ -63,16 +64,6 @@ def refused(outcome):
     return bool(outcome) and "detail" in outcome
 
 
-def describe_use(entry, language):
-    """One access-log entry's use in words. Until services/gateway/uses (the access
-    log's codes) is on main: identity's ``what`` through our catalog."""
-    _ = translations(str(HERE / "locale"), language).gettext
-    said = _(entry.get("what") or entry.get("resource") or "")
-    if entry.get("outcome") == "refused":
-        said = _("%(attempt)s (refused)") % {"attempt": said}
-    return said
-
-
 class AccountPages:
     """The account pages (mixed into the gateway service beside PortalRoutes)."""
 
@@ -90,7 +81,7 @@ class AccountPages:
         def change(principal, form):
             customer_actions.change_contact(self.services, principal, cid,
                                             forms.contact_change(form))
-            return {"message": "Your contact details were changed."}
+            return {"message": N_("Your contact details were changed.")}
         return self._act(request, cid, "contact:write", "contact", change, None,
                          "Change contact details (portal)", self._contract_page)
 
@@ -105,7 +96,8 @@ class AccountPages:
     def _contract_page(self, request, principal, outcome, status=200):
         cid = outcome["customer_id"]
         entry = self._acting(request, principal, cid)
-        view = contract_view(self.services, session_token(request), entry)
+        view = contract_view(self.services, session_token(request), entry,
+                             uses.page_use(request, "contract"))
         part = outcome.get("part")
         contact = dict(view.get("contact") or {})
         if part == "contact" and refused(outcome):      # what she typed stays
@@ -133,14 +125,15 @@ class AccountPages:
     def portal_send_feedback(self, request, cid):
         def send(principal, form):
             customer_actions.write_to_desk(self.services, principal, cid, forms.feedback(form))
-            return {"message": "Thank you: your message is with our service desk."}
+            return {"message": N_("Thank you: your message is with our service desk.")}
         return self._act(request, cid, "feedback:write", "feedback", send, None,
                          "Write to the desk (portal)", self._messages_page)
 
     def _messages_page(self, request, principal, outcome, status=200):
         cid = outcome["customer_id"]
         entry = self._acting(request, principal, cid)
-        view = messages_view(self.services, session_token(request), entry)
+        view = messages_view(self.services, session_token(request), entry,
+                             uses.page_use(request, "messages"))
         typed = ({f: request.form.get(f, "") for f in DESK_FIELDS}
                  if refused(outcome) else {})
         return self._page(request, "messages.html", principal, cid, "messages", status,
@@ -173,7 +166,8 @@ class AccountPages:
             mandate_actions.grant_mandate(self.services, self.principals, principal, cid,
                                           forms.mandate_grant(request.form,
                                                               language_of(request)))
-            return {"message": "The mandate is granted: they can act for you as it says below."}
+            return {"message": N_(
+                "The mandate is granted: they can act for you as it says below.")}
         return self._act(request, cid, SELF_ONLY, "mandates", grant, None,
                          "Grant a mandate (portal)", self._mandates_page)
 
@@ -181,7 +175,7 @@ class AccountPages:
     def portal_revoke_mandate(self, request, cid, mandate_id):
         def revoke(principal, form):
             mandate_actions.revoke_mandate(self.services, principal, cid, mandate_id)
-            return {"message": "The mandate is revoked: it no longer works."}
+            return {"message": N_("The mandate is revoked: it no longer works.")}
         return self._act(request, cid, SELF_ONLY, "revoke", revoke, None,
                          "Revoke a mandate (portal)", self._mandates_page)
 
@@ -214,7 +208,7 @@ class AccountPages:
                         *(view.get("mandates") or {}).get("received", ())]:
             mandate["groups"], mandate["other"] = forms.groups_of_scopes(mandate["scopes"])
         log = [{**e, "when": formats.moment(e["at"], language),
-                "said": describe_use(e, language)} for e in view.get("access_log") or []]
+                "said": uses.describe(e, language, view["addresses"])} for e in view.get("access_log") or []]
         return self._page(
             request, "mandates.html", principal, cid, "mandates", status, view=view,
             log=log, typed=typed, groups=forms.SCOPE_GROUPS, part=outcome.get("part"),

@@ -8,6 +8,7 @@ such check: the session's principal vouches for it. A service that is down
 leaves its parts out and the page says so.
 """
 from services.common.errors import Forbidden, NotFound, ServiceUnavailable
+from services.common.translations import N_
 
 #: shown of each list on a page (the newest)
 CLAIMS, MESSAGES, ACCESS_LOG = 20, 20, 100
@@ -21,37 +22,40 @@ def _ask(services, service, method, *args):
         return None
 
 
-def _checked(services, token, entry, reads):
+def _checked(services, token, entry, reads, use):
     """The entry she acts for, as identity decides it now: a read under a mandate is
-    checked (Forbidden when the mandate does not cover it) and logged."""
+    checked (Forbidden when the mandate does not cover it) and logged as one use of
+    the page (``use``; None: a form's answer, its change logged already)."""
     if entry["relation"] == "self":
         return entry
     if not reads:
         raise Forbidden("your mandate does not cover this page", code="scope-missing")
     cid = entry["customer_id"]
     answer = services.call("identity", "customer_overview", token,
-                           [{"customer_id": cid, **read} for read in reads], [], False)
+                           [{"customer_id": cid, **read} for read in reads], [], False, use)
     return answer["acting_for"][cid]
 
 
-def contract_view(services, token, entry):
+def contract_view(services, token, entry, use="portal:contract"):
     """The contracts (number, address, tariff plan, since), the contact details and
     the claims, as far as her scopes show them."""
     cid, scopes = entry["customer_id"], set(entry["scopes"])
     reads, parts = [], []
     if "contract:read" in scopes:
-        reads.append({"scope": "contract:read", "what": "Portal: contracts and contact details"})
+        reads.append({"scope": "contract:read", "part": "contracts",
+                      "what": "Portal: contracts and contact details"})
         parts += ["contracts", "contact"]
     if "consumption-points:claim" in scopes:
-        reads.append({"scope": "consumption-points:claim", "what": "Portal: claims"})
+        reads.append({"scope": "consumption-points:claim", "part": "claims",
+                      "what": "Portal: claims"})
         parts.append("claims")
-    acting = _checked(services, token, entry, reads)
+    acting = _checked(services, token, entry, reads, use)
     view = {"sees_contract": "contract:read" in scopes,
             "may_change_contact": {"contract:read", "contact:write"} <= scopes,
             "may_claim": "consumption-points:claim" in scopes, "unavailable": []}
     known = _ask(services, "contracts", "customer_overview", {cid: parts})
     if known is None:
-        view["unavailable"].append("contracts and contact details")
+        view["unavailable"].append(N_("contracts and contact details"))
         return view
     known = known.get(cid, {})
     visible = acting.get("consumption_point_ids") or None    # None: all of them
@@ -64,21 +68,21 @@ def contract_view(services, token, entry):
     return view
 
 
-def messages_view(services, token, entry):
+def messages_view(services, token, entry, use="portal:messages"):
     """Messages from us (the inbox) and her cases at the desk with their answers."""
     cid, scopes = entry["customer_id"], set(entry["scopes"])
     reads, parts = [], []
     if "contract:read" in scopes:
-        reads.append({"scope": "contract:read", "what": "Portal: messages"})
+        reads.append({"scope": "contract:read", "part": "messages", "what": "Portal: messages"})
         parts.append("inbox")
     if "feedback:write" in scopes:
-        reads.append({"scope": "feedback:write", "what": "Portal: the desk"})
+        reads.append({"scope": "feedback:write", "part": "desk", "what": "Portal: the desk"})
         parts.append("cases")
-    _checked(services, token, entry, reads)
+    _checked(services, token, entry, reads, use)
     view = {"sees_inbox": "inbox" in parts, "may_write": "cases" in parts, "unavailable": []}
     known = _ask(services, "notifications", "customer_messages", {cid: parts})
     if known is None:
-        view["unavailable"].append("messages")
+        view["unavailable"].append(N_("messages"))
         return view
     known = known.get(cid, {})
     view["inbox"] = (known.get("inbox") or [])[:MESSAGES]
@@ -95,7 +99,7 @@ def mandates_view(services, token, entry):
     view = {"unavailable": [], "addresses": {}}
     known = _ask(services, "identity", "customer_overview", token, [], [cid], False)
     if known is None:
-        view["unavailable"].append("mandates")
+        view["unavailable"].append(N_("mandates"))
     else:
         view["mandates"] = known["mandates"][cid]
         view["access_log"] = known["access_log"][cid][:ACCESS_LOG]

@@ -137,7 +137,7 @@ def scopes_of_groups(groups):
     unknown = sorted(set(groups) - set(GROUPS))
     if unknown:
         raise ValidationFailed.field("scope_group", f"no such choice: {', '.join(unknown)}",
-                                     "unknown-scope-group")
+                                     "scope-unknown")
     return sorted({scope for group in groups for scope in GROUPS[group]})
 
 
@@ -182,7 +182,7 @@ def day_of(text, language, field):
     day = formats.parse_day(text, language)
     if day is None:
         raise ValidationFailed.field(field, "not a date: write it as dd.mm.yyyy",
-                                     "date-format")
+                                     "date-parsing")
     return day
 
 

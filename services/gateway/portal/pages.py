@@ -12,6 +12,7 @@ from werkzeug.utils import redirect
 from services.common.clock import clock as process_clock
 from services.common.errors import (Forbidden, NotFound, ServiceUnavailable, Unauthenticated,
                                     VoolError)
+from services.common.translations import N_
 from services.gateway.actions import payments as payment_actions
 from services.gateway.actions import readings as reading_actions
 from services.gateway.actions import sessions as session_actions
@@ -60,7 +61,7 @@ class Page(HttpRequestHandler):
         known = status_of(exc)
         if known is None:
             log.error("unhandled error on a portal page", exc_info=exc)
-            status, title, detail = 500, "Something went wrong", "It has been logged."
+            status, title, detail = 500, N_("Something went wrong"), N_("It has been logged.")
         else:
             (status, title), detail = known, str(exc)
         return error_page(getattr(self._requests, "value", None), status, title, detail,
@@ -83,8 +84,8 @@ class PortalRoutes:
         entry = self._chosen(request, principal)
         if entry is None:
             raise NotFound("you may act for no customer now")
-        notice = {"paid": "Thank you: your payment was received.",
-                  "cancelled": "The payment was cancelled at the bank; nothing was paid."
+        notice = {"paid": N_("Thank you: your payment was received."),
+                  "cancelled": N_("The payment was cancelled at the bank; nothing was paid.")
                   }.get(request.args.get("payment"))
         cid = entry["customer_id"]
         if notice and "invoices:read" in entry["scopes"]:     # back from the bank

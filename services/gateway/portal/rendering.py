@@ -7,6 +7,7 @@ from werkzeug.wrappers import Response
 
 from services.common import formats
 from services.common.translations import environments, translations
+from services.common.translations import N_
 from services.gateway import refusals
 
 HERE = Path(__file__).parent
@@ -69,6 +70,15 @@ def render(request, template, status=200, **values):
     page = TEMPLATES[language].get_template(template).render(language=language, **values)
     return Response(page, status=status, content_type="text/html; charset=utf-8",
                     headers=PAGE_HEADERS)
+
+
+#: the error pages' titles (services/gateway/problems.py), marked here for the catalog
+ERROR_TITLES = (
+    N_("A service is unavailable"), N_("Authentication is required"), N_("Bad request"),
+    N_("Conflict"), N_("Internal error"), N_("Method not allowed"), N_("Not allowed"),
+    N_("Not found"), N_("Request Entity Too Large"),
+    N_("The request body is not valid JSON"), N_("The request is not valid"),
+    N_("Too many attempts"), N_("Unsupported media type"), N_("Something went wrong"))
 
 
 def error_page(request, status, title, detail, errors=(), code=None):

@@ -15,6 +15,7 @@ from decimal import Decimal
 import eventlet
 
 from services.common.errors import NotFound, ServiceUnavailable
+from services.common.translations import N_
 
 #: shown of each list on the page (the newest)
 RECENT_READINGS, INVOICES, MESSAGES, ACCESS_LOG = 5, 12, 10, 20
@@ -34,7 +35,7 @@ def _reads(entry, overview=False):
     if "invoices:read" in scopes:
         reads.append(("invoices:read", "invoices"))
     if "contract:read" in scopes:
-        reads.append(("contract:read", "contact"))
+        reads.append(("contract:read", "messages" if overview else "contact"))
     if overview:
         scopes = scopes - NOT_ON_OVERVIEW
     if "consumption-points:claim" in scopes:
@@ -47,7 +48,8 @@ def _reads(entry, overview=False):
 
 #: a part as the access log's ``what`` said it before the codes (kept for the API)
 WHAT = {"consumption_points": "consumption points", "invoices": "invoices",
-        "contact": "contact details and messages", "claims": "claims", "desk": "the desk"}
+        "contact": "contact details and messages", "messages": "messages",
+        "claims": "claims", "desk": "the desk"}
 
 
 def _ask(services, service, method, *args):
@@ -154,7 +156,7 @@ def _fill(view, scopes, identity, contracts, points, metering, billing, notifica
     from_contracts = (contracts or {}).get(cid, {})
     if scopes & {"contract:read", "readings:write"}:
         if contracts is None or metering is None:
-            unavailable.append("consumption points and readings")
+            unavailable.append(N_("consumption points and readings"))
         else:
             for point in points or []:
                 known = metering.get(point["id"])
@@ -165,7 +167,7 @@ def _fill(view, scopes, identity, contracts, points, metering, billing, notifica
             view["points"] = points or []
     if "invoices:read" in scopes:
         if billing is None:
-            unavailable.append("invoices")
+            unavailable.append(N_("invoices"))
         else:
             invoiced = billing.get(cid, {})
             unpaid = [i for i in invoiced.get("invoices", []) if i["status"] != "paid"]
@@ -184,23 +186,23 @@ def _fill(view, scopes, identity, contracts, points, metering, billing, notifica
         if notifications is not None:
             view["inbox"] = notifications.get(cid, {}).get("inbox", [])[:MESSAGES]
         if contracts is None or notifications is None:
-            unavailable.append("contact details and messages")
+            unavailable.append(N_("contact details and messages"))
     view["may_change_contact"] = "contact:write" in scopes and "contact" in view
     if view["relation"] == "self" and not overview:   # the customer's own business
         if identity is None:
-            unavailable.append("mandates")
+            unavailable.append(N_("mandates"))
         else:
             view["mandates"] = identity["mandates"][cid]
             # who read or changed her data under a mandate (the data tracker)
             view["access_log"] = identity["access_log"][cid][:ACCESS_LOG]
     if "consumption-points:claim" in scopes:
         if contracts is None:
-            unavailable.append("claims")
+            unavailable.append(N_("claims"))
         else:
             view["claims"] = from_contracts.get("claims", [])[:MESSAGES]
     if "feedback:write" in scopes:
         if notifications is None:
-            unavailable.append("messages to the desk")
+            unavailable.append(N_("messages to the desk"))
         else:
             view["cases"] = notifications.get(cid, {}).get("cases", [])[:MESSAGES]
 

@@ -20,6 +20,8 @@ PARTS = {
     "consumption_points": N_("the consumption points"),
     "invoices": N_("the invoices"),
     "contact": N_("the contact details and messages"),
+    "contracts": N_("the contracts and contact details"),
+    "messages": N_("the messages"),
     "claims": N_("the claims"),
     "desk": N_("the messages to the desk"),
 }
