@@ -122,6 +122,9 @@ class Notification(BaseModel):
     body: str
     created_at: datetime
     read: bool
+    #: the language it was written in (the customer's then): a page in another
+    #: language marks it so a screen reader reads it right
+    language: Optional[str] = None
 
 
 class CaseReceipt(BaseModel):

@@ -54,7 +54,7 @@ def inbox_of(uow, customer_id):
         .order_by(inbox.c.created_at.desc(), inbox.c.notification_id)).mappings().all()
     return [{"notification_id": r["notification_id"], "kind": r["kind"],
              "subject": r["subject"], "body": r["body"], "created_at": r["created_at"].isoformat(),
-             "read": r["read_at"] is not None} for r in rows]
+             "read": r["read_at"] is not None, "language": r["language"]} for r in rows]
 
 
 def mark_read(uow, customer_id, notification_id):

@@ -78,6 +78,11 @@ def test_she_changes_her_contact_details_and_writes_to_the_desk(portal, rpc):
     assert box(sent.text) == ("status", "Thank you: your message is with our service desk.")
     [case] = rpc.notifications.cases_of(cid)
     assert (case["subject"], case["kind"]) == ("Why two meters?", "question")
+
+    # what we wrote her in Estonian, on an English page, is marked as Estonian
+    browser.cookies.set("vool_lang", "en")
+    english = page(browser, portal, cid, "messages")
+    assert '<html lang="en">' in english.text and '<h3 lang="et">' in english.text
     assert "Why two meters?" in page(browser, portal, cid, "messages").text
     forged = browser.post(desk["action"], data={**desk["fields"], "csrf_token": "x",
                                                 "kind": "question", "subject": "s", "body": "b"},
