@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 
 AXE     = tests/e2e/browser/node_modules/.installed
 
-.PHONY: install run test screenshots docs bench bench-readings bench-billing bench-sweep chaos clean
+.PHONY: install run test screenshots docs messages bench bench-readings bench-billing bench-sweep chaos clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,18 @@ screenshots: install  ## docs/portal/<page>-<lang>.png of the portal's main page
 
 docs: install       ## write docs/rpc.md and docs/asyncapi.json from the services' api.py
 	$(BIN)/vool docs
+
+# Every package with a locale/ directory has its texts in a catalog (babel.cfg says where).
+LOCALES = $(sort $(shell find services -type d -name locale -not -path '*/templates/*'))
+
+messages: install   ## extract each package's texts to locale/messages.pot and update its .po files (new texts empty, changed ones fuzzy)
+	@set -e; for locale in $(LOCALES); do \
+	  $(BIN)/pybabel --quiet extract -F babel.cfg --add-location=file --no-wrap \
+	    --project=vool --copyright-holder="Vool Energia AS" -o $$locale/messages.pot $${locale%/locale}; \
+	  $(BIN)/pybabel --quiet update -i $$locale/messages.pot -d $$locale --no-wrap \
+	    --previous --ignore-obsolete --ignore-pot-creation-date; \
+	  echo "$$locale: $$(grep -c '^msgid "[^"]' $$locale/messages.pot) texts"; \
+	done
 
 bench: install      ## the floor vs the real reading flow (see bench/README.md)
 	$(BIN)/python -m bench.run

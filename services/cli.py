@@ -144,7 +144,8 @@ def load_demo(services=BACKENDS, timeout=90):
             print(f"vool: the demo's history was not told: {exc!r}", file=sys.stderr, flush=True)
             return
     print(f"vool: the demo's history: {told['readings']} readings, {told['periods']} months "
-          f"billed, {told['payments']} payments, an answered question", flush=True)
+          f"billed, {told['payments']} payments, an answered question, a pending claim",
+          flush=True)
 
 
 def _waiter(deadline):

@@ -1,15 +1,17 @@
 """The demo's history, told over RPC once `make run` has signed the demo's
 contracts: so that a new user sees every part of the portal within a minute —
 a chart of her consumption, invoices and their PDFs, a payment in the payment
-book, and a reply from the desk — instead of empty pages until the hourly
+book, a reply from the desk and a pending claim — instead of empty pages until the hourly
 billing run.
 
 Each contract of the last two years gets a reading on every reading day since
 it began, of a household's seasonal use (more in winter); every month since is
 billed; one bank statement pays all but the last month's invoices; the
-grandmother's question about her night tariff has been answered. The late
-husband's cottage, signed in 2019, is left unread since, waiting for her claim. Everything goes through the
-services' published methods, as another system would do it.
+grandmother's question about her night tariff has been answered; her claim of
+her late husband's garage waits for the desk. The late husband's cottage,
+signed in 2019, is left unread since, waiting for her claim in the portal.
+Everything goes through the services' published methods, as another system
+would do it.
 """
 import base64
 from datetime import date
@@ -26,6 +28,10 @@ HISTORY_MONTHS = 25
 CAMT = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"
 #: Vool's account, on which the demo's statement is
 VOOL_IBAN = "EE382200221020145685"
+#: the grandmother's claim waiting for the desk: the garage in her apartment's yard,
+#: still under her late husband's name
+GARAGE_CLAIM = {"address": "Pärnu mnt 10 garaaž 4, Tallinn", "meter_serial": "TLN-G-0412",
+                "note": "Garaaž oli minu abikaasa Jaan Mägeri nimel; ta suri 2024. aastal."}
 
 
 def reading_days(start, reading_day, today):
@@ -136,8 +142,12 @@ def tell(rpc, signed, today, wait):
         "body": "Kas öötariif kehtib ka nädalavahetustel terve päeva?"}, "demo")
     rpc.notifications.reply_to_case(case["case_id"], {
         "body": "Jah: laupäeval ja pühapäeval kehtib öötariif ööpäev läbi."}, "operator:desk")
+    # her claim of the late husband's garage, with the desk: a pending claim to see
+    # (the Saaremaa cottage stays hers to claim in the portal)
+    her = rpc.contracts.get_contract(signed[0]["contract_no"])["customer"]
+    rpc.contracts.claim_consumption_point(grandmother, GARAGE_CLAIM, her["person_code"])
     return {"readings": submitted, "periods": len(periods(first, today)),
-            "payments": len(payments)}
+            "payments": len(payments), "claims": 1}
 
 
 def add_months(first, count):

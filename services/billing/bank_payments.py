@@ -26,9 +26,11 @@ def start(uow, customer_id, invoice_nos, bank_id, started_by, consumption_point_
     ``{stamp, amount, reference_no, message, invoice_nos}``."""
     invoice_nos = sorted({str(n) for n in invoice_nos or []})
     if not invoice_nos:
-        raise ValidationFailed.field("invoice_nos", "name at least one invoice to pay")
+        raise ValidationFailed.field("invoice_nos", "name at least one invoice to pay",
+                                     "invoices-none")
     if len(invoice_nos) > MAX_INVOICES:
-        raise ValidationFailed.field("invoice_nos", f"at most {MAX_INVOICES} invoices at once")
+        raise ValidationFailed.field("invoice_nos", f"at most {MAX_INVOICES} invoices at once",
+                                     "invoices-too-many", max=MAX_INVOICES)
     session = uow.session
     query = sa.select(invoices).where(invoices.c.invoice_no.in_(invoice_nos),
                                       invoices.c.customer_id == customer_id)
@@ -41,11 +43,13 @@ def start(uow, customer_id, invoice_nos, bank_id, started_by, consumption_point_
         raise NotFound(f"no invoice {', '.join(missing)}")
     paid = [r["invoice_no"] for r in rows if r["paid"] >= r["total"]]
     if paid:
-        raise ValidationFailed.field("invoice_nos", f"already paid: {', '.join(paid)}")
+        raise ValidationFailed.field("invoice_nos", f"already paid: {', '.join(paid)}",
+                                     "invoices-paid", invoice_nos=", ".join(paid))
     if len({r["contract_no"] for r in rows}) > 1:
         raise ValidationFailed.field(
             "invoice_nos", "the invoices are of different contracts, each with its own "
-                           "reference number: pay them one contract at a time")
+                           "reference number: pay them one contract at a time",
+            "invoices-of-several-contracts")
     amount = sum((r["total"] - r["paid"] for r in rows), Decimal("0.00"))
     stamp = str(next_number(session, number_sequences, "payment-order"))
     message = f"Arve {', '.join(invoice_nos)}"

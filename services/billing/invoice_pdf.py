@@ -4,7 +4,9 @@ Framework-free: ``render_invoice(invoice, language)`` takes the invoice as the A
 shows it (see API.md, "invoice line") and returns the PDF's bytes. Built with fpdf2;
 the text is set in DejaVu Sans, shipped in ``fonts/`` (with its licence), because
 fpdf2's core fonts are Latin-1 only and have no š or ž, and the runtime image has
-no system fonts.
+no system fonts. The texts are English msgids; Estonian is in
+``locale/et/LC_MESSAGES/messages.po`` (``make messages`` after changing one); no
+``_()`` inside an f-string, where Babel's extractor (Python 3.11) does not see it.
 
 The output is byte-identical for the same input: the PDF's creation date (and so
 its /ID) is taken from the invoice's ``issued_on``, not from the clock.
@@ -20,6 +22,7 @@ from fpdf.fonts import FontFace
 
 from services.billing.money import exact, to_cents
 from services.common import formats
+from services.common.translations import N_, translations
 
 SELLER_NAME = "Vool Energia AS"
 SELLER_ADDRESS = "Narva mnt 5, 10117 Tallinn"
@@ -33,92 +36,21 @@ _FONT = "DejaVuSans"
 
 LANGUAGES = ("et", "en")
 
-_TEXT = {
-    "et": {
-        "invoice": "ARVE",
-        "invoice_no": "Arve nr",
-        "period": "Periood",
-        "issued_on": "Arve kuupäev",
-        "due_on": "Maksetähtaeg",
-        "contract_no": "Lepingu nr",
-        "seller_registry": "Registrikood",
-        "seller_vat": "KMKR nr",
-        "seller_account": "Arvelduskonto",
-        "customer": "Klient",
-        "consumption_point": "Tarbimiskoht",
-        "eic": "EIC-kood",
-        "reference_no": "Viitenumber",
-        "pay_by": "{amount} hiljemalt {due}",
-        "col_item": "Teenus",
-        "col_period": "Periood",
-        "col_kwh": "kWh",
-        "col_unit_price": "Ühikuhind",
-        "col_net": "Summa",
-        "net": "Summa käibemaksuta",
-        "vat": "Käibemaks {rate}%",
-        "total": "Arve summa kokku",
-        "paid": "Juba tasutud",
-        "to_pay": "Tasuda",
-        "instruction": (
-            "Palume tasuda arvelduskontole {iban} ({bank}), saaja {seller}, "
-            "viitenumbriga {ref}. Viitenumbrita makset ei pruugi me arvega siduda."
-        ),
-        "page": "Lehekülg {page}/{pages}",
-    },
-    "en": {
-        "invoice": "INVOICE",
-        "invoice_no": "Invoice no.",
-        "period": "Period",
-        "issued_on": "Issue date",
-        "due_on": "Due date",
-        "contract_no": "Contract no.",
-        "seller_registry": "Registry code",
-        "seller_vat": "VAT no.",
-        "seller_account": "Bank account",
-        "customer": "Customer",
-        "consumption_point": "Consumption point",
-        "eic": "EIC code",
-        "reference_no": "Reference number",
-        "pay_by": "{amount} by {due}",
-        "col_item": "Item",
-        "col_period": "Period",
-        "col_kwh": "kWh",
-        "col_unit_price": "Unit price",
-        "col_net": "Amount",
-        "net": "Net amount",
-        "vat": "VAT {rate}%",
-        "total": "Invoice total",
-        "paid": "Already paid",
-        "to_pay": "To pay",
-        "instruction": (
-            "Please pay to the bank account {iban} ({bank}), payee {seller}, "
-            "quoting the reference number {ref}. Without it we may not be able "
-            "to match your payment to this invoice."
-        ),
-        "page": "Page {page} of {pages}",
-    },
-}
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 
+
+# A line's kind and register as the customer reads them (msgids; Estonian in locale/)
 _KINDS = {
-    "et": {
-        "energy": "Elektrienergia",
-        "network": "Võrgutasu",
-        "renewable": "Taastuvenergia tasu",
-        "excise": "Elektriaktsiis",
-        "monthly_fee": "Kuutasu",
-    },
-    "en": {
-        "energy": "Energy",
-        "network": "Network fee",
-        "renewable": "Renewable energy charge",
-        "excise": "Electricity excise",
-        "monthly_fee": "Monthly fee",
-    },
+    "energy": N_("Energy"),
+    "network": N_("Network fee"),
+    "renewable": N_("Renewable energy charge"),
+    "excise": N_("Electricity excise"),
+    "monthly_fee": N_("Monthly fee"),
 }
-
 _REGISTERS = {
-    "et": {"T1": "päev", "T2": "öö"},
-    "en": {"T1": "day", "T2": "night"},
+    # Translators: a tariff's time of day, after the line's kind: "Energy, day"
+    "T1": N_("day"),
+    "T2": N_("night"),
 }
 
 # --- formatting (services/common/formats.py: the portal's and e-mails' formats) ------
@@ -157,12 +89,12 @@ def _iban_text(iban: str) -> str:
     return " ".join(iban[i:i + 4] for i in range(0, len(iban), 4))
 
 
-def _line_item(line: dict, language: str, show_registers: bool) -> str:
+def _line_item(line: dict, gettext, show_registers: bool) -> str:
     kind = line["kind"]
-    text = _KINDS[language].get(kind, kind)
+    text = gettext(_KINDS[kind]) if kind in _KINDS else kind
     register = line.get("register")
     if show_registers and register:
-        text += f", {_REGISTERS[language].get(register, register)}"
+        text += f", {gettext(_REGISTERS[register]) if register in _REGISTERS else register}"
     return text
 
 
@@ -187,7 +119,7 @@ class _InvoicePDF(FPDF):
         self.set_text_color(100)
         self.cell(0, 5, self._footer_text, align="L")
         self.set_x(self.l_margin)
-        label = self._page_label.format(page=self.page_no(), pages="{nb}")
+        label = self._page_label % {"page": self.page_no(), "pages": "{nb}"}
         self.cell(0, 5, label, align="R")
         self.set_text_color(0)
 
@@ -196,7 +128,7 @@ def render_invoice(invoice: dict, language: str) -> bytes:
     """The invoice as PDF bytes, in ``language`` ("et" or "en")."""
     if language not in LANGUAGES:
         raise ValueError(f"unsupported language {language!r}; expected one of {LANGUAGES}")
-    t = _TEXT[language]
+    _ = translations(str(LOCALE_DIR), language).gettext
 
     invoice_no = str(invoice["invoice_no"])
     reference_no = str(invoice["reference_no"])
@@ -209,11 +141,12 @@ def render_invoice(invoice: dict, language: str) -> bytes:
         return _money_text(amount, language)
 
     pdf = _InvoicePDF(
-        footer_text=f"{SELLER_NAME} · {t['invoice_no']} {invoice_no}",
-        page_label=t["page"],
+        footer_text=" ".join((SELLER_NAME, "·", _("Invoice no."), invoice_no)),
+        # Translators: in the footer of every page: "Page 1 of 2"
+        page_label=_("Page %(page)s of %(pages)s"),
     )
     pdf.set_creation_date(datetime.combine(issued_on, time(0), tzinfo=timezone.utc))
-    pdf.set_title(f"{t['invoice'].capitalize()} {invoice_no}")
+    pdf.set_title(" ".join((_("Invoice"), invoice_no)))
     pdf.set_author(SELLER_NAME)
     pdf.set_creator(SELLER_NAME)
     pdf.set_lang("et-EE" if language == "et" else "en")
@@ -231,12 +164,12 @@ def render_invoice(invoice: dict, language: str) -> bytes:
     pdf.set_font(_FONT, "B", 16)
     pdf.cell(half, 8, SELLER_NAME)
     pdf.set_font(_FONT, "B", 18)
-    pdf.cell(half, 8, t["invoice"], align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(half, 8, _("Invoice").upper(), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(_FONT, size=8)
     seller_lines = [
         SELLER_ADDRESS,
-        f"{t['seller_registry']} {SELLER_REGISTRY_CODE} · {t['seller_vat']} {SELLER_VAT_NO}",
-        f"{t['seller_account']} {_iban_text(SELLER_IBAN)} ({SELLER_BANK})",
+        " ".join((_("Registry code"), SELLER_REGISTRY_CODE, "·", _("VAT no."), SELLER_VAT_NO)),
+        " ".join((_("Bank account"), _iban_text(SELLER_IBAN), f"({SELLER_BANK})")),
     ]
     pdf.multi_cell(half + 20, 4, "\n".join(seller_lines), new_x="LMARGIN", new_y="NEXT")
     pdf.set_y(max(pdf.get_y(), top + 24) + 4)
@@ -245,18 +178,18 @@ def render_invoice(invoice: dict, language: str) -> bytes:
     top = pdf.get_y()
     customer = invoice["customer"]
     pdf.set_font(_FONT, "B", 9)
-    pdf.cell(half, 5, t["customer"], new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(half, 5, _("Customer"), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(_FONT, size=10)
     pdf.multi_cell(half - 5, 5, customer["name"], new_x="LMARGIN", new_y="NEXT")
     pdf.multi_cell(half - 5, 5, customer.get("postal_address") or "", new_x="LMARGIN", new_y="NEXT")
     bottom_left = pdf.get_y()
 
     details = [
-        (t["invoice_no"], invoice_no),
-        (t["period"], _period_text(invoice["period"], language)),
-        (t["issued_on"], _date_text(invoice["issued_on"], language)),
-        (t["due_on"], _date_text(invoice["due_on"], language)),
-        (t["contract_no"], str(invoice.get("contract_no") or "")),
+        (_("Invoice no."), invoice_no),
+        (_("Period"), _period_text(invoice["period"], language)),
+        (_("Issue date"), _date_text(invoice["issued_on"], language)),
+        (_("Due date"), _date_text(invoice["due_on"], language)),
+        (_("Contract no."), str(invoice.get("contract_no") or "")),
     ]
     pdf.set_y(top)
     for label, value in details:
@@ -274,15 +207,16 @@ def render_invoice(invoice: dict, language: str) -> bytes:
     pdf.rect(left, box_top, width, 16, style="DF")
     pdf.set_xy(left + 4, box_top + 2)
     pdf.set_font(_FONT, size=9)
-    pdf.cell(width / 2, 5, t["reference_no"])
+    pdf.cell(width / 2, 5, _("Reference number"))
     pdf.set_font(_FONT, size=9)
-    pdf.cell(width / 2 - 8, 5, t["to_pay"], align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(width / 2 - 8, 5, _("To pay"), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.set_x(left + 4)
     pdf.set_font(_FONT, "B", 15)
     pdf.cell(width / 2, 8, reference_no)
     pdf.set_font(_FONT, "B", 12)
-    pay_by = t["pay_by"].format(
-        amount=money(to_pay), due=_date_text(invoice["due_on"], language))
+    # Translators: the sum to pay and its due date, under "To pay": "€1,002.77 by 15 December 2026"
+    pay_by = _("%(amount)s by %(due)s") % {
+        "amount": money(to_pay), "due": _date_text(invoice["due_on"], language)}
     pdf.cell(width / 2 - 8, 8, pay_by, align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.set_draw_color(0)
     pdf.set_fill_color(255)
@@ -291,10 +225,11 @@ def render_invoice(invoice: dict, language: str) -> bytes:
     # consumption point
     point = invoice.get("consumption_point") or {}
     pdf.set_font(_FONT, "B", 9)
-    pdf.cell(width, 5, t["consumption_point"], new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(width, 5, _("Consumption point"), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(_FONT, size=9)
     pdf.multi_cell(width, 5, point.get("address") or "", new_x="LMARGIN", new_y="NEXT")
-    pdf.cell(width, 5, f"{t['eic']} {point.get('eic') or ''}", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(width, 5, " ".join((_("EIC code"), point.get("eic") or "")),
+             new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
 
     # lines
@@ -313,12 +248,11 @@ def render_invoice(invoice: dict, language: str) -> bytes:
         repeat_headings=1,
         width=width,
     ) as table:
-        table.row((t["col_item"], t["col_period"], t["col_kwh"],
-                   t["col_unit_price"], t["col_net"]))
+        table.row((_("Item"), _("Period"), _("kWh"), _("Unit price"), _("Amount")))
         for line in lines:
             kwh, unit_price = line.get("kwh"), line.get("unit_price")
             table.row((
-                _line_item(line, language, show_registers),
+                _line_item(line, _, show_registers),
                 _line_period(line, language),
                 _kwh_text(kwh, language) if kwh is not None else "",
                 _unit_price_text(unit_price, language) if unit_price is not None else "",
@@ -327,12 +261,12 @@ def render_invoice(invoice: dict, language: str) -> bytes:
 
     # totals, kept together
     totals = [
-        (t["net"], money(invoice["net"]), False),
-        (t["vat"].format(rate=_rate_text(invoice["vat_rate"], language)),
+        (_("Net amount"), money(invoice["net"]), False),
+        (_("VAT %(rate)s%%") % {"rate": _rate_text(invoice["vat_rate"], language)},
          money(invoice["vat"]), False),
-        (t["total"], money(total), True),
-        (t["paid"], money(paid), False),
-        (t["to_pay"], money(to_pay), True),
+        (_("Invoice total"), money(total), True),
+        (_("Already paid"), money(paid), False),
+        (_("To pay"), money(to_pay), True),
     ]
     block_height = 4 + 6 * len(totals) + 4 + 15
     if pdf.will_page_break(block_height):
@@ -346,7 +280,10 @@ def render_invoice(invoice: dict, language: str) -> bytes:
         pdf.cell(value_width, 6, value, align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
     pdf.set_font(_FONT, size=8.5)
-    pdf.multi_cell(width, 4.5, t["instruction"].format(
-        iban=_iban_text(SELLER_IBAN), bank=SELLER_BANK, seller=SELLER_NAME, ref=reference_no))
+    pdf.multi_cell(width, 4.5, _(
+        "Please pay to the bank account %(iban)s (%(bank)s), payee %(seller)s, quoting the "
+        "reference number %(ref)s. Without it we may not be able to match your payment to "
+        "this invoice.") % {"iban": _iban_text(SELLER_IBAN), "bank": SELLER_BANK,
+                            "seller": SELLER_NAME, "ref": reference_no})
 
     return bytes(pdf.output())

@@ -6,10 +6,11 @@ December 2026, €1,234.50. Moments are shown in Europe/Tallinn time. Spaces are
 plain: CLDR's no-break spaces would make a PDF's or an e-mail's text differ from
 what a customer types when she searches it or copies an amount into her bank.
 """
+import re
 from datetime import date, datetime
 from decimal import Decimal
 
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, get_date_format
 from babel.numbers import format_currency, format_decimal
 
 LANGUAGES = ("et", "en")
@@ -76,3 +77,37 @@ def number(value, language):
     """A quantity with the decimals it has: 1 234,5 / 1,234.5 (kWh, a VAT rate)."""
     return _plain(format_decimal(Decimal(str(value)), locale=_locale(language),
                                  decimal_quantization=False))
+
+
+#: a typed date: day, month and year (4 digits) with dots, slashes, dashes or spaces
+_TYPED_DAY = re.compile(r"^\s*(\d{1,2})\s*[./\- ]\s*(\d{1,2})\s*[./\- ]\s*(\d{4})\s*$")
+_ISO_DAY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
+
+
+def parse_day(text, language):
+    """A date as a customer types it in ``language`` (16.12.2026, 16/12/2026), or
+    ISO (2026-12-16); None when it is no date. The order of day and month is the
+    locale's (Babel's short date), day first in both of ours."""
+    text = str(text or "")
+    if _ISO_DAY.match(text):
+        try:
+            return date.fromisoformat(text.strip())
+        except ValueError:
+            return None
+    typed = _TYPED_DAY.match(text)
+    if not typed:
+        return None
+    # the locale's short date tells which comes first (CLDR: d.MM.yy, dd/MM/y, M/d/yy)
+    pattern = get_date_format("short", locale=_locale(language)).pattern
+    first, second, year = (int(part) for part in typed.groups())
+    day_, month_ = ((first, second) if pattern.index("d") < pattern.index("M")
+                    else (second, first))
+    try:
+        return date(year, month_, day_)
+    except ValueError:
+        return None
+
+
+def typed_day(value, language):
+    """A date as the date inputs show it: 16.12.2026 in both languages."""
+    return as_date(value).strftime("%d.%m.%Y")

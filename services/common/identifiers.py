@@ -7,6 +7,8 @@ method of the Estonian Banking Association, written out here.
 from stdnum.ee import ik
 from stdnum.eu import eic
 
+from services.common.validation import rule_error
+
 REFERENCE_WEIGHTS = (7, 3, 1)
 
 
@@ -35,12 +37,12 @@ def valid_personal_code(code: str) -> str:
     """The compact personal code, or ValueError saying why it is not one."""
     compact = ik.compact(code or "")
     if not ik.is_valid(compact):
-        raise ValueError("not a valid Estonian personal code")
+        raise rule_error("personal-code-invalid", "not a valid Estonian personal code")
     return compact
 
 
 def valid_eic(code: str) -> str:
     compact = eic.compact(code or "")
     if not eic.is_valid(compact):
-        raise ValueError("not a valid EIC (Energy Identification Code)")
+        raise rule_error("eic-invalid", "not a valid EIC (Energy Identification Code)")
     return compact

@@ -36,6 +36,12 @@ class PoTranslations(gettext.NullTranslations):
         return singular if n == 1 else plural
 
 
+def N_(text):
+    """Marks an English text for the catalog (babel.cfg) where it is defined; it is
+    translated with ``gettext`` where it is shown, in that page's or message's language."""
+    return text
+
+
 def po_path(locale_dir, language):
     return Path(locale_dir) / language / "LC_MESSAGES" / "messages.po"
 

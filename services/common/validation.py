@@ -6,11 +6,20 @@ field by its dotted path (``meter.registers.1.digits``).
 from datetime import date, timedelta
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_core import PydanticCustomError
 
 from services.common.errors import ValidationFailed, field_error
 
 #: nothing Vool deals in happened before this
 EARLIEST_DATE = date(2000, 1, 1)
+
+
+def rule_error(code, message, **params):
+    """What a validator raises when ``value`` breaks the rule ``code``: a ValueError
+    that field_errors() turns into the field error ``code`` with ``params`` (a plain
+    ValueError would be pydantic's ``value-error``, naming no rule). ``message`` is
+    said as it is."""
+    return PydanticCustomError(code, message, params)
 
 
 def operating_date(value: date, field, today, ahead_days):
@@ -19,7 +28,9 @@ def operating_date(value: date, field, today, ahead_days):
     would otherwise send date arithmetic off the calendar or loop for centuries)."""
     latest = today + timedelta(days=ahead_days)
     if not EARLIEST_DATE <= value <= latest:
-        raise ValidationFailed.field(field, f"must lie between {EARLIEST_DATE} and {latest}")
+        raise ValidationFailed.field(field, f"must lie between {EARLIEST_DATE} and {latest}",
+                                     "date-out-of-range", earliest=EARLIEST_DATE.isoformat(),
+                                     latest=latest.isoformat())
     return value
 
 
@@ -36,18 +47,19 @@ def sweep_day(as_of, today):
 #: PostgreSQL text cannot hold it, and no name, address, message or file needs it
 NUL = "\x00"
 NUL_MESSAGE = "must not contain NUL (U+0000) characters"
+NUL_CODE = "nul-character"
 
 
 def refuse_nul(value, field=""):
     """ValidationFailed naming the first field whose key or text contains NUL."""
     if isinstance(value, str):
         if NUL in value:
-            raise ValidationFailed.field(field or "body", NUL_MESSAGE)
+            raise ValidationFailed.field(field or "body", NUL_MESSAGE, NUL_CODE)
     elif isinstance(value, dict):
         for key, item in value.items():
             path = f"{field}.{key}" if field else str(key)
             if NUL in str(key):
-                raise ValidationFailed.field(path.replace(NUL, ""), NUL_MESSAGE)
+                raise ValidationFailed.field(path.replace(NUL, ""), NUL_MESSAGE, NUL_CODE)
             refuse_nul(item, path)
     elif isinstance(value, list):
         for index, item in enumerate(value):

@@ -17,7 +17,7 @@ from services.common.events import EventData, EventPart
 from services.common.identifiers import valid_eic, valid_personal_code
 from services.common.registers import Register, check_register_set, register_value_errors
 from services.common.rpc_methods import Arguments, Health, RpcMethod
-from services.common.validation import Shape
+from services.common.validation import Shape, rule_error
 
 
 class MeterRegister(EventPart):
@@ -144,10 +144,10 @@ def e164_phone(value):
     try:
         number = phonenumbers.parse(value, "EE")
     except phonenumbers.NumberParseException:
-        raise ValueError("not a phone number") from None
+        raise rule_error("phone-invalid", "not a phone number") from None
     if not phonenumbers.is_valid_number(number):
-        raise ValueError("not a valid phone number (international form +372..., or an "
-                         "Estonian number)")
+        raise rule_error("phone-invalid", "not a valid phone number (international form "
+                                          "+372..., or an Estonian number)")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -155,7 +155,7 @@ def normalised_email(value):
     try:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as exc:
-        raise ValueError(str(exc)) from None
+        raise rule_error("email-invalid", str(exc)) from None
 
 
 class ContactChange(Shape):
@@ -311,12 +311,12 @@ class ChangeContactArguments(Arguments):
     changed_by: Actor
 
 
-CustomerPart = Literal["consumption_points", "contact", "claims"]
+CustomerPart = Literal["consumption_points", "contact", "claims", "contracts"]
 
 
 class CustomerOverviewArguments(Arguments):
     #: {customer_id: the parts wanted: consumption_points (as consumption_points_of),
-    #: contact (as get_customer's), claims (as claims_of)}
+    #: contact (as get_customer's), claims (as claims_of), contracts (as contracts_of)}
     parts_of: dict[str, list[CustomerPart]] = Field(max_length=MAX_CUSTOMERS_ASKED)
 
 
@@ -463,6 +463,7 @@ class CustomerParts(BaseModel):
     consumption_points: Optional[list[SuppliedPoint]] = None
     contact: Optional[CustomerContact] = None
     claims: Optional[list[ClaimRecord]] = None
+    contracts: Optional[list[Contract]] = None
 
 
 # -- RPC: methods -------------------------------------------------------------------

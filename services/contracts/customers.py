@@ -4,7 +4,7 @@ import uuid
 
 import sqlalchemy as sa
 
-from services.common.errors import NotFound, ValidationFailed
+from services.common.errors import NotFound, ValidationFailed, field_error
 from services.contracts.api import CONTACT_FIELDS, ContactChange, ContactDetailsChanged
 from services.contracts.models import contact_changes, consumption_points, contracts, customers
 
@@ -35,9 +35,12 @@ def change_contact(uow, customer_id, change: ContactChange, changed_by):
     given = change.model_dump(exclude_unset=True)
     if not given:
         raise ValidationFailed("give at least one of " + ", ".join(CONTACT_FIELDS),
-                               [{"field": "body", "message": "no contact details given"}])
+                               [field_error("body", "no contact details given",
+                                            "nothing-to-change")])
     if "language" in given and given["language"] is None:
-        raise ValidationFailed.field("language", "must be et or en")
+        # as pydantic says of a language that is neither
+        raise ValidationFailed.field("language", "must be et or en", "literal-error",
+                                     expected="'et' or 'en'")
     row = _customer(uow, customer_id, lock=True)
     before = {field: row[field] for field in given}
     changed = {field: value for field, value in given.items() if before[field] != value}

@@ -11,7 +11,7 @@ import uuid
 
 import sqlalchemy as sa
 
-from services.common.errors import Conflict, NotFound, ValidationFailed
+from services.common.errors import Conflict, NotFound, ValidationFailed, field_error
 from services.contracts.api import (Claim, ConsumptionPointClaimed, ConsumptionPointClaimRejected,
                                     ConsumptionPointLinked, ClaimDecision)
 from services.contracts.customers import contract_status
@@ -64,8 +64,9 @@ def claim_point(uow, customer_id, claim: Claim, claimed_by):
         if own is not None:
             raise Conflict(f"the consumption point of contract {own.contract_no} "
                            f"({own.address}) is already yours",
-                           [{"field": "eic" if claim.eic else "body",
-                             "message": "this consumption point is already linked to you"}],
+                           [field_error("eic" if claim.eic else "body",
+                                        "this consumption point is already linked to you",
+                                        "already-linked")],
                            code="already-linked")
     print_ = fingerprint(claim)
     existing = session.execute(sa.select(claims).where(claims.c.customer_id == customer_id,

@@ -90,6 +90,7 @@ class ContractsService:
             "contact": lambda uow, customer_id:
                 customers.customer_view(uow, customer_id)["contact"],
             "claims": linking.claims_of,
+            "contracts": customers.contracts_of,
         }
         with self.db.unit_of_work() as uow:
             return {customer_id: {part: parts[part](uow, customer_id) for part in asked}

@@ -53,7 +53,8 @@ SELF_ONLY = "self"
 
 
 def authorize(services, principals, request, access, scope=None, customer_id=None,
-              consumption_point_id=None, what="", token=None, action=None, resource=None):
+              consumption_point_id=None, what="", token=None, action=None, resource=None,
+              use=None, details=None, log=True):
     """The principal, if they may call a route with this access rule; on a
     customer's route (``customer_id`` from the path) also the scope and the
     consumption point, checked by identity against what they hold for that
@@ -64,7 +65,14 @@ def authorize(services, principals, request, access, scope=None, customer_id=Non
     ``principals`` is the replica's PrincipalCache: a customer's request for
     themselves and an operator's are decided from identity's earlier answer while
     it holds; anything else asks identity. ``token``: the session's, when the
-    caller took it from the request already (default: the API's way)."""
+    caller took it from the request already (default: the API's way).
+
+    The access log's entry names the use by code (``use``; default the route's
+    operation, services/gateway/uses/outcomes.py) and what it is about
+    (``details``; default the path's values but the customer's id). A change is
+    logged as attempted and its outcome recorded after the handler (outcomes.py);
+    ``log=False``: only decide, for a page that logs its one entry itself
+    (customer_overview)."""
     if access == "public":
         return None
     token = token or api_session_token(request)
@@ -81,8 +89,12 @@ def authorize(services, principals, request, access, scope=None, customer_id=Non
         changes = principals.changes
         answer = services.call("identity", "authorize_customer", token, customer_id, scope,
                                consumption_point_id, action or _action(request),
-                               resource or request.path, what)
+                               resource or request.path, what,
+                               use or getattr(request, "use_code", None),
+                               _details(request) if details is None else details, log)
         principals.keep(key, answer, changes)
+        if answer.get("access_log_entry_id") is not None:
+            request.pending_use = (answer["access_log_entry_id"], customer_id)
         return {**principal_of(answer), "acting_for": answer["acting_for"]}
     if known is None:
         changes = principals.changes
@@ -93,6 +105,17 @@ def authorize(services, principals, request, access, scope=None, customer_id=Non
         who = "an operator" if access == "operator" else "a customer"
         raise Forbidden(f"this route is for {who}; your session is not", code="wrong-principal")
     return known
+
+
+#: the path's values an access-log entry keeps, by the name it keeps them under
+DETAILS = {"cp": "consumption_point_id", "invoice_no": "invoice_no",
+           "reference_no": "reference_no", "reading_id": "reading_id",
+           "mandate_id": "mandate_id"}
+
+
+def _details(request):
+    values = getattr(request, "path_values", None) or {}
+    return {DETAILS[name]: str(value) for name, value in values.items() if name in DETAILS}
 
 
 def _action(request):

@@ -14,7 +14,7 @@ from werkzeug.wrappers import Request, Response
 
 from services.common import config as cfg
 from services.common.errors import NotFound, ValidationFailed, VoolError
-from services.common.validation import NUL, NUL_MESSAGE, parse, refuse_nul
+from services.common.validation import NUL, NUL_CODE, NUL_MESSAGE, parse, refuse_nul
 from services.common.web import ExclusiveWebServer
 from services.gateway.auth import authorize
 from services.gateway.problems import (MalformedJson, UnsupportedMediaType,
@@ -70,7 +70,7 @@ class ProblemWsgiApp(WsgiApp):
                 raise NotFound(f"{request.path!r} names nothing here")
             for name, value in request.args.items(multi=True):
                 if NUL in name or NUL in value:
-                    raise ValidationFailed.field(name.replace(NUL, ""), NUL_MESSAGE)
+                    raise ValidationFailed.field(name.replace(NUL, ""), NUL_MESSAGE, NUL_CODE)
             request.path_values = values
             limit_request(request, provider)
             response = provider.handle_request(request)

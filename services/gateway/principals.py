@@ -32,7 +32,7 @@ from services.common.session_tokens import MAX_REUSE
 log = logging.getLogger(__name__)
 
 #: fields of identity's answer that describe the answer, not the principal
-ANSWER_ONLY = ("acting_for", "reusable_until")
+ANSWER_ONLY = ("acting_for", "reusable_until", "access_log_entry_id")
 
 
 @dataclass(frozen=True)

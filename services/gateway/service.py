@@ -15,6 +15,7 @@ from services.gateway.auth import (SESSION_COOKIE, api_session_token, client_add
 from services.gateway.http import FORM, RequestWorkers, form_body, json_body, public_url, route
 # modules, not classes: `nameko run` would take an imported class with entrypoints
 # (the routes, the portal's pages, principals' event handlers) for a service
+from services.gateway.portal import account_pages as portal_account_pages
 from services.gateway.portal import pages as portal_pages
 from services.gateway.routes import billing as billing_routes
 from services.gateway.routes import bus as bus_routes
@@ -24,6 +25,7 @@ from services.gateway.routes import mandates as mandate_routes
 from services.gateway.routes import operators as operator_routes
 from services.gateway.routes import readings as reading_routes
 from services.gateway.schemas import Health
+from services.gateway.uses.outcomes import UseOutcomes
 from services.identity import api as identity
 
 API_VERSION = "0.1.0"
@@ -34,12 +36,13 @@ class GatewayService(customer_routes.CustomerRoutes, operator_routes.OperatorRou
                      reading_routes.ReadingRoutes, billing_routes.BillingRoutes,
                      mandate_routes.MandateRoutes, desk_routes.DeskRoutes,
                      bus_routes.BusRoutes, principals.ForgetChangedPrincipals,
-                     portal_pages.PortalRoutes):
+                     portal_pages.PortalRoutes, portal_account_pages.AccountPages):
     name = "gateway"
 
     services = ServiceRpc()
     config = Config()
     workers = RequestWorkers()
+    use_outcomes = UseOutcomes()
 
     @route("GET", "/health", access="public", summary="The state of every service",
            response_model=Health, responses={503: Health},

@@ -17,7 +17,7 @@ from services.common.events import EventData, Moment, Money
 from services.common.identifiers import valid_personal_code
 from services.common.rpc_methods import Arguments, Health, RpcMethod
 from services.common.scopes import SCOPES
-from services.common.validation import Shape
+from services.common.validation import Shape, rule_error
 
 
 class MandateEvent(EventData):
@@ -123,13 +123,15 @@ class MandateGrant(Shape):
     def _scopes(cls, value):
         unknown = sorted(set(value) - set(SCOPES))
         if unknown:
-            raise ValueError(f"unknown scope {', '.join(unknown)}; one of {', '.join(SCOPES)}")
+            raise rule_error("scope-unknown", f"unknown scope {', '.join(unknown)}; one of "
+                                              f"{', '.join(SCOPES)}", scopes=", ".join(unknown))
         return sorted(set(value))
 
     @model_validator(mode="after")
     def _period(self):
         if self.valid_from and self.valid_until and self.valid_until < self.valid_from:
-            raise ValueError("valid_until is before valid_from")
+            raise rule_error("date-before-start", "valid_until is before valid_from",
+                             valid_from=self.valid_from.isoformat())
         return self
 
 
@@ -175,6 +177,8 @@ class ActingFor(BaseModel):
     scopes: list[str]
     mandate_id: Optional[str] = None                        # mandate only
     consumption_point_ids: Optional[list[str]] = None       # mandate only; [] for all
+    #: mandate only: its last valid day (None: until revoked or the contract ends)
+    valid_until: Optional[date] = None
 
 
 class CustomerPrincipal(BaseModel):
@@ -201,8 +205,11 @@ Principal = Annotated[Union[CustomerPrincipal, OperatorPrincipal], Field(discrim
 
 
 class Authorized(CustomerPrincipal):
-    """The principal, and the entry of ``customers`` the call acts for."""
+    """The principal, and the entry of ``customers`` the call acts for.
+    ``access_log_entry_id``: a change under a mandate was logged as attempted; the
+    caller records how it ended (record_use_outcome)."""
     acting_for: ActingFor
+    access_log_entry_id: Optional[int] = None
 
 
 class PaymentReply(BaseModel):
@@ -245,7 +252,13 @@ class CustomersMandates(BaseModel):
     received: list[Mandate]   # by the person
 
 
+#: how a use ended: done; refused by the service; attempted (a change whose
+#: outcome never came: the gateway stopped, or the service did not answer)
+UseOutcome = Literal["done", "refused", "attempted"]
+
+
 class AccessLogEntry(BaseModel):
+    """One use of the customer's data under a mandate: a page seen, an API call."""
     at: datetime
     actor_person_code: str
     actor_name: Optional[str]
@@ -253,6 +266,14 @@ class AccessLogEntry(BaseModel):
     resource: str
     what: Optional[str]
     mandate_id: Optional[str]
+    #: which use, as a stable code the gateway puts in words (services/gateway/uses):
+    #: the route's operation (``submit_reading``, ``invoice_pdf``) or a portal page
+    #: (``portal:overview``); None for entries older than the codes
+    use: Optional[str] = None
+    #: what the use was about: consumption_point_id, invoice_no, reference_no,
+    #: parts (of a page: consumption_points, invoices, contact, claims, desk)
+    details: dict[str, Union[str, list[str]]] = {}
+    outcome: UseOutcome = "done"
 
 
 class MandateSweepReport(BaseModel):
@@ -316,6 +337,11 @@ class AuthorizeCustomerArguments(Arguments):
     action: Literal["read", "change"] = "read"
     resource: str = ""
     what: str = ""
+    #: the use's code and what it is about, for the access log (AccessLogEntry)
+    use: Optional[str] = Field(default=None, max_length=64)
+    details: dict[str, str] = Field(default_factory=dict, max_length=10)
+    #: False: only decide (the caller logs the use itself, e.g. a page's one entry)
+    log: bool = True
 
 
 class RecordAccessArguments(Arguments):
@@ -325,6 +351,15 @@ class RecordAccessArguments(Arguments):
     resource: str
     what: Optional[str]
     mandate_id: str = Field(max_length=ID)
+    use: Optional[str] = Field(default=None, max_length=64)
+    details: dict[str, str] = Field(default_factory=dict, max_length=10)
+
+
+class RecordUseOutcomeArguments(Arguments):
+    #: authorize_customer's access_log_entry_id
+    entry_id: int
+    customer_id: str = Field(max_length=ID)
+    outcome: Literal["done", "refused"]
 
 
 class GrantMandateArguments(Arguments):
@@ -380,6 +415,8 @@ class PageRead(Shape):
     scope: str = Field(min_length=1, max_length=64)
     #: how the read is written to a grantor's access log
     what: str = Field(default="", max_length=300)
+    #: the part of the page it is (consumption_points, invoices, contact, claims, desk)
+    part: Optional[str] = Field(default=None, max_length=40)
 
 
 class CustomerOverviewArguments(Arguments):
@@ -388,6 +425,10 @@ class CustomerOverviewArguments(Arguments):
     #: the person's own customers whose mandates and access log the page shows
     own_customer_ids: list[str] = Field(max_length=100)
     banks: bool = False
+    #: the page, as the access log's use code: one entry per customer under a mandate
+    #: per page seen, listing the parts read. None: checked, not logged (the page
+    #: answering a form whose change is logged already: one use, one entry)
+    use: Optional[str] = Field(default="portal:overview", max_length=64)
 
 
 class CustomerOverview(BaseModel):
@@ -470,6 +511,12 @@ access_log = RpcMethod(
     "identity", "access_log", AccessLogArguments, returns=list[AccessLogEntry],
     raises=(ValidationFailed,),
     summary="Who used the customer's data under a mandate, newest first (at most 1000).")
+record_use_outcome = RpcMethod(
+    "identity", "record_use_outcome", RecordUseOutcomeArguments, returns=NOTHING,
+    raises=(ValidationFailed,),
+    summary="How a change under a mandate ended (done, or refused by the service), for "
+            "the entry authorize_customer logged as attempted; once: a later outcome "
+            "changes nothing.")
 mandate_sweep = RpcMethod(
     "identity", "mandate_sweep", MandateSweepArguments, returns=MandateSweepReport,
     raises=(ValidationFailed,),

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from services.common.errors import Conflict, Forbidden, NotFound, ValidationFailed, field_error
 from services.common.scopes import expand
 from services.identity.api import (MandateExpired, MandateGrant, MandateGranted,
                                    MandateRevoked, OfficeMandate)
@@ -95,24 +95,31 @@ def grant(uow, grantor_customer_id, grant: MandateGrant, created_via, created_by
         .limit(1)).scalar()
     errors = []
     if grantor is None:
-        errors.append({"field": grantor_field,
-                       "message": "the grantor holds no active contract"})
+        errors.append(field_error(grantor_field, "the grantor holds no active contract",
+                                  "grantor-without-contract"))
     if active_customer_of(session, grant.grantee_person_code, today) is None:
-        errors.append({"field": "grantee_person_code",
-                       "message": "the grantee holds no active contract; both parties "
-                                  "must be our customers"})
+        errors.append(field_error("grantee_person_code", "the grantee holds no active "
+                                  "contract; both parties must be our customers",
+                                  "grantee-without-contract"))
     elif grant.grantee_person_code == grantor:
-        errors.append({"field": "grantee_person_code",
-                       "message": "is the grantor: a mandate is for someone else"})
+        errors.append(field_error("grantee_person_code",
+                                  "is the grantor: a mandate is for someone else",
+                                  "grantee-is-grantor"))
     valid_from = grant.valid_from or today
     if valid_from < today:
-        errors.append({"field": "valid_from", "message": "must not be in the past"})
+        errors.append(field_error("valid_from", "must not be in the past", "date-in-past",
+                                  today=today.isoformat()))
+    elif grant.valid_until and grant.valid_until < valid_from:
+        # from today when valid_from is not given: a mandate that never is live
+        errors.append(field_error("valid_until", "must not be before valid_from "
+                                  f"({valid_from})", "date-before-start",
+                                  valid_from=valid_from.isoformat()))
     points = set(session.execute(sa.select(customer_contracts.c.consumption_point_id).where(
         customer_contracts.c.customer_id == grantor_customer_id)).scalars())
     foreign = [p for p in grant.consumption_point_ids if p not in points]
     if foreign:
-        errors.append({"field": "consumption_point_ids",
-                       "message": f"not the grantor's consumption point: {', '.join(foreign)}"})
+        errors.append(field_error("consumption_point_ids", "not the grantor's consumption "
+                                  f"point: {', '.join(foreign)}", "consumption-point-foreign"))
     if errors:
         raise ValidationFailed("; ".join(f"{e['field']}: {e['message']}" for e in errors),
                                errors)
@@ -134,7 +141,8 @@ def register_at_office(uow, signed: OfficeMandate, operator):
     """A mandate signed at the office: the grantor is named by their person code."""
     grantor = active_customer_of(uow.session, signed.grantor_person_code, uow.clock.today())
     if grantor is None:
-        raise ValidationFailed.field("grantor_person_code", "the grantor holds no active contract")
+        raise ValidationFailed.field("grantor_person_code", "the grantor holds no active contract",
+                                     "grantor-without-contract")
     return grant(uow, grantor, signed, "office", f"operator:{operator}")
 
 
@@ -194,7 +202,8 @@ def live_for(uow, person_code):
     names = _names(session, [r["grantor_person_code"] for r in live])
     return [{"customer_id": r["grantor_customer_id"], "name": names.get(r["grantor_person_code"]),
              "relation": "mandate", "scopes": expand(r["scopes"]), "mandate_id": r["mandate_id"],
-             "consumption_point_ids": list(r["consumption_point_ids"])} for r in live]
+             "consumption_point_ids": list(r["consumption_point_ids"]),
+             "valid_until": _ends(r).isoformat() if _ends(r) else None} for r in live]
 
 
 REFUSALS = {
@@ -231,10 +240,24 @@ def check(uow, person_code, customer_id, scope, consumption_point_id):
     return mandate
 
 
-def log_access(uow, customer_id, person_code, action, resource, what, mandate_id):
-    uow.session.execute(sa.insert(access_log).values(
+def log_access(uow, customer_id, person_code, action, resource, what, mandate_id,
+               use=None, details=None, outcome="done"):
+    """Write one use to the customer's access log; returns its entry id. A change
+    is logged before it is tried (``outcome`` None) and its outcome recorded after
+    (``record_outcome``): if the caller never comes back, it shows as attempted."""
+    return uow.session.execute(sa.insert(access_log).values(
         at=uow.now, customer_id=customer_id, actor_person_code=person_code, action=action,
-        resource=resource[:300], what=(what or "")[:200] or None, mandate_id=mandate_id))
+        resource=resource[:300], what=(what or "")[:200] or None, mandate_id=mandate_id,
+        use=use, details=details or None, outcome=outcome)
+        .returning(access_log.c.entry_id)).scalar_one()
+
+
+def record_outcome(uow, entry_id, customer_id, outcome):
+    """How the change logged as ``entry_id`` ended; the first outcome stays."""
+    uow.session.execute(sa.update(access_log).where(
+        access_log.c.entry_id == entry_id, access_log.c.customer_id == customer_id,
+        access_log.c.action == "change", access_log.c.outcome.is_(None))
+        .values(outcome=outcome))
 
 
 def access_log_of(uow, customer_id):
@@ -245,7 +268,9 @@ def access_log_of(uow, customer_id):
     names = _names(uow.session, [r["actor_person_code"] for r in rows])
     return [{"at": r["at"].isoformat(), "actor_person_code": r["actor_person_code"],
              "actor_name": names.get(r["actor_person_code"]), "action": r["action"],
-             "resource": r["resource"], "what": r["what"], "mandate_id": r["mandate_id"]}
+             "resource": r["resource"], "what": r["what"], "mandate_id": r["mandate_id"],
+             "use": r["use"], "details": r["details"] or {},
+             "outcome": r["outcome"] or "attempted"}
             for r in rows]
 
 

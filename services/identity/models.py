@@ -118,4 +118,10 @@ access_log = sa.Table(
     sa.Column("resource", sa.String(300), nullable=False),      # the path
     sa.Column("what", sa.String(200)),                          # the route's summary
     sa.Column("mandate_id", sa.String(36)),
+    # the use, as a code the gateway puts in words (services/gateway/uses), and what
+    # it was about: {"consumption_point_id": ..., "invoice_no": ..., "parts": [...]}
+    sa.Column("use", sa.String(64)),
+    sa.Column("details", sa.JSON),
+    # done | refused; none yet: a change still under way, or whose outcome never came
+    sa.Column("outcome", sa.String(10)),
 )

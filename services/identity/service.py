@@ -148,7 +148,8 @@ class IdentityService:
 
     @rpc(api.authorize_customer, sensitive_arguments=TOKEN)
     def authorize_customer(self, token, customer_id, scope, consumption_point_id=None,
-                           action="read", resource="", what=""):
+                           action="read", resource="", what="", use=None, details=None,
+                           log=True):
         with self.db.unit_of_work() as uow:
             session = sessions.touch(uow, token, self._policy())
             if session["kind"] != "customer":
@@ -163,13 +164,22 @@ class IdentityService:
                                          consumption_point_id)
                 acting = next(c for c in principal["customers"]
                               if c.get("mandate_id") == mandate["mandate_id"])
-                mandates.log_access(uow, customer_id, person_code, action, resource, what,
-                                    mandate["mandate_id"])
+                if log:
+                    # a change is logged as attempted now, its outcome comes after it
+                    entry_id = mandates.log_access(
+                        uow, customer_id, person_code, action, resource, what,
+                        mandate["mandate_id"], use, details,
+                        outcome="done" if action == "read" else None)
+                    if action == "change":
+                        return {**principal, "acting_for": acting,
+                                "access_log_entry_id": entry_id,
+                                "reusable_until": self._reusable_until(session)}
             return {**principal, "acting_for": acting,
                     "reusable_until": self._reusable_until(session)}
 
     @rpc(api.customer_overview, sensitive_arguments=TOKEN)
-    def customer_overview(self, token, reads, own_customer_ids, banks=False):
+    def customer_overview(self, token, reads, own_customer_ids, banks=False,
+                          use="portal:overview"):
         with self.db.unit_of_work() as uow:
             session = sessions.touch(uow, token, self._policy())
             if session["kind"] != "customer":
@@ -179,7 +189,7 @@ class IdentityService:
             principal = self._customer_principal(uow, person_code)
             own = {c["customer_id"]: c for c in principal["customers"]
                    if c["relation"] == "self"}
-            acting = {}
+            acting, seen = {}, {}
             for read in reads:
                 customer_id = read.customer_id
                 if customer_id in own:
@@ -188,9 +198,13 @@ class IdentityService:
                 mandate = mandates.check(uow, person_code, customer_id, read.scope, None)
                 acting[customer_id] = next(c for c in principal["customers"]
                                            if c.get("mandate_id") == mandate["mandate_id"])
-                mandates.log_access(uow, customer_id, person_code, "read",
-                                    f"/customers/{customer_id}", read.what,
-                                    mandate["mandate_id"])
+                seen.setdefault(customer_id, (mandate, []))[1].append(read)
+            # one entry per customer per page seen, naming the parts it showed
+            for customer_id, (mandate, parts) in (seen.items() if use else ()):
+                mandates.log_access(
+                    uow, customer_id, person_code, "read", f"/customers/{customer_id}",
+                    "; ".join(r.what for r in parts if r.what), mandate["mandate_id"], use,
+                    {"parts": [r.part for r in parts if r.part]})
             mine = own_customer_ids
             for customer_id in mine:
                 if customer_id not in own:
@@ -202,10 +216,16 @@ class IdentityService:
 
 
     @rpc(api.record_access)
-    def record_access(self, customer_id, person_code, action, resource, what, mandate_id):
+    def record_access(self, customer_id, person_code, action, resource, what, mandate_id,
+                      use=None, details=None):
         with self.db.unit_of_work() as uow:
             mandates.log_access(uow, customer_id, person_code, action, resource, what,
-                                mandate_id)
+                                mandate_id, use, details)
+
+    @rpc(api.record_use_outcome)
+    def record_use_outcome(self, entry_id, customer_id, outcome):
+        with self.db.unit_of_work() as uow:
+            mandates.record_outcome(uow, entry_id, customer_id, outcome)
 
     # -- mandates --------------------------------------------------------------------
 

@@ -1,15 +1,20 @@
-"""Notification texts: one Jinja2 template file per kind and language.
+"""Notification texts: one Jinja2 template file per kind, in English, translated
+through gettext.
 
-``templates/<language>/<kind>.txt`` defines two blocks, ``subject`` and ``body``;
-both are plain text (e-mail is text/plain, the inbox shows text), so nothing is
-HTML-escaped. A value a template names but the event did not carry is an error,
-not a blank in a customer's message.
+``templates/<kind>.txt`` defines two blocks, ``subject`` and ``body``; both are
+plain text (e-mail is text/plain, the inbox shows text), so nothing is
+HTML-escaped. Each sentence is one message (``{% trans %}`` or ``_()``), Estonian
+in ``locale/et/LC_MESSAGES/messages.po``. The bodies use ``{{ _(...) }}`` rather
+than ``{% trans %}`` blocks because trim_blocks would eat the line's newline after
+``{% endtrans %}``. A value a template names but the event did not carry is an
+error, not a blank in a customer's message.
 """
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import FileSystemLoader, StrictUndefined
 
 from services.common import formats
+from services.common.translations import environments
 
 LANGUAGES = ("et", "en")
 DEFAULT_LANGUAGE = "et"
@@ -19,6 +24,7 @@ KINDS = (
     "mandate_expired", "contract_signed", "claim_decided", "case_answered",
 )
 TEMPLATES = Path(__file__).parent / "templates"
+LOCALE_DIR = Path(__file__).parent / "locale"
 
 def _filters(language):
     """Dates, periods and money as the portal and the PDFs show them."""
@@ -27,14 +33,16 @@ def _filters(language):
             "money": lambda amount: formats.money(amount, language)}
 
 
-def _environment(language):
-    env = Environment(loader=FileSystemLoader(TEMPLATES / language), undefined=StrictUndefined,
-                      autoescape=False, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(_filters(language))
-    return env
+def _environments():
+    made = environments(FileSystemLoader(TEMPLATES), LOCALE_DIR, LANGUAGES,
+                        undefined=StrictUndefined, autoescape=False,
+                        trim_blocks=True, lstrip_blocks=True)
+    for language, env in made.items():
+        env.filters.update(_filters(language))
+    return made
 
 
-_ENVIRONMENTS = {language: _environment(language) for language in LANGUAGES}
+_ENVIRONMENTS = _environments()
 
 
 def language_of(value):

@@ -14,7 +14,7 @@ from stdnum.ee import ik
 from werkzeug.wrappers import Response
 
 from services.common.clock import ClockProvider
-from services.common.translations import environments, translations
+from services.common.translations import N_, environments, translations
 from services.common.web import ExclusiveWebServer
 from services.testbank.bank import BadRequest, load_test_bank
 
@@ -76,7 +76,7 @@ def page(template, language, status=200, **context):
 
 
 def text(language, message):
-    """An English text of this module in ``language``."""
+    """An English text of this module (marked with ``N_``) in ``language``."""
     return translations(str(HERE / "locale"), language).gettext(message)
 
 
@@ -101,7 +101,7 @@ class TestBankService:
     @http("GET", "/")
     def index(self, request):
         return page("error.html", "et",
-                    reason=text("et", "Post a signed banklink request to /banklink."))
+                    reason=text("et", N_("Post a signed banklink request to /banklink.")))
 
     @http("POST", "/banklink")
     def banklink(self, request):
@@ -131,17 +131,17 @@ class TestBankService:
         except BadRequest as exc:
             return page("error.html", language, status=400, reason=str(exc))
         if original.get("VK_SERVICE") not in AUTH_REQUESTS:
-            return refused(language, "This is not a login request.")
+            return refused(language, N_("This is not a login request."))
         code = request.form.get("typed_code", "").strip()
         name = request.form.get("typed_name", "").strip()
         if code or name:
             if not ik.is_valid(code) or not name:
-                return refused(language, "Type a valid personal code and a name.")
+                return refused(language, N_("Type a valid personal code and a name."))
         else:
             try:
                 chosen = self.bank.persons[int(request.form.get("person", ""))]
             except (ValueError, IndexError):
-                return refused(language, "Pick a person.")
+                return refused(language, N_("Pick a person."))
             code, name = chosen["person_code"], chosen["name"]
         reply = self.bank.authentication_reply(original, code, name, self.clock.now())
         return page("return.html", language, action=original["VK_RETURN"], fields=reply)
@@ -155,7 +155,7 @@ class TestBankService:
         except BadRequest as exc:
             return page("error.html", language, status=400, reason=str(exc))
         if original.get("VK_SERVICE") not in PAYMENT_REQUESTS:
-            return refused(language, "This is not a payment request.")
+            return refused(language, N_("This is not a payment request."))
         paid = request.form.get("decision") == "pay"
         reply = self.bank.payment_reply(original, merchant, paid, self.clock.now())
         action = original["VK_RETURN"] if paid else original["VK_CANCEL"]

@@ -1,7 +1,8 @@
 """The Quick start's `make run` (`vool run`) on a broker it has never seen and no
 database configured: every service starts, the demo is loaded once everyone
 listens, and the demo grandmother logs in to the portal through the test bank's
-pages and sees both her consumption points; Ctrl-C stops it all; a service killed meanwhile is restarted and the system is
+pages and sees both her consumption points; the demo's history (invoices, a
+payment, a desk answer, a pending claim) is there; Ctrl-C stops it all; a service killed meanwhile is restarted and the system is
 healthy again."""
 import os
 import signal
@@ -49,6 +50,11 @@ def test_make_run_starts_everything_loads_the_demo_and_the_portal_works(vool_run
                                                    grandmother, 13)
         payments = rpc.billing.payments_of(grandmother)
         [case] = rpc.notifications.cases_of(grandmother)
+        [claim] = rpc.contracts.claims_of(grandmother)
+        queued = wait_for(lambda: [c for c in rpc.notifications.list_cases("open")
+                                   if c["kind"] == "consumption_point_claim"], timeout=30,
+                          message="the desk to have the demo's claim")
+        cottage = rpc.contracts.get_contract("VL-000003")["consumption_point"]
     periods = {i["period"] for i in invoices}
     assert len(periods) >= 12                                  # every past month billed
     open_now = [i for i in invoices if i["status"] != "paid"]
@@ -56,6 +62,9 @@ def test_make_run_starts_everything_loads_the_demo_and_the_portal_works(vool_run
     assert [p["source"] for p in payments] == ["statement"] * 2  # the rest paid, both contracts
     assert all(m["consumption"] for m in months[:-1])          # a year of the chart
     assert case["status"] == "answered"
+    assert claim["status"] == "pending"                        # a claim with the desk
+    assert [c["customer"]["customer_id"] for c in queued] == [grandmother]
+    assert claim["address"] != cottage["address"]              # the cottage: hers to claim
 
     vool_run["process"].send_signal(signal.SIGINT)      # Ctrl-C
     assert vool_run["process"].wait(timeout=30) == 0

@@ -10,6 +10,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from services.billing.service import BillingService
 from services.common.errors import Conflict, ValidationFailed
 from services.contracts.service import ContractsService
+from services.gateway import refusals
 from services.gateway.service import GatewayService
 from services.identity.service import IdentityService
 from services.metering.service import MeteringService
@@ -99,6 +100,37 @@ def test_a_customer_submits_and_reads_back_with_the_source_recorded(system, rpc,
                          {"reading_date": "2026-02-20", "registers": {"T1": 1200}})
     assert lower.status_code == 422
     assert "lower than the previous reading (1290 on 2026-02-14)" in lower.json()["detail"]
+
+
+def test_a_refused_reading_is_said_in_the_customer_s_words(system, rpc, real_time_clock):
+    """What the portal says beside the field: every code of a real refusal is in
+    the catalog, its numbers and dates in the page's language."""
+    signed = sign(rpc, initial={"T1": 45600}, start_date="2026-01-01")
+    token = login(system, rpc, real_time_clock)
+    refusals_of = {}
+    for body in ({"reading_date": "2026-02-14", "registers": {"T1": 45000}},
+                 {"reading_date": "2026-03-02", "registers": {"T1": 45700, "T9": 1}},
+                 {"reading_date": "14.02.2026", "registers": {"T1": "45 700"}}):
+        refused = post_reading(system, token, signed, body)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["type"] == "/problems/validation-failed"
+        for error in refused.json()["errors"]:
+            assert refusals.knows(error["code"]), error
+            refusals_of[error["code"]] = error
+    assert set(refusals_of) == {"reading-lower-than-previous", "date-in-future",
+                                "register-unknown", "date-from-datetime-parsing",
+                                "int-parsing"}
+    lower = refusals_of["reading-lower-than-previous"]
+    assert lower["field"] == "registers.T1"
+    assert refusals.describe(lower, "et") == (
+        "Väiksem kui eelmine näit (45 600 kWh, 01.01.2026). Vaata arvesti näit uuesti üle.")
+    assert refusals.describe(lower, "en") == (
+        "Lower than the previous reading (45,600 kWh on 1 January 2026). "
+        "Check the number on the meter.")
+    assert refusals.describe(refusals_of["date-in-future"], "et") == (
+        "Kuupäev ei saa olla hilisem kui täna (01.03.2026).")
+    assert refusals.describe_problem("validation-failed", {}, "en", "") == (
+        "Please check the fields marked below.")
 
 
 def test_a_five_digit_register_rolls_over(system, rpc, real_time_clock):

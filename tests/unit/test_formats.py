@@ -42,3 +42,14 @@ def test_spaces_are_plain_so_that_amounts_can_be_searched_and_copied():
 def test_an_unknown_language_reads_as_estonian():
     assert formats.money("5.5", "fi") == "5,50 €"
     assert formats.day("2026-03-01", "fi") == "01.03.2026"
+
+
+def test_a_typed_date_is_read_day_first_as_the_locale_writes_it_or_iso():
+    from datetime import date
+    for language in ("et", "en"):
+        for typed in ("16.12.2026", "16/12/2026", "16. 12. 2026", "2026-12-16", " 16-12-2026 "):
+            assert formats.parse_day(typed, language) == date(2026, 12, 16), (language, typed)
+        # no guessing: a month 13, a 31st of February, a two-digit year, words
+        for typed in ("12.31.2026", "31.02.2026", "16.12.26", "2026-13-01", "eile", "", None):
+            assert formats.parse_day(typed, language) is None, (language, typed)
+    assert formats.typed_day("2026-03-01", "en") == "01.03.2026"   # as the inputs show it

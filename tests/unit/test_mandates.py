@@ -80,13 +80,22 @@ def test_what_cannot_be_granted(db):
     with pytest.raises(ValidationFailed) as theirs:
         grant(db, consumption_point_ids=["cp-3"])                       # the grandchild's
     assert theirs.value.errors[0]["field"] == "consumption_point_ids"
+    assert theirs.value.errors[0]["code"] == "consumption-point-foreign"
     with pytest.raises(ValidationFailed) as backdated:
         grant(db, valid_from=date(2026, 4, 1))
-    assert backdated.value.errors[0]["field"] == "valid_from"
+    assert backdated.value.errors == [{
+        "field": "valid_from", "message": "must not be in the past", "code": "date-in-past",
+        "params": {"today": "2026-05-01"}}]
+    with pytest.raises(ValidationFailed) as ended:             # from today, until yesterday
+        grant(db, valid_until=date(2026, 4, 30))
+    assert ended.value.errors == [{
+        "field": "valid_until", "message": "must not be before valid_from (2026-05-01)",
+        "code": "date-before-start", "params": {"valid_from": "2026-05-01"}}]
     with db.unit_of_work() as uow, pytest.raises(ValidationFailed) as to_herself:
         mandates.grant(uow, "c-gm", api.MandateGrant(
             grantee_person_code=GRANDMOTHER, scopes=["invoices:read"]), "online", GRANDMOTHER)
     assert to_herself.value.errors[0]["field"] == "grantee_person_code"
+    assert to_herself.value.errors[0]["code"] == "grantee-is-grantor"
     grant(db, valid_until=date(2026, 5, 31))
     with pytest.raises(Conflict):
         grant(db, valid_from=date(2026, 5, 20))                         # overlaps

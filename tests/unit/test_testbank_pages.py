@@ -1,30 +1,13 @@
 """The test bank speaks the merchant's language (VK_LANG), from a .po catalog
 that covers every text of its pages."""
-from pathlib import Path
-
-from babel.messages.extract import extract_from_dir
-from babel.messages.pofile import read_po
-
 from services.testbank import service as testbank
-
-HERE = Path(testbank.__file__).parent
-METHODS = [("templates/**.html", "jinja2.ext:babel_extract"), ("service.py", "python")]
-KEYWORDS = {"_": None, "gettext": None, "text": (2,), "refused": (2,)}
+from tests.unit.test_message_catalogs import source_texts
 
 
-def source_texts():
-    return {message for _, _, message, _, _ in extract_from_dir(
-        HERE, METHODS, keywords=KEYWORDS, options_map={"**.html": {}})}
-
-
-def test_every_text_of_the_bank_is_translated_and_nothing_else_is_in_the_catalog():
-    with open(HERE / "locale/et/LC_MESSAGES/messages.po", "rb") as po:
-        catalog = read_po(po, locale="et")
-    translated = {m.id for m in catalog if m.id and m.string}
-    texts = source_texts()
+def test_the_texts_of_the_pages_and_of_the_refusals_are_in_the_catalog():
+    # that each has its translation, and nothing else is there: test_message_catalogs
+    texts = source_texts("services/testbank")
     assert "Pick a demo person" in texts and "Type a valid personal code and a name." in texts
-    assert texts - translated == set()
-    assert translated - texts == set()
 
 
 def login_page(vk_lang):

@@ -11,7 +11,7 @@ def start_bank_payment(services, principal, cid, bank, invoice_nos, consumption_
     no such bank (the API names the route that lists them, the portal does not);
     the bank's pages speak ``language``."""
     if bank not in {b["id"] for b in services.call("identity", "list_banks")}:
-        raise ValidationFailed.field("bank", unknown_bank)
+        raise ValidationFailed.field("bank", unknown_bank, "bank-unknown")
     order = services.call("billing", "start_bank_payment", cid, invoice_nos, bank,
                           actor(principal), consumption_point_ids)
     form = services.call("identity", "payment_request", bank, order["stamp"],

@@ -9,29 +9,30 @@ from eventlet import corolocal
 from nameko.web.handlers import HttpRequestHandler
 from werkzeug.utils import redirect
 
-from services.common.errors import (Forbidden, ServiceUnavailable, Unauthenticated,
+from services.common.clock import clock as process_clock
+from services.common.errors import (Forbidden, NotFound, ServiceUnavailable, Unauthenticated,
                                     VoolError)
-from services.common.scopes import SCOPES
-from services.gateway.actions import customers as customer_actions
-from services.gateway.actions import mandates as mandate_actions
+from services.common.translations import N_
 from services.gateway.actions import payments as payment_actions
 from services.gateway.actions import readings as reading_actions
 from services.gateway.actions import sessions as session_actions
-from services.gateway.auth import (SELF_ONLY, SESSION_COOKIE, authorize, session_token,
-                                   set_session_cookie, visible_points)
+from services.gateway import consumption_chart
+from services.gateway.auth import (SESSION_COOKIE, actor, authorize,
+                                   session_token, set_session_cookie, visible_points)
 from services.gateway.http import ProblemWebServer, form_body, public_url
 from services.gateway.portal import forms
-from services.gateway.portal.rendering import (LANGUAGE_COOKIE, error_page, http_error_page,
-                                               language_of, render, words)
-from services.gateway.portal.texts import LANGUAGES
+from services.gateway.portal.rendering import (LANGUAGE_COOKIE, LANGUAGES, error_page,
+                                               http_error_page, language_of, render, words)
+from services.gateway.portal import view
 from services.gateway.portal.view import customer_views
+from services.gateway.uses import page_use
 from services.gateway.problems import status_of
-from services.notifications.api import CUSTOMER_KINDS
 
 log = logging.getLogger(__name__)
 
 LOGIN_COOKIE = "vool_login"      # the browser's half of a login in progress
 LOGIN_COOKIE_SECONDS = 30 * 60   # as long as identity keeps a login request open
+ACTING_COOKIE = "vool_acting"    # whom she acts for now (this browser session)
 
 
 class Page(HttpRequestHandler):
@@ -60,11 +61,11 @@ class Page(HttpRequestHandler):
         known = status_of(exc)
         if known is None:
             log.error("unhandled error on a portal page", exc_info=exc)
-            status, title, detail = 500, "Something went wrong", "It has been logged."
+            status, title, detail = 500, N_("Something went wrong"), N_("It has been logged.")
         else:
             (status, title), detail = known, str(exc)
         return error_page(getattr(self._requests, "value", None), status, title, detail,
-                          getattr(exc, "errors", None) or [])
+                          getattr(exc, "errors", None) or [], getattr(exc, "code", None))
 
 
 page = Page.decorator
@@ -75,18 +76,60 @@ class PortalRoutes:
 
     @page("GET", "/")
     def portal_home(self, request):
-        try:
-            principal = authorize(self.services, self.principals, request, "customer",
-                                  token=session_token(request))
-        except Unauthenticated:
+        principal = self._signed_in(request)
+        if principal is None:
             ended = session_token(request) is not None
             return self._login_page(request, message=words(
                 request, "Your session has ended; log in again.") if ended else None)
-        notice = {"paid": "Thank you: your payment was received.",
-                  "cancelled": "The payment was cancelled at the bank; nothing was paid."
+        entry = self._chosen(request, principal)
+        if entry is None:
+            raise NotFound("you may act for no customer now")
+        notice = {"paid": N_("Thank you: your payment was received."),
+                  "cancelled": N_("The payment was cancelled at the bank; nothing was paid.")
                   }.get(request.args.get("payment"))
-        return self._home(request, principal, {"part": "page", "message": notice}
-                          if notice else None)
+        cid = entry["customer_id"]
+        if notice and "invoices:read" in entry["scopes"]:     # back from the bank
+            return self._invoices(request, principal, {"message": notice})
+        return self._overview(request, principal, {"message": notice} if notice else None,
+                              cid=cid)
+
+    @page("GET", "/customers/<cid>/")
+    def portal_overview(self, request, cid):
+        principal = self._signed_in(request)
+        if principal is None:
+            return redirect("/", code=303)
+        return self._overview(request, principal, cid=cid)
+
+    @page("GET", "/customers/<cid>/consumption-points/<cp>")
+    def portal_point(self, request, cid, cp):
+        principal = self._signed_in(request)
+        if principal is None:
+            return redirect("/", code=303)
+        return self._point(request, principal, None, cid=cid, cp=cp)
+
+    @page("GET", "/customers/<cid>/invoices")
+    def portal_invoices(self, request, cid):
+        principal = self._signed_in(request)
+        if principal is None:
+            return redirect("/", code=303)
+        return self._invoices(request, principal, cid=cid)
+
+    @page("POST", "/acting-for")
+    def portal_acting_for(self, request):
+        """Whom she acts for from now on, in this browser session (a cookie with no
+        age: it ends with the browser)."""
+        token = session_token(request)
+        if not token:
+            return redirect("/", code=303)
+        forms.check_csrf(request, token)
+        principal = authorize(self.services, self.principals, request, "customer",
+                              token=token)
+        entry = self._acting(request, principal, form_body(request).get("customer_id", ""))
+        response = redirect(f"/customers/{entry['customer_id']}/", code=303)
+        response.set_cookie(ACTING_COOKIE, entry["customer_id"], httponly=True,
+                            samesite="Lax", path="/",
+                            secure=public_url(self.config).startswith("https://"))
+        return response
 
     @page("GET", "/language/<language>")
     def portal_language(self, request, language):
@@ -145,37 +188,21 @@ class PortalRoutes:
     @page("POST", "/customers/<cid>/consumption-points/<cp>/readings")
     def portal_submit_reading(self, request, cid, cp):
         def submit(principal, form):
-            reading, key = forms.reading(form)
+            reading, key = forms.reading(form, language_of(request))
             return {"reading": reading_actions.submit_reading(self.services, principal, cid,
                                                               cp, reading, key)}
         return self._act(request, cid, "readings:write", f"point:{cp}", submit, cp,
                          "Submit a reading (portal)")
 
-    @page("POST", "/customers/<cid>/contact")
-    def portal_change_contact(self, request, cid):
-        def change(principal, form):
-            customer_actions.change_contact(self.services, principal, cid,
-                                            forms.contact_change(form))
-            return {"message": "Your contact details were changed."}
-        return self._act(request, cid, "contact:write", "contact", change, None,
-                         "Change contact details (portal)")
-
-    @page("POST", "/customers/<cid>/feedback")
-    def portal_send_feedback(self, request, cid):
-        def send(principal, form):
-            customer_actions.write_to_desk(self.services, principal, cid, forms.feedback(form))
-            return {"message": "Thank you: your message is with our service desk."}
-        return self._act(request, cid, "feedback:write", "feedback", send, None,
-                         "Write to the desk (portal)")
-
-    @page("POST", "/customers/<cid>/consumption-point-claims")
-    def portal_claim_point(self, request, cid):
-        def claim(principal, form):
-            customer_actions.claim_point(self.services, principal, cid, forms.claim(form))
-            return {"message": "Your claim is with our service desk; we will tell you what "
-                               "they decide."}
-        return self._act(request, cid, "consumption-points:claim", "claims", claim, None,
-                         "Claim a consumption point (portal)")
+    @page("POST", "/customers/<cid>/consumption-points/<cp>/readings/<reading_id>/withdraw")
+    def portal_withdraw_reading(self, request, cid, cp, reading_id):
+        def withdraw(principal, form):
+            self.services.call("metering", "withdraw_reading", cp, reading_id, cid,
+                               actor(principal))
+            return {"message": "Your reading is withdrawn. Send the right one when you "
+                               "have it."}
+        return self._act(request, cid, "readings:write", f"point:{cp}", withdraw, cp,
+                         "Withdraw a reading (portal)")
 
     @page("POST", "/customers/<cid>/payments")
     def portal_pay(self, request, cid):
@@ -189,23 +216,6 @@ class PortalRoutes:
         return self._act(request, cid, "payments:write", "payment", pay, None,
                          "Pay invoices (portal)")
 
-    @page("POST", "/customers/<cid>/mandates")
-    def portal_grant_mandate(self, request, cid):
-        def grant(principal, form):
-            mandate_actions.grant_mandate(self.services, self.principals, principal, cid,
-                                          forms.mandate_grant(form, request.form.getlist("scopes")))
-            return {"message": "The mandate is granted; they can act for you from today."}
-        return self._act(request, cid, SELF_ONLY, "mandates", grant, None,
-                         "Grant a mandate (portal)")
-
-    @page("POST", "/customers/<cid>/mandates/<mandate_id>/revoke")
-    def portal_revoke_mandate(self, request, cid, mandate_id):
-        def revoke(principal, form):
-            mandate_actions.revoke_mandate(self.services, principal, cid, mandate_id)
-            return {"message": "The mandate is revoked: it no longer works."}
-        return self._act(request, cid, SELF_ONLY, "mandates", revoke, None,
-                         "Revoke a mandate (portal)")
-
     @page("POST", "/payments/<bank>/return")
     def portal_payment_return(self, request, bank):
         """The bank's reply to a payment (the customer's browser, or the bank itself
@@ -214,10 +224,12 @@ class PortalRoutes:
         return redirect(f"/?payment={'paid' if paid['status'] == 'paid' else 'cancelled'}",
                         code=303)
 
-    def _act(self, request, cid, scope, part, action, cp, what):
+    def _act(self, request, cid, scope, part, action, cp, what, page=None):
         """A form's change for customer ``cid``: authorized like the API's route,
-        the form's token checked, then the page again with what came of it beside
-        the form (a refusal names the fields); a service that is down is a 503 page."""
+        the form's token checked, then ``page(request, principal, outcome, status)``
+        (the page the form is on; by default the one its ``part`` belongs to) with
+        what came of it; a refusal keeps what she typed (``outcome["form"]``) and
+        names the fields. A service that is down is a 503 page."""
         token = session_token(request)
         if not token:
             raise Unauthenticated("log in first", code="unauthenticated")
@@ -233,14 +245,69 @@ class PortalRoutes:
             raise
         except VoolError as exc:      # refused: said beside the form it came from
             status = status_of(exc)[0]
-            outcome.update(detail=str(exc), errors=getattr(exc, "errors", None) or [])
+            errors = getattr(exc, "errors", None) or []
+            at_field, rest = forms.field_errors(errors, set(request.form))
+            outcome.update(detail=str(exc), errors=errors, field_errors=at_field,
+                           other_errors=rest, code=getattr(exc, "code", None),
+                           params=getattr(exc, "params", None), form=request.form)
         if "to_bank" in outcome:
             return render(request, "to_bank.html", form=outcome["to_bank"])
         if "reading" in outcome:
             status = 201
-        home_principal = authorize(self.services, self.principals, request, "customer",
+        page_principal = authorize(self.services, self.principals, request, "customer",
                                    token=token)
-        return self._home(request, home_principal, outcome, status)
+        if page is None:
+            page = self._page_of(part, cid, cp)
+        return page(request, page_principal, outcome, status)
+
+    def _page_of(self, part, cid, cp):
+        """The page a form of ``part`` is on, as ``_act``'s ``page``."""
+        if part.startswith("point:"):
+            return lambda request, principal, outcome, status: self._point(
+                request, principal, outcome, status, cid=cid, cp=cp)
+        if part == "payment":
+            return lambda request, principal, outcome, status: self._invoices(
+                request, principal, outcome, status, cid=cid)
+        return lambda request, principal, outcome, status: self._overview(
+            request, principal, outcome, status, cid=cid)
+
+    # -- the frame ---------------------------------------------------------------------
+
+    def _signed_in(self, request):
+        """The customer of the session, or None (no session, or it has ended)."""
+        try:
+            return authorize(self.services, self.principals, request, "customer",
+                             token=session_token(request))
+        except Unauthenticated:
+            return None
+
+    def _acting(self, request, principal, cid):
+        """The entry of ``principal["customers"]`` for ``cid``: whom she acts for on
+        this page; a customer she may not act for does not exist for her (404)."""
+        for entry in principal["customers"]:
+            if entry["customer_id"] == cid:
+                return entry
+        raise NotFound(f"no customer {cid}")
+
+    def _chosen(self, request, principal):
+        """Whom she acts for now: the switcher's choice of this session, else
+        herself, else the first she may act for."""
+        customers = principal["customers"]
+        chosen = request.cookies.get(ACTING_COOKIE)
+        return (next((c for c in customers if c["customer_id"] == chosen), None)
+                or next((c for c in customers if c["relation"] == "self"), None)
+                or (customers[0] if customers else None))
+
+    def _page(self, request, template, principal, cid, current, status=200, **values):
+        """A page of customer ``cid`` in the portal's frame (base.html): who she is,
+        whom she acts for (and under what), the switcher and the navigation. It
+        authorizes nothing: the caller has."""
+        token = session_token(request)
+        return render(request, template, status=status, person=principal["person"],
+                      acting=self._acting(request, principal, cid),
+                      customers=principal["customers"], current=current,
+                      csrf_field=forms.CSRF_FIELD, csrf_token=forms.csrf_token(token),
+                      **values)
 
     # -- the pages' contents ---------------------------------------------------------
 
@@ -253,11 +320,61 @@ class PortalRoutes:
             status = 503
         return render(request, "login.html", status=status, banks=banks, message=message)
 
+    def _overview(self, request, principal, outcome=None, status=200, cid=None):
+        entry = self._acting(request, principal, cid)
+        if outcome and outcome.get("errors"):   # no form here: every error in the box
+            outcome = {**outcome, "field_errors": {}, "other_errors": outcome["errors"]}
+        [customer] = customer_views(self.services, session_token(request), [entry],
+                                    overview=True, use=page_use(request, "overview"))
+        today = process_clock.today()
+        for point in customer["points"] or ():
+            view.mark_due(point, today)
+        return self._page(request, "overview.html", principal, cid, "overview", status,
+                          customer=customer, outcome=outcome or {})
+
+    def _point(self, request, principal, outcome=None, status=200, cid=None, cp=None):
+        entry = self._acting(request, principal, cid)
+        point = view.mark_due(view.point_view(self.services, session_token(request), entry,
+                                              cp, page_use(request, "point")),
+                              process_clock.today())
+        return self._page(request, "point.html", principal, cid, "overview", status,
+                          point=point, outcome=outcome or {}, today=process_clock.today(),
+                          charts=self._charts(request, point),
+                          register_field=forms.REGISTER_FIELD,
+                          new_key=lambda: uuid.uuid4().hex)
+
+    def _charts(self, request, point):
+        """A chart per register of the point's consumption by month, each with the
+        same numbers for its table (in the page's language)."""
+        if not point.get("months"):
+            return []
+        language, charts = language_of(request), []
+        for register in point["meter"]["registers"]:
+            code = register["code"]
+            rows = consumption_chart.rows(point["months"], code)
+            title = words(request, "Consumption of register %(code)s at %(address)s by "
+                                   "month, kWh") % {"code": code, "address": point["address"]}
+            description = words(request, "Bars for each of the last 13 months, each beside "
+                                         "the same month a year before; the table below "
+                                         "gives the numbers.")
+            charts.append({"register": code, "rows": rows, "title": title,
+                           "svg": consumption_chart.svg(
+                               rows, title, description, language,
+                               legend=(words(request, "The month"),
+                                       words(request, "A year before")),
+                               chart_id=f"chart-{code}")})
+        return charts
+
+    def _invoices(self, request, principal, outcome=None, status=200, cid=None):
+        if cid is None:
+            cid = self._chosen(request, principal)["customer_id"]
+        entry = self._acting(request, principal, cid)
+        invoices = view.invoices_view(self.services, session_token(request), entry,
+                                      page_use(request, "invoices"))
+        return self._page(request, "invoices.html", principal, cid, "invoices", status,
+                          invoices=invoices, outcome=outcome or {})
+
     def _home(self, request, principal, outcome=None, status=200):
-        token = session_token(request)
-        return render(request, "home.html", status=status, person=principal["person"],
-                      customers=customer_views(self.services, token, principal["customers"]),
-                      outcome=outcome or {},
-                      csrf_field=forms.CSRF_FIELD, csrf_token=forms.csrf_token(token),
-                      register_field=forms.REGISTER_FIELD, new_key=lambda: uuid.uuid4().hex,
-                      feedback_kinds=CUSTOMER_KINDS, scopes=SCOPES)
+        """The overview of whom she acts for now (kept for the callers of before)."""
+        return self._overview(request, principal, outcome, status,
+                              cid=self._chosen(request, principal)["customer_id"])

@@ -2,31 +2,45 @@
 language. Knows nothing of routes or services."""
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-from markupsafe import Markup, escape
+from jinja2 import FileSystemLoader, select_autoescape
 from werkzeug.wrappers import Response
 
-from services.gateway.portal.texts import CATALOGS, DEFAULT_LANGUAGE, LANGUAGES
+from services.common import formats
+from services.common.translations import environments, translations
+from services.common.translations import N_
+from services.gateway import refusals
+
+HERE = Path(__file__).parent
+LANGUAGES = ("et", "en")
+DEFAULT_LANGUAGE = "et"
 
 LANGUAGE_COOKIE = "vool_lang"
 
 
-def _environment(catalog):
-    """The templates in one language: ``_()`` gives its words; a text it lacks shows
-    as written, escaped like any value."""
-    environment = Environment(
-        loader=FileSystemLoader(Path(__file__).parent / "templates"),
-        autoescape=select_autoescape(["html"]), extensions=["jinja2.ext.i18n"])
-
-    def gettext(text):
-        return Markup(catalog[text]) if text in catalog else escape(text)
-
-    environment.install_gettext_callables(gettext, lambda one, many, n: gettext(
-        one if n == 1 else many), newstyle=True)
-    return environment
+#: the templates in each language; their texts are English msgids, Estonian in
+#: locale/et/LC_MESSAGES/messages.po (a text it lacks shows in English)
+TEMPLATES = environments(FileSystemLoader(HERE / "templates"), HERE / "locale", LANGUAGES,
+                         autoescape=select_autoescape(["html"]))
 
 
-TEMPLATES = {language: _environment(catalog) for language, catalog in CATALOGS.items()}
+def _install_formats(env, language):
+    """Dates, months, money and numbers in the page's language (formats.py, Babel)."""
+    env.filters.update({
+        "day": lambda value, short=False: formats.day(value, language, short) if value else "",
+        "month": lambda period: formats.month(period, language),
+        "moment": lambda value: formats.moment(value, language) if value else "",
+        "money": lambda amount: formats.money(amount, language),
+        "number": lambda value: formats.number(value, language),
+        "typed_day": lambda value: formats.typed_day(value, language),
+    })
+    # a refusal's field error, in the page's language (the refusals catalog)
+    env.globals["field_message"] = lambda error: refusals.describe(error, language)
+    env.globals["problem_message"] = lambda code, params, fallback: refusals.describe_problem(
+        code, params or {}, language, fallback)
+
+
+for _language, _env in TEMPLATES.items():
+    _install_formats(_env, _language)
 
 
 def language_of(request):
@@ -40,7 +54,7 @@ def language_of(request):
 
 def words(request, text):
     """A text of ours in the page's language (for what Python says on a page)."""
-    return CATALOGS[language_of(request)].get(text, text)
+    return translations(str(HERE / "locale"), language_of(request)).gettext(text)
 
 
 #: pages carry personal data: not kept by caches or the Back button after logout,
@@ -58,9 +72,21 @@ def render(request, template, status=200, **values):
                     headers=PAGE_HEADERS)
 
 
-def error_page(request, status, title, detail, errors=()):
+#: the error pages' titles (services/gateway/problems.py), marked here for the catalog
+ERROR_TITLES = (
+    N_("A service is unavailable"), N_("Authentication is required"), N_("Bad request"),
+    N_("Conflict"), N_("Internal error"), N_("Method not allowed"), N_("Not allowed"),
+    N_("Not found"), N_("Request Entity Too Large"),
+    N_("The request body is not valid JSON"), N_("The request is not valid"),
+    N_("Too many attempts"), N_("Unsupported media type"), N_("Something went wrong"))
+
+
+def error_page(request, status, title, detail, errors=(), code=None):
+    """A refusal as a page; ``code`` (the problem's) says it in the page's language
+    (services.gateway.refusals), ``detail`` when the catalog has no words for it."""
     return render(request, "error.html", status=status, title=title, detail=detail,
-                  errors=list(errors))
+                  errors=list(errors), code=code or {404: "not-found"}.get(status),
+                  status_code=status)
 
 
 def wants_page(request):

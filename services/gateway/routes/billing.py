@@ -119,7 +119,8 @@ class BillingRoutes:
                 raise NotFound(f"no payment book {reference_no}")
             self.services.call("identity", "record_access", book["customer_id"],
                                request.principal["person"]["person_code"], "read",
-                               request.path, "Payment book", acting["mandate_id"])
+                               request.path, "Payment book", acting["mandate_id"],
+                               "payment_book", {"reference_no": reference_no})
         contract = self.services.call("contracts", "get_contract", book["contract_no"])
         point = contract["consumption_point"]
         book["consumption_point"] = {"id": point["id"], "eic": point["eic"],
