@@ -16,11 +16,15 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-import requests
+from eventlet import patcher
 
 from services.common.config import PROJECT_ROOT
 from services.common.translations import translations
 from tests.e2e.chromium import PHONE, PassingPages, check_accessibility
+
+if patcher.is_monkey_patched("thread"):   # Playwright's sync API would hang: say why instead
+    raise RuntimeError("the browser tests run only with VOOL_EVENTLET_PATCH=0 (see the root "
+                       "conftest.py); make test runs them so")
 
 pytestmark = pytest.mark.timeout(300)
 
