@@ -47,8 +47,9 @@ class Walk:
                                            timezone_id="Europe/Tallinn",
                                            viewport=viewport or {"width": 1280, "height": 900})
         # the pages that go on by themselves: on to the bank, back from it
-        self.passing = PassingPages(self.context, "**/login/testbank", "**/banklink/authenticate",
-                                    "**/banklink/pay")
+        self.passing = PassingPages(self.context, "**/login/testbank", "**/customers/*/payments",
+                                    "**/banklink/authenticate", "**/banklink/pay")
+        self.passed = 0       # how many of those were checked
         self.page = self.context.new_page()
         self.portal = translations(str(PORTAL_LOCALE), language).gettext
         self.bank = translations(str(BANK_LOCALE), language).gettext
@@ -62,7 +63,7 @@ class Walk:
         """axe on the page shown now (and on any page it went through on its way)."""
         self.page.wait_for_load_state()
         assert self.page.evaluate("document.documentElement.lang") == self.language
-        self.passing.check()
+        self.passed += self.passing.check()
         check_accessibility(self.page)
         self.checked.append(self.page.url)
         return self.page
@@ -89,6 +90,7 @@ class Walk:
     def login(self, person):
         """Through the test bank's own pages, as one of its demo persons."""
         self.go("/")
+        passed = self.passed
         self.click("button", "Test Bank")
         assert self.page.url.startswith(self.system["bank"])
         assert self.page.locator("h1").inner_text() == self.bank(
@@ -97,6 +99,7 @@ class Walk:
         self.click("button", self.bank("Log in"))
         assert self.page.url.startswith(self.system["gateway"])
         assert self.heading() == self._("Overview")
+        assert self.passed == passed + 2     # on to the bank, back from it
         return self.page
 
     def nav(self, name):
@@ -219,10 +222,14 @@ def test_the_grandmother_and_her_grandchild_walk_the_story(walks, language):
     # pay it through the bank, and see it paid
     row.locator('input[name="invoice_no"]').check()
     page.get_by_label(_("Through the bank")).select_option("testbank")
+    passed = her.passed
     her.click("button", _("Pay"))
     assert page.url.startswith(her.system["bank"])
+    assert page.locator("h1").inner_text().startswith(her.bank("Pay %(amount)s to %(merchant)s")
+                                                      .split("%")[0])
     her.click("button", her.bank("Pay"))
     assert page.url.startswith(her.system["gateway"])
+    assert her.passed == passed + 2          # on to the bank, back from it
     paid = page.locator("table.invoices tbody tr", has_text=invoice_no)
     assert paid.locator('input[name="invoice_no"]').count() == 0
     assert _("paid") in paid.inner_text()
