@@ -3,7 +3,9 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: install run test docs messages bench bench-readings bench-billing bench-sweep chaos clean
+AXE     = tests/e2e/browser/node_modules/.installed
+
+.PHONY: install run test screenshots docs messages bench bench-readings bench-billing bench-sweep chaos clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -11,13 +13,22 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-install: $(BIN)/.installed
+# axe-core for the browser tests, as package-lock.json pins it
+$(AXE): tests/e2e/browser/package.json tests/e2e/browser/package-lock.json
+	cd tests/e2e/browser && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(BIN)/.installed $(AXE)
 
 run: install        ## every service and the gateway on :8000; Ctrl-C stops them all
 	$(BIN)/vool run
 
-test: install       ## the import boundaries (.importlinter), then unit, integration and end-to-end tests on RabbitMQ and PostgreSQL
+test: install       ## the import boundaries (.importlinter), then unit, integration and end-to-end tests on RabbitMQ and PostgreSQL, then the browser tests (Chromium, axe-core)
 	$(BIN)/lint-imports && $(BIN)/pytest
+	VOOL_EVENTLET_PATCH=0 $(BIN)/pytest tests/e2e/test_portal_browser.py
+
+screenshots: install  ## docs/portal/<page>-<lang>.png of the portal's main pages, from a `vool run` of the demo
+	VOOL_EVENTLET_PATCH=0 $(BIN)/python -m tests.e2e.screenshots
 
 docs: install       ## write docs/rpc.md and docs/asyncapi.json from the services' api.py
 	$(BIN)/vool docs

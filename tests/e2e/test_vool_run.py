@@ -14,62 +14,17 @@ from pathlib import Path
 
 import pytest
 import requests
-import yaml
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.common.config import PROJECT_ROOT
-from tests.browser import forms
-from tests.conftest import free_port, wait_for
+from tests.conftest import wait_for
+from tests.e2e.system import output, portal_login, running_vool
 
 
 @pytest.fixture
 def vool_run(broker, tmp_path):
-    vhost, amqp_uri = broker.new_vhost()   # a fresh broker: no queue exists yet
-    gateway_port, bank_port = free_port(), free_port()
-    banks = yaml.safe_load((PROJECT_ROOT / "deploy" / "config" / "banks.yaml").read_text())
-    for bank in banks["banks"]:
-        bank["url"] = f"http://127.0.0.1:{bank_port}/banklink"
-    (tmp_path / "banks.yaml").write_text(yaml.safe_dump(banks))
-    env = {k: v for k, v in os.environ.items()
-           if k != "DATABASE_URL" and not (k.startswith("VOOL_") and k.endswith("_DATABASE_URL"))}
-    env.update({"AMQP_URI": amqp_uri, "VOOL_VAR_DIR": str(tmp_path / "var"),
-                "VOOL_GATEWAY_ADDRESS": f"127.0.0.1:{gateway_port}",
-                "VOOL_TESTBANK_ADDRESS": f"127.0.0.1:{bank_port}",
-                "VOOL_PUBLIC_URL": f"http://127.0.0.1:{gateway_port}",
-                "VOOL_BANKS_FILE": str(tmp_path / "banks.yaml"), "VOOL_LOG_LEVEL": "WARNING",
-                "PYTHONWARNINGS": "ignore::DeprecationWarning"})
-    log = open(tmp_path / "vool.log", "w+")
-    process = subprocess.Popen([sys.executable, "-m", "services.cli", "run"], cwd=PROJECT_ROOT,
-                               env=env, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
-    try:
-        yield {"gateway": f"http://127.0.0.1:{gateway_port}", "process": process, "log": log,
-               "amqp_uri": amqp_uri, "var_dir": str(tmp_path / "var")}
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-        broker.drop_vhost(vhost)
-
-
-def output(run):
-    run["log"].seek(0)
-    return run["log"].read()
-
-
-def portal_login(gateway, person_index):
-    """Through the test bank's own pages, choosing one of its demo persons."""
-    browser = requests.Session()
-    [to_bank] = forms(browser.post(f"{gateway}/login/testbank", timeout=10).text)
-    bank_page = browser.post(to_bank["action"], data=to_bank["fields"], timeout=10)
-    [login] = forms(bank_page.text, to_bank["action"])
-    reply_page = browser.post(login["action"], data={**login["fields"],
-                                                     "person": person_index}, timeout=10)
-    [reply] = forms(reply_page.text, login["action"])
-    return browser.post(reply["action"], data=reply["fields"], timeout=10)
+    with running_vool(broker, tmp_path) as run:
+        yield run
 
 
 def test_make_run_starts_everything_loads_the_demo_and_the_portal_works(vool_run):
