@@ -178,6 +178,8 @@ def test_the_grandmother_and_her_grandchild_walk_the_story(walks, language):
     lower = {first: last[first] - 100, **{code: last[code] + 3 for code in others}}
     enter_reading(her, lower)
     assert page.locator("#result[role=alert]").is_visible()
+    # the answer lands on its result: focused, so a screen reader says it first
+    assert page.evaluate("document.activeElement.id") == "result"
     typed = page.get_by_label(_("Register %(code)s, kWh", code=first))
     assert field_refusal(page, typed.get_attribute("name"))
     assert typed.input_value() == str(lower[first])
@@ -186,6 +188,7 @@ def test_the_grandmother_and_her_grandchild_walk_the_story(walks, language):
     enter_reading(her, right)
     assert page.locator("#result[role=status]").inner_text().startswith(
         _("Reading accepted, used:"))
+    assert page.evaluate("document.activeElement.id") == "result"
 
     # a slip of the finger (two thousand kWh in a day): held for review; the right one
     # replaces it, or she withdraws it
@@ -248,6 +251,7 @@ def test_the_grandmother_and_her_grandchild_walk_the_story(walks, language):
     page.get_by_label(re.compile("^" + re.escape(_("Phone")))).fill("+372 5555 1234")
     her.click("button", _("Save the contact details"))
     assert page.locator("#result[role=status]").is_visible()
+    assert page.evaluate("document.activeElement.id") == "result"
 
     # the cottage recorded under her late husband: claimed, with the desk
     page.get_by_label(_("Address"), exact=True).fill(COTTAGE["address"])
