@@ -1,10 +1,15 @@
-"""The containers' healthcheck: ``python -m services.healthcheck <service>``.
+"""The containers' healthcheck: ``python -m services.healthcheck <service> [--live|--ready]``.
 
 A backend service (identity, contracts, metering, billing, notifications) is asked
-for its ``health`` RPC over the broker at ``AMQP_URI``; it is healthy when it
-answers ``{"status": "ok", ...}`` in time. The gateway is asked
-``GET http://127.0.0.1:<port>/health`` (the port of ``VOOL_GATEWAY_ADDRESS``) and is
-healthy on HTTP 200, which it answers only when every backend service is.
+for its ``health`` RPC over the broker at ``AMQP_URI``. ``--live``: it is alive when
+it answers at all in time (the process runs and consumes its queue, whatever its
+database says); ``--ready`` and the default: when it answers ``{"status": "ok", ...}``
+(its database answered too).
+
+The gateway is asked over HTTP on the port of ``VOOL_GATEWAY_ADDRESS``: ``--live``
+``GET /health/live``; ``--ready`` ``GET /health/ready`` (its broker is usable; a
+backend that is down does not make it unready); neither ``GET /health``, which is
+200 only when every backend service is healthy.
 
 Exit status: 0 healthy, 1 unhealthy or unreachable (the reason on stderr, never a
 traceback), 2 usage error. The whole check takes about ``--timeout`` seconds at most.
@@ -47,8 +52,12 @@ class Unhealthy(Exception):
     """The check ran and the answer was not good (the message says why)."""
 
 
-def gateway_health_url(address=None):
-    """``http://127.0.0.1:<port>/health`` for the address the gateway listens on."""
+MODES = ("all", "live", "ready")
+_GATEWAY_PATHS = {"all": "/health", "live": "/health/live", "ready": "/health/ready"}
+
+
+def gateway_health_url(address=None, mode="all"):
+    """``http://127.0.0.1:<port>/health[/live|/ready]`` for where the gateway listens."""
     address = address or os.environ.get("VOOL_GATEWAY_ADDRESS") or DEFAULT_GATEWAY_ADDRESS
     match = _ADDRESS.match(address.strip())
     if match is None:
@@ -56,7 +65,7 @@ def gateway_health_url(address=None):
     host = match.group("host") or ""
     if host in _WILDCARD_HOSTS:  # listening everywhere: ask over loopback
         host = "127.0.0.1"
-    return f"http://{host}:{int(match.group('port'))}/health"
+    return f"http://{host}:{int(match.group('port'))}{_GATEWAY_PATHS[mode]}"
 
 
 def _without_password(uri):
@@ -77,8 +86,9 @@ def probe_broker(amqp_uri, timeout):
     socket.create_connection((parts.hostname, port), timeout=timeout).close()
 
 
-def check_backend(service, timeout):
-    """Call ``<service>.health()``; return a one-line report or raise Unhealthy."""
+def check_backend(service, timeout, mode="all"):
+    """Call ``<service>.health()``; return a one-line report or raise Unhealthy.
+    Alive is any answer; ready (and "all") is an answer with status "ok"."""
     amqp_uri = cfg.amqp_uri()
     try:
         probe_broker(amqp_uri, timeout)
@@ -92,14 +102,16 @@ def check_backend(service, timeout):
         raise Unhealthy(f"message broker unreachable at {_without_password(amqp_uri)}: "
                         f"{exc}") from None
     status = answer.get("status") if isinstance(answer, dict) else None
+    if mode == "live":
+        return f"alive {json.dumps(answer, default=str)}"
     if status != "ok":
         raise Unhealthy(f"status {status!r}: {json.dumps(answer, default=str)}")
     return f"ok {json.dumps(answer, default=str)}"
 
 
-def check_gateway(timeout):
-    """``GET /health`` on the gateway; return a one-line report or raise Unhealthy."""
-    url = gateway_health_url()
+def check_gateway(timeout, mode="all"):
+    """``GET /health[/live|/ready]`` on the gateway; a one-line report or Unhealthy."""
+    url = gateway_health_url(mode=mode)
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             status, body = response.status, response.read(2048)
@@ -114,7 +126,7 @@ def check_gateway(timeout):
     return f"ok {body.decode('utf-8', 'replace').strip()}"
 
 
-def run_check(service, timeout):
+def run_check(service, timeout, mode="all"):
     """Run one check within about ``timeout`` seconds (a little more to connect) and
     return ``(healthy, report)``. A broker that accepts the connection but never
     speaks would otherwise hang the check until Docker kills it."""
@@ -123,9 +135,9 @@ def run_check(service, timeout):
     def check():
         try:
             if service == "gateway":
-                outcome["report"] = check_gateway(timeout)
+                outcome["report"] = check_gateway(timeout, mode)
             else:
-                outcome["report"] = check_backend(service, timeout)
+                outcome["report"] = check_backend(service, timeout, mode)
         except Unhealthy as exc:
             outcome["error"] = str(exc)
         except BaseException as exc:  # noqa: BLE001  a healthcheck never shows a traceback
@@ -159,6 +171,13 @@ def parse_args(argv=None):
                         help=f"one of {', '.join(SERVICES)}")
     parser.add_argument("--timeout", type=_positive_seconds, default=DEFAULT_TIMEOUT,
                         help=f"seconds to wait for the answer (default {DEFAULT_TIMEOUT:g})")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--live", dest="mode", action="store_const", const="live",
+                      help="liveness: the process answers (a restart would help if not)")
+    mode.add_argument("--ready", dest="mode", action="store_const", const="ready",
+                      help="readiness: its broker and database are usable; for the "
+                           "gateway, its broker (a backend down does not count)")
+    parser.set_defaults(mode="all")
     return parser.parse_args(argv)
 
 
@@ -168,7 +187,7 @@ def main(argv=None):
     root = logging.getLogger()
     if not root.handlers:
         root.addHandler(logging.NullHandler())
-    healthy, report = run_check(args.service, args.timeout)
+    healthy, report = run_check(args.service, args.timeout, args.mode)
     if healthy:
         print(f"{args.service}: {report}", flush=True)
         return 0

@@ -36,6 +36,18 @@ class Health(BaseModel):
     services: dict[str, str]
 
 
+class Liveness(BaseModel):
+    """The gateway's process answers: always ``{"status": "ok"}``."""
+    status: str
+
+
+class Readiness(BaseModel):
+    """``status`` "ok" when the broker is usable; ``services`` for information only."""
+    status: str
+    broker: str
+    services: dict[str, str]
+
+
 class Me(BaseModel):
     """Who I am and the customers I may act for."""
     person: identity.Person

@@ -1,11 +1,9 @@
 """gateway: the customers' and operators' HTTP API and the web portal."""
 import json
 
-import eventlet
 from nameko.dependency_providers import Config
 from werkzeug.wrappers import Response
 
-from services.common import config as cfg
 from services.common.errors import NotFound
 from services.common.rpc_calls import ServiceRpc
 from services.gateway import asyncapi, openapi, principals, problems, schemas
@@ -21,18 +19,17 @@ from services.gateway.routes import billing as billing_routes
 from services.gateway.routes import bus as bus_routes
 from services.gateway.routes import customers as customer_routes
 from services.gateway.routes import desk as desk_routes
+from services.gateway.routes import health as health_routes
 from services.gateway.routes import mandates as mandate_routes
 from services.gateway.routes import operators as operator_routes
 from services.gateway.routes import readings as reading_routes
-from services.gateway.schemas import Health
 from services.gateway.uses.outcomes import UseOutcomes
 from services.identity import api as identity
 
 API_VERSION = "0.1.0"
-BACKEND_SERVICES = ("identity", "contracts", "metering", "billing", "notifications")
 
 
-class GatewayService(customer_routes.CustomerRoutes, operator_routes.OperatorRoutes,
+class GatewayService(health_routes.HealthRoutes, customer_routes.CustomerRoutes, operator_routes.OperatorRoutes,
                      reading_routes.ReadingRoutes, billing_routes.BillingRoutes,
                      mandate_routes.MandateRoutes, desk_routes.DeskRoutes,
                      bus_routes.BusRoutes, principals.ForgetChangedPrincipals,
@@ -43,26 +40,6 @@ class GatewayService(customer_routes.CustomerRoutes, operator_routes.OperatorRou
     config = Config()
     workers = RequestWorkers()
     use_outcomes = UseOutcomes()
-
-    @route("GET", "/health", access="public", summary="The state of every service",
-           response_model=Health, responses={503: Health},
-           description="503, with the same body, naming the services that are down.")
-    def health(self, request):
-        timeout = cfg.float_setting(self.config, "VOOL_HEALTH_TIMEOUT", 2.0)
-
-        def state(service):
-            try:
-                answer = self.services.call(service, "health", timeout=timeout)
-                return service, answer.get("status", "unknown")
-            except Exception:
-                return service, "unavailable"
-
-        pool = eventlet.GreenPool(len(BACKEND_SERVICES))
-        states = dict(pool.imap(state, BACKEND_SERVICES))
-        healthy = all(s == "ok" for s in states.values())
-        body = {"status": "ok" if healthy else "unavailable", "services": states}
-        return Response(json.dumps(body), status=200 if healthy else 503,
-                        content_type="application/json")
 
     @route("GET", "/api/v1/openapi.json", access="public", summary="This document",
            response_model=schemas.OpenApiDocument, standalone=True)

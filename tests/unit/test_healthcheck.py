@@ -154,7 +154,7 @@ def test_runs_as_a_module(monkeypatch):
 def test_a_check_that_hangs_is_cut_off(monkeypatch, capsys):
     release = threading.Event()
     monkeypatch.setattr(healthcheck, "check_backend",
-                        lambda service, timeout: release.wait(10))
+                        lambda service, timeout, mode: release.wait(10))
     started = time.monotonic()
     try:
         assert healthcheck.main(["contracts", "--timeout", "0.2"]) == 1
@@ -203,7 +203,9 @@ def gateway(monkeypatch):
         def do_GET(self):
             status, body = server.answer
             payload = json.dumps(body).encode()
-            self.send_response(status if self.path == "/health" else 404)
+            server.paths.append(self.path)
+            self.send_response(status if self.path in ("/health", "/health/live",
+                                                       "/health/ready") else 404)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
@@ -214,6 +216,7 @@ def gateway(monkeypatch):
 
     server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
     server.answer = (200, {"status": "ok"})
+    server.paths = []
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               daemon=True)
     thread.start()
@@ -235,3 +238,37 @@ def test_gateway_unhealthy_on_503_says_which_service(gateway, capsys):
     err = capsys.readouterr().err
     assert "answered HTTP 503" in err and '"billing": "unavailable"' in err, err
     assert "Traceback" not in err
+
+
+# --- liveness and readiness apart ------------------------------------------------------
+
+def test_live_and_ready_are_exclusive_and_default_to_the_whole_check(capsys):
+    assert healthcheck.parse_args(["billing"]).mode == "all"
+    assert healthcheck.parse_args(["billing", "--live"]).mode == "live"
+    assert healthcheck.parse_args(["gateway", "--ready"]).mode == "ready"
+    with pytest.raises(SystemExit) as exit_:
+        healthcheck.parse_args(["billing", "--live", "--ready"])
+    assert exit_.value.code == 2
+
+
+def test_a_backend_whose_database_is_down_is_alive_but_not_ready(fake_rpc, capsys):
+    fake_rpc({"status": "degraded", "database": "unreachable"})
+    assert healthcheck.main(["billing", "--live"]) == 0
+    assert capsys.readouterr().out.startswith("billing: alive")
+    assert healthcheck.main(["billing", "--ready"]) == 1
+    assert "'degraded'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("answer", [RpcTimeout(2), UnknownService("billing")],
+                         ids=["timeout", "not running"])
+def test_a_backend_that_does_not_answer_is_not_alive(fake_rpc, capsys, answer):
+    fake_rpc(answer)
+    assert healthcheck.main(["billing", "--live"]) == 1
+
+
+@pytest.mark.parametrize("flag, path", [("--live", "/health/live"),
+                                        ("--ready", "/health/ready"), (None, "/health")])
+def test_the_gateway_is_asked_the_path_of_the_mode(gateway, capsys, flag, path):
+    argv = ["gateway", "--timeout", "2"] + ([flag] if flag else [])
+    assert healthcheck.main(argv) == 0
+    assert gateway.paths == [path]
