@@ -8,8 +8,8 @@ database says); ``--ready`` and the default: when it answers ``{"status": "ok", 
 
 The gateway is asked over HTTP on the port of ``VOOL_GATEWAY_ADDRESS``: ``--live``
 ``GET /health/live``; ``--ready`` ``GET /health/ready`` (its broker is usable; a
-backend that is down does not make it unready); neither ``GET /health``, which is
-200 only when every backend service is healthy.
+backend that is down does not make it unready); with neither, ``GET /health``,
+which is 200 only when every backend service is healthy.
 
 Exit status: 0 healthy, 1 unhealthy or unreachable (the reason on stderr, never a
 traceback), 2 usage error. The whole check takes about ``--timeout`` seconds at most.
@@ -52,7 +52,6 @@ class Unhealthy(Exception):
     """The check ran and the answer was not good (the message says why)."""
 
 
-MODES = ("all", "live", "ready")
 _GATEWAY_PATHS = {"all": "/health", "live": "/health/live", "ready": "/health/ready"}
 
 
