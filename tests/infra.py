@@ -88,7 +88,7 @@ def start_broker(stack):
                       os.environ.get("RABBIT_MANAGEMENT_URL", "http://127.0.0.1:15672"))
     if _docker_available():
         from testcontainers.rabbitmq import RabbitMqContainer
-        container = stack.enter_context(RabbitMqContainer("rabbitmq:3-management"))
+        container = stack.enter_context(RabbitMqContainer("rabbitmq:3.13.7-management"))
         host = container.get_container_host_ip()
         return Broker(f"amqp://guest:guest@{host}:{container.get_exposed_port(5672)}/",
                       f"http://{host}:{container.get_exposed_port(15672)}")
@@ -103,7 +103,7 @@ def start_postgres(stack):
         return PostgresServer(os.environ["DATABASE_URL"])
     if _docker_available():
         from testcontainers.postgres import PostgresContainer
-        container = stack.enter_context(PostgresContainer("postgres:16"))
+        container = stack.enter_context(PostgresContainer("postgres:16.4"))
         return PostgresServer(container.get_connection_url())
     if _answers("127.0.0.1", 5432):
         return PostgresServer(LOCAL_PG)

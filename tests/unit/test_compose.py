@@ -232,6 +232,18 @@ def test_rabbitmq_has_the_management_plugin_and_a_healthcheck(services):
         f"rabbitmq healthcheck runs {argv}"
 
 
+def test_every_image_is_pinned_to_an_exact_version(services):
+    # a moving tag (3-management, 16, latest) gives a different server on the next pull
+    exact = {
+        "rabbitmq": r"rabbitmq:3\.13\.\d+-management",
+        "postgres": r"postgres:16\.\d+(-bookworm)?",
+        "mailpit": r"axllent/mailpit:v\d+\.\d+\.\d+",
+    }
+    for name, pattern in exact.items():
+        image = str(service(services, name).get("image", ""))
+        assert re.fullmatch(pattern, image), f"{name} image {image!r} is not an exact version"
+
+
 def test_postgres_has_a_healthcheck(services):
     postgres = service(services, "postgres")
     assert str(postgres.get("image", "")).startswith("postgres:"), postgres.get("image")
@@ -352,11 +364,13 @@ def final_stage():
     return instructions[last_from:]
 
 
-def test_dockerfile_is_multi_stage_on_python_3_11_slim():
+def test_dockerfile_is_multi_stage_on_an_exact_python_3_11_slim():
     froms = [args for keyword, args in dockerfile_instructions() if keyword == "FROM"]
     assert len(froms) >= 2, f"the Dockerfile must be multi-stage; FROM lines: {froms}"
     for args in froms:
-        assert args.split()[0] == "python:3.11-slim", f"stage base {args!r}"
+        # an exact patch release and Debian release, so a rebuild gets the same base
+        assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", args.split()[0]), \
+            f"stage base {args!r}"
     assert any("--from=" in args for keyword, args in final_stage() if keyword == "COPY"), \
         "the runtime stage copies nothing from the builder"
 
