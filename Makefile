@@ -5,13 +5,23 @@ BIN     = $(VENV)/bin
 
 AXE     = tests/e2e/browser/node_modules/.installed
 
-.PHONY: install run test screenshots docs messages bench bench-readings bench-billing bench-sweep chaos clean
+.PHONY: install lock run test screenshots docs messages bench bench-readings bench-billing bench-sweep chaos clean
 
-$(BIN)/.installed: pyproject.toml
+# Every transitive dependency comes from the lock, each file checked against its hash;
+# the project itself is then installed without resolving anything again.
+$(BIN)/.installed: pyproject.toml requirements/test.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements/test.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
+
+# Regenerate both locks from pyproject.toml (Python 3.11 on Linux): test.lock for
+# `make install` and CI, runtime.lock for deploy/Dockerfile.
+UV_COMPILE = uv pip compile pyproject.toml --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 --quiet
+lock:               ## requirements/test.lock and requirements/runtime.lock, with hashes, from pyproject.toml (needs uv: pip install uv)
+	$(UV_COMPILE) --extra test -o requirements/test.lock
+	$(UV_COMPILE) -o requirements/runtime.lock
 
 # axe-core for the browser tests, as package-lock.json pins it
 $(AXE): tests/e2e/browser/package.json tests/e2e/browser/package-lock.json
