@@ -4,8 +4,16 @@ nameko logs an entrypoint's expected exception (our VoolErrors: not found,
 validation, conflict, ...) as a warning *with its traceback*, which buries the
 real errors; this filter keeps the one-line message and drops the traceback.
 deploy/config/nameko.yaml attaches it to the console handler.
+
+With VOOL_LOG_FORMAT=json (the default in compose) the console writes JSON lines
+(JsonLines below); without it, the plain one-line text `make run` shows.
 """
 import logging
+import os
+import sys
+from datetime import datetime, timezone
+
+from pythonjsonlogger.json import JsonFormatter
 
 EXPECTED = "(expected) error handling worker"
 
@@ -16,3 +24,31 @@ class ExpectedErrorsBrief(logging.Filter):
             record.exc_info = None
             record.exc_text = None
         return True
+
+
+def service_name(argv=None):
+    """The service this process runs: VOOL_SERVICE_NAME, or the module `nameko run`
+    was given (services.billing.service -> billing)."""
+    if os.environ.get("VOOL_SERVICE_NAME"):
+        return os.environ["VOOL_SERVICE_NAME"]
+    for argument in reversed(argv if argv is not None else sys.argv):
+        parts = argument.split(":")[0].split(".")
+        if len(parts) >= 2 and parts[0] == "services":
+            return parts[1]
+    return "vool"
+
+
+class JsonLines(JsonFormatter):
+    """time (ISO 8601, UTC), level, logger, message, service and, when there is
+    one, exc_info (the traceback text) — plus any `extra=` fields."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("rename_fields", {"levelname": "level", "name": "logger"})
+        super().__init__("%(levelname)s %(name)s %(message)s", *args, **kwargs)
+        self.service = service_name()
+
+    def add_fields(self, log_data, record, message_dict):
+        log_data["time"] = datetime.fromtimestamp(record.created, timezone.utc).isoformat(
+            timespec="milliseconds")
+        super().add_fields(log_data, record, message_dict)
+        log_data.setdefault("service", self.service)

@@ -88,7 +88,8 @@ def raised(exc):
 
 
 def test_an_expected_error_is_one_line_and_a_bug_keeps_its_traceback(tmp_path):
-    config = yaml.safe_load(NAMEKO_YAML.read_text().replace("${VOOL_LOG_LEVEL:INFO}", "INFO"))
+    config = yaml.safe_load(NAMEKO_YAML.read_text().replace("${VOOL_LOG_LEVEL:INFO}", "INFO")
+                            .replace("${VOOL_LOG_FORMAT:plain}", "plain"))
     logging_config = config["LOGGING"]
     output = tmp_path / "service.log"
     logging_config["handlers"]["console"] = {
