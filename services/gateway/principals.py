@@ -216,7 +216,7 @@ class ForgetChangedPrincipals:
         if isinstance(session, str):
             self.principals.forget_session(session)
         else:
-            self._unexpected(message)
+            self._unexpected("session_ended", message)
 
     @heard_from_identity("access_changed")
     def forget_changed_access(self, message):
@@ -224,7 +224,7 @@ class ForgetChangedPrincipals:
         if isinstance(codes, list) and all(isinstance(c, str) for c in codes):
             self.principals.forget_persons(codes)
         else:
-            self._unexpected(message)
+            self._unexpected("access_changed", message)
 
     @heard_from_identity("mandate_granted")
     def forget_new_grantee(self, message):
@@ -232,8 +232,12 @@ class ForgetChangedPrincipals:
         if isinstance(grantee, str):
             self.principals.forget_persons([grantee])
         else:
-            self._unexpected(message)
+            self._unexpected("mandate_granted", message)
 
-    def _unexpected(self, message):
-        log.warning("an identity event without what it should say: %.200r", message)
+    def _unexpected(self, event_type, message):
+        # its shape, never its values: they are personal codes and session ids
+        data = _data(message)
+        shape = sorted(data) if data is not None else type(message).__name__
+        log.warning("an identity %s event without what it should say (data keys: %s)",
+                    event_type, shape)
         self.principals.forget_all()

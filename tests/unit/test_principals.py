@@ -229,9 +229,11 @@ def test_a_reconnection_or_an_unreadable_event_forgets_everything(clock, what_ha
     ("access_changed", {"data": {"person_codes": "38001010008"}}),
     ("mandate_granted", {"data": None}),
     ("session_ended", ["not", "an", "envelope"]),
+    ("mandate_granted", {"data": {"grantee_person_code": ["38001010008"],
+                                  "session": "token-1"}}),
 ])
 def test_an_identity_event_without_what_it_should_say_forgets_everything(
-        clock, event_type, message):
+        clock, caplog, event_type, message):
     cache = PrincipalCache(clock, 100)
     cache.keep(session_key("token-1"), answer(), cache.changes)
     gateway = ForgetChangedPrincipals()
@@ -239,5 +241,10 @@ def test_an_identity_event_without_what_it_should_say_forgets_everything(
     handler = {"session_ended": gateway.forget_ended_session,
                "access_changed": gateway.forget_changed_access,
                "mandate_granted": gateway.forget_new_grantee}[event_type]
-    handler(message)
+    with caplog.at_level("WARNING", logger="services.gateway.principals"):
+        handler(message)
     assert cache.get(session_key("token-1")) is None
+    # logged for an operator, without the personal codes and sessions it carries
+    [record] = caplog.records
+    assert event_type in record.getMessage()
+    assert "38001010008" not in caplog.text and "token-1" not in caplog.text
