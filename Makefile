@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 
 AXE     = tests/e2e/browser/node_modules/.installed
 
-.PHONY: install lock run test screenshots docs messages bench bench-readings bench-billing bench-sweep chaos clean
+.PHONY: install lock run test screenshots docs messages k8s bench bench-readings bench-billing bench-sweep chaos clean
 
 # Every transitive dependency comes from the lock, each file checked against its hash;
 # the project itself is then installed without resolving anything again.
@@ -42,6 +42,10 @@ screenshots: install  ## docs/portal/<page>-<lang>.png of the portal's main page
 
 docs: install       ## write docs/rpc.md and docs/asyncapi.json from the services' api.py
 	$(BIN)/vool docs
+
+OVERLAY ?= production
+k8s:                ## print deploy/k8s/overlays/$(OVERLAY) as Kubernetes would get it (OVERLAY=dev, production, production-managed-postgres; needs kubectl, no cluster)
+	kubectl kustomize deploy/k8s/overlays/$(OVERLAY)
 
 # Every package with a locale/ directory has its texts in a catalog (babel.cfg says where).
 LOCALES = $(sort $(shell find services -type d -name locale -not -path '*/templates/*'))
