@@ -145,6 +145,17 @@ def test_kubernetes_objects_match_the_kubernetes_schemas(objects):
     assert not errors, "\n".join(errors)
 
 
+def test_the_kubernetes_schemas_catch_a_misspelt_field():
+    deployment = named(render("production"), "Deployment", "billing")
+    (container,) = containers(deployment)
+    misspelt = {**container, "readinesProbe": None, "readynessProbe": container["readinessProbe"]}
+    spec = {**deployment["spec"]["template"]["spec"], "containers": [misspelt]}
+    broken = {**deployment, "spec": {**deployment["spec"],
+                                     "template": {**deployment["spec"]["template"], "spec": spec}}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
+
+
 @functools.cache
 def crd_registry():
     resources = []
@@ -394,16 +405,25 @@ def test_every_secret_read_is_the_operators_or_an_example_one(objects):
             assert name == "vool-database" and not of_kind(objects, "Cluster"), name
 
 
+def test_every_variable_reference_names_a_variable_defined_before_it(objects):
+    # Kubernetes expands $(VAR) from the entries above it; anything else stays literal
+    for deployment in of_kind(objects, "Deployment"):
+        for container in containers(deployment):
+            defined = []
+            for env in container.get("env", []):
+                for reference in re.findall(r"\$\((\w+)\)", env.get("value", "")):
+                    assert reference in defined, \
+                        f"{deployment['metadata']['name']}: {env['name']} uses $({reference}) before it is defined"
+                defined.append(env["name"])
+
+
 def test_the_broker_and_database_urls_come_from_the_operators_secrets(overlay, objects):
     for deployment in of_kind(objects, "Deployment"):
         (container,) = containers(deployment)
         env = env_of(container)
-        names = list(env)
         amqp = env["AMQP_URI"]["value"]
         assert amqp.startswith("amqp://$(RABBITMQ_USERNAME):$(RABBITMQ_PASSWORD)@$(RABBITMQ_HOST):")
-        # $(VAR) expands only variables defined before it in the list
         for reference in re.findall(r"\$\((\w+)\)", amqp + env["RABBIT_MANAGEMENT_URL"]["value"]):
-            assert names.index(reference) < names.index("AMQP_URI")
             assert env[reference]["valueFrom"]["secretKeyRef"]["name"] == "vool-rabbitmq-default-user"
         if deployment["metadata"]["name"] == "gateway":
             assert "DATABASE_URL" not in env   # the gateway keeps nothing
