@@ -10,6 +10,7 @@ from nameko.extensions import DependencyProvider
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WsgiApp
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Request, Response
 
 from services.common import config as cfg
@@ -94,7 +95,13 @@ class ProblemWebServer(ExclusiveWebServer):
         self.error_page = error_page
 
     def get_wsgi_app(self):
-        return ProblemWsgiApp(self)
+        app = ProblemWsgiApp(self)
+        # Behind an ingress or load balancer every connection comes from the proxy:
+        # with VOOL_TRUSTED_PROXIES=N the client is the address N hops back in
+        # X-Forwarded-For (what the login limits count); 0 trusts no header at all,
+        # since a client can send one itself.
+        hops = cfg.int_setting(self.container.config, "VOOL_TRUSTED_PROXIES", 0)
+        return ProxyFix(app, x_for=hops, x_proto=0, x_host=0) if hops > 0 else app
 
 
 class Route(HttpRequestHandler):

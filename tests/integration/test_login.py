@@ -240,6 +240,11 @@ def test_operator_logins_are_rate_limited_per_account_and_address_and_per_addres
     limited = operator_login(api, "anna", "correct-horse-battery")   # even the right one, from here
     assert_problem(limited, 429, "too-many-attempts")
     assert int(limited.headers["Retry-After"]) > 0
+    # no proxy is trusted by default: a client's own X-Forwarded-For changes nothing
+    forged = requests.post(f"{api}/api/v1/operator/login", timeout=10,
+                           json={"username": "anna", "password": "correct-horse-battery"},
+                           headers={"X-Forwarded-For": "192.0.2.1"})
+    assert_problem(forged, 429, "too-many-attempts")
 
     assert operator_login(api, "bert", "another-long-password").status_code == 200
     for _ in range(2):    # 3 + 2 = 5 failures from this address (PER_ADDRESS=5)
@@ -297,3 +302,27 @@ def test_an_operator_login_without_its_fields_is_422(api, body, field):
     response = requests.post(f"{api}/api/v1/operator/login", json=body, timeout=5)
     assert_problem(response, 422, "validation-failed")
     assert field in [e["field"] for e in response.json()["errors"]]
+
+
+def test_behind_a_trusted_proxy_the_limits_count_the_forwarded_client(
+        run_services, config, rpc, real_time_clock):
+    """An ingress makes every connection come from it: with VOOL_TRUSTED_PROXIES=1
+    the client is the last X-Forwarded-For address, so one attacker behind the
+    ingress does not lock the operator out for everyone."""
+    real_time_clock.set(NOON)
+    run_services(GatewayService, IdentityService, VOOL_TRUSTED_PROXIES=1,
+                 VOOL_LOGIN_FAILURES_PER_ACCOUNT=3, VOOL_LOGIN_FAILURES_PER_ADDRESS=5)
+    api = f"http://{config['WEB_SERVER_ADDRESS']}"
+    rpc.identity.add_operator("anna", "desk", "correct-horse-battery")
+
+    def login_via_proxy(client, password):
+        # the client may send its own header; the proxy appends the address it saw
+        return requests.post(f"{api}/api/v1/operator/login", timeout=10,
+                             json={"username": "anna", "password": password},
+                             headers={"X-Forwarded-For": f"10.9.9.9, {client}"})
+
+    for _ in range(4):
+        assert login_via_proxy("198.51.100.66", "wrong").status_code in (401, 429)
+    assert_problem(login_via_proxy("198.51.100.66", "correct-horse-battery"),
+                   429, "too-many-attempts")
+    assert login_via_proxy("198.51.100.10", "correct-horse-battery").status_code == 200
