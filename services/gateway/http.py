@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
 from services.common import config as cfg
+from services.common import metrics
 from services.common.errors import NotFound, ValidationFailed, VoolError
 from services.common.validation import NUL, NUL_CODE, NUL_MESSAGE, parse, refuse_nul
 from services.common.web import ExclusiveWebServer
@@ -66,6 +67,7 @@ class ProblemWsgiApp(WsgiApp):
         adapter = self.url_map.bind_to_environ(environ)
         try:
             provider, values = adapter.match()
+            environ[metrics.ROUTE_ENVIRON_KEY] = provider.url   # counted by its template
             if any(NUL in value for value in values.values()):   # no such resource
                 raise NotFound(f"{request.path!r} names nothing here")
             for name, value in request.args.items(multi=True):
@@ -94,7 +96,7 @@ class ProblemWebServer(ExclusiveWebServer):
         self.error_page = error_page
 
     def get_wsgi_app(self):
-        return ProblemWsgiApp(self)
+        return metrics.measured_wsgi(ProblemWsgiApp(self))
 
 
 class Route(HttpRequestHandler):
