@@ -1,13 +1,18 @@
 """Prometheus metrics after one reading through the gateway: the gateway's /metrics
 and each backend's ops port (/metrics, /health/live, /health/ready), the services
 running in-process on the real broker and PostgreSQL, each ops port its own."""
+import socket
 from datetime import timedelta
 
 import pytest
 import requests
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.billing.service import BillingService
+from services.common import metrics
+from services.common.messaging import event_handler
+from services.common.ops import OpsPort
 from services.contracts.service import ContractsService
 from services.gateway.service import GatewayService
 from services.identity.service import IdentityService
@@ -15,6 +20,7 @@ from services.metering.service import MeteringService
 from services.notifications.service import NotificationsService
 from tests.banking import customer_token, make_banks
 from tests.conftest import free_port, wait_for
+from tests.event_samples import envelope
 from tests.samples import GRANDMOTHER, contract_command
 
 BACKENDS = (IdentityService, ContractsService, MeteringService, BillingService,
@@ -153,7 +159,6 @@ def test_live_and_ready_apart_on_the_ops_port(run_services, config, postgres):
     # junk is answered, not a crash: unknown path, wrong method, a broken request line
     assert requests.get(f"{base}/nothing", timeout=5).status_code == 404
     assert requests.post(f"{base}/metrics", timeout=5).status_code == 405
-    import socket
     with socket.create_connection(("127.0.0.1", int(address.rsplit(":", 1)[1])), 5) as sock:
         sock.sendall(b"\x00\xff garbage\r\n\r\n")
         sock.recv(1024)
@@ -166,3 +171,55 @@ def test_live_and_ready_apart_on_the_ops_port(run_services, config, postgres):
     assert requests.get(f"{base}/health/live", timeout=5).status_code == 200
     # /metrics still answers without its outbox's samples
     assert requests.get(f"{base}/metrics", timeout=10).status_code == 200
+
+
+class AlwaysFails:
+    """A handler that cannot succeed: every attempt fails until it is parked."""
+    name = "always_fails"
+    ops = OpsPort()
+
+    @event_handler("metering", "reading_submitted")
+    def on_reading_submitted(self, event):
+        raise RuntimeError("this handler always fails")
+
+
+def test_retries_and_dead_letters_are_counted_and_the_queue_depth_shown(
+        run_services, bus, monkeypatch):
+    monkeypatch.setattr(metrics.OPERATIONS, "DEAD_LETTER_CACHE_SECONDS", 0)
+    labels = {"service": "always_fails", "event_type": "reading_submitted"}
+    before = {outcome: sample_value("vool_events_handled_total", outcome=outcome, **labels)
+              for outcome in ("ok", "retried", "dead_lettered")}
+    retries = sample_value("vool_event_retries_total", **labels)
+    run_services(AlwaysFails)   # three retries (tests/conftest.py: 0.2, 0.4, 0.8 s)
+    bus.publish_event("metering", envelope("metering", "reading_submitted", {}))
+    queue = "evt-metering-reading_submitted--always_fails.on_reading_submitted.dead-letter"
+    wait_for(lambda: bus.depth(queue) == 1, timeout=15, message="the event parked")
+
+    after = {outcome: sample_value("vool_events_handled_total", outcome=outcome, **labels)
+             for outcome in before}
+    assert {k: after[k] - before[k] for k in after} == {"ok": 0, "retried": 3,
+                                                        "dead_lettered": 1}
+    assert sample_value("vool_event_retries_total", **labels) - retries == 3
+    assert sample_value("vool_event_lag_seconds_count", **labels) >= 4
+    depth = {(s.labels["service"], s.labels["queue"]): s.value
+             for family in metrics.OPERATIONS.collect() for s in family.samples
+             if s.name == "vool_dead_letter_messages"}
+    assert depth[("always_fails", queue)] == 1
+
+
+def sample_value(name, **labels):
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_the_dead_letter_depths_are_read_passively_and_a_missing_queue_left_out(amqp_uri, bus):
+    with bus.channel() as channel:
+        channel.queue_declare("metrics-probe.dead-letter", durable=True)
+        for _ in range(3):
+            channel.basic_publish("", "metrics-probe.dead-letter", b"parked")
+    wait_for(lambda: bus.depth("metrics-probe.dead-letter") == 3)
+    depths = metrics.dead_letter_depths(amqp_uri, ["metrics-probe.dead-letter",
+                                                   "never-declared.dead-letter"])
+    assert depths == {"metrics-probe.dead-letter": 3}
+    # passive: reading it neither created the missing queue nor took a message
+    assert bus.depth("metrics-probe.dead-letter") == 3
+    assert metrics.dead_letter_depths(amqp_uri, ["never-declared.dead-letter"]) == {}
