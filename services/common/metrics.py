@@ -65,8 +65,8 @@ RPC_DURATION = Histogram(
     "vool_rpc_call_duration_seconds", "Time a service took to answer an RPC call",
     ["service", "method"], buckets=LATENCY_BUCKETS)
 EVENTS_HANDLED = Counter(
-    "vool_events_handled", "Events a service's handlers settled (outcome: ok, retried, "
-    "dead_lettered)", ["service", "event_type", "outcome"])
+    "vool_events_handled", "Events a service's handlers settled (outcome: ok, duplicate "
+    "= handled before, retried, dead_lettered)", ["service", "event_type", "outcome"])
 EVENT_LAG = Histogram(
     "vool_event_lag_seconds", "From an event's occurred_at to its handling",
     ["service", "event_type"], buckets=LAG_BUCKETS)
@@ -138,10 +138,23 @@ def observe_timer(service, timer, outcome, seconds):
     TIMER_DURATION.labels(service, timer).observe(seconds)
 
 
+_handling = threading.local()   # green under eventlet: one per worker
+
+
+def event_was_duplicate():
+    """Said by the inbox (services/common/db.py) when the event being handled was
+    handled before: its worker's success then counts as ``duplicate``."""
+    _handling.duplicate = True
+
+
 def event_settled(service, event_type, outcome, message=None):
-    """An event handler settled a message: ``ok``, ``retried`` or ``dead_lettered``.
-    Its lag (occurred_at → now) is taken from the envelope when it has one. Never
-    raises: counting must not stand in the way of settling the message."""
+    """An event handler settled a message: ``ok``, ``duplicate`` (ok, but it had been
+    handled before), ``retried`` or ``dead_lettered``. Its lag (occurred_at → now) is
+    taken from the envelope when it has one. Never raises: counting must not stand in
+    the way of settling the message."""
+    duplicate, _handling.duplicate = getattr(_handling, "duplicate", False), False
+    if outcome == "ok" and duplicate:
+        outcome = "duplicate"
     try:
         EVENTS_HANDLED.labels(service, event_type, outcome).inc()
         if outcome == "retried":

@@ -21,6 +21,7 @@ from services.notifications.service import NotificationsService
 from tests.banking import customer_token, make_banks
 from tests.conftest import free_port, wait_for
 from tests.event_samples import envelope
+from tests.integration.test_reliability import reading_submitted
 from tests.samples import GRANDMOTHER, contract_command
 
 BACKENDS = (IdentityService, ContractsService, MeteringService, BillingService,
@@ -223,3 +224,18 @@ def test_the_dead_letter_depths_are_read_passively_and_a_missing_queue_left_out(
     # passive: reading it neither created the missing queue nor took a message
     assert bus.depth("metrics-probe.dead-letter") == 3
     assert metrics.dead_letter_depths(amqp_uri, ["never-declared.dead-letter"]) == {}
+
+
+def test_an_event_delivered_twice_counts_once_as_ok_and_once_as_duplicate(run_services, bus):
+    labels = {"service": "billing", "event_type": "reading_submitted"}
+    before = {outcome: sample_value("vool_events_handled_total", outcome=outcome, **labels)
+              for outcome in ("ok", "duplicate")}
+    run_services(BillingService)
+    event = reading_submitted()
+    bus.publish_event("metering", event)
+    wait_for(lambda: sample_value("vool_events_handled_total", outcome="ok", **labels)
+             == before["ok"] + 1, message="the first delivery handled")
+    bus.publish_event("metering", event)
+    wait_for(lambda: sample_value("vool_events_handled_total", outcome="duplicate", **labels)
+             == before["duplicate"] + 1, message="the second delivery seen as a duplicate")
+    assert sample_value("vool_events_handled_total", outcome="ok", **labels) == before["ok"] + 1
