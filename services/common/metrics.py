@@ -22,6 +22,7 @@ import functools
 import logging
 import threading
 import time
+from datetime import datetime
 
 import sqlalchemy as sa
 from prometheus_client import (CONTENT_TYPE_LATEST, PROCESS_COLLECTOR, REGISTRY, Counter,
@@ -84,8 +85,10 @@ JOB_RUNS = Counter(
 JOB_DURATION = Histogram(
     "vool_job_duration_seconds", "Time one run of a job took", ["job"], buckets=JOB_BUCKETS)
 
-if PROCESS_COLLECTOR not in REGISTRY._collector_to_names:   # pragma: no cover
-    REGISTRY.register(PROCESS_COLLECTOR)   # someone unregistered it: RSS is wanted
+# prometheus-client registers it on import; should anyone have unregistered it, the
+# memory of every process is wanted all the same
+with contextlib.suppress(ValueError):   # already registered
+    REGISTRY.register(PROCESS_COLLECTOR)
 
 
 def exposition():
@@ -235,7 +238,6 @@ def outbox_state(engine, table):
     if oldest is None:
         return int(count), 0.0
     if isinstance(oldest, str):     # SQLite without the column's type applied
-        from datetime import datetime
         oldest = datetime.fromisoformat(oldest)
     return int(count), max(0.0, (process_clock.now() - as_utc(oldest)).total_seconds())
 
@@ -274,8 +276,9 @@ class OperationsCollector:
         self._dead_letters = {}  # service -> Cached dead_letter_depths
 
     def watch_outbox(self, service, engine, table):
-        self._outboxes[service] = Cached(
-            functools.partial(outbox_state, engine, table), self.OUTBOX_CACHE_SECONDS)
+        read = functools.partial(outbox_state, engine, table)
+        read.__name__ = f"reading {service}'s outbox"
+        self._outboxes[service] = Cached(read, self.OUTBOX_CACHE_SECONDS)
 
     def watch_dead_letters(self, service, amqp_uri, queue_names):
         read = functools.partial(dead_letter_depths, amqp_uri, tuple(sorted(set(queue_names))))
