@@ -112,6 +112,7 @@ class ServiceProcesses:
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.processes = {}  # label -> Popen
+        self.ops_addresses = {}  # label -> host:port of its ops port
         self._logs = []
 
     def start(self, label, module, env, profile=False):
@@ -121,6 +122,9 @@ class ServiceProcesses:
         log = open(log_path, "ab")
         self._logs.append(log)
         command = [sys.executable, "-m", "nameko", "run", "--config", str(NAMEKO_CONFIG), module]
+        # each its own ops port (/metrics, /health): nameko.yaml's :9100 is one per host
+        env = {**env, "VOOL_OPS_ADDRESS": f"127.0.0.1:{free_port()}"}
+        self.ops_addresses[label] = env["VOOL_OPS_ADDRESS"]
         if profile:
             command[1:1] = ["-m", "cProfile", "-o", str(self.log_dir / f"{label}.prof")]
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,

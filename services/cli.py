@@ -37,27 +37,49 @@ def web_address(service):
     return ENV_VAR_MATCHER.sub(_replace_env_var, str(config["WEB_SERVER_ADDRESS"]))
 
 
+#: each backend's ops port (/metrics, /health/live, /health/ready; services/common/ops.py)
+#: under `vool run`, moved by VOOL_<SERVICE>_OPS_ADDRESS; a container has 0.0.0.0:9100
+OPS_PORTS = {"identity": 9101, "contracts": 9102, "metering": 9103, "billing": 9104,
+             "notifications": 9105}
+
+
+def ops_setting(service):
+    return f"VOOL_{service.upper()}_OPS_ADDRESS"
+
+
+def ops_address(service):
+    return os.environ.get(ops_setting(service)) or f"127.0.0.1:{OPS_PORTS[service]}"
+
+
+def listeners(services):
+    """``(who, address, the setting that moves it)`` of every port ``services`` listen on."""
+    for service in services:
+        if service in ADDRESS_SETTING:
+            yield service, web_address(service), ADDRESS_SETTING[service]
+        if service in OPS_PORTS:
+            yield f"{service}'s ops port", ops_address(service), ops_setting(service)
+
+
 def taken_addresses(services):
-    """Why each web server of ``services`` could not listen now (another `vool run`,
-    or the gateway and the test bank given one address): refused before anything
-    starts. Each server checks again when it starts, which is what holds."""
+    """Why each listener of ``services`` could not listen now (another `vool run`,
+    or two of them given one address): refused before anything starts. Each server
+    checks again when it starts, which is what holds."""
     from nameko.web.server import parse_address
 
     from services.common.web import AddressInUse, ensure_address_free
     refusals, wanted = [], {}
-    for service in (s for s in services if s in ADDRESS_SETTING):
-        address = web_address(service)
+    for who, address, setting in listeners(services):
         host, port = parse_address(address)
         clash = [other for (other_host, other_port), other in wanted.items()
                  if other_port == port and (host == other_host or
                                             {host, other_host} & {"", "0.0.0.0"})]
         if clash:
-            refusals.append(f"{service}: the address {address} is also the "
-                            f"{clash[0]}'s; set {ADDRESS_SETTING[service]} to another")
+            refusals.append(f"{who}: the address {address} is also the "
+                            f"{clash[0]}'s; set {setting} to another")
             continue
-        wanted[(host, port)] = service
+        wanted[(host, port)] = who
         try:
-            ensure_address_free(address, service, ADDRESS_SETTING[service])
+            ensure_address_free(address, who, setting)
         except AddressInUse as exc:
             refusals.append(str(exc))
     return refusals
@@ -86,7 +108,8 @@ def run(args):
         command = [sys.executable, "-m", "nameko", "run", "--config", str(config),
                    f"services.{service}.service"]
         # own session: a Ctrl-C reaches vool alone, which stops each child once
-        supervisor.start(service, command, cwd=PROJECT_ROOT, env=env,
+        own = {"VOOL_OPS_ADDRESS": ops_address(service)} if service in OPS_PORTS else {}
+        supervisor.start(service, command, cwd=PROJECT_ROOT, env={**env, **own},
                          start_new_session=True)
     if "gateway" in supervisor.children:
         address = os.environ.get("VOOL_GATEWAY_ADDRESS", "0.0.0.0:8000")

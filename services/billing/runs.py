@@ -25,6 +25,7 @@ from services.billing.models import (billing_contracts, invoice_lines, invoices,
                                      vat_rates)
 from services.billing.money import VAT_RATE, money_text
 from services.common.errors import Conflict, NotFound, ValidationFailed
+from services.common.metrics import measured_job
 from services.common.sequences import next_number
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,7 @@ def unpriceable_contracts(session, params):
 RUN_WORK_MEM = "512MB"
 
 
+@measured_job("billing_run")
 def run(uow, period, due_days, progress=None, work_mem=RUN_WORK_MEM):
     """Invoice every contract for ``period``; returns ``{invoices_issued, total,
     unpriceable: [{contract_no, tariff_plan, reason}]}`` (those left out).

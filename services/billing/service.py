@@ -15,8 +15,10 @@ from services.billing.models import metadata
 from services.common import config as cfg
 from services.common.clock import ClockProvider
 from services.common.db import Database
+from services.common.ops import OpsPort
 from services.common.errors import NotFound
 from services.common.messaging import event_handler
+from services.common.metrics import measured_job
 from services.common.rpc import rpc
 from services.common.validation import operating_date
 from services.contracts.api import ConsumptionPointLinked, ContractSigned, ContractTerminated
@@ -29,6 +31,7 @@ class BillingService:
     name = "billing"
 
     db = Database(metadata, Path(__file__).parent / "migrations")
+    ops = OpsPort()   # /metrics and /health on VOOL_OPS_ADDRESS; every worker measured
     config = Config()
     clock = ClockProvider()
 
@@ -194,6 +197,7 @@ class BillingService:
             return bank_payments.finish(uow, bank_id, reply)
 
     @rpc(api.overdue_sweep)
+    @measured_job("overdue_sweep")
     def overdue_sweep(self, as_of=None):
         today = self.clock.today()
         day = operating_date(as_of or today, "as_of", today, ahead_days=1)

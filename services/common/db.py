@@ -15,7 +15,7 @@ from nameko.extensions import DependencyProvider
 from sqlalchemy.orm import sessionmaker
 
 from services.common import config as cfg
-from services.common import migrate
+from services.common import metrics, migrate
 from services.common.clock import clock as process_clock
 from services.common.events import new_event
 from services.common.outbox import EventPublisher, Outbox, insert_events_sql
@@ -207,7 +207,9 @@ class Database(DependencyProvider):
         """Apply ``change(uow, *args)`` for ``event`` unless ``handler`` already did:
         the handled event id and the change commit together."""
         with self.unit_of_work() as uow:
-            if not uow.handled_before(event, handler):
+            if uow.handled_before(event, handler):
+                metrics.event_was_duplicate()
+            else:
                 change(uow, *args)
 
     def unit_of_work(self):

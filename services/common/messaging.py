@@ -33,6 +33,7 @@ from nameko.messaging import QueueConsumer
 from nameko.utils import sanitize_url
 
 from services.common import config as cfg
+from services.common import metrics
 from services.common.errors import ValidationFailed
 from services.common.events import MalformedEvent, parse_event
 
@@ -231,24 +232,31 @@ class ReliableEventHandler(EventHandler):
 
     def _refuse(self, message, reason):
         log.error("%s on %s", reason, self.queue.name)
+        self._measure(message, "dead_lettered")
         self._settle(message, lambda: self.dead_letter(message, reason))
 
     def handle_message_processed(self, message, result=None, exc_info=None):
         if exc_info is None:
+            self._measure(message, "ok")
             self.queue_consumer.ack_message(message)
             return
         exc = exc_info[1]
         attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 0))
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:1000]
         if isinstance(exc, PERMANENT_FAILURES) or attempt >= len(self.retry_queues):
+            self._measure(message, "dead_lettered")
             self._settle(message, lambda: self.dead_letter(message, error))
         else:
             queue = self.retry_queues[attempt]
+            self._measure(message, "retried")
             log.warning("%s failed (attempt %d), retrying in %ss: %s",
                         self.queue.name, attempt + 1, self.delays[attempt], error)
             self._settle(message, lambda: republish(
                 self.amqp_uri, message, queue.name,
                 {ATTEMPT_HEADER: attempt + 1, ERROR_HEADER: error}))
+
+    def _measure(self, message, outcome):
+        metrics.event_settled(self.container.service_name, self.event_type, outcome, message)
 
     def _settle(self, message, publish):
         """Ack only after the message is safely elsewhere; else give it back."""

@@ -3,6 +3,7 @@ only; what each method takes, returns and raises is in services/contracts/api.py
 from pathlib import Path
 
 from services.common.db import Database
+from services.common.ops import OpsPort
 from services.common.rpc import rpc
 from services.common.rpc_calls import ServiceRpc
 from services.contracts import api, customers, demo, linking, signing, tariff_plans
@@ -16,6 +17,7 @@ class ContractsService:
     name = "contracts"
 
     db = Database(metadata, Path(__file__).parent / "migrations")
+    ops = OpsPort()   # /metrics and /health on VOOL_OPS_ADDRESS; every worker measured
     services = ServiceRpc()
 
     @rpc(api.health)

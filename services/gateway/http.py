@@ -14,6 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Request, Response
 
 from services.common import config as cfg
+from services.common import metrics
 from services.common.errors import NotFound, ValidationFailed, VoolError
 from services.common.validation import NUL, NUL_CODE, NUL_MESSAGE, parse, refuse_nul
 from services.common.web import ExclusiveWebServer
@@ -67,6 +68,7 @@ class ProblemWsgiApp(WsgiApp):
         adapter = self.url_map.bind_to_environ(environ)
         try:
             provider, values = adapter.match()
+            environ[metrics.ROUTE_ENVIRON_KEY] = provider.url   # counted by its template
             if any(NUL in value for value in values.values()):   # no such resource
                 raise NotFound(f"{request.path!r} names nothing here")
             for name, value in request.args.items(multi=True):
@@ -95,7 +97,7 @@ class ProblemWebServer(ExclusiveWebServer):
         self.error_page = error_page
 
     def get_wsgi_app(self):
-        app = ProblemWsgiApp(self)
+        app = metrics.measured_wsgi(ProblemWsgiApp(self))
         # Behind an ingress or load balancer every connection comes from the proxy:
         # with VOOL_TRUSTED_PROXIES=N the client is the address N hops back in
         # X-Forwarded-For (what the login limits count); 0 trusts no header at all,

@@ -9,6 +9,7 @@ from nameko.timer import timer
 from services.common import config as cfg
 from services.common.clock import ClockProvider
 from services.common.db import Database
+from services.common.ops import OpsPort
 from services.common.errors import Forbidden, NotFound, Unauthenticated
 from services.common.messaging import event_handler
 from services.common.rpc import rpc
@@ -28,6 +29,7 @@ class IdentityService:
     name = "identity"
 
     db = Database(metadata, Path(__file__).parent / "migrations")
+    ops = OpsPort()   # /metrics and /health on VOOL_OPS_ADDRESS; every worker measured
     banks = Banks()
     config = Config()
     clock = ClockProvider()

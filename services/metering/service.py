@@ -6,6 +6,7 @@ from nameko.dependency_providers import Config
 
 from services.common import config as cfg
 from services.common.db import Database
+from services.common.ops import OpsPort
 from services.common.errors import NotFound
 from services.common.messaging import event_handler
 from services.common.rpc import rpc
@@ -35,6 +36,7 @@ class MeteringService:
     name = "metering"
 
     db = Database(metadata, Path(__file__).parent / "migrations")
+    ops = OpsPort()   # /metrics and /health on VOOL_OPS_ADDRESS; every worker measured
     config = Config()
 
     def _window(self):

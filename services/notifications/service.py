@@ -12,7 +12,9 @@ from services.billing.api import InvoiceIssued, InvoiceOverdue, PaymentReceived
 from services.common import config as cfg
 from services.common.clock import ClockProvider
 from services.common.db import Database
+from services.common.ops import OpsPort
 from services.common.messaging import event_handler
+from services.common.metrics import measured_job
 from services.common.rpc import rpc
 from services.common.validation import operating_date
 from services.contracts.api import (ConsumptionPointClaimed, ConsumptionPointClaimRejected,
@@ -30,6 +32,7 @@ class NotificationsService:
     name = "notifications"
 
     db = Database(metadata, Path(__file__).parent / "migrations")
+    ops = OpsPort()   # /metrics and /health on VOOL_OPS_ADDRESS; every worker measured
     config = Config()
     clock = ClockProvider()
     channels = Channels()
@@ -127,6 +130,7 @@ class NotificationsService:
         return cfg.int_setting(self.config, "VOOL_READING_WINDOW_DAYS", 3)
 
     @rpc(api.reminder_sweep)
+    @measured_job("reminder_sweep")
     def reminder_sweep(self, as_of=None):
         today = self.clock.today()
         day = operating_date(as_of or today, "as_of", today, ahead_days=1)

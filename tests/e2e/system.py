@@ -10,6 +10,7 @@ import sys
 import requests
 import yaml
 
+from services.cli import BACKENDS
 from services.common.config import PROJECT_ROOT
 from tests.browser import forms
 from tests.conftest import free_port, wait_for
@@ -18,7 +19,8 @@ from tests.conftest import free_port, wait_for
 @contextlib.contextmanager
 def running_vool(broker, folder):
     """``vool run`` in ``folder`` (its var/ and banks.yaml), stopped with Ctrl-C after;
-    yields ``{"gateway", "bank", "process", "log", "amqp_uri", "var_dir"}``."""
+    yields ``{"gateway", "bank", "process", "log", "amqp_uri", "var_dir", "ops"}`` (ops:
+    each backend's ops port, free ones, not `vool run`'s 9101-9105 another run may hold)."""
     vhost, amqp_uri = broker.new_vhost()   # a fresh broker: no queue exists yet
     gateway_port, bank_port = free_port(), free_port()
     banks = yaml.safe_load((PROJECT_ROOT / "deploy" / "config" / "banks.yaml").read_text())
@@ -27,6 +29,8 @@ def running_vool(broker, folder):
     (folder / "banks.yaml").write_text(yaml.safe_dump(banks))
     env = {k: v for k, v in os.environ.items()
            if k != "DATABASE_URL" and not (k.startswith("VOOL_") and k.endswith("_DATABASE_URL"))}
+    ops = {service: f"127.0.0.1:{free_port()}" for service in BACKENDS}
+    env.update(ops_settings(ops))
     env.update({"AMQP_URI": amqp_uri, "VOOL_VAR_DIR": str(folder / "var"),
                 "VOOL_GATEWAY_ADDRESS": f"127.0.0.1:{gateway_port}",
                 "VOOL_TESTBANK_ADDRESS": f"127.0.0.1:{bank_port}",
@@ -40,7 +44,8 @@ def running_vool(broker, folder):
     try:
         yield {"gateway": f"http://127.0.0.1:{gateway_port}",
                "bank": f"http://127.0.0.1:{bank_port}", "process": process, "log": log,
-               "amqp_uri": amqp_uri, "var_dir": str(folder / "var")}
+               "amqp_uri": amqp_uri, "var_dir": str(folder / "var"),
+               "ops": {service: f"http://{address}" for service, address in ops.items()}}
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
@@ -50,6 +55,12 @@ def running_vool(broker, folder):
                 os.killpg(process.pid, signal.SIGKILL)
         log.close()
         broker.drop_vhost(vhost)
+
+
+def ops_settings(addresses):
+    """The environment that gives `vool run`'s backends these ops ports."""
+    return {f"VOOL_{service.upper()}_OPS_ADDRESS": address
+            for service, address in addresses.items()}
 
 
 def output(run):

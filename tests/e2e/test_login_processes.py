@@ -65,7 +65,9 @@ def running_system(tmp_path_factory, system_bus, postgres):
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "nameko", "run", "--config",
              str(PROJECT_ROOT / "deploy" / "config" / config), f"services.{service}.service"],
-            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+            # each its own ops port: nameko.yaml's :9100 is one per host
+            cwd=PROJECT_ROOT, env={**env, "VOOL_OPS_ADDRESS": f"127.0.0.1:{free_port()}"},
+            stdout=log, stderr=subprocess.STDOUT))
     gateway, bank = f"http://127.0.0.1:{gateway_port}", f"http://127.0.0.1:{bank_port}"
     try:
         wait_for(lambda: _answers(f"{gateway}/api/v1/auth/banks"), timeout=60,

@@ -11,9 +11,11 @@ import pytest
 import requests
 import yaml
 
+from services.cli import BACKENDS
 from services.common import banklink
 from services.common.config import PROJECT_ROOT
 from tests.conftest import free_port, wait_for
+from tests.e2e.system import ops_settings
 
 CONFIGS = {"gateway": "nameko.yaml", "testbank": "testbank-nameko.yaml"}
 
@@ -27,7 +29,9 @@ def environment(amqp_uri, tmp_path):
         "merchants": {"VOOL": {"public_key": str(tmp_path / "vool.pub.pem"),
                                "account": "EE382200221020145685", "name": "Vool Energia AS"}},
         "persons": []}))
-    return {**os.environ, "AMQP_URI": amqp_uri, "PYTHONWARNINGS": "ignore::DeprecationWarning",
+    # the backends' ops ports free ones: another `vool run` may hold 9101-9105
+    return {**os.environ, **ops_settings({s: f"127.0.0.1:{free_port()}" for s in BACKENDS}),
+            "AMQP_URI": amqp_uri, "PYTHONWARNINGS": "ignore::DeprecationWarning",
             "VOOL_TESTBANK_CONFIG": str(tmp_path / "testbank.yaml"),
             "VOOL_VAR_DIR": str(tmp_path / "var"), "VOOL_LOG_LEVEL": "WARNING"}
 

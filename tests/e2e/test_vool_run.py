@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 import requests
 from nameko.standalone.rpc import ClusterRpcProxy
+from prometheus_client.parser import text_string_to_metric_families
 
 from services.common.config import PROJECT_ROOT
-from tests.conftest import wait_for
-from tests.e2e.system import output, portal_login, running_vool
+from tests.conftest import free_port, wait_for
+from tests.e2e.system import ops_settings, output, portal_login, running_vool
 
 
 @pytest.fixture
@@ -66,9 +67,30 @@ def test_make_run_starts_everything_loads_the_demo_and_the_portal_works(vool_run
     assert [c["customer"]["customer_id"] for c in queued] == [grandmother]
     assert claim["address"] != cottage["address"]              # the cottage: hers to claim
 
+    # each backend its own ops port, its own process's metrics; the gateway's /metrics
+    for service, ops in vool_run["ops"].items():
+        assert requests.get(f"{ops}/health/ready", timeout=10).json()["status"] == "ok"
+        found = metric_samples(f"{ops}/metrics")
+        assert {labels["service"] for _, labels, _ in found if "service" in labels} == {service}
+        assert sum(v for name, labels, v in found if name == "vool_rpc_calls_total"
+                   and labels["method"] == "health" and labels["outcome"] == "ok") >= 1, service
+        assert [v for name, _, v in found if name == "process_resident_memory_bytes"][0] > 0
+    found = metric_samples(f"{gateway}/metrics")
+    assert any(name == "vool_http_requests_total" and labels["route"] == "/health"
+               for name, labels, _ in found)
+
     vool_run["process"].send_signal(signal.SIGINT)      # Ctrl-C
     assert vool_run["process"].wait(timeout=30) == 0
     assert "vool: stopped" in output(vool_run)
+
+
+def metric_samples(url):
+    """``[(name, labels, value)]`` of a /metrics answer."""
+    response = requests.get(url, timeout=10)
+    assert response.status_code == 200, response.text
+    return [(sample.name, sample.labels, sample.value)
+            for family in text_string_to_metric_families(response.text)
+            for sample in family.samples]
 
 
 def processes_of(run):
@@ -133,7 +155,8 @@ def test_a_killed_service_is_restarted_and_the_system_is_healthy_again(vool_run)
 def test_a_service_that_cannot_start_is_given_up_on_without_a_tight_loop(broker, tmp_path):
     vhost, amqp_uri = broker.new_vhost()
     var_dir = tmp_path / "var"
-    env = {**os.environ, "AMQP_URI": amqp_uri, "VOOL_VAR_DIR": str(var_dir),
+    env = {**os.environ, **ops_settings({"identity": f"127.0.0.1:{free_port()}"}),
+           "AMQP_URI": amqp_uri, "VOOL_VAR_DIR": str(var_dir),
            # nothing listens on port 1: identity cannot migrate, so it cannot start
            "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/vool", "VOOL_LOG_LEVEL": "WARNING"}
     started = time.monotonic()
