@@ -15,6 +15,7 @@ from nameko.extensions import DependencyProvider
 from sqlalchemy.orm import sessionmaker
 
 from services.common import config as cfg
+from services.common import correlation
 from services.common import migrate
 from services.common.clock import clock as process_clock
 from services.common.events import new_event
@@ -101,7 +102,8 @@ class UnitOfWork:
         event = new_event(self.service_name, event_type, data, self.clock.now(), version)
         self.session.execute(sa.insert(self._outbox.table).values(
             event_id=event.event_id, event_type=event_type,
-            message=event.as_message(), created_at=event.occurred_at))
+            message=event.as_message(), created_at=event.occurred_at,
+            headers=correlation.event_headers()))
         self._emitted.append(event.event_id)
         return event
 
@@ -117,7 +119,8 @@ class UnitOfWork:
         now = self.clock.now()
         sql = insert_events_sql(dialect, self.service_name, event_type, data_columns, from_sql)
         return self.session.execute(sa.text(sql), {
-            **params, "occurred_at": now.isoformat(), "created_at": now}).rowcount
+            **params, "occurred_at": now.isoformat(), "created_at": now,
+            "headers": correlation.event_headers_json()}).rowcount
 
     def handled_before(self, event, handler):
         """Record ``event`` as handled by ``handler`` in this transaction.

@@ -6,7 +6,8 @@ real errors; this filter keeps the one-line message and drops the traceback.
 deploy/config/nameko.yaml attaches it to the console handler.
 
 With VOOL_LOG_FORMAT=json (the default in compose) the console writes JSON lines
-(JsonLines below); without it, the plain one-line text `make run` shows.
+(JsonLines below); without it, the plain one-line text `make run` shows, with
+the first 8 characters of the request id in brackets ("-" outside a request).
 """
 import logging
 import os
@@ -15,7 +16,24 @@ from datetime import datetime, timezone
 
 from pythonjsonlogger.json import JsonFormatter
 
+from services.common import correlation, tracing
+
 EXPECTED = "(expected) error handling worker"
+
+
+class RequestContext(logging.Filter):
+    """Each line says which request it is part of: ``request_id`` (and ``trace_id``,
+    ``span_id`` inside a trace) of the worker or HTTP request of this green thread
+    (services/common/correlation.py); none outside one (startup, the relay)."""
+
+    def filter(self, record):
+        request_id = correlation.current()
+        if request_id is not None:
+            record.request_id = request_id
+        trace_id, span_id = tracing.ids()
+        if trace_id is not None:
+            record.trace_id, record.span_id = trace_id, span_id
+        return True
 
 
 class ExpectedErrorsBrief(logging.Filter):
@@ -39,8 +57,9 @@ def service_name(argv=None):
 
 
 class JsonLines(JsonFormatter):
-    """time (ISO 8601, UTC), level, logger, message, service and, when there is
-    one, exc_info (the traceback text) — plus any `extra=` fields."""
+    """time (ISO 8601, UTC), level, logger, message, service, request_id (and
+    trace_id, span_id) from RequestContext and, when there is one, exc_info (the
+    traceback text) — plus any `extra=` fields."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("rename_fields", {"levelname": "level", "name": "logger"})

@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
 from services.common import config as cfg
+from services.common import correlation
 from services.common.errors import NotFound, ValidationFailed, VoolError
 from services.common.validation import NUL, NUL_CODE, NUL_MESSAGE, parse, refuse_nul
 from services.common.web import ExclusiveWebServer
@@ -94,7 +95,11 @@ class ProblemWebServer(ExclusiveWebServer):
         self.error_page = error_page
 
     def get_wsgi_app(self):
-        return ProblemWsgiApp(self)
+        app = ProblemWsgiApp(self)
+        return correlation.RequestIds(app, app.url_map)
+
+    def context_data_from_headers(self, request):
+        return correlation.rpc_context()   # the request id and span RequestIds made current
 
 
 class Route(HttpRequestHandler):

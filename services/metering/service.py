@@ -4,6 +4,7 @@ from pathlib import Path
 
 from nameko.dependency_providers import Config
 
+from services.common.correlation import Correlation
 from services.common import config as cfg
 from services.common.db import Database
 from services.common.errors import NotFound
@@ -33,6 +34,7 @@ def thresholds(config):
 
 class MeteringService:
     name = "metering"
+    correlation = Correlation()   # each worker's request id and span: logs, RPCs, events
 
     db = Database(metadata, Path(__file__).parent / "migrations")
     config = Config()

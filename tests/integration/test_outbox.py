@@ -24,7 +24,7 @@ class SlowRecorder:
         self.name = name
         self.sent = sent
 
-    def publish(self, message):
+    def publish(self, message, headers=None):
         eventlet.sleep(0.001)
         self.sent.append((self.name, message["event_id"]))
 
@@ -108,7 +108,7 @@ def write_events_set_based(engine, count, created_at):
                             {"n": "g.n"}, "FROM generate_series(1, :count) AS g(n)")
     with engine.begin() as conn:
         conn.execute(sa.text(sql), {"count": count, "occurred_at": created_at.isoformat(),
-                                    "created_at": created_at})
+                                    "created_at": created_at, "headers": None})
 
 
 def test_set_based_events_get_valid_time_ordered_ids(engine):
