@@ -228,8 +228,8 @@ class RequestIds:
                     activation.span.set_attribute("http.response.status_code", status)
                     if status >= 500:
                         activation.span.set_status(tracing.Status(tracing.StatusCode.ERROR))
-                activation.end()
                 quiet = route is not None and route.startswith(QUIET_ROUTES)
                 log.log(logging.DEBUG if quiet else logging.INFO, "%s %s %s in %.0f ms",
                         method, route or "(no route)", status,
                         (time.monotonic() - started) * 1000)
+                activation.end()

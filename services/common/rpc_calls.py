@@ -11,9 +11,9 @@ import time
 import eventlet
 from eventlet import corolocal
 from kombu.exceptions import OperationalError
-from nameko.exceptions import UnknownService
+from nameko.exceptions import UnknownService, deserialize
 from nameko.extensions import DependencyProvider
-from nameko.rpc import MethodProxy
+from nameko.rpc import MethodProxy, RpcReply
 
 from services.common import config as cfg
 from services.common import correlation, tracing
@@ -67,9 +67,25 @@ class Services:
         return max(0.05, self._deadline - now)
 
 
+class QuietReply(RpcReply):
+    """nameko's RpcReply logs each answer whole at DEBUG (session tokens, personal
+    codes): this one does not."""
+
+    def result(self):
+        if self.resp_body is None:
+            self.resp_body = self.reply_event.wait()
+        error = self.resp_body.get("error")
+        if error:
+            raise deserialize(error)
+        return self.resp_body["result"]
+
+
 class CorrelatedMethodProxy(MethodProxy):
     """Sends the request id and this call's span (its traceparent) in the context
-    data, whichever green thread of the worker makes the call."""
+    data, whichever green thread of the worker makes the call; its reply is quiet."""
+
+    def call_async(self, *args, **kwargs):
+        return QuietReply(self._call(*args, **kwargs).reply_event)
 
     def get_message_headers(self, worker_ctx):
         headers = super().get_message_headers(worker_ctx)
