@@ -52,14 +52,17 @@ def _sqlite_for_concurrent_use(dbapi_connection, _record):
 
 
 def make_engine(url):
+    """hide_parameters: a statement's parameters (personal codes, session keys) stay
+    out of SQLAlchemy's log lines and out of its errors, which end in tracebacks."""
     url = sa.engine.make_url(url)
     if url.drivername.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={
+        engine = sa.create_engine(url, hide_parameters=True, connect_args={
             "check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
         sa.event.listen(engine, "connect", _sqlite_for_concurrent_use)
         return engine
     migrate.ensure_database(url)
-    return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True,
+                            hide_parameters=True)
 
 
 class UnitOfWork:

@@ -314,3 +314,8 @@ def test_a_load_run_logs_no_personal_code_token_mac_or_password(system, customer
     leaks = {secret: [line[:400] for line in text.splitlines() if secret in line][:3]
              for secret in secrets_used if secret in text}
     assert not leaks, leaks
+    # and not because the safety net (services/common/logs.py RedactSecrets) hid them:
+    # no module logged them in the first place
+    caught = [line[:400] for line in text.splitlines()
+              if "<personal code>" in line or "Bearer <token>" in line]
+    assert not caught, caught

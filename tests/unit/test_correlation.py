@@ -340,3 +340,27 @@ print(json.dumps({
     assert result == {"trace": True, "server_parent": "00f067aa0ba902b7",
                       "client_parent_is_server": True, "carried_span": True,
                       "kinds": ["SERVER", "CLIENT"], "status": "ERROR", "service": "metering"}
+
+
+# -- the safety net -------------------------------------------------------------------
+
+def test_a_personal_code_or_bearer_token_that_slipped_into_a_line_is_hidden():
+    record = logging.LogRecord("somewhere", logging.DEBUG, __file__, 1,
+                               "reply %s for %s", ({"person": "39001010011"},
+                                                   "Authorization: Bearer abc.DEF-123"), None)
+    try:
+        raise ValueError("no contract for 49001010012")
+    except ValueError:
+        record.exc_info = sys.exc_info()
+    logs.RedactSecrets().filter(record)
+    line = logging.Formatter("%(message)s").format(record)
+    assert "39001010011" not in line and "49001010012" not in line and "abc.DEF" not in line
+    assert "reply {'person': '<personal code>'} for Authorization: Bearer <token>" in line
+    assert "ValueError: no contract for <personal code>" in line
+    assert json.loads(logs.JsonLines().format(record))["exc_info"].endswith(
+        "ValueError: no contract for <personal code>")
+
+
+def test_numbers_that_are_not_personal_codes_stay():
+    assert logs.redacted("invoice 10000000001, amount 12345678901") == \
+        "invoice 10000000001, amount 12345678901"
