@@ -285,9 +285,16 @@ def test_a_load_run_logs_no_personal_code_token_mac_or_password(system, customer
     assert mandate.status_code == 201, mandate.text
     # an invoice, and paying it through the test bank
     period = date.today().strftime("%Y-%m")
-    run = requests.post(f"{gateway}/api/v1/operator/jobs/billing-run", headers=operator,
-                        json={"period": period}, timeout=60)
+    run_id = f"billing-run-{uuid.uuid4().hex[:8]}"
+    run = requests.post(f"{gateway}/api/v1/operator/jobs/billing-run", timeout=60,
+                        headers={**operator, "X-Request-ID": run_id}, json={"period": period})
     assert run.status_code in (200, 202), run.text
+    # its invoice_issued events, published later by a timer, still carry the run's id
+    wait_for(lambda: any(
+        line.get("service") == "notifications" and line.get("request_id") == run_id
+        and line["message"].startswith("handled billing.invoice_issued")
+        for line in json_lines(system)), timeout=30,
+        message="notifications to handle the run's invoice_issued under its id")
     invoices = wait_for(lambda: requests.get(f"{gateway}/api/v1/customers/{cid}/invoices",
                                              headers=headers, timeout=10).json() or None,
                         timeout=60, message="the invoice")
