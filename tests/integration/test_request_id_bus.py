@@ -6,7 +6,9 @@ import json
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from services.common.client import VoolClient
 from services.common.errors import NotFound
+from services.contracts import api as contracts
 from services.contracts.service import ContractsService
 from services.metering.service import MeteringService
 from tests.conftest import wait_for
@@ -59,3 +61,13 @@ def test_a_caller_without_an_id_gets_one_per_call(run_services, config, bus):
     wait_for(both, message="both events")
     ids = {properties.headers["x-request-id"] for properties, _ in messages}
     assert len(ids) == 2 and "traceparent" not in messages[0][0].headers
+
+
+def test_a_program_calling_through_vool_client_names_its_own_request_id(
+        run_services, config, bus):
+    run_services(ContractsService)
+    tap = bus.bind_tap("contracts.events", "contract_signed")
+    with VoolClient(config["AMQP_URI"], timeout=15, request_id="crm-batch-0042") as vool:
+        vool.call(contracts.sign_contract, contract_command())
+    [(properties, _)] = wait_for(lambda: bus.drain(tap), message="contract_signed")
+    assert properties.headers["x-request-id"] == "crm-batch-0042"
