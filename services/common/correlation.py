@@ -113,7 +113,7 @@ def context_of_event(headers):
 
 def _what(worker_ctx):
     """(span kind, span name, attributes, what the log line calls it) of a worker;
-    kind None for one that gets no span (a timer: the relay ticks every 2 s)."""
+    kind None for one that gets no span (a timer: some tick every second)."""
     entrypoint = worker_ctx.entrypoint
     service, method = worker_ctx.service_name, entrypoint.method_name
     if isinstance(entrypoint, Rpc):
