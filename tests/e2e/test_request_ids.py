@@ -259,6 +259,21 @@ def test_a_load_run_logs_no_personal_code_token_mac_or_password(system, customer
     secrets_used |= {again["token"], *macs}
     headers = {"Authorization": f"Bearer {again['token']}"}
 
+    # and one through the portal's pages, with its session cookie
+    browser = requests.Session()
+    [to_bank] = forms(browser.post(f"{gateway}/login/testbank", timeout=10).text)
+    bank_page = browser.post(to_bank["action"], data=to_bank["fields"], timeout=10)
+    [login] = forms(bank_page.text, to_bank["action"])
+    reply_page = browser.post(login["action"], data={
+        **login["fields"], "typed_code": GRANDMOTHER, "typed_name": GRANDMOTHER_NAME},
+        timeout=10)
+    [reply] = forms(reply_page.text, login["action"])
+    home = browser.post(reply["action"], data=reply["fields"], timeout=10)
+    assert GRANDMOTHER_NAME in home.text, home.text[:500]
+    secrets_used |= {browser.cookies["vool_session"], to_bank["fields"]["VK_MAC"],
+                     reply["fields"]["VK_MAC"]}
+    assert browser.get(f"{gateway}/", timeout=10).status_code == 200
+
     submit_reading(system, customer, {"T1": 1300}, days_ago=10)
     submit_reading(system, customer, {"T1": 1350}, days_ago=5)
     # a refused reading, a refused token and a refused password are logged too
