@@ -313,7 +313,7 @@ class CountingPublisher:
     def __init__(self):
         self.messages = 0
 
-    def publish(self, message):
+    def publish(self, message, headers=None):
         self.messages += 1
 
 

@@ -5,7 +5,8 @@ cost a quarter of the run (6-7 s at 700,000: building each message and writing
 it). Instead the run records itself in ``invoice_runs`` in the same transaction —
 so its events are exactly as durable as outbox rows would be — and this publisher
 walks the run's invoices after commit, a batch per transaction, remembering the
-last invoice it sent. An invoice's event id is derived from its number, so a batch
+last invoice it sent, with the AMQP headers of the request that ran it (its request
+id and traceparent, services/common/correlation.py). An invoice's event id is derived from its number, so a batch
 sent again after a crash carries the same ids and consumers handle it once.
 
 Replicas: a run is claimed with ``FOR UPDATE SKIP LOCKED``, so two billing
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 
 from services.billing.models import invoice_runs, invoices
 from services.billing.money import money_text
+from services.common import correlation
 from services.common.events import Event
 
 EVENT_TYPE = "invoice_issued"
@@ -33,7 +35,7 @@ def record_run(session, period, first_no, last_no, issued_at):
         .where(invoices.c.invoice_no.between(first_no, last_no))).one()
     session.execute(sa.insert(invoice_runs).values(
         first_no=first_no, last_no=last_no, period=period, issued_at=issued_at,
-        invoices=count, total=total))
+        invoices=count, total=total, headers=correlation.event_headers()))
     return count, total
 
 
@@ -84,7 +86,7 @@ def _publish_batch(engine, publisher, clock, batch_size):
                    invoices.c.invoice_no > after, invoices.c.total > 0)
             .order_by(invoices.c.invoice_no).limit(batch_size)).all()
         for row in rows:
-            publisher.publish(message(row, run.issued_at))
+            publisher.publish(message(row, run.issued_at), headers=run.headers)
         done = {"published_at": clock.now()} if len(rows) < batch_size else {}
         conn.execute(sa.update(invoice_runs)
                      .where(invoice_runs.c.first_no == run.first_no)

@@ -191,6 +191,8 @@ invoice_runs = sa.Table(
     sa.Column("total", MONEY, nullable=False),
     sa.Column("published_through", sa.String(20)),
     sa.Column("published_at", sa.DateTime(timezone=True)),
+    # the AMQP headers its events are published with (request id, traceparent)
+    sa.Column("headers", sa.JSON),
 )
 
 outbox = outbox_table(metadata)

@@ -14,6 +14,7 @@ from services.billing import (api, bank_payments, invoice_pdf, issued, overdue, 
 from services.billing.models import metadata
 from services.common import config as cfg
 from services.common.clock import ClockProvider
+from services.common.correlation import Correlation
 from services.common.db import Database
 from services.common.ops import OpsPort
 from services.common.errors import NotFound
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 class BillingService:
     name = "billing"
+    correlation = Correlation()   # each worker's request id and span: logs, RPCs, events
 
     db = Database(metadata, Path(__file__).parent / "migrations")
     ops = OpsPort()   # /metrics and /health on VOOL_OPS_ADDRESS; every worker measured

@@ -1,2 +1,3 @@
 """The little that every Vool service shares: configuration, clock, database
-session provider, outbox and inbox, the reliable event handler and error types."""
+session provider, outbox and inbox, the reliable event handler, error types, and the
+request id and trace context every worker carries (correlation, tracing)."""

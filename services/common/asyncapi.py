@@ -48,7 +48,28 @@ routing key. A message it cannot handle is retried with backoff and then parked 
 `<queue>.dead-letter`; one whose envelope or `data` does not parse goes there at
 once, with the reason in its `x-vool-error` header (`vool bus dead-letters`).
 
+Beside the envelope, in the message's AMQP headers, an event caused by a request
+carries that request's id (`x-request-id`, the `X-Request-ID` the gateway answered
+with) and its W3C trace context (`traceparent`, `tracestate`): a consumer handles,
+logs and emits under them (see `EventHeaders`).
+
 Generated from the services' `api.py` by `vool docs`; do not edit by hand."""
+
+#: the AMQP headers of an event message (services/common/correlation.py)
+EVENT_HEADERS = {
+    "title": "EventHeaders",
+    "description": "The AMQP headers of an event caused by a request: none of them is "
+                   "required (an event of a scheduled sweep may have only its own id).",
+    "type": "object",
+    "properties": {
+        "x-request-id": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$",
+                         "description": "The correlation id of the request (or sweep) "
+                                        "that caused the event, as in its log lines."},
+        "traceparent": {"type": "string", "description": "W3C Trace Context: the span "
+                        "that emitted the event (https://www.w3.org/TR/trace-context/)."},
+        "tracestate": {"type": "string", "description": "W3C Trace Context, vendor part."},
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -140,6 +161,7 @@ def build(publishers, consumers, info_version, servers=None):
                 "title": f"{event_type} (version {model.version})",
                 **({"summary": _summary(model)} if _summary(model) else {}),
                 "contentType": "application/json",
+                "headers": {"$ref": SCHEMAS + "EventHeaders"},
                 "payload": payloads[(service, event_type, model.version)],
                 "bindings": {"amqp": {"messageType": event_type,
                                       "bindingVersion": AMQP_BINDING_VERSION}},
@@ -185,7 +207,8 @@ def build(publishers, consumers, info_version, servers=None):
     document.update({
         "channels": channels,
         "operations": operations,
-        "components": {"messages": messages, "schemas": schemas},
+        "components": {"messages": messages,
+                       "schemas": {**schemas, "EventHeaders": EVENT_HEADERS}},
     })
     return document
 

@@ -23,14 +23,19 @@ from services.common.rpc_methods import RpcMethod
 
 
 class VoolClient:
-    def __init__(self, amqp_uri, timeout=30):
+    """``request_id``: the caller's correlation id (1-128 of ``[A-Za-z0-9._-]``), in
+    every log line and event its calls cause; without one each call gets its own."""
+
+    def __init__(self, amqp_uri, timeout=30, request_id=None):
         self._config = {"AMQP_URI": amqp_uri}
         self._timeout = timeout
+        self._context = {"request_id": request_id} if request_id else None
         self._cluster = None
         self._proxy = None
 
     def __enter__(self):
-        self._cluster = ClusterRpcProxy(self._config, timeout=self._timeout)
+        self._cluster = ClusterRpcProxy(self._config, timeout=self._timeout,
+                                        context_data=self._context)
         self._proxy = self._cluster.start()
         return self
 

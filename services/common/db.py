@@ -15,7 +15,7 @@ from nameko.extensions import DependencyProvider
 from sqlalchemy.orm import sessionmaker
 
 from services.common import config as cfg
-from services.common import metrics, migrate
+from services.common import correlation, metrics, migrate
 from services.common.clock import clock as process_clock
 from services.common.events import new_event
 from services.common.outbox import EventPublisher, Outbox, insert_events_sql
@@ -51,14 +51,17 @@ def _sqlite_for_concurrent_use(dbapi_connection, _record):
 
 
 def make_engine(url):
+    """hide_parameters: a statement's parameters (personal codes, session keys) stay
+    out of SQLAlchemy's log lines and out of its errors, which end in tracebacks."""
     url = sa.engine.make_url(url)
     if url.drivername.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={
+        engine = sa.create_engine(url, hide_parameters=True, connect_args={
             "check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
         sa.event.listen(engine, "connect", _sqlite_for_concurrent_use)
         return engine
     migrate.ensure_database(url)
-    return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True,
+                            hide_parameters=True)
 
 
 class UnitOfWork:
@@ -101,7 +104,8 @@ class UnitOfWork:
         event = new_event(self.service_name, event_type, data, self.clock.now(), version)
         self.session.execute(sa.insert(self._outbox.table).values(
             event_id=event.event_id, event_type=event_type,
-            message=event.as_message(), created_at=event.occurred_at))
+            message=event.as_message(), created_at=event.occurred_at,
+            headers=correlation.event_headers()))
         self._emitted.append(event.event_id)
         return event
 
@@ -117,7 +121,8 @@ class UnitOfWork:
         now = self.clock.now()
         sql = insert_events_sql(dialect, self.service_name, event_type, data_columns, from_sql)
         return self.session.execute(sa.text(sql), {
-            **params, "occurred_at": now.isoformat(), "created_at": now}).rowcount
+            **params, "occurred_at": now.isoformat(), "created_at": now,
+            "headers": correlation.event_headers_json()}).rowcount
 
     def handled_before(self, event, handler):
         """Record ``event`` as handled by ``handler`` in this transaction.

@@ -33,7 +33,7 @@ from nameko.messaging import QueueConsumer
 from nameko.utils import sanitize_url
 
 from services.common import config as cfg
-from services.common import metrics
+from services.common import correlation, metrics
 from services.common.errors import ValidationFailed
 from services.common.events import MalformedEvent, parse_event
 
@@ -229,6 +229,9 @@ class ReliableEventHandler(EventHandler):
                                   f"reads ({understood})")
             return
         super().handle_message(event, message)
+
+    def unpack_message_headers(self, message):
+        return correlation.context_of_event(message.headers)
 
     def _refuse(self, message, reason):
         log.error("%s on %s", reason, self.queue.name)

@@ -26,9 +26,11 @@ class EventPublisher:
         self.exchange = get_event_exchange(service_name, nameko_config or {})
         self._publisher = Publisher(amqp_uri, declare=[self.exchange])
 
-    def publish(self, message):
+    def publish(self, message, headers=None):
+        """``headers``: the AMQP headers of the request that caused it
+        (services/common/correlation.py), beside the envelope, not in it."""
         self._publisher.publish(message, exchange=self.exchange,
-                                routing_key=message["event_type"])
+                                routing_key=message["event_type"], headers=headers or {})
 
 
 class Outbox:
@@ -62,14 +64,14 @@ class Outbox:
         t = self.table
         with self._turns, self.engine.begin() as conn:
             rows = conn.execute(
-                sa.select(t.c.event_id, t.c.message)
+                sa.select(t.c.event_id, t.c.message, t.c.headers)
                 .where(t.c.published_at.is_(None), condition)
                 .order_by(t.c.created_at)
                 .limit(self.batch_size)
                 .with_for_update(skip_locked=True)
             ).all()
             for row in rows:
-                self.publisher.publish(row.message)
+                self.publisher.publish(row.message, headers=row.headers)
             if rows:
                 conn.execute(sa.update(t)
                              .where(t.c.event_id.in_([r.event_id for r in rows]))
@@ -83,8 +85,10 @@ def insert_events_sql(dialect, source, event_type, data_columns, from_sql):
     For set-based work (a billing run over 700,000 contracts) an event per row
     built in Python would cost more than the work itself. ``data_columns`` maps
     each field of the event's data to an SQL expression over ``from_sql``'s rows;
-    the statement takes ``:occurred_at`` (ISO 8601 text) and ``:created_at``. The
-    envelope is the one services/common/events.py builds.
+    the statement takes ``:occurred_at`` (ISO 8601 text), ``:created_at`` and
+    ``:headers`` (JSON text or None: the AMQP headers every event gets, see
+    services/common/correlation.py). The envelope is the one services/common/events.py
+    builds.
     """
     names = list(data_columns)
     inner = ", ".join(f"{data_columns[n]} AS c{i}" for i, n in enumerate(names))
@@ -102,6 +106,7 @@ def insert_events_sql(dialect, source, event_type, data_columns, from_sql):
                     "substr('89ab', 1 + (abs(random()) % 4), 1)||substr(h,18,3)||'-'||"
                     "substr(h,21,12))")
     data = ", ".join(f"'{n}', x.c{i}" for i, n in enumerate(names))
+    headers = "CAST(:headers AS JSON)" if dialect == "postgresql" else ":headers"
     nested = "y.data" if dialect == "postgresql" else "json(y.data)"  # stays an object
     random_hex = "" if dialect == "postgresql" else ", hex(randomblob(16)) AS h"
     # the time-ordered ids' milliseconds and random part, drawn once (MATERIALIZED)
@@ -115,11 +120,11 @@ def insert_events_sql(dialect, source, event_type, data_columns, from_sql):
                                           AS BIGINT)), 12, '0') AS h) t,
                  (SELECT MD5(CAST(random() AS TEXT)) AS h) r)"""
     return f"""{with_seed}
-        INSERT INTO outbox (event_id, event_type, message, created_at)
+        INSERT INTO outbox (event_id, event_type, message, created_at, headers)
         SELECT y.event_id, '{event_type}',
                {build}('event_id', y.event_id, 'event_type', '{event_type}',
                        'occurred_at', CAST(:occurred_at AS TEXT), 'version', 1,
                        'source', '{source}', 'data', {nested}),
-               :created_at
+               :created_at, {headers}
         FROM (SELECT {event_id} AS event_id, {build}({data}) AS data
               FROM (SELECT {inner}{random_hex} {from_sql}) x{seed}) y"""

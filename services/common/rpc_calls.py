@@ -11,14 +11,16 @@ import time
 import eventlet
 from eventlet import corolocal
 from kombu.exceptions import OperationalError
-from nameko.exceptions import UnknownService
+from nameko.exceptions import UnknownService, deserialize
 from nameko.extensions import DependencyProvider
-from nameko.rpc import MethodProxy
+from nameko.rpc import MethodProxy, RpcReply
 
 from services.common import config as cfg
+from services.common import correlation, tracing
 from services.common import errors  # noqa: F401  registers our typed errors for replies
 from services.common.errors import ServiceUnavailable
 from services.common.rpc import SafeReplyListener
+from services.common.tracing import SpanKind
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +35,14 @@ class Services:
         self._deadline = None
 
     def call(self, service, method, *args, timeout=None, **kwargs):
+        with tracing.span(f"{service}.{method}", SpanKind.CLIENT, {
+                "rpc.system": "nameko", "rpc.service": service, "rpc.method": method}):
+            return self._call(service, method, args, kwargs, timeout)
+
+    def _call(self, service, method, args, kwargs, timeout):
         timeout = timeout or self._remaining()
-        proxy = MethodProxy(self._worker_ctx, service, method, self._reply_listener,
-                            expiration=timeout)
+        proxy = CorrelatedMethodProxy(self._worker_ctx, service, method, self._reply_listener,
+                                      expiration=timeout)
         try:
             with eventlet.Timeout(timeout):
                 return proxy.call_async(*args, **kwargs).result()
@@ -58,6 +65,33 @@ class Services:
         if self._deadline is None:
             self._deadline = now + self.timeout
         return max(0.05, self._deadline - now)
+
+
+class QuietReply(RpcReply):
+    """nameko's RpcReply logs each answer whole at DEBUG (session tokens, personal
+    codes): this one does not."""
+
+    def result(self):
+        if self.resp_body is None:
+            self.resp_body = self.reply_event.wait()
+        error = self.resp_body.get("error")
+        if error:
+            raise deserialize(error)
+        return self.resp_body["result"]
+
+
+class CorrelatedMethodProxy(MethodProxy):
+    """Sends the request id and this call's span (its traceparent) in the context
+    data, whichever green thread of the worker makes the call; its reply is quiet."""
+
+    def call_async(self, *args, **kwargs):
+        return QuietReply(self._call(*args, **kwargs).reply_event)
+
+    def get_message_headers(self, worker_ctx):
+        headers = super().get_message_headers(worker_ctx)
+        headers.update({self._get_header_name(key): value
+                        for key, value in correlation.rpc_context().items()})
+        return headers
 
 
 class ForgetfulReplyListener(SafeReplyListener):

@@ -11,6 +11,9 @@ def outbox_table(metadata):
         sa.Column("message", sa.JSON, nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("published_at", sa.DateTime(timezone=True)),
+        # the AMQP headers it is published with: the request id and traceparent of
+        # the request that caused it (services/common/correlation.py)
+        sa.Column("headers", sa.JSON),
         sa.Index("ix_outbox_unpublished", "published_at", "created_at"),
     )
 
@@ -42,3 +45,14 @@ def create_messaging_tables(op):
         sa.Column("event_id", sa.String(36), primary_key=True),
         sa.Column("handled_at", sa.DateTime(timezone=True), nullable=False),
     )
+
+
+def add_outbox_headers(op):
+    """For the migration that gives an existing outbox its headers column."""
+    with op.batch_alter_table("outbox") as batch:
+        batch.add_column(sa.Column("headers", sa.JSON))
+
+
+def drop_outbox_headers(op):
+    with op.batch_alter_table("outbox") as batch:
+        batch.drop_column("headers")

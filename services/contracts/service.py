@@ -2,6 +2,7 @@
 only; what each method takes, returns and raises is in services/contracts/api.py)."""
 from pathlib import Path
 
+from services.common.correlation import Correlation
 from services.common.db import Database
 from services.common.ops import OpsPort
 from services.common.rpc import rpc
@@ -15,6 +16,7 @@ BILLING_TIMEOUT = 2.0
 
 class ContractsService:
     name = "contracts"
+    correlation = Correlation()   # each worker's request id and span: logs, RPCs, events
 
     db = Database(metadata, Path(__file__).parent / "migrations")
     ops = OpsPort()   # /metrics and /health on VOOL_OPS_ADDRESS; every worker measured

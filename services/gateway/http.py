@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Request, Response
 
 from services.common import config as cfg
-from services.common import metrics
+from services.common import correlation, metrics
 from services.common.errors import NotFound, ValidationFailed, VoolError
 from services.common.validation import NUL, NUL_CODE, NUL_MESSAGE, parse, refuse_nul
 from services.common.web import ExclusiveWebServer
@@ -97,13 +97,17 @@ class ProblemWebServer(ExclusiveWebServer):
         self.error_page = error_page
 
     def get_wsgi_app(self):
-        app = metrics.measured_wsgi(ProblemWsgiApp(self))
+        app = ProblemWsgiApp(self)
+        app = correlation.RequestIds(metrics.measured_wsgi(app), app.url_map)
         # Behind an ingress or load balancer every connection comes from the proxy:
         # with VOOL_TRUSTED_PROXIES=N the client is the address N hops back in
         # X-Forwarded-For (what the login limits count); 0 trusts no header at all,
         # since a client can send one itself.
         hops = cfg.int_setting(self.container.config, "VOOL_TRUSTED_PROXIES", 0)
         return ProxyFix(app, x_for=hops, x_proto=0, x_host=0) if hops > 0 else app
+
+    def context_data_from_headers(self, request):
+        return correlation.rpc_context()   # the request id and span RequestIds made current
 
 
 class Route(HttpRequestHandler):

@@ -4,6 +4,7 @@ import json
 from nameko.dependency_providers import Config
 from werkzeug.wrappers import Response
 
+from services.common.correlation import Correlation
 from services.common.errors import NotFound
 from services.common.rpc_calls import ServiceRpc
 from services.gateway import asyncapi, openapi, principals, problems, schemas
@@ -36,6 +37,7 @@ class GatewayService(health_routes.HealthRoutes, customer_routes.CustomerRoutes,
                      bus_routes.BusRoutes, metrics_routes.MetricsRoutes, principals.ForgetChangedPrincipals,
                      portal_pages.PortalRoutes, portal_account_pages.AccountPages):
     name = "gateway"
+    correlation = Correlation()   # each worker's request id and span: logs, RPCs, events
 
     services = ServiceRpc()
     config = Config()

@@ -6,6 +6,7 @@ from pathlib import Path
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
+from services.common.correlation import Correlation
 from services.common import config as cfg
 from services.common.clock import ClockProvider
 from services.common.db import Database
@@ -27,6 +28,7 @@ TOKEN, PASSWORD, BANK_REPLY = ("token",), ("password",), ("fields", "browser_key
 
 class IdentityService:
     name = "identity"
+    correlation = Correlation()   # each worker's request id and span: logs, RPCs, events
 
     db = Database(metadata, Path(__file__).parent / "migrations")
     ops = OpsPort()   # /metrics and /health on VOOL_OPS_ADDRESS; every worker measured

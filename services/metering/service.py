@@ -4,6 +4,7 @@ from pathlib import Path
 
 from nameko.dependency_providers import Config
 
+from services.common.correlation import Correlation
 from services.common import config as cfg
 from services.common.db import Database
 from services.common.ops import OpsPort
@@ -34,6 +35,7 @@ def thresholds(config):
 
 class MeteringService:
     name = "metering"
+    correlation = Correlation()   # each worker's request id and span: logs, RPCs, events
 
     db = Database(metadata, Path(__file__).parent / "migrations")
     ops = OpsPort()   # /metrics and /health on VOOL_OPS_ADDRESS; every worker measured

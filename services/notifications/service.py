@@ -8,6 +8,7 @@ import eventlet
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
+from services.common.correlation import Correlation
 from services.billing.api import InvoiceIssued, InvoiceOverdue, PaymentReceived
 from services.common import config as cfg
 from services.common.clock import ClockProvider
@@ -30,6 +31,7 @@ from services.notifications.models import metadata
 
 class NotificationsService:
     name = "notifications"
+    correlation = Correlation()   # each worker's request id and span: logs, RPCs, events
 
     db = Database(metadata, Path(__file__).parent / "migrations")
     ops = OpsPort()   # /metrics and /health on VOOL_OPS_ADDRESS; every worker measured

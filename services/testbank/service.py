@@ -14,6 +14,7 @@ from stdnum.ee import ik
 from werkzeug.wrappers import Response
 
 from services.common.clock import ClockProvider
+from services.common.correlation import Correlation
 from services.common.translations import N_, environments, translations
 from services.common.web import ExclusiveWebServer
 from services.testbank.bank import BadRequest, load_test_bank
@@ -93,6 +94,7 @@ def carried_request(form):
 
 class TestBankService:
     name = "testbank"
+    correlation = Correlation()   # each worker's request id and span: logs, RPCs, events
 
     bank = Bank()
     clock = ClockProvider()

@@ -17,10 +17,12 @@ from tests.conftest import free_port, wait_for
 
 
 @contextlib.contextmanager
-def running_vool(broker, folder):
+def running_vool(broker, folder, args=(), env_extra=None, before_start=None):
     """``vool run`` in ``folder`` (its var/ and banks.yaml), stopped with Ctrl-C after;
     yields ``{"gateway", "bank", "process", "log", "amqp_uri", "var_dir", "ops"}`` (ops:
-    each backend's ops port, free ones, not `vool run`'s 9101-9105 another run may hold)."""
+    each backend's ops port, free ones, not `vool run`'s 9101-9105 another run may hold).
+    ``args`` go to `vool run`, ``env_extra`` into its environment; ``before_start(env)``
+    runs first (a CLI command on the same databases)."""
     vhost, amqp_uri = broker.new_vhost()   # a fresh broker: no queue exists yet
     gateway_port, bank_port = free_port(), free_port()
     banks = yaml.safe_load((PROJECT_ROOT / "deploy" / "config" / "banks.yaml").read_text())
@@ -36,9 +38,12 @@ def running_vool(broker, folder):
                 "VOOL_TESTBANK_ADDRESS": f"127.0.0.1:{bank_port}",
                 "VOOL_PUBLIC_URL": f"http://127.0.0.1:{gateway_port}",
                 "VOOL_BANKS_FILE": str(folder / "banks.yaml"), "VOOL_LOG_LEVEL": "WARNING",
-                "PYTHONWARNINGS": "ignore::DeprecationWarning"})
+                "PYTHONWARNINGS": "ignore::DeprecationWarning", **(env_extra or {})})
+    if before_start is not None:
+        before_start(env)
     log = open(folder / "vool.log", "w+")
-    process = subprocess.Popen([sys.executable, "-m", "services.cli", "run"], cwd=PROJECT_ROOT,
+    process = subprocess.Popen([sys.executable, "-m", "services.cli", "run", *args],
+                               cwd=PROJECT_ROOT,
                                env=env, stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)
     try:

@@ -27,7 +27,7 @@ class SlowRecorder:
     def __init__(self, name, sent):
         self.name, self.sent = name, sent
 
-    def publish(self, message):
+    def publish(self, message, headers=None):
         eventlet.sleep(0.0005)
         self.sent.append((self.name, message["data"]["invoice_no"], message["event_id"]))
 

@@ -1,5 +1,6 @@
 """The outbox on PostgreSQL: two replicas relaying at once publish every event
 exactly once; the publish after commit and a relay never send the same row."""
+import json
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -24,7 +25,7 @@ class SlowRecorder:
         self.name = name
         self.sent = sent
 
-    def publish(self, message):
+    def publish(self, message, headers=None):
         eventlet.sleep(0.001)
         self.sent.append((self.name, message["event_id"]))
 
@@ -108,7 +109,7 @@ def write_events_set_based(engine, count, created_at):
                             {"n": "g.n"}, "FROM generate_series(1, :count) AS g(n)")
     with engine.begin() as conn:
         conn.execute(sa.text(sql), {"count": count, "occurred_at": created_at.isoformat(),
-                                    "created_at": created_at})
+                                    "created_at": created_at, "headers": None})
 
 
 def test_set_based_events_get_valid_time_ordered_ids(engine):
@@ -130,3 +131,28 @@ def test_set_based_events_get_valid_time_ordered_ids(engine):
         rows, key=lambda r: (r.event_id[:13], r.message["data"]["n"]))]
     assert by_n == sorted(ids)
     assert len({i[:13] for i in ids}) == 2      # one millisecond stamp per statement
+
+
+class HeaderRecorder:
+    def __init__(self):
+        self.sent = []
+
+    def publish(self, message, headers=None):
+        self.sent.append((message["event_id"], headers))
+
+
+def test_set_based_events_keep_the_requests_headers_and_the_relay_sends_them(engine):
+    with engine.begin() as conn:
+        conn.execute(sa.delete(outbox))
+    clock = Clock()
+    headers = {"x-request-id": "billing-run-2026-11",
+               "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+    sql = insert_events_sql("postgresql", "contracts", "contract_signed",
+                            {"n": "g.n"}, "FROM generate_series(1, 3) AS g(n)")
+    with engine.begin() as conn:
+        conn.execute(sa.text(sql), {"occurred_at": clock.now().isoformat(),
+                                    "created_at": clock.now() - timedelta(minutes=1),
+                                    "headers": json.dumps(headers)})
+    recorder = HeaderRecorder()
+    assert Outbox(engine, outbox, recorder, clock).relay(grace_seconds=0) == 3
+    assert [h for _, h in recorder.sent] == [headers] * 3

@@ -10,7 +10,7 @@ from services.common.outbox import Outbox
 
 
 class PublishedEvents(list):
-    def publish(self, message):
+    def publish(self, message, headers=None):
         self.append(message)
 
 

@@ -36,7 +36,7 @@ class FailsAfter:
     def __init__(self, n):
         self.n, self.sent = n, []
 
-    def publish(self, message):
+    def publish(self, message, headers=None):
         if len(self.sent) == self.n:
             raise ConnectionError("broker went away")
         self.sent.append(message)

@@ -76,7 +76,7 @@ def test_json_format_writes_one_object_a_line_with_the_keys_operators_filter_on(
 
 def test_without_a_format_the_console_is_plain_text_for_make_run(tmp_path, monkeypatch):
     lines = logged_lines(tmp_path, monkeypatch, "nameko.yaml", None, write_two)
-    assert lines[0].endswith("INFO vool.test: reading R-1 accepted")
+    assert lines[0].endswith("INFO [-] vool.test: reading R-1 accepted")
     assert "Traceback (most recent call last):" in lines
     with pytest.raises(json.JSONDecodeError):
         json.loads(lines[0])
