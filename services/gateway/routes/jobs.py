@@ -2,8 +2,11 @@
 by the service that owns it, and its id names that service."""
 from typing import Union
 
+from pydantic import Field
+
 from services.billing import api as billing
 from services.common.errors import NotFound
+from services.common.validation import Shape
 from services.gateway.http import route
 from services.metering import api as metering
 
@@ -11,10 +14,27 @@ from services.metering import api as metering
 JOB_OWNERS = {"billing": "billing", "metering": "metering"}
 
 
+AnyJob = Union[billing.BillingJob, metering.MeteringJob]
+
+
+class JobsQuery(Shape):
+    limit: int = Field(default=20, ge=1, le=100)
+
+
 class JobRoutes:
 
+    @route("GET", "/api/v1/operator/jobs", access="operator", tag="operator",
+           query=JobsQuery, response_model=list[AnyJob],
+           calls=(billing.recent_jobs, metering.recent_jobs),
+           summary="The latest long jobs of every service, newest first (?limit=20)")
+    def desk_jobs(self, request):
+        limit = request.query.limit
+        jobs = [job for owner in sorted(set(JOB_OWNERS.values()))
+                for job in self.services.call(owner, "recent_jobs", limit)]
+        return sorted(jobs, key=lambda job: job["created_at"], reverse=True)[:limit]
+
     @route("GET", "/api/v1/operator/jobs/<job_id>", access="operator", tag="operator",
-           response_model=Union[billing.BillingJob, metering.MeteringJob],
+           response_model=AnyJob,
            calls=(billing.get_job, metering.get_job),
            description="State `queued`, `running`, `done` or `failed`; `done` of `total` "
                        "is its progress (`total` null until known); `result` once done "
