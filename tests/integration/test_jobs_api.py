@@ -3,12 +3,14 @@ runs in the background, with its progress; asked twice it is one job; it survive
 gateway restart and a billing process that died; the imports become jobs when the
 client prefers (RFC 7240); and the operators' `vool jobs` follows one with a
 progress bar."""
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 from datetime import datetime, timezone
 
+import eventlet
 import pytest
 import requests
 import sqlalchemy as sa
@@ -184,7 +186,7 @@ def test_a_job_left_running_by_a_dead_process_is_resumed_but_never_run_twice_at_
                    {"id": job["job_id"]})
     holder.commit()
     run_services(BillingService, VOOL_JOB_POLL_INTERVAL="0.1")
-    eventlet_sleep(1.0)
+    eventlet.sleep(1.0)
     assert _get(base, headers, job["job_id"])["state"] == "running"
     assert invoices_of(rpc, customers, "2026-02") == []
 
@@ -195,11 +197,6 @@ def test_a_job_left_running_by_a_dead_process_is_resumed_but_never_run_twice_at_
         assert conn.execute(sa.select(jobs.c.attempts)
                             .where(jobs.c.job_id == job["job_id"])).scalar() == 2
     engine.dispose()
-
-
-def eventlet_sleep(seconds):
-    import eventlet
-    eventlet.sleep(seconds)
 
 
 def test_an_unknown_job_is_not_found_and_jobs_are_for_operators(desk, run_services, rpc,
@@ -276,18 +273,25 @@ def customer_eic(signed, rpc):
     return rpc.contracts.get_contract(signed["contract_no"])["consumption_point"]["eic"]
 
 
-def test_vool_jobs_shows_the_progress_bar_and_the_result(desk, run_services, rpc, tmp_path):
+def test_vool_jobs_shows_the_progress_bar_and_the_result(desk, run_services, rpc, config):
     run_services(BillingService, VOOL_BILLING_RUN_CHUNK="1")
     base = desk["base"]
-    customers = sign(rpc, 3)
-    billing_knows(rpc, customers)
+    customers = charged(rpc, sign(rpc, 3))
     env = {**os.environ, "VOOL_URL": base, "VOOL_OPERATOR": "desk",
            "VOOL_OPERATOR_PASSWORD": PASSWORD}
-    done = subprocess.run([sys.executable, "-m", "services.cli", "jobs", "--interval", "0.05",
-                           "billing-run", "2026-02"], env=env, capture_output=True,
-                          text=True, timeout=60)
+    with second_chunk_held(config, customers):
+        cli = subprocess.Popen([sys.executable, "-m", "services.cli", "jobs", "--interval",
+                                "0.05", "billing-run", "2026-02"], env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        job = wait_for(lambda: rpc.billing.recent_jobs(), timeout=30)[0]
+        wait_for(lambda: _midway(base, desk["headers"], job["job_id"]))
+        eventlet.sleep(0.5)    # the bar shows 1 of 3 meanwhile
+    stdout, stderr = cli.communicate(timeout=60)
+    done = subprocess.CompletedProcess(cli.args, cli.returncode, stdout, stderr)
     assert done.returncode == 0, done.stderr
-    assert "billing_run billing-" in done.stderr and "3/3" in done.stderr
+    assert "billing_run billing-" in done.stderr
+    assert "1/3" in done.stderr and "3/3" in done.stderr
+    assert done.stderr.index("1/3") < done.stderr.index("3/3")
     assert "100%" in done.stderr and "done" in done.stderr
     assert '"invoices_issued": 3' in done.stdout
     assert PASSWORD not in done.stdout + done.stderr and "Bearer" not in done.stderr
@@ -305,3 +309,47 @@ def test_vool_jobs_shows_the_progress_bar_and_the_result(desk, run_services, rpc
                               "billing-00000000-0000-0000-0000-000000000000"], env=env,
                              capture_output=True, text=True, timeout=60)
     assert unknown.returncode == 1 and "404" in unknown.stderr
+
+
+def test_the_progress_moves_while_the_run_is_under_way(desk, run_services, rpc, config):
+    run_services(BillingService, VOOL_BILLING_RUN_CHUNK="1")
+    base, headers = desk["base"], desk["headers"]
+    customers = charged(rpc, sign(rpc, 3))
+    with second_chunk_held(config, customers):
+        job = start_billing_run(base, headers, "2026-02")
+        midway = wait_for(lambda: _midway(base, headers, job["job_id"]),
+                          message="the first chunk reported")
+        assert midway["state"] == "running" and midway["total"] == 3
+        assert "result" not in midway and midway["finished_at"] is None
+    done = follow(base, headers, midway)
+    assert done["state"] == "done" and (done["done"], done["total"]) == (3, 3)
+    assert done["result"]["invoices_issued"] == 3
+
+
+def charged(rpc, customers):
+    """A reading each, priced: a charge for the run to bill."""
+    for signed in customers:
+        reading = rpc.metering.submit_reading({
+            "consumption_point_id": signed["consumption_point_id"],
+            "reading_date": "2026-02-15", "registers": {"T1": 1100}})
+        wait_for(lambda: rpc.billing.get_charge(reading["reading_id"]), message="priced")
+    return customers
+
+
+@contextlib.contextmanager
+def second_chunk_held(config, customers):
+    """Hold the second contract's charge (PostgreSQL): a run in chunks of one reports
+    the first chunk, then waits until this lets go."""
+    second = sorted(c["contract_no"] for c in customers)[1]
+    engine, _ = jobs_table(config)
+    with engine.connect() as blocker:
+        blocker.execute(sa.text("SELECT charge_id FROM charges WHERE contract_no = :no "
+                                "FOR UPDATE"), {"no": second})
+        yield
+        blocker.rollback()
+    engine.dispose()
+
+
+def _midway(base, headers, job_id):
+    job = _get(base, headers, job_id)
+    return job if job and job["done"] == 1 else None
