@@ -213,6 +213,12 @@ def test_an_unknown_job_is_not_found_and_jobs_are_for_operators(desk, run_servic
         assert answer.status_code == 404, (job_id, answer.text)
         assert answer.headers["Content-Type"] == "application/problem+json"
         assert job_id in answer.json()["detail"]
+    # a job that cannot be done fails with why (no VAT rate is known before 2009)
+    failed = follow(base, headers, start_billing_run(base, headers, "2000-01"))
+    assert failed["state"] == "failed" and "result" not in failed
+    assert failed["error"] == "no VAT rate is valid on 2000-01-31"
+    assert failed["finished_at"] is not None
+
     job = start_billing_run(base, headers, "2026-02")
     token = customer_token(base, desk["banks"], GRANDMOTHER, "Õie Mäger",
                            real_time_clock.now())
