@@ -161,7 +161,7 @@ def bill_chunk(step, dialect, year, rate, params, low, high):
         "SELECT MIN(contract_no), MAX(contract_no) FROM run_candidates "
         "WHERE n BETWEEN :low AND :high"), params).one()
     in_chunk = "rc.n BETWEEN :low AND :high"
-    charges_in_chunk = "c.contract_no BETWEEN :low_contract AND :high_contract"
+    charges_in_chunk = "{}.contract_no BETWEEN :low_contract AND :high_contract".format
 
     # the lines first: the charges' lines in the order of their readings, then the
     # fee; nothing refers to a line, so they may precede their invoice in the
@@ -182,7 +182,7 @@ def bill_chunk(step, dialect, year, rate, params, low, high):
               JOIN charges c ON c.contract_no = rc.contract_no
                             AND c.invoice_no IS NULL AND c.period_to <= :last
               JOIN charge_lines cl ON cl.charge_id = c.charge_id
-              WHERE {in_chunk} AND {charges_in_chunk}
+              WHERE {in_chunk} AND {charges_in_chunk('c')}
               UNION ALL
               SELECT rc.n, 1, NULL, NULL, tc.component_id, 'monthly_fee', NULL, NULL,
                      tc.price, :first, :last, ROUND(tc.price, 2)
@@ -221,7 +221,7 @@ def bill_chunk(step, dialect, year, rate, params, low, high):
         FROM run_candidates rc
         WHERE charges.contract_no = rc.contract_no AND charges.invoice_no IS NULL
           AND charges.period_to <= :last AND {in_chunk}
-          AND {charges_in_chunk.replace("c.", "charges.")}"""), params)
+          AND {charges_in_chunk('charges')}"""), params)
 
 
 def run(uow, period, due_days, progress=None, work_mem=RUN_WORK_MEM, advance=None,
