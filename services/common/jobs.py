@@ -184,7 +184,8 @@ class JobRunner(DependencyProvider):
     metadata.
 
     Settings: VOOL_JOB_POLL_INTERVAL (seconds between looks for queued jobs left
-    by others, default 1), VOOL_JOB_CONCURRENCY (jobs at once per process, 2)."""
+    by others, default 1), VOOL_JOB_CONCURRENCY (jobs at once per process, 2; 0: a
+    replica that only answers about jobs and runs none)."""
 
     def __init__(self, prefix, work, database_attr="db"):
         self.prefix = prefix
@@ -295,13 +296,19 @@ class JobRunner(DependencyProvider):
                 if not taken:   # another process runs it
                     lock.close()
                     continue
-            with self.engine.begin() as conn:
-                claimed = conn.execute(
-                    sa.update(t).where(t.c.job_id == job_id, t.c.state.in_(ACTIVE))
-                    .values(state="running", attempts=t.c.attempts + 1,
-                            started_at=sa.func.coalesce(t.c.started_at, process_clock.now()))
-                ).rowcount
-                row = conn.execute(sa.select(t).where(t.c.job_id == job_id)).first()
+            try:
+                with self.engine.begin() as conn:
+                    claimed = conn.execute(
+                        sa.update(t).where(t.c.job_id == job_id, t.c.state.in_(ACTIVE))
+                        .values(state="running", attempts=t.c.attempts + 1,
+                                started_at=sa.func.coalesce(t.c.started_at,
+                                                            process_clock.now()))
+                    ).rowcount
+                    row = conn.execute(sa.select(t).where(t.c.job_id == job_id)).first()
+            except Exception:   # not claimed after all: nor kept from the others
+                if lock is not None:
+                    lock.close()
+                raise
             if claimed:
                 if row.attempts > 1:
                     log.warning("job %s (%s) resumed: attempt %d", job_id, row.kind,
