@@ -20,6 +20,9 @@ from tqdm import tqdm
 DEFAULT_URL = "http://localhost:8000"
 ASYNC = {"Prefer": "respond-async"}
 FINISHED = ("done", "failed")
+#: what a job's progress counts, by its kind
+UNITS = {"billing_run": " contracts", "statement_import": " entries",
+         "readings_import": " lines"}
 
 
 class Refused(Exception):
@@ -102,7 +105,7 @@ def _start(session, args):
 def follow(session, url, job, interval=0.5, out=None):
     """Show the job's progress until it is done or failed; returns it then."""
     bar = tqdm(total=job.get("total"), desc=f"{job['kind']} {job['job_id']}",
-               unit=" rows", file=out or sys.stderr, mininterval=0, dynamic_ncols=True)
+               unit=UNITS.get(job["kind"], ""), file=out or sys.stderr, mininterval=0, dynamic_ncols=True)
     try:
         while True:
             if job.get("total") is not None and bar.total != job["total"]:

@@ -77,3 +77,17 @@ def test_a_view_shows_the_result_once_done_and_live_progress_while_running(table
 def test_prefer_respond_async_is_read_as_rfc_7240_has_it(headers, wanted):
     request = Request(EnvironBuilder(headers=[("Prefer", h) for h in headers]).get_environ())
     assert prefers_async(request) is wanted
+
+
+def test_vool_jobs_says_when_it_cannot_reach_the_gateway_or_knows_no_operator(
+        monkeypatch, capsys):
+    from services import cli
+    monkeypatch.setenv("VOOL_OPERATOR_PASSWORD", "not-to-be-printed")
+    monkeypatch.delenv("VOOL_OPERATOR", raising=False)
+    assert cli.main(["jobs", "--url", "http://127.0.0.1:9", "billing-run", "2026-01"]) == 2
+    assert "VOOL_OPERATOR" in capsys.readouterr().err
+    assert cli.main(["jobs", "--url", "http://127.0.0.1:9", "--operator", "desk",
+                     "status", "billing-x"]) == 2
+    captured = capsys.readouterr()
+    assert "did not answer" in captured.err
+    assert "not-to-be-printed" not in captured.err + captured.out
