@@ -148,23 +148,36 @@ class Job:
         self.db = runner.db
         self.config = runner.container.config
         self._written = 0.0
+        self._pending = False
 
     def progress(self, done, total=None):
-        """``done`` of ``total`` (None: unchanged); written at most every 0.25 s."""
+        """``done`` of ``total`` (None: unchanged): this process answers with it at
+        once, the database has it within 0.25 s (for the other replicas)."""
         live = self.runner.live
         total = live.get(self.job_id, (0, None))[1] if total is None else total
         live[self.job_id] = (done, total)
-        now = time.monotonic()
-        if (now - self._written < PROGRESS_EVERY_SECONDS and done != total) or \
-                self.runner.sqlite:   # SQLite: read from memory (one process per file)
+        if self.runner.sqlite:   # read from memory: one process per database file
             return
-        self._written = now
+        wait = PROGRESS_EVERY_SECONDS - (time.monotonic() - self._written)
+        if wait > 0 and done != total:   # the latest is written when the time comes
+            if not self._pending:
+                self._pending = True
+                eventlet.spawn_after(wait, self._write)
+            return
+        self._write()
+
+    def _write(self):
+        self._pending = False
+        self._written = time.monotonic()
+        live = self.runner.live.get(self.job_id)
+        if live is None:   # over: its end is recorded with it
+            return
         t = self.runner.table
         try:
             with self.runner.engine.begin() as conn:
                 conn.execute(sa.update(t).where(t.c.job_id == self.job_id,
                                                 t.c.state == "running")
-                             .values(done=done, total=total))
+                             .values(done=live[0], total=live[1]))
         except sa.exc.SQLAlchemyError as exc:   # progress is a courtesy, the work goes on
             log.warning("could not record the progress of job %s: %s", self.job_id, exc)
 

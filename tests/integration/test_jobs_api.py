@@ -5,6 +5,7 @@ client prefers (RFC 7240); and the operators' `vool jobs` follows one with a
 progress bar."""
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from services.billing.service import BillingService
+from services.common.config import PROJECT_ROOT
 from services.contracts.service import ContractsService
 from services.gateway.service import GatewayService
 from services.identity.service import IdentityService
@@ -359,3 +361,56 @@ def second_chunk_held(config, customers):
 def _midway(base, headers, job_id):
     job = _get(base, headers, job_id)
     return job if job and job["done"] == 1 else None
+
+
+def test_a_billing_process_killed_mid_run_leaves_a_job_the_next_one_finishes(
+        desk, run_services, rpc, config, tmp_path):
+    base, headers = desk["base"], desk["headers"]
+    env = {**os.environ, "AMQP_URI": config["AMQP_URI"], "VOOL_LOG_LEVEL": "WARNING",
+           "VOOL_BILLING_DATABASE_URL": config["VOOL_BILLING_DATABASE_URL"],
+           "VOOL_BILLING_RUN_CHUNK": "1", "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+    with open(tmp_path / "billing.log", "wb") as log:
+        billing = subprocess.Popen(
+            [sys.executable, "-m", "nameko", "run", "--config",
+             str(PROJECT_ROOT / "deploy" / "config" / "nameko.yaml"),
+             "services.billing.service"], cwd=PROJECT_ROOT, env=env, stdout=log,
+            stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: _healthy(rpc), timeout=60, message="billing in its own process")
+        customers = charged(rpc, sign(rpc, 3))
+        with second_chunk_held(config, customers):
+            job = start_billing_run(base, headers, "2026-02")
+            midway = wait_for(lambda: _midway(base, headers, job["job_id"]),
+                              message="the first chunk reported")
+            wait_for(lambda: _state(config, job["job_id"])[1] == 1, message="progress stored")
+            billing.send_signal(signal.SIGKILL)       # dies mid-run, nothing cleaned up
+            billing.wait(timeout=10)
+            assert _state(config, job["job_id"]) == ("running", 1, 1)   # as it was left
+            run_services(BillingService, VOOL_JOB_POLL_INTERVAL="0.1")
+        # the dead run's transaction is rolled back once its lock wait ends; the
+        # next process runs the job again from the start, and bills each contract once
+        done = follow(base, headers, midway)
+    finally:
+        if billing.poll() is None:
+            billing.kill()
+    assert done["state"] == "done" and (done["done"], done["total"]) == (3, 3)
+    assert done["result"]["invoices_issued"] == 3
+    assert len(invoices_of(rpc, customers, "2026-02")) == 3
+    assert _state(config, job["job_id"]) == ("done", 3, 2)
+
+
+def _state(config, job_id):
+    """``(state, done, attempts)`` of a job in billing's database."""
+    engine, jobs = jobs_table(config)
+    with engine.connect() as conn:
+        found = conn.execute(sa.select(jobs.c.state, jobs.c.done, jobs.c.attempts)
+                             .where(jobs.c.job_id == job_id)).one()
+    engine.dispose()
+    return tuple(found)
+
+
+def _healthy(rpc):
+    try:
+        return rpc.billing.health()["status"] == "ok"
+    except Exception:   # not serving yet
+        return False
