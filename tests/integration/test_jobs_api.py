@@ -117,13 +117,17 @@ def test_a_billing_run_is_a_job_with_progress_to_its_result(desk, run_services, 
 
 def test_asked_twice_it_is_one_job_that_survives_the_gateway_and_runs_once(
         desk, run_services, rpc, config):
-    # a billing replica that claims no job: what is asked stays queued meanwhile
-    idle = run_services(BillingService, VOOL_JOB_CONCURRENCY="0")
+    # two billing replicas that claim no job: what is asked stays queued meanwhile
+    idle = run_services(BillingService, BillingService, VOOL_JOB_CONCURRENCY="0")
     base, headers = desk["base"], desk["headers"]
     customers = sign(rpc, 2)
     billing_knows(rpc, customers)
 
-    first = start_billing_run(base, headers, "2026-02")
+    # asked at once, through both replicas: one job
+    asked = list(eventlet.GreenPool(6).imap(
+        lambda _: start_billing_run(base, headers, "2026-02"), range(6)))
+    first = asked[0]
+    assert {job["job_id"] for job in asked} == {first["job_id"]}
     again = start_billing_run(base, headers, "2026-02")
     assert again["job_id"] == first["job_id"] and again["state"] == "queued"
     other_month = start_billing_run(base, headers, "2026-01")
@@ -151,7 +155,6 @@ def test_asked_twice_it_is_one_job_that_survives_the_gateway_and_runs_once(
                                 .where(jobs.c.job_id == first["job_id"])).scalar()
     engine.dispose()
     assert attempts == 1
-    idle.kill()
 
 
 def free_port():
