@@ -300,13 +300,26 @@ class Vool:
             time.sleep(0.3)
         conn = http_client(port, timeout=600)
         try:
+            auth = {"Authorization": f"Bearer {self.operator_token}"}
             for period in BILLED_PERIODS:
                 status, body = http_call(conn, "POST", "/api/v1/operator/jobs/billing-run",
                                          json.dumps({"period": period}),
-                                         {"Authorization": f"Bearer {self.operator_token}",
-                                          "Content-Type": "application/json"})
-                if status != 200:
+                                         {**auth, "Content-Type": "application/json"})
+                if status != 202:
                     raise RuntimeError(f"billing run {period}: HTTP {status} {body[:200]!r}")
+                job = json.loads(body)
+                while job["state"] not in ("done", "failed"):   # billing runs it: follow
+                    if time.monotonic() > deadline + 600:
+                        raise RuntimeError(f"billing run {period} still {job['state']}")
+                    time.sleep(0.3)
+                    status, body = http_call(conn, "GET",
+                                             f"/api/v1/operator/jobs/{job['job_id']}",
+                                             None, auth)
+                    if status != 200:
+                        raise RuntimeError(f"billing run {period}: HTTP {status} {body[:200]!r}")
+                    job = json.loads(body)
+                if job["state"] != "done":
+                    raise RuntimeError(f"billing run {period} failed: {job.get('error')}")
         finally:
             conn.close()
         by_customer = {p.customer_id: p for p in self.points}

@@ -1,5 +1,6 @@
 """The ``vool`` command: ``vool run`` starts the whole system for development;
-``vool bus`` inspects the bus (dead letters, replay, tail); ``vool docs`` writes the
+``vool bus`` inspects the bus (dead letters, replay, tail); ``vool jobs`` starts and
+follows long jobs (services/operator_jobs.py); ``vool docs`` writes the
 published interfaces' documents (docs/rpc.md, docs/asyncapi.json)."""
 import argparse
 import os
@@ -12,7 +13,7 @@ import warnings
 # eventlet announces its own deprecation on import; nameko 2 depends on it.
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
-from services import bustools, demo_story  # noqa: E402
+from services import bustools, demo_story, operator_jobs  # noqa: E402
 from services.common.clock import clock  # noqa: E402
 from services.common.config import PROJECT_ROOT  # noqa: E402
 from services.identity import admin  # noqa: E402
@@ -230,6 +231,12 @@ def main(argv=None):
     tail = bus_commands.add_parser("tail", help="print events as they are published")
     tail.add_argument("exchanges", nargs="*")
     bus_parser.set_defaults(handler=lambda args: bustools.main(args))
+
+    jobs_parser = commands.add_parser(
+        "jobs", help="start a long job through the gateway (billing run, statement or "
+                     "readings import) or look one up; a progress bar until it is done")
+    operator_jobs.add_arguments(jobs_parser)
+    jobs_parser.set_defaults(handler=operator_jobs.main)
 
     docs_parser = commands.add_parser(
         "docs", help="write docs/rpc.md and docs/asyncapi.json from the services' api.py")

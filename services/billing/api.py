@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.events import EventData, Money
+from services.common.job_model import Job, JobId
 from services.common.rpc_methods import Arguments, Health, RpcMethod
 from services.common.validation import Shape
 
@@ -400,6 +401,33 @@ class ImportStatementArguments(Arguments):
     statement_base64: str
 
 
+class StartBillingRunArguments(Arguments):
+    period: Period
+    #: who asks (``operator:<username>``), recorded with the job
+    requested_by: str = Field(min_length=1, max_length=200)
+
+
+class StartStatementImportArguments(Arguments):
+    #: the camt.053 XML, base64
+    statement_base64: str
+    requested_by: str = Field(min_length=1, max_length=200)
+
+
+class GetJobArguments(Arguments):
+    job_id: JobId
+
+
+class RecentJobsArguments(Arguments):
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+class BillingJob(Job):
+    """A billing run (``result``: what billing_run answers) or a statement import
+    (``result``: what import_statement answers), run by billing in the background."""
+    kind: Literal["billing_run", "statement_import"]
+    result: Optional[Union[BillingRunReport, StatementReport]] = None
+
+
 class PaymentsOfArguments(Arguments):
     customer_id: Id
     consumption_point_ids: Optional[PointIds] = None
@@ -482,6 +510,25 @@ billing_run = RpcMethod(
     summary="Invoice every contract for a past month; running it twice issues nothing "
             "twice. Contracts that cannot be priced are left out and listed. Conflict "
             "when no VAT rate is valid in the month.")
+start_billing_run = RpcMethod(
+    "billing", "start_billing_run", StartBillingRunArguments, returns=BillingJob,
+    raises=(ValidationFailed,),
+    summary="Start the billing run of a past month as a job (see get_job); while one for "
+            "the month is queued or running, that job is the answer.")
+start_statement_import = RpcMethod(
+    "billing", "start_statement_import", StartStatementImportArguments, returns=BillingJob,
+    raises=(ValidationFailed,),
+    summary="Start importing a camt.053 statement as a job (progress by entries); the "
+            "same statement while its import is queued or running is that job. One that "
+            "cannot be read is refused at once (field statement).")
+get_job = RpcMethod(
+    "billing", "get_job", GetJobArguments, returns=BillingJob,
+    raises=(ValidationFailed, NotFound),
+    summary="A job of billing's with its state and progress; its result once done.")
+recent_jobs = RpcMethod(
+    "billing", "recent_jobs", RecentJobsArguments, returns=list[BillingJob],
+    raises=(ValidationFailed,),
+    summary="Billing's latest jobs, newest first.")
 invoices_of = RpcMethod(
     "billing", "invoices_of", InvoicesOfArguments, returns=list[InvoiceSummary],
     raises=(ValidationFailed,),

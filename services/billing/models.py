@@ -1,6 +1,7 @@
 import sqlalchemy as sa
 
 from services.billing.money import KWH, MONEY, UNIT_PRICE, VAT_RATE
+from services.common.jobs import jobs_table
 from services.common.tables import handled_events_table, outbox_table
 
 metadata = sa.MetaData()
@@ -197,3 +198,5 @@ invoice_runs = sa.Table(
 
 outbox = outbox_table(metadata)
 handled_events = handled_events_table(metadata)
+# long jobs (services/common/jobs.py)
+jobs = jobs_table(metadata)

@@ -62,15 +62,19 @@ def unmatched_reason(session, payment: Incoming):
     return None, contract
 
 
-def receive(uow, incoming, pay_first=None):
+def receive(uow, incoming, pay_first=None, progress=None):
     """Record each new payment, match it, spend it; returns one outcome per payment:
     ``{payment_id, matched, reason, duplicate}``. A payment recorded before (same
     external_id) changes nothing. ``pay_first`` maps an external_id to the invoices
-    the payer chose (a banklink payment): those are paid before older ones."""
+    the payer chose (a banklink payment): those are paid before older ones.
+    ``progress(done, total)`` hears of each payment recorded."""
     session = uow.session
     lock(session)
     outcomes, matched = [], []
-    for payment in incoming:
+    incoming = list(incoming)
+    for number, payment in enumerate(incoming, 1):
+        if progress:
+            progress(number - 1, len(incoming))
         existing = session.execute(sa.select(payments.c.payment_id, payments.c.contract_no)
                                    .where(payments.c.external_id == payment.external_id)).first()
         if existing is not None:
@@ -103,24 +107,33 @@ def receive(uow, incoming, pay_first=None):
         spend(uow, contract_nos)
         for payment_id, _, _ in matched:
             uow.emit_event(PaymentReceived(**payment_view(session, payment_id)))
+    if progress:
+        progress(len(incoming), len(incoming))
     return outcomes
 
 
-def import_statement(uow, statement_base64):
-    """The payments of a camt.053 statement (its XML, base64) received: ``{entries,
-    matched, already_imported, unmatched: [...]}``. A statement that cannot be read
-    is refused whole, before anything is recorded."""
+def read_statement(statement_base64):
+    """``(xml, entries)`` of a camt.053 statement (its XML, base64); ValidationFailed
+    (field statement) when it cannot be read."""
     try:
         xml = base64.b64decode(statement_base64, validate=True)
         parsed = statements.parse_statements(xml)
     except (binascii.Error, ValueError) as exc:   # StatementError is a ValueError
         raise ValidationFailed.field("statement", str(exc)) from None
-    entries = [(statement, entry) for statement in parsed for entry in statement.entries]
+    return xml, [(statement, entry) for statement in parsed for entry in statement.entries]
+
+
+def import_statement(uow, statement_base64, progress=None):
+    """The payments of a camt.053 statement (its XML, base64) received: ``{entries,
+    matched, already_imported, unmatched: [...]}``. A statement that cannot be read
+    is refused whole, before anything is recorded. ``progress(done, total)`` hears
+    of each entry recorded."""
+    _, entries = read_statement(statement_base64)
     outcomes = receive(uow, [Incoming(
         source="statement", external_id=statements.payment_id(statement, entry),
         amount=entry.amount, currency=entry.currency, received_on=entry.booked_on,
         reference_no=entry.reference_no, payer_name=entry.debtor_name,
-        remittance=entry.remittance) for statement, entry in entries])
+        remittance=entry.remittance) for statement, entry in entries], progress=progress)
     report = {"entries": len(entries), "matched": 0, "already_imported": 0, "unmatched": []}
     for (_, entry), outcome in zip(entries, outcomes):
         if outcome["duplicate"]:

@@ -145,13 +145,93 @@ def unpriceable_contracts(session, params):
 #: memory per sort or hash of the run's own transaction (VOOL_BILLING_WORK_MEM): the
 #: lines' window sort of a 700,000-contract run needs about 500 MB to stay in memory
 RUN_WORK_MEM = "512MB"
+#: contracts per chunk of the run (VOOL_BILLING_RUN_CHUNK): its progress moves by that
+RUN_CHUNK = 25_000
+
+
+def bill_chunk(step, dialect, year, rate, params, low, high):
+    """Invoice the candidates numbered ``low`` to ``high``: their lines, invoices,
+    and charges marked billed."""
+    params = {**params, "low": low, "high": high,
+              "chunk_first_no": invoice_number(year, params["base"] + low),
+              "chunk_last_no": invoice_number(year, params["base"] + high)}
+    this_chunk = "invoice_no BETWEEN :chunk_first_no AND :chunk_last_no"
+    # the chunk's contracts are a range of contract numbers too: the charges' index
+    # finds theirs without a scan of every unbilled charge per chunk
+    params["low_contract"], params["high_contract"] = step.session.execute(sa.text(
+        "SELECT MIN(contract_no), MAX(contract_no) FROM run_candidates "
+        "WHERE n BETWEEN :low AND :high"), params).one()
+    in_chunk = "rc.n BETWEEN :low AND :high"
+    charges_in_chunk = "{}.contract_no BETWEEN :low_contract AND :high_contract".format
+
+    # the lines first: the charges' lines in the order of their readings, then the
+    # fee; nothing refers to a line, so they may precede their invoice in the
+    # transaction, and the invoices' nets are then a sum over rows just written
+    # instead of a second join of every unbilled charge with its lines
+    step("invoice lines", sa.text(f"""
+        INSERT INTO invoice_lines (invoice_no, line_no, kind, register, kwh, unit_price,
+                                   period_from, period_to, net)
+        SELECT {_invoice_number_sql(dialect, year, "x.n")},
+               ROW_NUMBER() OVER (PARTITION BY x.n
+                                  ORDER BY x.fee, x.sort_to, x.charge_id, x.line_no),
+               x.kind, x.register, x.kwh, x.unit_price, x.period_from, x.period_to, x.net
+        FROM (SELECT rc.n, 0 AS fee, c.period_to AS sort_to, c.charge_id, cl.line_no,
+                     cl.kind, cl.register, cl.kwh, cl.unit_price,
+                     COALESCE(cl.period_from, c.period_from) AS period_from,
+                     COALESCE(cl.period_to, c.period_to) AS period_to, cl.net
+              FROM run_candidates rc
+              JOIN charges c ON c.contract_no = rc.contract_no
+                            AND c.invoice_no IS NULL AND c.period_to <= :last
+              JOIN charge_lines cl ON cl.charge_id = c.charge_id
+              WHERE {in_chunk} AND {charges_in_chunk('c')}
+              UNION ALL
+              SELECT rc.n, 1, NULL, NULL, tc.component_id, 'monthly_fee', NULL, NULL,
+                     tc.price, :first, :last, ROUND(tc.price, 2)
+              FROM run_candidates rc
+              JOIN tariff_components tc ON tc.tariff_plan = rc.tariff_plan
+                   AND tc.kind = 'monthly_fee' AND tc.valid_from <= :first
+                   AND (tc.valid_until IS NULL OR tc.valid_until >= :first)
+              WHERE rc.in_force = 1 AND {in_chunk}) x
+        ORDER BY x.n"""), params)
+
+    # each invoice with its final amounts: net = the exact sum of its lines, VAT in
+    # integer cents, half up. ROUND(.., 2) changes nothing exact (PostgreSQL); on
+    # SQLite, whose NUMERIC is a binary double, it keeps a sum the nearest double to
+    # its cents, so that paid >= total holds when every cent is paid
+    number = _invoice_number_sql(dialect, year, "rc.n")
+    step("invoices", sa.text(f"""
+        INSERT INTO invoices (invoice_no, contract_no, customer_id, period, issued_on, due_on,
+                              reference_no, net, vat_rate, vat, total, paid, status)
+        SELECT a.invoice_no, a.contract_no, a.customer_id, :period, :issued_on, :due_on,
+               a.reference_no, a.net, :rate, a.vat, ROUND(a.net + a.vat, 2), 0,
+               CASE WHEN ROUND(a.net + a.vat, 2) = 0 THEN 'paid' ELSE 'unpaid' END
+        FROM (SELECT r.*, (CAST(ROUND(r.net * 100) AS BIGINT) * :rate_bp + 5000)
+                          / 10000 / 100.0 AS vat
+              FROM (SELECT rc.n, {number} AS invoice_no, rc.contract_no, rc.customer_id,
+                           rc.reference_no, COALESCE(l.net, 0) AS net
+                    FROM run_candidates rc
+                    LEFT JOIN (SELECT invoice_no, ROUND(SUM(net), 2) AS net FROM invoice_lines
+                               WHERE {this_chunk} GROUP BY invoice_no) l
+                           ON l.invoice_no = {number}
+                    WHERE {in_chunk}) r) a
+        ORDER BY a.n""").bindparams(sa.bindparam("rate", value=rate, type_=VAT_RATE)),
+        params)
+
+    step("charges billed", sa.text(f"""
+        UPDATE charges SET invoice_no = {_invoice_number_sql(dialect, year, "rc.n")}
+        FROM run_candidates rc
+        WHERE charges.contract_no = rc.contract_no AND charges.invoice_no IS NULL
+          AND charges.period_to <= :last AND {in_chunk}
+          AND {charges_in_chunk('charges')}"""), params)
 
 
 @measured_job("billing_run")
-def run(uow, period, due_days, progress=None, work_mem=RUN_WORK_MEM):
+def run(uow, period, due_days, progress=None, work_mem=RUN_WORK_MEM, advance=None,
+        chunk=RUN_CHUNK):
     """Invoice every contract for ``period``; returns ``{invoices_issued, total,
     unpriceable: [{contract_no, tariff_plan, reason}]}`` (those left out).
-    ``progress(step, rows, seconds)`` hears of each step as it finishes."""
+    ``progress(step, rows, seconds)`` hears of each step as it finishes, and
+    ``advance(done, total)`` of the contracts invoiced so far, chunk by chunk."""
     first, last = period_bounds(period)
     today = uow.clock.today()
     if first > today:
@@ -191,71 +271,26 @@ def run(uow, period, due_days, progress=None, work_mem=RUN_WORK_MEM):
     if dialect != "postgresql":   # SQLite's CREATE TABLE AS counts no rows
         count = session.execute(sa.text("SELECT COUNT(*) FROM run_candidates")).scalar()
     if not count:
+        if advance:
+            advance(0, 0)
         return {"invoices_issued": 0, "total": "0.00", "unpriceable": unpriceable}
+    # in chunks of contracts (in number order, so contract order): progress moves,
+    # and each chunk's statements are the whole run's on a slice of it
+    if dialect == "postgresql" or count > chunk:
+        session.execute(sa.text("CREATE INDEX run_candidates_n ON run_candidates (n)"))
     if dialect == "postgresql":
         session.execute(sa.text("ANALYZE run_candidates"))
     last_number = next_number(session, number_sequences, f"invoice-{first.year}", count)
     params.update(base=last_number - count,
                   first_no=invoice_number(first.year, last_number - count + 1),
                   last_no=invoice_number(first.year, last_number))
-    this_run = "invoice_no BETWEEN :first_no AND :last_no"
-
-    # the lines first: the charges' lines in the order of their readings, then the
-    # fee; nothing refers to a line, so they may precede their invoice in the
-    # transaction, and the invoices' nets are then a sum over rows just written
-    # instead of a second join of every unbilled charge with its lines
-    step("invoice lines", sa.text(f"""
-        INSERT INTO invoice_lines (invoice_no, line_no, kind, register, kwh, unit_price,
-                                   period_from, period_to, net)
-        SELECT {_invoice_number_sql(dialect, first.year, "x.n")},
-               ROW_NUMBER() OVER (PARTITION BY x.n
-                                  ORDER BY x.fee, x.sort_to, x.charge_id, x.line_no),
-               x.kind, x.register, x.kwh, x.unit_price, x.period_from, x.period_to, x.net
-        FROM (SELECT rc.n, 0 AS fee, c.period_to AS sort_to, c.charge_id, cl.line_no,
-                     cl.kind, cl.register, cl.kwh, cl.unit_price,
-                     COALESCE(cl.period_from, c.period_from) AS period_from,
-                     COALESCE(cl.period_to, c.period_to) AS period_to, cl.net
-              FROM run_candidates rc
-              JOIN charges c ON c.contract_no = rc.contract_no
-                            AND c.invoice_no IS NULL AND c.period_to <= :last
-              JOIN charge_lines cl ON cl.charge_id = c.charge_id
-              UNION ALL
-              SELECT rc.n, 1, NULL, NULL, tc.component_id, 'monthly_fee', NULL, NULL,
-                     tc.price, :first, :last, ROUND(tc.price, 2)
-              FROM run_candidates rc
-              JOIN tariff_components tc ON tc.tariff_plan = rc.tariff_plan
-                   AND tc.kind = 'monthly_fee' AND tc.valid_from <= :first
-                   AND (tc.valid_until IS NULL OR tc.valid_until >= :first)
-              WHERE rc.in_force = 1) x
-        ORDER BY x.n"""), params)
-
-    # each invoice with its final amounts: net = the exact sum of its lines, VAT in
-    # integer cents, half up. ROUND(.., 2) changes nothing exact (PostgreSQL); on
-    # SQLite, whose NUMERIC is a binary double, it keeps a sum the nearest double to
-    # its cents, so that paid >= total holds when every cent is paid
-    number = _invoice_number_sql(dialect, first.year, "rc.n")
-    step("invoices", sa.text(f"""
-        INSERT INTO invoices (invoice_no, contract_no, customer_id, period, issued_on, due_on,
-                              reference_no, net, vat_rate, vat, total, paid, status)
-        SELECT a.invoice_no, a.contract_no, a.customer_id, :period, :issued_on, :due_on,
-               a.reference_no, a.net, :rate, a.vat, ROUND(a.net + a.vat, 2), 0,
-               CASE WHEN ROUND(a.net + a.vat, 2) = 0 THEN 'paid' ELSE 'unpaid' END
-        FROM (SELECT r.*, (CAST(ROUND(r.net * 100) AS BIGINT) * :rate_bp + 5000)
-                          / 10000 / 100.0 AS vat
-              FROM (SELECT rc.n, {number} AS invoice_no, rc.contract_no, rc.customer_id,
-                           rc.reference_no, COALESCE(l.net, 0) AS net
-                    FROM run_candidates rc
-                    LEFT JOIN (SELECT invoice_no, ROUND(SUM(net), 2) AS net FROM invoice_lines
-                               WHERE {this_run} GROUP BY invoice_no) l
-                           ON l.invoice_no = {number}) r) a
-        ORDER BY a.n""").bindparams(sa.bindparam("rate", value=rate, type_=VAT_RATE)),
-        params)
-
-    step("charges billed", sa.text(f"""
-        UPDATE charges SET invoice_no = {_invoice_number_sql(dialect, first.year, "rc.n")}
-        FROM run_candidates rc
-        WHERE charges.contract_no = rc.contract_no AND charges.invoice_no IS NULL
-          AND charges.period_to <= :last"""), params)
+    if advance:
+        advance(0, count)
+    for low in range(1, count + 1, chunk):
+        high = min(low + chunk - 1, count)
+        bill_chunk(step, dialect, first.year, rate, params, low, high)
+        if advance:
+            advance(high, count)
 
     # its invoice_issued events are published from the invoices after commit
     started = time.perf_counter()

@@ -11,13 +11,14 @@ from nameko.timer import timer
 
 from services.billing import (api, bank_payments, invoice_pdf, issued, overdue, payment_book,
                               payments, pricing, runs, tariffs)
+from services.billing import jobs as billing_jobs
 from services.billing.models import metadata
-from services.common import config as cfg
 from services.common.clock import ClockProvider
 from services.common.correlation import Correlation
 from services.common.db import Database
 from services.common.ops import OpsPort
 from services.common.errors import NotFound
+from services.common.jobs import JobRunner
 from services.common.messaging import event_handler
 from services.common.metrics import measured_job
 from services.common.rpc import rpc
@@ -36,6 +37,7 @@ class BillingService:
     ops = OpsPort()   # /metrics and /health on VOOL_OPS_ADDRESS; every worker measured
     config = Config()
     clock = ClockProvider()
+    jobs = JobRunner("billing", billing_jobs.WORK)
 
     @rpc(api.health)
     def health(self):
@@ -103,10 +105,28 @@ class BillingService:
 
     @rpc(api.billing_run)
     def billing_run(self, period):
+        settings = billing_jobs.run_settings(self.config)
         with self.db.unit_of_work() as uow:
-            return runs.run(uow, period, cfg.int_setting(
-                self.config, "VOOL_INVOICE_DUE_DAYS", 14), work_mem=cfg.setting(
-                self.config, "VOOL_BILLING_WORK_MEM", runs.RUN_WORK_MEM))
+            return runs.run(uow, period, settings["due_days"], work_mem=settings["work_mem"],
+                            chunk=settings["chunk"])
+
+    # -- long jobs (services/billing/jobs.py) -----------------------------------------
+
+    @rpc(api.start_billing_run)
+    def start_billing_run(self, period, requested_by):
+        return billing_jobs.start_billing_run(self.jobs, self.clock, period, requested_by)
+
+    @rpc(api.start_statement_import)
+    def start_statement_import(self, statement_base64, requested_by):
+        return billing_jobs.start_statement_import(self.jobs, statement_base64, requested_by)
+
+    @rpc(api.get_job)
+    def get_job(self, job_id):
+        return self.jobs.get(job_id)
+
+    @rpc(api.recent_jobs)
+    def recent_jobs(self, limit=20):
+        return self.jobs.recent(limit)
 
     @timer(interval=3600)
     def monthly_billing_run(self):

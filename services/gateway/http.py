@@ -127,7 +127,8 @@ class Route(HttpRequestHandler):
       body imply (409, 422, 429, ...), and ``calls``: the RPC methods (of the
       services' api.py) it calls besides ``response_model``'s, whose ``raises``
       count too; ``headers``: of its 2xx answer;
-    - ``responses``: answers other than a problem, by status (``{503: Health}``);
+    - ``responses``: answers other than a problem, by status (``{503: Health}``),
+      and ``response_headers``: the headers of those, by status;
     - ``standalone``: it asks no service, so it never answers 503;
     - ``max_body``: the largest body it takes, in bytes.
     """
@@ -137,8 +138,8 @@ class Route(HttpRequestHandler):
                  response_model=None, status=200, tag="system", *, request_media=JSON,
                  response_media=JSON, query=None, header_parameters=None, path=None,
                  problems=(), headers=None,
-                 description=None, responses=None, standalone=False, calls=(), max_body=None,
-                 **kwargs):
+                 description=None, responses=None, response_headers=None, standalone=False,
+                 calls=(), max_body=None, **kwargs):
         if access not in ACCESS_RULES:
             raise ValueError(f"unknown access rule {access!r}")
         if "<cid>" in url and (access != "customer" or scope is None):
@@ -161,6 +162,7 @@ class Route(HttpRequestHandler):
         self.calls = tuple(calls)
         self.headers = headers or {}
         self.responses = responses or {}
+        self.response_headers = response_headers or {}
         self.standalone = standalone
         self.max_body = max_body or (MAX_BODY_BYTES if request_media in (JSON, FORM)
                                      else MAX_UPLOAD_BYTES)
@@ -274,3 +276,31 @@ class RequestWorkers(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return None
+
+
+#: a client that would rather follow a job than wait for its answer says so (RFC 7240)
+PREFER_ASYNC = {"Prefer": (
+    {"type": "string", "examples": ["respond-async"]},
+    "`respond-async` (RFC 7240): answer 202 at once with the job doing the work "
+    "(`Location` names it: GET it for its state, progress and result) instead of "
+    "waiting for the result")}
+JOB_HEADERS = {"Location": "The job: GET /api/v1/operator/jobs/{job_id}",
+               "Preference-Applied": "respond-async, when the client asked for it"}
+
+
+def prefers_async(request):
+    """Whether the request's Prefer header (RFC 7240) holds ``respond-async``."""
+    for header in request.headers.getlist("Prefer"):
+        for preference in header.split(","):
+            token = preference.split(";", 1)[0].split("=", 1)[0].strip().lower()
+            if token == "respond-async":
+                return True
+    return False
+
+
+def job_accepted(job, applied=False):
+    """202 with the job and where to follow it."""
+    headers = {"Location": f"/api/v1/operator/jobs/{job['job_id']}", "Vary": "Prefer"}
+    if applied:
+        headers["Preference-Applied"] = "respond-async"
+    return json_response(job, status=202, headers=headers)

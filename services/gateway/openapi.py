@@ -40,6 +40,9 @@ PATH_PARAMETERS = {
                      "A payment reference number (viitenumber): 2 to 20 digits, the last "
                      "the 7-3-1 check digit"),
     "slug": ({"type": "string", "enum": sorted(PROBLEM_TYPES)}, "A problem type"),
+    "job_id": ({**SEGMENT, "maxLength": 64,
+                "examples": ["billing-0b7e2a55-5b1c-4f57-9a39-5d2f3c1e8a10"]},
+               "A long job's id (`job_id` in the answer that started it)"),
 }
 
 STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No content",
@@ -203,6 +206,10 @@ def build_document(service_class, version):
                 operation["responses"][str(status)] = {
                     "description": STATUS_TEXT.get(status, "Answer"),
                     "content": {JSON: {"schema": schema_of(keys[status])}}}
+                if status in route.response_headers:
+                    operation["responses"][str(status)]["headers"] = {
+                        name: {"description": text, "schema": {"type": "string"}}
+                        for name, text in route.response_headers[status].items()}
             paths.setdefault(path, {})[method.lower()] = operation
     document = {
         "openapi": "3.1.0",

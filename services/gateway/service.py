@@ -21,6 +21,7 @@ from services.gateway.routes import bus as bus_routes
 from services.gateway.routes import customers as customer_routes
 from services.gateway.routes import desk as desk_routes
 from services.gateway.routes import health as health_routes
+from services.gateway.routes import jobs as job_routes
 from services.gateway.routes import mandates as mandate_routes
 from services.gateway.routes import metrics as metrics_routes
 from services.gateway.routes import operators as operator_routes
@@ -34,7 +35,8 @@ API_VERSION = "0.1.0"
 class GatewayService(health_routes.HealthRoutes, customer_routes.CustomerRoutes, operator_routes.OperatorRoutes,
                      reading_routes.ReadingRoutes, billing_routes.BillingRoutes,
                      mandate_routes.MandateRoutes, desk_routes.DeskRoutes,
-                     bus_routes.BusRoutes, metrics_routes.MetricsRoutes, principals.ForgetChangedPrincipals,
+                     bus_routes.BusRoutes, job_routes.JobRoutes, metrics_routes.MetricsRoutes,
+                     principals.ForgetChangedPrincipals,
                      portal_pages.PortalRoutes, portal_account_pages.AccountPages):
     name = "gateway"
     correlation = Correlation()   # each worker's request id and span: logs, RPCs, events

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.events import EventData
+from services.common.job_model import Job, JobId
 from services.common.rpc_methods import Arguments, Health, RpcMethod
 from services.common.validation import Shape
 
@@ -237,6 +238,21 @@ class ImportReadingsArguments(Arguments):
     operator: str = Field(min_length=1, max_length=64)
 
 
+class GetJobArguments(Arguments):
+    job_id: JobId
+
+
+class RecentJobsArguments(Arguments):
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+class MeteringJob(Job):
+    """A readings import run by metering in the background (``result``: what
+    import_readings answers)."""
+    kind: Literal["readings_import"]
+    result: Optional[ImportReport] = None
+
+
 health = RpcMethod("metering", "health", returns=Health,
                    summary="Whether metering's database answers.")
 reading_overview = RpcMethod(
@@ -282,3 +298,17 @@ import_readings = RpcMethod(
     raises=(ValidationFailed,),
     summary="Import readings from CSV; each line is accepted, held or rejected with "
             "its reason.")
+start_readings_import = RpcMethod(
+    "metering", "start_readings_import", ImportReadingsArguments, returns=MeteringJob,
+    raises=(ValidationFailed,),
+    summary="Start importing readings from CSV as a job (see get_job; progress by rows); "
+            "the same file while its import is queued or running is that job. A file "
+            "whose header cannot be imported is refused at once (field file).")
+get_job = RpcMethod(
+    "metering", "get_job", GetJobArguments, returns=MeteringJob,
+    raises=(ValidationFailed, NotFound),
+    summary="A job of metering's with its state and progress; its result once done.")
+recent_jobs = RpcMethod(
+    "metering", "recent_jobs", RecentJobsArguments, returns=list[MeteringJob],
+    raises=(ValidationFailed,),
+    summary="Metering's latest jobs, newest first.")

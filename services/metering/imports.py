@@ -30,7 +30,9 @@ def _meter_for(uow, row):
     return (found.consumption_point_id, None) if found else (None, f"no meter with {column} {value}")
 
 
-def import_readings(unit_of_work, text, operator, window_days, thresholds):
+def read_header(text):
+    """``(reader, header)`` of the file; ValidationFailed (field file) when its header
+    is unreadable or lacks the columns an import needs."""
     refuse_nul(text, "file")
     reader = csv.DictReader(io.StringIO(text))
     try:
@@ -41,9 +43,30 @@ def import_readings(unit_of_work, text, operator, window_days, thresholds):
     if "reading_date" not in header or not ({"eic", "meter_serial"} & set(header)):
         raise ValidationFailed.field("file", "the header names eic or meter_serial, "
                                              "reading_date and the register codes")
+    return reader, header
+
+
+def count_lines(text):
+    """How many rows an import of the file goes through (at most MAX_ROWS + 1)."""
+    rows = 0
+    try:
+        for _ in csv.reader(io.StringIO(text)):
+            rows += 1
+    except csv.Error:   # the import stops there too
+        pass
+    return min(max(rows - 1, 0), MAX_ROWS + 1)
+
+
+def import_readings(unit_of_work, text, operator, window_days, thresholds, progress=None):
+    """``{accepted, held, rejected: [{line, reason}]}``; ``progress(done, total)``
+    hears of each row handled."""
+    reader, header = read_header(text)
+    total = count_lines(text) if progress else 0
     report = {"accepted": 0, "held": 0, "rejected": []}
     rows, line = iter(reader), 1
     while True:
+        if progress:
+            progress(min(line - 1, total), total)
         try:
             row = next(rows)
         except StopIteration:
@@ -87,6 +110,8 @@ def import_readings(unit_of_work, text, operator, window_days, thresholds):
             report["accepted"] += 1
         else:
             report["held"] += 1
+    if progress:
+        progress(total, total)
     return report
 
 

@@ -1,5 +1,6 @@
 import sqlalchemy as sa
 
+from services.common.jobs import jobs_table
 from services.common.tables import handled_events_table, outbox_table
 
 metadata = sa.MetaData()
@@ -50,3 +51,5 @@ idempotency_keys = sa.Table(
 
 outbox = outbox_table(metadata)
 handled_events = handled_events_table(metadata)
+# long jobs (services/common/jobs.py)
+jobs = jobs_table(metadata)

@@ -9,10 +9,12 @@ from services.common import config as cfg
 from services.common.db import Database
 from services.common.ops import OpsPort
 from services.common.errors import NotFound
+from services.common.jobs import JobRunner
 from services.common.messaging import event_handler
 from services.common.rpc import rpc
 from services.contracts.api import ConsumptionPointLinked, ContractSigned
 from services.metering import api, consumption, imports, readings
+from services.metering import jobs as metering_jobs
 from services.metering.models import metadata
 from services.metering.plausibility import Thresholds
 from services.metering.schedule import DEFAULT_WINDOW_DAYS
@@ -33,6 +35,14 @@ def thresholds(config):
         typical_daily_kwh=typical)
 
 
+def window_days(config):
+    return cfg.int_setting(config, "VOOL_READING_WINDOW_DAYS", DEFAULT_WINDOW_DAYS)
+
+
+def readings_import(job):
+    return metering_jobs.readings_import(job, window_days(job.config), thresholds(job.config))
+
+
 class MeteringService:
     name = "metering"
     correlation = Correlation()   # each worker's request id and span: logs, RPCs, events
@@ -40,9 +50,10 @@ class MeteringService:
     db = Database(metadata, Path(__file__).parent / "migrations")
     ops = OpsPort()   # /metrics and /health on VOOL_OPS_ADDRESS; every worker measured
     config = Config()
+    jobs = JobRunner("metering", {metering_jobs.READINGS_IMPORT: readings_import})
 
     def _window(self):
-        return cfg.int_setting(self.config, "VOOL_READING_WINDOW_DAYS", DEFAULT_WINDOW_DAYS)
+        return window_days(self.config)
 
     @rpc(api.health)
     def health(self):
@@ -114,3 +125,15 @@ class MeteringService:
     def import_readings(self, csv_text, operator):
         return imports.import_readings(self.db.unit_of_work, csv_text, operator,
                                        self._window(), thresholds(self.config))
+
+    @rpc(api.start_readings_import)
+    def start_readings_import(self, csv_text, operator):
+        return metering_jobs.start_readings_import(self.jobs, csv_text, operator)
+
+    @rpc(api.get_job)
+    def get_job(self, job_id):
+        return self.jobs.get(job_id)
+
+    @rpc(api.recent_jobs)
+    def recent_jobs(self, limit=20):
+        return self.jobs.recent(limit)

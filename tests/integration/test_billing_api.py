@@ -17,6 +17,7 @@ from services.identity.service import IdentityService
 from services.metering.service import MeteringService
 from tests.banking import customer_token, make_banks
 from tests.conftest import wait_for
+from tests.jobs import billing_run
 from tests.samples import GRANDCHILD, GRANDMOTHER, contract_command
 
 
@@ -60,13 +61,9 @@ def test_a_month_is_invoiced_once_with_a_price_change_split_by_days(api, rpc, re
     assert [(l["kwh"], l["unit_price"], l["net"]) for l in energy_lines] == [
         (300, "0.129000", "38.70"), (150, "0.200000", "30.00")]
 
-    run = requests.post(f"{base}/api/v1/operator/jobs/billing-run", headers=desk, timeout=30,
-                        json={"period": "2026-02"})
-    assert run.status_code == 200, run.text
-    assert run.json()["invoices_issued"] == 1
-    again = requests.post(f"{base}/api/v1/operator/jobs/billing-run", headers=desk,
-                          timeout=30, json={"period": "2026-02"})
-    assert again.json() == {"invoices_issued": 0, "total": "0.00", "unpriceable": []}
+    assert billing_run(base, desk, "2026-02")["invoices_issued"] == 1
+    again = billing_run(base, desk, "2026-02")
+    assert again == {"invoices_issued": 0, "total": "0.00", "unpriceable": []}
 
     token = customer_token(base, banks, GRANDMOTHER, "Õie Mäger", real_time_clock.now())
     as_customer = {"Authorization": f"Bearer {token}"}
@@ -151,8 +148,7 @@ def test_what_billing_cannot_price_is_flagged_not_billed_0_00(api, rpc, bus, rea
     assert bus.depth("evt-metering-reading_submitted--billing.on_reading_submitted"
                      ".dead-letter") == 0                             # handled: flagged
 
-    run = requests.post(f"{base}/api/v1/operator/jobs/billing-run", headers=desk, timeout=30,
-                        json={"period": "2026-02"}).json()
+    run = billing_run(base, desk, "2026-02")
     assert run["invoices_issued"] == 0
     assert run["unpriceable"] == [{
         "contract_no": signed["contract_no"], "tariff_plan": "SPRING",
@@ -169,8 +165,7 @@ def test_what_billing_cannot_price_is_flagged_not_billed_0_00(api, rpc, bus, rea
     charge = rpc.billing.get_charge(reading["reading_id"])
     # 450 kWh over January 2 .. February 15: 300 at 0.10 (30 days), 150 at 0.15 (15 days)
     assert charge["net"] == "52.50"
-    run = requests.post(f"{base}/api/v1/operator/jobs/billing-run", headers=desk, timeout=30,
-                        json={"period": "2026-02"}).json()
+    run = billing_run(base, desk, "2026-02")
     assert (run["invoices_issued"], run["unpriceable"]) == (1, [])
     [invoice] = requests.get(f"{base}/api/v1/customers/{signed['customer_id']}/invoices",
                              headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
@@ -196,8 +191,7 @@ def test_another_customers_invoice_is_not_found(api, rpc, real_time_clock):
     wait_for(lambda: rpc.identity.is_eligible(GRANDCHILD))
 
     def both_invoiced():   # billing learns of the contracts from events; runs are idempotent
-        requests.post(f"{base}/api/v1/operator/jobs/billing-run", headers=desk, timeout=30,
-                      json={"period": "2026-01"})
+        billing_run(base, desk, "2026-01")
         return (rpc.billing.invoices_of(mine["customer_id"])
                 and rpc.billing.invoices_of(theirs["customer_id"]))
 

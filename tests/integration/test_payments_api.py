@@ -18,6 +18,7 @@ from services.metering.service import MeteringService
 from tests.banking import customer_token, make_banks
 from tests.camt053 import camt, ntry, tx
 from tests.conftest import wait_for
+from tests.jobs import billing_run
 from tests.samples import GRANDCHILD, GRANDMOTHER, contract_command
 
 
@@ -42,8 +43,7 @@ def invoiced(base, headers, rpc, customer_id, periods):
     """Bill each period until billing has heard of the contract (events)."""
     def billed():
         for period in periods:
-            requests.post(f"{base}/api/v1/operator/jobs/billing-run", headers=headers,
-                          timeout=30, json={"period": period})
+            billing_run(base, headers, period)
         found = rpc.billing.invoices_of(customer_id)
         return found if len(found) == len(periods) else None
     return sorted(wait_for(billed), key=lambda i: i["invoice_no"])

@@ -67,3 +67,28 @@ def test_a_run_bills_each_contract_once_with_vat_in_cents_half_up():
         assert runs.run(uow, "2026-03", due_days=14)["invoices_issued"] == 3
         march = runs.invoice(uow, runs.invoices_of(uow, "c-VL-2")[0]["invoice_no"])
     assert [l["kind"] for l in march["lines"]] == ["energy", "monthly_fee"]
+
+
+def test_a_run_in_chunks_bills_as_one_and_reports_each_chunk():
+    whole, chunked = billing_db(), billing_db()
+    for db in (whole, chunked):
+        for n in range(1, 6):
+            contract(db, f"VL-{n}")
+            reading(db, f"VL-{n}", 10 * n)
+    with whole.unit_of_work() as uow:
+        at_once = runs.run(uow, "2026-02", due_days=14)
+    advanced = []
+    with chunked.unit_of_work() as uow:
+        in_chunks = runs.run(uow, "2026-02", due_days=14, chunk=2,
+                             advance=lambda done, total: advanced.append((done, total)))
+    assert in_chunks == at_once and in_chunks["invoices_issued"] == 5
+    assert advanced == [(0, 5), (2, 5), (4, 5), (5, 5)]
+
+    def invoices(db):
+        with db.unit_of_work() as uow:
+            return [runs.invoice(uow, i["invoice_no"]) for n in range(1, 6)
+                    for i in runs.invoices_of(uow, f"c-VL-{n}")]
+    assert invoices(chunked) == invoices(whole)
+    with chunked.unit_of_work() as uow:   # every charge billed, by its own invoice
+        assert uow.session.execute(sa.text(
+            "SELECT COUNT(*) FROM charges WHERE invoice_no IS NULL")).scalar() == 0

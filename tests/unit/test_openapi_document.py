@@ -1,3 +1,4 @@
+import json
 """The OpenAPI 3.1 document: valid (openapi-spec-validator), complete (every
 route's parameters, body and answers), and its problem types explained."""
 import re
@@ -44,7 +45,10 @@ def test_every_route_names_its_answers(document):
     for path, method, operation in operations(document):
         answers = operation["responses"]
         ok = [s for s in answers if s.startswith("2")]
-        assert len(ok) == 1, (method, path)
+        # one answer, or also a job's 202 for a client that prefers it (RFC 7240)
+        parameters = {p["name"] for p in operation.get("parameters", ()) if p["in"] == "header"}
+        assert len(ok) == 1 or (ok == ["200", "202"] and "Prefer" in parameters
+                                and "Location" in answers["202"]["headers"]), (method, path)
         access = operation["x-access"]
         if access != "public":
             assert {"401", "503"} <= set(answers), (method, path)
@@ -126,3 +130,18 @@ def test_each_problem_page_says_what_it_means():
         assert problems.PROBLEM_TYPES[slug][2].split(";")[0][:30] in page.replace("&#x27;", "'")
     index = openapi.problems_index()
     assert all(f"href='/problems/{slug}'" in index for slug in problems.PROBLEM_TYPES)
+
+
+def test_long_jobs_answer_202_with_where_to_follow_them(document):
+    paths = document["paths"]
+    run = paths["/api/v1/operator/jobs/billing-run"]["post"]["responses"]
+    assert [s for s in run if s.startswith("2")] == ["202"]
+    assert "Location" in run["202"]["headers"]
+    job = paths["/api/v1/operator/jobs/{job_id}"]["get"]
+    assert job["x-access"] == "operator" and "404" in job["responses"]
+    shapes = json.dumps(job["responses"]["200"]["content"][JSON]["schema"])
+    assert "BillingJob" in shapes and "MeteringJob" in shapes
+    for path in ("/api/v1/operator/bank-statements", "/api/v1/operator/readings/import"):
+        answers = paths[path]["post"]["responses"]
+        assert {"200", "202"} <= set(answers), path
+        assert "respond-async" in json.dumps(paths[path]["post"]["parameters"])

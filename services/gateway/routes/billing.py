@@ -14,8 +14,9 @@ from services.common.validation import Shape
 from services.contracts import api as contracts
 from services.gateway import schemas
 from services.gateway.actions.payments import finish_bank_payment, start_bank_payment
-from services.gateway.auth import visible_points
-from services.gateway.http import FORM, form_body, json_body, public_url, route
+from services.gateway.auth import actor, visible_points
+from services.gateway.http import (FORM, JOB_HEADERS, PREFER_ASYNC, form_body, job_accepted,
+                                   json_body, prefers_async, public_url, route)
 from services.identity import api as identity
 from services.gateway.problems import UnsupportedMediaType
 
@@ -129,11 +130,21 @@ class BillingRoutes:
 
     @route("POST", "/api/v1/operator/bank-statements", access="operator", tag="operator",
            request_media="application/xml", response_model=billing.import_statement,
+           header_parameters=PREFER_ASYNC, responses={202: billing.BillingJob},
+           response_headers={202: JOB_HEADERS}, calls=(billing.start_statement_import,),
+           description="Answers the import's report when done; with `Prefer: "
+                       "respond-async` 202 at once with the import as a job (progress by "
+                       "entries; `Location` names it). The same statement while its import "
+                       "is queued or running is that one job.",
            summary="Import an ISO 20022 camt.053 bank statement (XML): payments by reference")
     def desk_import_statement(self, request):
         if request.mimetype not in STATEMENT_TYPES:
             raise UnsupportedMediaType(f"send application/xml, not {request.mimetype or 'nothing'}")
         statement = base64.b64encode(request.get_data()).decode("ascii")
+        if prefers_async(request):
+            return job_accepted(self.services.call(
+                "billing", "start_statement_import", statement, actor(request.principal)),
+                applied=True)
         return self.services.call("billing", "import_statement", statement, timeout=120)
 
     @route("GET", "/api/v1/operator/payments", access="operator", tag="operator",
@@ -185,8 +196,15 @@ class BillingRoutes:
         return self.services.call("billing", "unpriceable")
 
     @route("POST", "/api/v1/operator/jobs/billing-run", access="operator", tag="operator",
-           request_model=BillingRunRequest, response_model=billing.billing_run,
-           summary="Invoice every contract for a month")
+           status=202, request_model=BillingRunRequest, response_model=billing.start_billing_run,
+           headers={"Location": JOB_HEADERS["Location"]},
+           description="Billing runs it in the background: follow it at `Location` "
+                       "(GET /api/v1/operator/jobs/{job_id}); its result is "
+                       "`{invoices_issued, total, unpriceable}`. While a run of the month "
+                       "is queued or running, asking again answers that same job; running "
+                       "a month again issues nothing twice.",
+           summary="Invoice every contract for a month (a job)")
     def desk_billing_run(self, request):
         run = json_body(request, BillingRunRequest)
-        return self.services.call("billing", "billing_run", run.period, timeout=600)
+        return job_accepted(self.services.call("billing", "start_billing_run", run.period,
+                                               actor(request.principal)))

@@ -8,7 +8,8 @@ from services.common.validation import Shape
 from services.gateway.actions.readings import MAX_KEY, NewReading, submit_reading
 from services.gateway.auth import actor
 from services.gateway import schemas
-from services.gateway.http import json_body, route
+from services.gateway.http import (JOB_HEADERS, PREFER_ASYNC, job_accepted, json_body,
+                                   prefers_async, route)
 from services.metering import api as metering
 from services.notifications import api as notifications
 from services.gateway.problems import UnsupportedMediaType
@@ -75,9 +76,13 @@ class ReadingRoutes:
 
     @route("POST", "/api/v1/operator/readings/import", access="operator", tag="operator",
            request_media="text/csv", response_model=metering.import_readings,
+           header_parameters=PREFER_ASYNC, responses={202: metering.MeteringJob},
+           response_headers={202: JOB_HEADERS}, calls=(metering.start_readings_import,),
            description="Columns `eic` or `meter_serial`, `reading_date`, one column per "
                        "register code; UTF-8. Each line is accepted, held or rejected "
-                       "with its reason.",
+                       "with its reason. With `Prefer: respond-async` 202 at once with "
+                       "the import as a job (progress by lines; `Location` names it); "
+                       "the same file while its import is queued or running is that job.",
            summary="Import readings from a CSV file (text/csv)")
     def desk_import_readings(self, request):
         if request.mimetype not in ("text/csv", "text/plain"):
@@ -86,6 +91,10 @@ class ReadingRoutes:
             text = request.get_data().decode("utf-8-sig")
         except UnicodeDecodeError:
             raise UnsupportedMediaType("the CSV file must be UTF-8") from None
+        if prefers_async(request):
+            return job_accepted(self.services.call(
+                "metering", "start_readings_import", text, actor(request.principal)),
+                applied=True)
         return self.services.call("metering", "import_readings", text,
                                   actor(request.principal), timeout=120)
 

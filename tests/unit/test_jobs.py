@@ -1,0 +1,93 @@
+"""Long jobs' plumbing: one job per kind and key while it is queued or running, its
+view, and the gateway's reading of RFC 7240's Prefer."""
+from datetime import datetime, timezone
+
+import pytest
+import sqlalchemy as sa
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
+
+from services.common import jobs
+from services.gateway.http import prefers_async
+
+NOW = datetime(2026, 3, 5, 9, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def table():
+    metadata = sa.MetaData()
+    table = jobs.jobs_table(metadata)
+    engine = sa.create_engine("sqlite://")
+    metadata.create_all(engine)
+    table.engine = engine
+    return table
+
+
+def start(table, key, kind="billing_run"):
+    with table.engine.begin() as conn:
+        return jobs.start(conn, table, "billing", kind, key, {"period": key},
+                          "operator:desk", NOW)
+
+
+def test_the_same_job_asked_again_while_active_is_that_job(table):
+    first, created = start(table, "2026-02")
+    assert created and first.job_id.startswith("billing-") and first.state == "queued"
+    again, created = start(table, "2026-02")
+    assert (again.job_id, created) == (first.job_id, False)
+    other, created = start(table, "2026-02", kind="statement_import")
+    assert created and other.job_id != first.job_id
+    with table.engine.begin() as conn:
+        conn.execute(sa.update(table).where(table.c.job_id == first.job_id)
+                     .values(state="running"))
+    assert start(table, "2026-02")[0].job_id == first.job_id
+    with table.engine.begin() as conn:
+        conn.execute(sa.update(table).where(table.c.job_id == first.job_id)
+                     .values(state="done", result={"invoices_issued": 2}))
+    later, created = start(table, "2026-02")          # done: a new run of the month
+    assert created and later.job_id != first.job_id
+
+
+def test_the_index_refuses_a_second_active_job_of_one_key(table):
+    start(table, "2026-02")
+    with pytest.raises(sa.exc.IntegrityError), table.engine.begin() as conn:
+        conn.execute(sa.insert(table).values(
+            job_id="billing-x", kind="billing_run", idempotency_key="2026-02", state="queued",
+            arguments={}, done=0, requested_by="operator:desk", attempts=0, created_at=NOW))
+
+
+def test_a_view_shows_the_result_once_done_and_live_progress_while_running(table):
+    row, _ = start(table, "2026-02")
+    view = jobs.view(row)
+    assert (view["state"], view["done"], view["total"], view["started_at"]) == (
+        "queued", 0, None, None)
+    assert "result" not in view and view["created_at"] == NOW.isoformat()
+    assert jobs.view(row, live=(5, 9))["done"] == 5
+    with table.engine.begin() as conn:
+        conn.execute(sa.update(table).values(state="done", result={"invoices_issued": 2},
+                                             done=9, total=9, finished_at=NOW))
+        row = conn.execute(sa.select(table)).first()
+    assert jobs.view(row)["result"] == {"invoices_issued": 2}
+    assert jobs.view(row)["finished_at"] == NOW.isoformat()   # SQLite's naive is UTC
+
+
+@pytest.mark.parametrize("headers, wanted", [
+    ([], False), (["respond-async"], True), (["respond-async, wait=10"], True),
+    (["wait=10, Respond-Async"], True), (["return=minimal"], False),
+    (["return=minimal", "respond-async; x=1"], True), (["respond-asynchronously"], False)])
+def test_prefer_respond_async_is_read_as_rfc_7240_has_it(headers, wanted):
+    request = Request(EnvironBuilder(headers=[("Prefer", h) for h in headers]).get_environ())
+    assert prefers_async(request) is wanted
+
+
+def test_vool_jobs_says_when_it_cannot_reach_the_gateway_or_knows_no_operator(
+        monkeypatch, capsys):
+    from services import cli
+    monkeypatch.setenv("VOOL_OPERATOR_PASSWORD", "not-to-be-printed")
+    monkeypatch.delenv("VOOL_OPERATOR", raising=False)
+    assert cli.main(["jobs", "--url", "http://127.0.0.1:9", "billing-run", "2026-01"]) == 2
+    assert "VOOL_OPERATOR" in capsys.readouterr().err
+    assert cli.main(["jobs", "--url", "http://127.0.0.1:9", "--operator", "desk",
+                     "status", "billing-x"]) == 2
+    captured = capsys.readouterr()
+    assert "did not answer" in captured.err
+    assert "not-to-be-printed" not in captured.err + captured.out
