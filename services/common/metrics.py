@@ -25,7 +25,7 @@ import time
 from datetime import datetime
 
 import sqlalchemy as sa
-from prometheus_client import (CONTENT_TYPE_LATEST, PROCESS_COLLECTOR, REGISTRY, Counter,
+from prometheus_client import (CONTENT_TYPE_LATEST, PROCESS_COLLECTOR, REGISTRY, Counter, Gauge,
                                Histogram, disable_created_metrics, generate_latest)
 from prometheus_client.core import GaugeMetricFamily
 
@@ -79,16 +79,26 @@ TIMER_RUNS = Counter(
 TIMER_DURATION = Histogram(
     "vool_timer_duration_seconds", "Time one tick of a timer took", ["service", "timer"],
     buckets=LATENCY_BUCKETS)
+# `kind`, not `job`: Prometheus gives every scraped series a `job` label of its own
+# (the scrape job) and would rename ours to exported_job
 JOB_RUNS = Counter(
-    "vool_job_runs", "Runs of the scheduled jobs (reminder_sweep, overdue_sweep, "
-    "billing_run) by outcome (ok, error)", ["job", "outcome"])
+    "vool_job_runs", "Runs of the scheduled jobs (kind: reminder_sweep, overdue_sweep, "
+    "billing_run) by outcome (ok, error)", ["kind", "outcome"])
 JOB_DURATION = Histogram(
-    "vool_job_duration_seconds", "Time one run of a job took", ["job"], buckets=JOB_BUCKETS)
+    "vool_job_duration_seconds", "Time one run of a job took", ["kind"], buckets=JOB_BUCKETS)
+# process_* (RSS, CPU) carry no service label: join on this to name the process
+SERVICE_INFO = Gauge(
+    "vool_service_info", "1 for the service this process runs", ["service"])
 
 # prometheus-client registers it on import; should anyone have unregistered it, the
 # memory of every process is wanted all the same
 with contextlib.suppress(ValueError):   # already registered
     REGISTRY.register(PROCESS_COLLECTOR)
+
+
+def serving(service):
+    """This process runs ``service`` (vool_service_info)."""
+    SERVICE_INFO.labels(service).set(1)
 
 
 def exposition():

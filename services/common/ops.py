@@ -61,6 +61,7 @@ class OpsPort(DependencyProvider):
     def setup(self):
         config = self.container.config
         self.service_name = self.container.service_name
+        metrics.serving(self.service_name)
         self.amqp_uri = cfg.amqp_uri(config)
         self.health_timeout = cfg.float_setting(config, "VOOL_HEALTH_TIMEOUT", 2.0)
         address = cfg.setting(config, ADDRESS_SETTING)

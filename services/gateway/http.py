@@ -271,6 +271,7 @@ class RequestWorkers(DependencyProvider):
 
     def setup(self):
         size = cfg.int_setting(self.container.config, "VOOL_GATEWAY_MAX_WORKERS", 100)
+        metrics.serving(self.container.service_name)   # the gateway's /metrics names it
         self.container.max_workers = size
         self.container._worker_pool.resize(size)   # made before any provider's setup
 

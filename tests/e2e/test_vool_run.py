@@ -75,7 +75,12 @@ def test_make_run_starts_everything_loads_the_demo_and_the_portal_works(vool_run
         assert sum(v for name, labels, v in found if name == "vool_rpc_calls_total"
                    and labels["method"] == "health" and labels["outcome"] == "ok") >= 1, service
         assert [v for name, _, v in found if name == "process_resident_memory_bytes"][0] > 0
+        # what names the process for its process_* series (they have no labels)
+        assert [labels for name, labels, v in found if name == "vool_service_info"
+                and v == 1] == [{"service": service}]
     found = metric_samples(f"{gateway}/metrics")
+    assert [labels for name, labels, v in found if name == "vool_service_info"
+            and v == 1] == [{"service": "gateway"}]
     assert any(name == "vool_http_requests_total" and labels["route"] == "/health"
                for name, labels, _ in found)
 

@@ -81,9 +81,9 @@ def test_rpc_outcomes_tell_refusals_from_bugs():
 
 
 def test_a_job_run_is_counted_with_its_outcome_and_timed():
-    ok = sample("vool_job_runs_total", job="overdue_sweep", outcome="ok")
-    failed = sample("vool_job_runs_total", job="overdue_sweep", outcome="error")
-    timed = sample("vool_job_duration_seconds_count", job="overdue_sweep")
+    ok = sample("vool_job_runs_total", kind="overdue_sweep", outcome="ok")
+    failed = sample("vool_job_runs_total", kind="overdue_sweep", outcome="error")
+    timed = sample("vool_job_duration_seconds_count", kind="overdue_sweep")
 
     @metrics.measured_job("overdue_sweep")
     def sweep(fail=False):
@@ -96,9 +96,9 @@ def test_a_job_run_is_counted_with_its_outcome_and_timed():
     with pytest.raises(RuntimeError):
         sweep(fail=True)
     assert sweep.__doc__ == "docstring kept"
-    assert sample("vool_job_runs_total", job="overdue_sweep", outcome="ok") == ok + 1
-    assert sample("vool_job_runs_total", job="overdue_sweep", outcome="error") == failed + 1
-    assert sample("vool_job_duration_seconds_count", job="overdue_sweep") == timed + 2
+    assert sample("vool_job_runs_total", kind="overdue_sweep", outcome="ok") == ok + 1
+    assert sample("vool_job_runs_total", kind="overdue_sweep", outcome="error") == failed + 1
+    assert sample("vool_job_duration_seconds_count", kind="overdue_sweep") == timed + 2
 
 
 class Envelope:
