@@ -38,6 +38,9 @@ ACTIVE = ("queued", "running")
 JOB_LOCKS = 7301100
 #: the least time between two writes of a job's progress
 PROGRESS_EVERY_SECONDS = 0.25
+#: a finished job's arguments: an import's file (payers' names and accounts, readings)
+#: is not kept once nothing will run it again; its key still tells it
+FINISHED_ARGUMENTS = {}
 
 
 def jobs_table(metadata):
@@ -193,6 +196,7 @@ class Job:
         done, total = self.runner.live.get(self.job_id, (None, None))
         session.execute(sa.update(t).where(t.c.job_id == self.job_id, t.c.state.in_(ACTIVE))
                         .values(state="done", result=result, finished_at=process_clock.now(),
+                                arguments=FINISHED_ARGUMENTS,
                                 **({"done": done, "total": total} if done is not None else {})))
 
 
@@ -377,7 +381,8 @@ class JobRunner(DependencyProvider):
 
     def _finish(self, job_id, state, result=None, error=None):
         t = self.table
-        values = {"state": state, "finished_at": process_clock.now(), "error": error}
+        values = {"state": state, "finished_at": process_clock.now(), "error": error,
+                  "arguments": FINISHED_ARGUMENTS}
         if state == "done":
             values["result"] = result
         done, total = self.live.get(job_id, (None, None))

@@ -237,7 +237,8 @@ def test_an_unknown_job_is_not_found_and_jobs_are_for_operators(desk, run_servic
 
 
 @pytest.mark.both_stores
-def test_the_imports_answer_as_before_or_as_jobs_when_preferred(desk, run_services, rpc):
+def test_the_imports_answer_as_before_or_as_jobs_when_preferred(desk, run_services, rpc,
+                                                                config):
     run_services(BillingService)
     base, headers = desk["base"], desk["headers"]
     [customer] = sign(rpc, 1)
@@ -259,6 +260,13 @@ def test_the_imports_answer_as_before_or_as_jobs_when_preferred(desk, run_servic
     assert job["state"] == "done" and (job["done"], job["total"]) == (3, 3)
     assert (job["result"]["entries"], job["result"]["matched"],
             len(job["result"]["unmatched"])) == (3, 1, 2)
+    # once done, the statement (payers' names and accounts) is not kept with the job
+    engine, jobs = jobs_table(config)
+    with engine.connect() as conn:
+        kept = conn.execute(sa.select(jobs.c.arguments)
+                            .where(jobs.c.job_id == job["job_id"])).scalar_one()
+    engine.dispose()
+    assert kept == {}
     # without the preference: the report, as outside clients have it (imported already)
     again = requests.post(f"{base}/api/v1/operator/bank-statements", data=statement,
                           headers=xml, timeout=30)
