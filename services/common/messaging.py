@@ -234,7 +234,10 @@ class ReliableEventHandler(EventHandler):
         return correlation.context_of_event(message.headers)
 
     def _refuse(self, message, reason):
-        log.error("%s on %s", reason, self.queue.name)
+        # refused before any worker: the line carries the sender's request id itself
+        request_id = correlation.context_of_event(message.headers).get(correlation.REQUEST_ID)
+        with correlation.bound(request_id and correlation.accept(request_id)):
+            log.error("%s on %s", reason, self.queue.name)
         self._measure(message, "dead_lettered")
         self._settle(message, lambda: self.dead_letter(message, reason))
 

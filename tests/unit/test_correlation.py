@@ -185,6 +185,20 @@ def test_an_event_handlers_context_is_the_events_request_id_and_trace():
     assert handler.unpack_message_headers(message(None)) == {}
 
 
+@pytest.mark.parametrize("sent, logged", [("reading-1", "reading-1"), (None, None)])
+def test_a_message_refused_before_any_worker_is_logged_under_the_senders_id(
+        monkeypatch, sent, logged):
+    handler = ReliableEventHandler("metering", "reading_submitted")
+    handler.queue = SimpleNamespace(name="billing.reading_submitted")
+    monkeypatch.setattr(handler, "_measure", lambda *args: None)
+    monkeypatch.setattr(handler, "_settle", lambda *args: None)
+    seen = []
+    monkeypatch.setattr("services.common.messaging.log.error",
+                        lambda *args: seen.append(correlation.current()))
+    handler._refuse(message({"x-request-id": sent} if sent else None), "event version 9")
+    assert seen == [logged] and correlation.current() is None
+
+
 class WorkerContext(SimpleNamespace):
     __hash__ = object.__hash__     # as nameko's: one per worker
 
