@@ -49,6 +49,12 @@ def value(found, name, **labels):
     return sum(matching) if matching else None
 
 
+def grown(found, before, name, **labels):
+    """How much ``name`` grew since ``before``: the registry is the process's, and the
+    tests before this one counted in it too."""
+    return (value(found, name, **labels) or 0) - (value(before, name, **labels) or 0)
+
+
 @pytest.fixture
 def system(run_services, config, tmp_path):
     banks = make_banks(tmp_path)
@@ -64,6 +70,7 @@ def system(run_services, config, tmp_path):
 def test_one_reading_shows_in_the_metrics_of_the_gateway_and_every_service(
         system, rpc, real_time_clock):
     base, banks, ops = system
+    before = samples(f"{base}/metrics")
     today = real_time_clock.today()
     signed = rpc.contracts.sign_contract(contract_command(
         initial={"T1": 1000}, start_date=(today - timedelta(days=60)).isoformat()))
@@ -83,13 +90,13 @@ def test_one_reading_shows_in_the_metrics_of_the_gateway_and_every_service(
              message="billing to charge the reading")
 
     gateway = samples(f"{base}/metrics")
-    assert value(gateway, "vool_http_requests_total", route=READINGS_ROUTE, method="POST",
+    assert grown(gateway, before, "vool_http_requests_total", route=READINGS_ROUTE, method="POST",
                  status="201") == 1
-    assert value(gateway, "vool_http_request_duration_seconds_count", route=READINGS_ROUTE,
+    assert grown(gateway, before, "vool_http_request_duration_seconds_count", route=READINGS_ROUTE,
                  method="POST") == 1
-    assert value(gateway, "vool_http_request_duration_seconds_sum", route=READINGS_ROUTE,
+    assert grown(gateway, before, "vool_http_request_duration_seconds_sum", route=READINGS_ROUTE,
                  method="POST") > 0
-    assert value(gateway, "vool_http_requests_total", route="unmatched", method="GET",
+    assert grown(gateway, before, "vool_http_requests_total", route="unmatched", method="GET",
                  status="404") == 1
     # label hygiene: no concrete path, customer id or token reached a label
     labels = " ".join(f"{k}={v}" for (_, ls) in gateway for k, v in ls)
@@ -97,19 +104,19 @@ def test_one_reading_shows_in_the_metrics_of_the_gateway_and_every_service(
     assert value(gateway, "process_resident_memory_bytes") > 0
 
     metering = samples(f"{ops['metering']}/metrics")
-    assert value(metering, "vool_rpc_calls_total", service="metering",
+    assert grown(metering, before, "vool_rpc_calls_total", service="metering",
                  method="submit_reading", outcome="ok") == 1
-    assert value(metering, "vool_rpc_call_duration_seconds_count", service="metering",
+    assert grown(metering, before, "vool_rpc_call_duration_seconds_count", service="metering",
                  method="submit_reading") == 1
-    assert value(metering, "vool_events_handled_total", service="metering",
+    assert grown(metering, before, "vool_events_handled_total", service="metering",
                  event_type="contract_signed", outcome="ok") == 1
 
     for service in ("billing", "notifications"):
-        found = wait_for(lambda: _handled(ops[service], service),
+        found = wait_for(lambda: _handled(ops[service], service, before),
                          message=f"{service}'s metrics to count the reading")
-        assert value(found, "vool_event_lag_seconds_count", service=service,
+        assert grown(found, before, "vool_event_lag_seconds_count", service=service,
                      event_type="reading_submitted") == 1
-        lag = value(found, "vool_event_lag_seconds_sum", service=service,
+        lag = grown(found, before, "vool_event_lag_seconds_sum", service=service,
                     event_type="reading_submitted")
         assert 0 <= lag < 60
 
@@ -132,9 +139,9 @@ def billing_dead_letter_queues(found):
             if n == "vool_dead_letter_messages" and dict(ls)["service"] == "billing"}
 
 
-def _handled(url, service):
+def _handled(url, service, before):
     found = samples(f"{url}/metrics")
-    if value(found, "vool_events_handled_total", service=service,
+    if grown(found, before, "vool_events_handled_total", service=service,
              event_type="reading_submitted", outcome="ok") == 1:
         return found
     return None
