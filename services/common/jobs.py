@@ -144,10 +144,20 @@ def start(conn, table, prefix, kind, key, arguments, requested_by, now, total=No
     return conn.execute(sa.select(table).where(table.c.job_id == job_id)).first(), True
 
 
+class JobTakenOver(Exception):
+    """This claim of the job is no longer its runner's: the lock's connection was
+    lost and another process claimed it again (its ``attempts`` moved on)."""
+
+
 class Job:
     """What a job's work function is handed: its arguments, a way to report its
     progress, and ``finished(session, result)`` to record it done in the work's own
-    transaction (so a crash right after the commit does not run it again)."""
+    transaction (so a crash right after the commit does not run it again).
+
+    Every write is fenced by the claim's attempt number: should the lock's
+    connection drop while the work goes on and another replica claim the job, the
+    first one's ``finished`` raises JobTakenOver and its work's transaction rolls
+    back, so only one claim's work ever commits."""
 
     def __init__(self, runner, row):
         self.runner = runner
@@ -155,6 +165,7 @@ class Job:
         self.kind = row.kind
         self.arguments = row.arguments
         self.requested_by = row.requested_by
+        self.attempt = row.attempts
         self.db = runner.db
         self.config = runner.container.config
         self._written = 0.0
@@ -186,7 +197,8 @@ class Job:
         try:
             with self.runner.engine.begin() as conn:
                 conn.execute(sa.update(t).where(t.c.job_id == self.job_id,
-                                                t.c.state == "running")
+                                                t.c.state == "running",
+                                                t.c.attempts == self.attempt)
                              .values(done=live[0], total=live[1]))
         except sa.exc.SQLAlchemyError as exc:   # progress is a courtesy, the work goes on
             log.warning("could not record the progress of job %s: %s", self.job_id, exc)
@@ -194,10 +206,14 @@ class Job:
     def finished(self, session, result):
         t = self.runner.table
         done, total = self.runner.live.get(self.job_id, (None, None))
-        session.execute(sa.update(t).where(t.c.job_id == self.job_id, t.c.state.in_(ACTIVE))
-                        .values(state="done", result=result, finished_at=process_clock.now(),
-                                arguments=FINISHED_ARGUMENTS,
-                                **({"done": done, "total": total} if done is not None else {})))
+        recorded = session.execute(
+            sa.update(t).where(t.c.job_id == self.job_id, t.c.state.in_(ACTIVE),
+                               t.c.attempts == self.attempt)
+            .values(state="done", result=result, finished_at=process_clock.now(),
+                    arguments=FINISHED_ARGUMENTS,
+                    **({"done": done, "total": total} if done is not None else {}))).rowcount
+        if not recorded:
+            raise JobTakenOver(f"job {self.job_id} is no longer claim {self.attempt}'s")
 
 
 class JobRunner(DependencyProvider):
@@ -359,15 +375,18 @@ class JobRunner(DependencyProvider):
         try:
             log.info("job %s (%s) running", row.job_id, row.kind)
             result = self.work[row.kind](job)
-            self._finish(row.job_id, "done", result=result)
+            self._finish(job, "done", result=result)
             log.info("job %s (%s) done in %.1f s", row.job_id, row.kind,
                      time.monotonic() - started)
+        except JobTakenOver:   # its work rolled back; the other claim's is the job's
+            log.warning("job %s (%s) was claimed again elsewhere while this claim (attempt "
+                        "%d) ran: its work is rolled back", row.job_id, row.kind, job.attempt)
         except VoolError as exc:   # an expected refusal: the job's answer
             log.info("job %s (%s) failed: %s", row.job_id, row.kind, exc)
-            self._finish(row.job_id, "failed", error=str(exc))
+            self._finish(job, "failed", error=str(exc))
         except Exception as exc:
             log.exception("job %s (%s) failed", row.job_id, row.kind)
-            self._finish(row.job_id, "failed", error=(
+            self._finish(job, "failed", error=(
                 f"the job failed unexpectedly ({type(exc).__name__}); "
                 f"see the {self.prefix} service's log"))
         finally:   # also when the process stops: the job stays running, free to claim
@@ -379,8 +398,8 @@ class JobRunner(DependencyProvider):
                 except Exception:
                     log.warning("closing the lock of job %s failed", row.job_id, exc_info=True)
 
-    def _finish(self, job_id, state, result=None, error=None):
-        t = self.table
+    def _finish(self, job, state, result=None, error=None):
+        job_id, t = job.job_id, self.table
         values = {"state": state, "finished_at": process_clock.now(), "error": error,
                   "arguments": FINISHED_ARGUMENTS}
         if state == "done":
@@ -388,13 +407,15 @@ class JobRunner(DependencyProvider):
         done, total = self.live.get(job_id, (None, None))
         if done is not None:
             values.update(done=done, total=total)
-        for attempt in range(3):   # the database may be briefly away
+        for try_no in range(3):   # the database may be briefly away
             try:
                 with self.engine.begin() as conn:
                     conn.execute(sa.update(t).where(t.c.job_id == job_id,
-                                                    t.c.state.in_(ACTIVE)).values(**values))
+                                                    t.c.state.in_(ACTIVE),
+                                                    t.c.attempts == job.attempt)
+                                 .values(**values))
                 return
             except sa.exc.OperationalError:
-                log.warning("recording job %s %s failed (attempt %d)", job_id, state,
-                            attempt + 1, exc_info=True)
-                eventlet.sleep(1 + attempt)
+                log.warning("recording job %s %s failed (try %d)", job_id, state,
+                            try_no + 1, exc_info=True)
+                eventlet.sleep(1 + try_no)

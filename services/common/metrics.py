@@ -30,6 +30,7 @@ from prometheus_client import (CONTENT_TYPE_LATEST, PROCESS_COLLECTOR, REGISTRY,
 from prometheus_client.core import GaugeMetricFamily
 
 from services.common.clock import as_utc, clock as process_clock
+from services.common.errors import VoolError
 from services.common.events import parse_event
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ TIMER_DURATION = Histogram(
 # (the scrape job) and would rename ours to exported_job
 JOB_RUNS = Counter(
     "vool_job_runs", "Runs of the scheduled jobs (kind: reminder_sweep, overdue_sweep, "
-    "billing_run) by outcome (ok, error)", ["kind", "outcome"])
+    "billing_run) by outcome (ok, refused, error)", ["kind", "outcome"])
 JOB_DURATION = Histogram(
     "vool_job_duration_seconds", "Time one run of a job took", ["kind"], buckets=JOB_BUCKETS)
 # process_* (RSS, CPU) carry no service label: join on this to name the process
@@ -190,12 +191,17 @@ def event_lag(message):
 
 @contextlib.contextmanager
 def job_run(job):
-    """Count and time one run of ``job`` (ok, or error when it raised)."""
+    """Count and time one run of ``job``: ok; refused when it raised a VoolError (a
+    period not closed, no VAT rate: an operator's mistake, not a page at night);
+    error when it raised anything else."""
     started = time.perf_counter()
     outcome = "error"
     try:
         yield
         outcome = "ok"
+    except VoolError:
+        outcome = "refused"
+        raise
     finally:
         JOB_RUNS.labels(job, outcome).inc()
         JOB_DURATION.labels(job).observe(time.perf_counter() - started)

@@ -1,6 +1,7 @@
 """Long jobs' plumbing: one job per kind and key while it is queued or running, its
 view, and the gateway's reading of RFC 7240's Prefer."""
 from datetime import datetime, timezone
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -91,3 +92,30 @@ def test_vool_jobs_says_when_it_cannot_reach_the_gateway_or_knows_no_operator(
     captured = capsys.readouterr()
     assert "did not answer" in captured.err
     assert "not-to-be-printed" not in captured.err + captured.out
+
+
+def claimed(table, job_id, attempts):
+    with table.engine.begin() as conn:
+        conn.execute(sa.update(table).where(table.c.job_id == job_id)
+                     .values(state="running", attempts=attempts))
+        return conn.execute(sa.select(table).where(table.c.job_id == job_id)).one()
+
+
+def test_only_the_current_claim_of_a_job_can_record_it_done(table):
+    """The lock's connection lost mid-run, another replica claimed the job again:
+    the first claim's work must not commit beside the second's."""
+    row, _ = start(table, "2026-02")
+    runner = SimpleNamespace(table=table, live={}, db=None,
+                             container=SimpleNamespace(config={}))
+    first = jobs.Job(runner, claimed(table, row.job_id, attempts=1))
+    second = jobs.Job(runner, claimed(table, row.job_id, attempts=2))   # claimed again
+
+    with table.engine.connect() as conn:
+        with pytest.raises(jobs.JobTakenOver):
+            first.finished(conn, {"invoices_issued": 3})
+        conn.rollback()
+        assert conn.execute(sa.select(table.c.state)).scalar_one() == "running"
+        second.finished(conn, {"invoices_issued": 3})
+        conn.commit()
+        done = conn.execute(sa.select(table)).one()
+    assert (done.state, done.result, done.arguments) == ("done", {"invoices_issued": 3}, {})

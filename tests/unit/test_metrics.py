@@ -83,22 +83,27 @@ def test_rpc_outcomes_tell_refusals_from_bugs():
 def test_a_job_run_is_counted_with_its_outcome_and_timed():
     ok = sample("vool_job_runs_total", kind="overdue_sweep", outcome="ok")
     failed = sample("vool_job_runs_total", kind="overdue_sweep", outcome="error")
+    refused = sample("vool_job_runs_total", kind="overdue_sweep", outcome="refused")
     timed = sample("vool_job_duration_seconds_count", kind="overdue_sweep")
 
     @metrics.measured_job("overdue_sweep")
-    def sweep(fail=False):
+    def sweep(fail=None):
         """docstring kept"""
         if fail:
-            raise RuntimeError("database away")
+            raise fail
         return {"invoices_overdue": 3}
 
     assert sweep() == {"invoices_overdue": 3}
     with pytest.raises(RuntimeError):
-        sweep(fail=True)
+        sweep(fail=RuntimeError("database away"))
+    with pytest.raises(ValidationFailed):
+        sweep(fail=ValidationFailed.field("as_of", "not a date"))
     assert sweep.__doc__ == "docstring kept"
     assert sample("vool_job_runs_total", kind="overdue_sweep", outcome="ok") == ok + 1
     assert sample("vool_job_runs_total", kind="overdue_sweep", outcome="error") == failed + 1
-    assert sample("vool_job_duration_seconds_count", kind="overdue_sweep") == timed + 2
+    assert sample("vool_job_runs_total", kind="overdue_sweep",
+                  outcome="refused") == refused + 1
+    assert sample("vool_job_duration_seconds_count", kind="overdue_sweep") == timed + 3
 
 
 class Envelope:
