@@ -38,14 +38,15 @@ def desk(run_services, config, rpc, tmp_path, real_time_clock):
     an operator's headers."""
     real_time_clock.set(datetime(2026, 3, 5, 9, tzinfo=timezone.utc))
     banks = make_banks(tmp_path)
-    gateway, *_ = run_services(GatewayService, IdentityService, ContractsService,
-                               MeteringService, VOOL_BANKS_FILE=str(banks.banks_file))
+    gateway, _, _, metering = run_services(GatewayService, IdentityService, ContractsService,
+                                           MeteringService,
+                                           VOOL_BANKS_FILE=str(banks.banks_file))
     rpc.identity.add_operator("desk", "admin", PASSWORD)
     base = f"http://{config['WEB_SERVER_ADDRESS']}"
     token = requests.post(f"{base}/api/v1/operator/login", timeout=10, json={
         "username": "desk", "password": PASSWORD}).json()["token"]
     return {"base": base, "headers": {"Authorization": f"Bearer {token}"}, "banks": banks,
-            "gateway": gateway}
+            "gateway": gateway, "metering": metering}
 
 
 def sign(rpc, count):
@@ -234,6 +235,13 @@ def test_an_unknown_job_is_not_found_and_jobs_are_for_operators(desk, run_servic
                          json={"period": "2026-02"}, timeout=10).status_code == 403
     assert requests.get(f"{base}/api/v1/operator/jobs/{job['job_id']}",
                         timeout=10).status_code == 401
+
+    # metering down: the list has billing's jobs and says whose are missing
+    desk["metering"].stop()
+    listed = requests.get(f"{base}/api/v1/operator/jobs", headers=headers, timeout=30)
+    assert listed.status_code == 200, listed.text
+    assert listed.headers["Vool-Unavailable"] == "metering"
+    assert {j["job_id"] for j in listed.json()} == {failed["job_id"], job["job_id"]}
 
 
 @pytest.mark.both_stores

@@ -1,14 +1,17 @@
 """The desk's long jobs (billing runs, statement and readings imports): each is run
 by the service that owns it, and its id names that service."""
+import logging
 from typing import Union
 
 from pydantic import Field
 
 from services.billing import api as billing
-from services.common.errors import NotFound
+from services.common.errors import NotFound, ServiceUnavailable
 from services.common.validation import Shape
-from services.gateway.http import route
+from services.gateway.http import json_response, route
 from services.metering import api as metering
+
+log = logging.getLogger(__name__)
 
 #: the prefix of a job's id -> the service that runs it
 JOB_OWNERS = {"billing": "billing", "metering": "metering"}
@@ -26,12 +29,24 @@ class JobRoutes:
     @route("GET", "/api/v1/operator/jobs", access="operator", tag="operator",
            query=JobsQuery, response_model=list[AnyJob],
            calls=(billing.recent_jobs, metering.recent_jobs),
+           headers={"Vool-Unavailable": "the services whose jobs could not be listed "
+                                        "(`billing`, `metering`): the others' are"},
            summary="The latest long jobs of every service, newest first (?limit=20)")
     def desk_jobs(self, request):
         limit = request.query.limit
-        jobs = [job for owner in sorted(set(JOB_OWNERS.values()))
-                for job in self.services.call(owner, "recent_jobs", limit)]
-        return sorted(jobs, key=lambda job: job["created_at"], reverse=True)[:limit]
+        jobs, unavailable = [], []
+        for owner in sorted(set(JOB_OWNERS.values())):
+            try:
+                jobs += self.services.call(owner, "recent_jobs", limit)
+            except ServiceUnavailable as exc:   # one service down hides not the other's
+                log.warning("jobs listed without %s's: %s", owner, exc)
+                unavailable.append(owner)
+        if len(unavailable) == len(set(JOB_OWNERS.values())):
+            raise ServiceUnavailable("no service that runs jobs answers")
+        newest = sorted(jobs, key=lambda job: job["created_at"], reverse=True)[:limit]
+        if unavailable:
+            return json_response(newest, headers={"Vool-Unavailable": ", ".join(unavailable)})
+        return newest
 
     @route("GET", "/api/v1/operator/jobs/<job_id>", access="operator", tag="operator",
            response_model=AnyJob,
