@@ -14,6 +14,7 @@ The same job asked for twice (same kind and idempotency key, e.g. the billing
 run's period) while it is queued or running is that one job: a partial unique
 index holds it under concurrent starts.
 """
+import contextvars
 import functools
 import logging
 import time
@@ -183,7 +184,8 @@ class Job:
         if wait > 0 and done != total:   # the latest is written when the time comes
             if not self._pending:
                 self._pending = True
-                eventlet.spawn_after(wait, self._write)
+                # in the job's context: a line it logs carries the job's request id
+                eventlet.spawn_after(wait, contextvars.copy_context().run, self._write)
             return
         self._write()
 
