@@ -15,7 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.events import EventData, Money
-from services.common.job_model import Job, JobId
+from services.common.job_model import GetJobArguments, Job, RecentJobsArguments
 from services.common.rpc_methods import Arguments, Health, RpcMethod
 from services.common.validation import Shape
 
@@ -411,14 +411,6 @@ class StartStatementImportArguments(Arguments):
     #: the camt.053 XML, base64
     statement_base64: str
     requested_by: str = Field(min_length=1, max_length=200)
-
-
-class GetJobArguments(Arguments):
-    job_id: JobId
-
-
-class RecentJobsArguments(Arguments):
-    limit: int = Field(default=20, ge=1, le=100)
 
 
 class BillingJob(Job):

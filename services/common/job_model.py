@@ -1,9 +1,12 @@
-"""What a long job looks like to those who start and follow it (pydantic only, so
-that a service's api.py may build its own job models on it)."""
+"""What a long job looks like to those who start and follow it, and the arguments of
+every owner's get_job and recent_jobs (pydantic and the RPC models only, so that a
+service's api.py may build its own job models on it)."""
 from datetime import datetime
 from typing import Annotated, Literal, Optional
 
 from pydantic import BaseModel, Field
+
+from services.common.rpc_methods import Arguments
 
 JobState = Literal["queued", "running", "done", "failed"]
 
@@ -27,3 +30,11 @@ class Job(BaseModel):
     #: who asked: ``operator:<username>``
     requested_by: str
     error: Optional[str] = None
+
+
+class GetJobArguments(Arguments):
+    job_id: JobId
+
+
+class RecentJobsArguments(Arguments):
+    limit: int = Field(default=20, ge=1, le=100)

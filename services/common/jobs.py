@@ -72,31 +72,8 @@ def jobs_table(metadata):
 
 
 def create_jobs_table(op):
-    """For the service's migration that adds its jobs."""
-    active = sa.text("state IN ('queued', 'running')")
-    op.create_table(
-        "jobs",
-        sa.Column("job_id", sa.String(64), primary_key=True),
-        sa.Column("kind", sa.String(40), nullable=False),
-        sa.Column("idempotency_key", sa.String(200), nullable=False),
-        sa.Column("state", sa.String(10), nullable=False),
-        sa.Column("arguments", sa.JSON, nullable=False),
-        sa.Column("done", sa.Integer, nullable=False),
-        sa.Column("total", sa.Integer),
-        sa.Column("requested_by", sa.String(200), nullable=False),
-        sa.Column("attempts", sa.Integer, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("started_at", sa.DateTime(timezone=True)),
-        sa.Column("finished_at", sa.DateTime(timezone=True)),
-        sa.Column("result", sa.JSON),
-        sa.Column("error", sa.Text),
-        # the request id and traceparent of the request that asked for it: the job's
-        # log lines and the events it emits carry them (services/common/correlation.py)
-        sa.Column("headers", sa.JSON),
-    )
-    op.create_index("ix_jobs_active_key", "jobs", ["kind", "idempotency_key"], unique=True,
-                    postgresql_where=active, sqlite_where=active)
-    op.create_index("ix_jobs_created_at", "jobs", ["created_at"])
+    """For the service's migration that adds its jobs: the table and its indexes."""
+    jobs_table(sa.MetaData()).create(op.get_bind())
 
 
 def _utc(moment):

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.events import EventData
-from services.common.job_model import Job, JobId
+from services.common.job_model import GetJobArguments, Job, RecentJobsArguments
 from services.common.rpc_methods import Arguments, Health, RpcMethod
 from services.common.validation import Shape
 
@@ -236,14 +236,6 @@ class ImportReadingsArguments(Arguments):
     #: CSV: ``eic`` or ``meter_serial``, ``reading_date``, one column per register
     csv_text: str
     operator: str = Field(min_length=1, max_length=64)
-
-
-class GetJobArguments(Arguments):
-    job_id: JobId
-
-
-class RecentJobsArguments(Arguments):
-    limit: int = Field(default=20, ge=1, le=100)
 
 
 class MeteringJob(Job):
