@@ -134,6 +134,8 @@ def _call(session, method, url, **kwargs):
             fields = "; ".join(f"{e['field']}: {e['message']}" for e in problem.get("errors", ()))
         except ValueError:
             detail, fields = response.reason, ""
-        raise Refused(f"{response.status_code} {detail}" + (f" ({fields})" if fields else ""),
+        # a single field's problem often says it all in its detail already
+        said = f" ({fields})" if fields and fields != detail else ""
+        raise Refused(f"{response.status_code} {detail}{said}",
                       2 if response.status_code == 401 else 1)
     return response.json()

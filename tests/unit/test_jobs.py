@@ -119,3 +119,28 @@ def test_only_the_current_claim_of_a_job_can_record_it_done(table):
         conn.commit()
         done = conn.execute(sa.select(table)).one()
     assert (done.state, done.result, done.arguments) == ("done", {"invoices_issued": 3}, {})
+
+
+class Answer:
+    def __init__(self, status_code, problem):
+        self.status_code, self.problem, self.reason = status_code, problem, "Unprocessable"
+
+    def json(self):
+        return self.problem
+
+
+@pytest.mark.parametrize("problem, told", [
+    ({"detail": "statement: not well-formed XML",
+      "errors": [{"field": "statement", "message": "not well-formed XML"}]},
+     "422 statement: not well-formed XML"),
+    ({"detail": "2 fields are invalid",
+      "errors": [{"field": "period", "message": "not a month"},
+                 {"field": "as_of", "message": "not a date"}]},
+     "422 2 fields are invalid (period: not a month; as_of: not a date)"),
+])
+def test_vool_jobs_tells_a_refusal_once(problem, told):
+    from services import operator_jobs
+    session = SimpleNamespace(request=lambda *args, **kwargs: Answer(422, problem))
+    with pytest.raises(operator_jobs.Refused) as refused:
+        operator_jobs._call(session, "POST", "http://gateway/api/v1/operator/bank-statements")
+    assert str(refused.value) == told and refused.value.status == 1
