@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 
 AXE     = tests/e2e/browser/node_modules/.installed
 
-.PHONY: install lock run test screenshots docs messages k8s bench bench-readings bench-billing bench-sweep chaos clean
+.PHONY: install lock run test screenshots docs messages k8s bench bench-readings bench-memory bench-billing bench-sweep chaos clean
 
 # Every transitive dependency comes from the lock, each file checked against its hash;
 # the project itself is then installed without resolving anything again.
@@ -62,8 +62,11 @@ messages: install   ## extract each package's texts to locale/messages.pot and u
 bench: install      ## the floor vs the real reading flow (see bench/README.md)
 	$(BIN)/python -m bench.run
 
-bench-readings: install  ## readings through the gateway vs the floor and the skeleton, 50 clients (issue #5)
-	$(BIN)/python -m bench.run --scenarios floor,skeleton,gateway --concurrency 50
+bench-readings: install  ## (a), (d), (c) saturated at 50 clients and (c) paced at half that rate, against issue #18's targets
+	$(BIN)/python -m bench.run --scenarios floor,skeleton,gateway --concurrency 50 --paced 0.5 --record readings
+
+bench-memory: install  ## every service process's RSS under 10 minutes of paced readings (issue #18, P5)
+	$(BIN)/python -m bench.memory --record
 
 bench-billing: install  ## the billing run at 10k, 100k and 700k contracts (see bench/README.md)
 	$(BIN)/python -m bench.billing_run

@@ -10,7 +10,9 @@ keep-alive connection, POST readings to
 bearer token and a fresh ``Idempotency-Key``: the same readings as (b), only 201
 counts.
 """
+import contextlib
 import json
+import math
 import time
 import uuid
 from datetime import datetime, timezone
@@ -23,7 +25,8 @@ from services.common import banklink
 from services.testbank.bank import TestBank
 
 from bench.infra import free_port
-from bench.load import closed_loop, http_call, http_client, http_ok
+from bench.load import (closed_loop, http_call, http_client, http_ok, open_loop, percentile,
+                        send_delay_ms)
 from bench.system import Rotation, measure, metered, running_system
 
 BANK_ID = "testbank"
@@ -108,7 +111,10 @@ def post_reading(conn, rotation):
     return rotation.accepted(point, command, json.loads(data))
 
 
-def run(broker, postgres, options, log_dir, say):
+@contextlib.contextmanager
+def gateway_system(broker, postgres, options, log_dir, say):
+    """The five services and the gateway with every customer logged in:
+    ``(system, gateway port)``."""
     port = free_port()
     banks_file, bank = make_bank(log_dir / "gateway" / "banks")
     env = {"VOOL_GATEWAY_ADDRESS": f"127.0.0.1:{port}", "VOOL_BANKS_FILE": banks_file}
@@ -121,15 +127,68 @@ def run(broker, postgres, options, log_dir, say):
         say(f"gateway: {len(system.points)} customers logged in through the banklink flow in "
             f"{logins:.1f}s ({len(system.points) / logins:.0f}/s)")
         system.setup.update(logins_s=logins, gateway_port=port)
+        yield system, port
 
-        say(f"gateway (c) POST readings -> charge + reminder: {options.concurrency} clients, "
-            f"{options.warmup:g}s warm-up + {options.duration:g}s")
-        rotation = Rotation(system.points, system.today)
-        meter, spy = metered(system, options)
-        result = closed_loop(lambda n: http_client(port, timeout=CLIENT_TIMEOUT),
-                             lambda conn, n: post_reading(conn, rotation),
-                             options.concurrency, options.warmup, options.duration,
-                             close_client=lambda conn: conn.close(),
-                             meter=meter)
-        return measure(system, broker, postgres, options, say, result, rotation,
-                       "(c) gateway POST reading->charge+reminder", "c", LEGS, spy=spy)
+
+def saturated(system, port, broker, postgres, options, say):
+    """(c): ``options.concurrency`` clients back to back, closed loop."""
+    say(f"gateway (c) POST readings -> charge + reminder: {options.concurrency} clients, "
+        f"{options.warmup:g}s warm-up + {options.duration:g}s")
+    rotation = Rotation(system.points, system.today)
+    meter, spy = metered(system, options)
+    result = closed_loop(lambda n: http_client(port, timeout=CLIENT_TIMEOUT),
+                         lambda conn, n: post_reading(conn, rotation),
+                         options.concurrency, options.warmup, options.duration,
+                         close_client=lambda conn: conn.close(),
+                         meter=meter)
+    return measure(system, broker, postgres, options, say, result, rotation,
+                   "(c) gateway POST reading->charge+reminder", "c", LEGS, spy=spy)
+
+
+def paced(system, port, broker, postgres, options, say, rate, warmup, duration,
+          name="(c) paced, open loop", key="c_paced"):
+    """(c) at a fixed ``rate`` of readings per second, open loop: each due reading
+    is sent on time whatever the earlier answers do, and its latency counts from
+    when it was due (bench/load.py)."""
+    say(f"gateway {name}: {rate:.1f} readings/s on a fixed schedule, "
+        f"{warmup:g}s warm-up + {duration:g}s")
+    rotation = Rotation(system.points, system.today)
+    meter, spy = metered(system, options)
+    result = open_loop(lambda n: http_client(port, timeout=CLIENT_TIMEOUT),
+                       lambda conn, n: post_reading(conn, rotation),
+                       rate, warmup, duration, close_client=lambda conn: conn.close(),
+                       meter=meter, drain_timeout=CLIENT_TIMEOUT + 5)
+    summary = measure(system, broker, postgres, options, say, result, rotation, name, key,
+                      LEGS, spy=spy)
+    summary["paced"] = {"rate_per_s": rate, "skipped_no_point_free": result.skipped,
+                        "senders_made": result.clients, "most_in_flight": result.peak_in_flight,
+                        # an error or a timeout is an answer that never came: slower than any
+                        "p99_ms_counting_errors": _ms(percentile(
+                            [s.latency if s.error is None else math.inf
+                             for s in result.measured], 99)),
+                        "send_delay_p50_ms": send_delay_ms(result, 50),
+                        "send_delay_p99_ms": send_delay_ms(result, 99)}
+    if result.skipped:
+        summary.setdefault("notes", []).append(
+            f"{result.skipped} due reading(s) not sent: every point was still waiting for an "
+            "answer (raise --points)")
+    return summary
+
+
+def _ms(seconds):
+    return None if seconds is None else seconds * 1000
+
+
+def run(broker, postgres, options, log_dir, say):
+    """(c) saturated, then (with ``options.paced``) at that fraction of its rate."""
+    with gateway_system(broker, postgres, options, log_dir, say) as (system, port):
+        summaries = [saturated(system, port, broker, postgres, options, say)]
+        fraction = getattr(options, "paced", 0)
+        if fraction:
+            rate = fraction * summaries[0]["throughput_per_s"]
+            if rate <= 0:
+                raise RuntimeError("(c) answered no reading: no rate to pace at")
+            summaries.append(paced(system, port, broker, postgres, options, say, rate,
+                                   options.warmup, options.duration,
+                                   name=f"(c) paced at {fraction:g} of (c), open loop"))
+        return summaries

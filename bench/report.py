@@ -1,4 +1,6 @@
 """Summaries of a scenario and the printed tables."""
+import math
+
 from bench.infra import OTHER
 from bench.load import percentile
 from bench.spy import lines as spy_lines
@@ -48,7 +50,9 @@ def _cores():
 
 
 def _fmt(value, spec=".1f"):
-    return "-" if value is None else format(value, spec)
+    if value is None:
+        return "-"
+    return "never" if value == math.inf else format(value, spec)
 
 
 def table(rows, headers, aligns):
@@ -132,3 +136,100 @@ def details(summary):
         lines.append(f"  note: {note}")
     lines.extend(spy_lines(summary))
     return lines
+
+
+#: what is not on a reading's path: left out of its CPU total (and printed apart)
+OFF_PATH = ("load generator (bench)", OTHER)
+
+#: issue #18's targets: CPU per reading, the tail at half the rate (ms), throughput ratios
+CPU_TARGET_MS = 11.0
+TAIL_TARGETS = (("p99 request -> 201", "p99_ms_counting_errors", 100.0),
+                ("p99 201 -> charge committed", "charge_after_answer_p99_ms", 500.0),
+                ("p99 201 -> reminder committed", "reminder_after_answer_p99_ms", 500.0))
+RATIO_TARGETS = (("c", "a", 0.40), ("c", "d", 0.8))
+
+
+def path_cpu_ms(summary):
+    """CPU ms per request of every process on the path (services, gateway,
+    PostgreSQL, RabbitMQ; not the load generator nor "other"); None unmetered."""
+    cpu = summary.get("cpu") if summary else None
+    if not cpu:
+        return None
+    return sum(v["ms_per_request"] for label, v in cpu["by_process"].items()
+               if label not in OFF_PATH)
+
+
+def verdict(value, bound, at_most=True):
+    if value is None:
+        return "not measured"
+    return "met" if (value <= bound if at_most else value >= bound) else "NOT MET"
+
+
+def target_lines(by_key):
+    """Issue #18's P1 targets against this run's figures, with a verdict each."""
+    rows = []
+    paced = by_key.get("c_paced")
+    if paced:
+        figures = {**paced, **paced.get("paced", {})}
+        rate = figures.get("rate_per_s")
+        rows.append([f"(c) paced at {rate:.1f}/s: p50 request -> 201",
+                     _fmt(paced["p50_ms"]) + " ms", "", ""])
+        for label, key, bound in TAIL_TARGETS:
+            value = figures.get(key)
+            rows.append([f"(c) paced: {label}", _fmt(value) + " ms", f"<= {bound:g} ms",
+                         verdict(value, bound)])
+    for flow, floor, bound in RATIO_TARGETS:
+        f, b = by_key.get(flow), by_key.get(floor)
+        if f and b and b["throughput_per_s"]:
+            value = f["throughput_per_s"] / b["throughput_per_s"]
+            rows.append([f"({flow})/({floor}) throughput, saturated", f"{value:.2f}",
+                         f">= {bound:g}", verdict(value, bound, at_most=False)])
+    cpu = path_cpu_ms(by_key.get("c"))
+    if cpu is not None:
+        rows.append(["(c) CPU per reading, whole path", f"{cpu:.1f} ms",
+                     f"<= {CPU_TARGET_MS:g} ms", verdict(cpu, CPU_TARGET_MS)])
+    if not rows:
+        return []
+    lines = ["Issue #18 targets:"]
+    lines.extend("  " + l for l in table(rows, ["figure", "measured", "target", "verdict"],
+                                         "<><<").splitlines())
+    if paced:
+        p = paced.get("paced", {})
+        lines.append(f"  (c) paced: {paced['requests']} readings answered, {paced['errors']} "
+                     f"errors, {paced.get('incomplete', 0)} never charged/reminded in time; "
+                     f"sends late by p99 {_fmt(p.get('send_delay_p99_ms'))} ms, at most "
+                     f"{p.get('most_in_flight')} in flight")
+        if (p.get("send_delay_p99_ms") or 0) > 20:
+            lines.append("  warning: the load generator itself kept the schedule late by more "
+                         "than 20 ms at p99 (a busy machine?); latency still counts from the "
+                         "schedule")
+    lines.extend(cpu_table(by_key))
+    return lines
+
+
+def cpu_table(by_key, keys=("a", "d", "c", "c_paced")):
+    """CPU ms per request of each process, one column per scenario, with the path's
+    total (what the 11 ms target is about) and what was off the path."""
+    columns = [(k, by_key[k]) for k in keys if by_key.get(k) and by_key[k].get("cpu")]
+    if not columns:
+        return []
+    labels = []
+    for _, summary in columns:
+        for label in summary["cpu"]["by_process"]:
+            if label not in labels and label not in OFF_PATH:
+                labels.append(label)
+    main = dict(columns).get("c", columns[-1][1])["cpu"]["by_process"]
+    labels.sort(key=lambda label: -main.get(label, {}).get("ms_per_request", 0))
+
+    def cell(summary, label):
+        value = summary["cpu"]["by_process"].get(label)
+        return _fmt(value["ms_per_request"], ".2f") if value else "-"
+
+    rows = [[label] + [cell(s, label) for _, s in columns] for label in labels]
+    rows.append(["total on the path"] + [_fmt(path_cpu_ms(s), ".2f") for _, s in columns])
+    rows.extend([label] + [cell(s, label) for _, s in columns] for label in OFF_PATH)
+    names = {"c_paced": "(c) paced"}
+    return ["CPU ms per request, by process (target for (c)'s path: <= "
+            f"{CPU_TARGET_MS:g} ms):"] + ["  " + l for l in table(
+                rows, ["process"] + [names.get(k, f"({k})") for k, _ in columns],
+                "<" + ">" * len(columns)).splitlines()]

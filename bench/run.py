@@ -35,7 +35,8 @@ from pathlib import Path  # noqa: E402
 
 from bench import floor, gateway, interrupts, real, skeleton  # noqa: E402
 from bench.infra import PROJECT_ROOT, Broker, Postgres, cpu_model, machine_busy_seconds  # noqa: E402
-from bench.report import details, main_table, ratio_lines  # noqa: E402
+from bench.report import (details, main_table, ratio_lines,  # noqa: E402
+                          target_lines)
 
 RESULTS = PROJECT_ROOT / "bench" / "results" / "latest.json"
 
@@ -64,6 +65,13 @@ def parse_args(argv=None):
                         default=_env("BENCH_DRAIN_TIMEOUT", 60.0, float),
                         help="seconds (b) and (c) wait for billing/notifications after the load "
                              "(env BENCH_DRAIN_TIMEOUT; default 60)")
+    parser.add_argument("--paced", type=float, default=_env("BENCH_PACED", 0.0, float),
+                        help="after (c) saturated, run (c) again open loop at this fraction of "
+                             "its rate, e.g. 0.5: the issue's tail targets (env BENCH_PACED; "
+                             "default 0: not)")
+    parser.add_argument("--record", default=_env("BENCH_RECORD", ""),
+                        help="also write bench/results/<RECORD>-<date>.json, e.g. readings "
+                             "(env BENCH_RECORD)")
     parser.add_argument("--json", default=_env("BENCH_JSON", str(RESULTS)),
                         help=f"where to write the results (env BENCH_JSON; default "
                              f"{RESULTS.relative_to(PROJECT_ROOT)}; '' for nowhere)")
@@ -88,6 +96,10 @@ def parse_args(argv=None):
         parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
     if args.concurrency < 1 or args.duration <= 0 or args.warmup < 0 or args.points < 1:
         parser.error("concurrency, duration and points must be positive, warmup not negative")
+    if not 0 <= args.paced <= 1:
+        parser.error("--paced is a fraction of (c)'s saturated rate, between 0 and 1")
+    if args.paced and "gateway" not in args.scenarios:
+        parser.error("--paced needs the gateway scenario")
     return args
 
 
@@ -146,7 +158,7 @@ def main(argv=None):
         if "skeleton" in options.scenarios:
             summaries.append(skeleton.run(broker, postgres, options, log_dir, say))
         if "gateway" in options.scenarios:
-            summaries.append(gateway.run(broker, postgres, options, log_dir, say))
+            summaries.extend(gateway.run(broker, postgres, options, log_dir, say))
     except KeyboardInterrupt:
         if os.environ.get("BENCH_DEBUG"):
             import traceback
@@ -172,10 +184,11 @@ def main(argv=None):
             print(line)
     for line in ratio_lines(by_key.get("c"), by_key.get("d"), "(c)", "(d)"):
         print(line + "  (what Vool's own rules and checks cost over the skeleton)")
-    for key in ("b", "c"):
+    for key in ("b", "c", "c_paced"):
         flow = by_key.get(key)
         if flow:
-            print(f"({key}) end-to-end lag from submit: charge committed p50 "
+            label = {"c_paced": "(c) paced"}.get(key, f"({key})")
+            print(f"{label} end-to-end lag from submit: charge committed p50 "
                   f"{_f(flow['charge_lag_p50_ms'])} / p99 {_f(flow['charge_lag_p99_ms'])} ms"
                   f", reminder rescheduled p50 {_f(flow['reminder_lag_p50_ms'])} / p99 "
                   f"{_f(flow['reminder_lag_p99_ms'])} ms (the table shows the later of the two)")
@@ -185,20 +198,32 @@ def main(argv=None):
     for summary in summaries:
         print("\n".join(details(summary)))
         print()
+    targets = target_lines(by_key)
+    if targets:
+        print("\n".join(targets))
+        print()
 
-    if options.json:
-        results = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                   "machine": info,
-                   "options": {k: v for k, v in vars(options).items() if k != "json"},
-                   "scenarios": summaries}
-        path = Path(options.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(results, indent=2, default=str) + "\n")
-        tmp.replace(path)
-        print(f"results written to {path}")
+    results = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               "machine": info,
+               "options": {k: v for k, v in vars(options).items() if k != "json"},
+               "scenarios": summaries}
+    paths = [options.json] if options.json else []
+    if options.record:  # one file per scenario and date: a later run of the day replaces it
+        paths.append(PROJECT_ROOT / "bench" / "results"
+                     / f"{options.record}-{results['when'][:10]}.json")
+    for path in paths:
+        print(f"results written to {write_json(path, results)}")
     say("total")
     return 0
+
+
+def write_json(target, document):
+    path = Path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    tmp.replace(path)
+    return path
 
 
 def _f(value):

@@ -14,6 +14,7 @@ and the intermediate timestamps the services keep anyway (``readings.submitted_a
 """
 import collections
 import contextlib
+import math
 import time
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -329,7 +330,9 @@ def wait_drained(postgres, prefix, expected, since, timeout):
     deadline = time.monotonic() + timeout
     since = datetime.fromtimestamp(since, timezone.utc)
     while True:
-        charges = _count(postgres, f"{prefix}_billing", "SELECT count(*) FROM charges")
+        # only since ``since``: a second load on the same system must not count the first's
+        charges = _count(postgres, f"{prefix}_billing",
+                         f"SELECT count(*) FROM charges WHERE created_at >= '{since.isoformat()}'")
         reminders = _count(postgres, f"{prefix}_notifications",
                            f"SELECT count(*) FROM reminders WHERE created_at >= '{since.isoformat()}'")
         if charges >= expected and reminders >= expected:
@@ -406,6 +409,9 @@ def summarize(result, submitted, timings, queues, problems, name, key, legs_name
             out_of_order += 1
 
     charge_lags, reminder_lags, both_lags, incomplete = [], [], [], 0
+    # the issue's P1 tail: from the client's 201 to the charge / reminder committed
+    # (negative when a consumer committed before the answer reached the client)
+    charge_after_answer, reminder_after_answer = [], []
     legs = collections.defaultdict(list)
     for s in result.ok:
         reading_id = s.result[0]
@@ -414,8 +420,14 @@ def summarize(result, submitted, timings, queues, problems, name, key, legs_name
         reminded = reminder_of.get(reading_id)
         if charged is not None:
             charge_lags.append(charged - s.sent_wall)
+            charge_after_answer.append(charged - answered_at)
         if reminded is not None:
             reminder_lags.append(reminded - s.sent_wall)
+            reminder_after_answer.append(reminded - answered_at)
+        if charged is None:  # never committed in time: counts as slower than any that was
+            charge_after_answer.append(math.inf)
+        if reminded is None:
+            reminder_after_answer.append(math.inf)
         if charged is None or reminded is None:
             incomplete += 1
         else:
@@ -444,6 +456,10 @@ def summarize(result, submitted, timings, queues, problems, name, key, legs_name
     stages = [stage(name, values) for name, values in legs.items()]
     stages.append(stage("client send -> charge written", charge_lags))
     stages.append(stage("client send -> reminder written", reminder_lags))
+    stages.append(stage("client has the 201 -> charge written",
+                        [t for t in charge_after_answer if t != math.inf]))
+    stages.append(stage("client has the 201 -> reminder written",
+                        [t for t in reminder_after_answer if t != math.inf]))
 
     # did billing and notifications keep up with the submissions during the window?
     start, end = result.window_wall
@@ -474,6 +490,10 @@ def summarize(result, submitted, timings, queues, problems, name, key, legs_name
         charge_lag_p99_ms=_ms(percentile(charge_lags, 99)),
         reminder_lag_p50_ms=_ms(percentile(reminder_lags, 50)),
         reminder_lag_p99_ms=_ms(percentile(reminder_lags, 99)),
+        charge_after_answer_p50_ms=_ms(percentile(charge_after_answer, 50)),
+        charge_after_answer_p99_ms=_ms(percentile(charge_after_answer, 99)),
+        reminder_after_answer_p50_ms=_ms(percentile(reminder_after_answer, 50)),
+        reminder_after_answer_p99_ms=_ms(percentile(reminder_after_answer, 99)),
         incomplete=incomplete, retries=retries, notes=notes, completion=completion,
         log_problems={k: len(v) for k, v in problems.items()})
     return summary
