@@ -187,3 +187,13 @@ def test_the_verdicts_per_process():
     assert report["billing"]["no_growth"] is True and report["billing"]["within_limit"]
     assert report["gateway"]["within_limit"] is False and report["gateway"]["no_growth"]
     assert rss.slope([(1.0, 5.0)]) == (None, None)
+
+
+def test_the_floor_and_the_skeleton_sit_in_the_rows_of_what_they_stand_for():
+    a = _flow(400, {"floor_gateway": 1.0, "floor_echo": 1.5, "floor_listener": 0.5})
+    c = _flow(80, {"gateway": 2.0, "metering": 5.0, "billing": 4.0})
+    lines = target_lines({"a": a, "c": c})
+    metering = next(line for line in lines if line.strip().startswith("metering"))
+    assert metering.split()[1:] == ["1.50", "5.00"]
+    total = next(line for line in lines if "total on the path" in line)
+    assert total.split()[-2:] == ["3.00", "11.00"]
