@@ -115,9 +115,10 @@ class ServiceProcesses:
         self.ops_addresses = {}  # label -> host:port of its ops port
         self._logs = []
 
-    def start(self, label, module, env, profile=False):
+    def start(self, label, module, env, profile=False, trace=False):
         """Start one service; with ``profile``, under cProfile, its stats written
-        to ``<log_dir>/<label>.prof`` when it stops."""
+        to ``<log_dir>/<label>.prof`` when it stops; with ``trace``, under
+        tracemalloc (bench/traced.py), where it grew in ``<log_dir>/<label>.tracemalloc.txt``."""
         log_path = self.log_dir / f"{label}.log"
         log = open(log_path, "ab")
         self._logs.append(log)
@@ -127,11 +128,16 @@ class ServiceProcesses:
         self.ops_addresses[label] = env["VOOL_OPS_ADDRESS"]
         if profile:
             command[1:1] = ["-m", "cProfile", "-o", str(self.log_dir / f"{label}.prof")]
+        if trace:
+            command[1:1] = ["-m", "bench.traced", str(self.trace_file(label))]
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
                                    stdout=log, stderr=subprocess.STDOUT,
                                    preexec_fn=_die_with_parent)
         self.processes[label] = process
         return process
+
+    def trace_file(self, label):
+        return self.log_dir / f"{label}.tracemalloc.txt"
 
     def check_alive(self):
         for label, process in self.processes.items():

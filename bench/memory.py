@@ -60,12 +60,17 @@ def parse_args(argv=None):
     parser.add_argument("--growth-limit", type=float, default=1.0,
                         help="MB of fitted growth over the last 5 minutes that still counts as "
                              "no growth (default 1)")
+    parser.add_argument("--trace", default="",
+                        help="comma-separated processes to run under tracemalloc "
+                             "(bench/traced.py) and print where they grew; their own RSS is "
+                             "then inflated by the tracing, so not a verdict")
     parser.add_argument("--drain-timeout", type=float, default=120.0)
     parser.add_argument("--record", action="store_true",
                         help="write bench/results/memory-<date>.json")
     options = parser.parse_args(argv)
     # what the shared scenario code (bench/system.py) reads
     options.profile, options.spy, options.raw = [], [], ""
+    options.trace = [s.strip() for s in options.trace.split(",") if s.strip()]
     options.warmup = 3.0
     options.duration = options.probe
     return options
@@ -129,6 +134,7 @@ def main(argv=None):
                     name=f"(c) paced for {options.minutes:g} min, open loop"))
             finally:
                 watcher.kill()
+            traces = {label: system.processes.trace_file(label) for label in options.trace}
     except KeyboardInterrupt:
         say(f"interrupted; everything the benchmark started has been stopped and removed "
             f"(service logs in {log_dir})")
@@ -143,6 +149,12 @@ def main(argv=None):
     print()
     by_key = {s["key"]: s for s in summaries}
     print("\n".join(target_lines(by_key)))
+    for label, path in traces.items():
+        print(f"\n{label} under tracemalloc ({path}):")
+        try:
+            print("\n".join(path.read_text().splitlines()[:60]))
+        except OSError:
+            print("  (nothing written: did it run past BENCH_TRACE_SETTLE?)")
     if options.record:
         document = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     "machine": info, "options": vars(options), "rate_per_s": rate,

@@ -548,7 +548,8 @@ def running_system(broker, postgres, options, log_dir, say, label, extra=(), env
         modules = [(s, f"services.{s}.service") for s in SERVICES] + list(extra)
         for service, module in modules:
             processes.start(service, module, service_settings,
-                            profile=service in options.profile)
+                            profile=service in options.profile,
+                            trace=service in getattr(options, "trace", ()))
         say(f"{label}: starting {len(modules)} services on vhost {vhost}, "
             f"databases {prefix}_*")
         t0 = time.monotonic()
