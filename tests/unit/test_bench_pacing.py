@@ -197,3 +197,23 @@ def test_the_floor_and_the_skeleton_sit_in_the_rows_of_what_they_stand_for():
     assert metering.split()[1:] == ["1.50", "5.00"]
     total = next(line for line in lines if "total on the path" in line)
     assert total.split()[-2:] == ["3.00", "11.00"]
+
+
+def test_the_trace_names_the_site_that_grew():
+    import tracemalloc
+
+    from bench.traced import report
+
+    kept = []
+    tracemalloc.start(4)
+    try:
+        first = tracemalloc.take_snapshot()
+        kept.extend(bytearray(10_000) for _ in range(100))  # ~1 MB that stays
+        now = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    text = report(first, now, 90)
+    assert text.startswith("after 90s:")
+    grown, *where = text.splitlines()[1:10]  # the top site: its growth, then its frames
+    assert float(grown.split()[0]) > 900  # kB, of the ~1 MB kept
+    assert any("test_bench_pacing.py" in line for line in where)
