@@ -23,6 +23,7 @@ eventlet.monkey_patch()  # before anything imports socket, threading, time
 import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -64,6 +65,9 @@ def parse_args(argv=None):
                         help="comma-separated processes to run under tracemalloc "
                              "(bench/traced.py) and print where they grew; their own RSS is "
                              "then inflated by the tracing, so not a verdict")
+    parser.add_argument("--trace-after", type=float, default=60.0,
+                        help="seconds of paced load before the traced processes start tracing "
+                             "(default 60)")
     parser.add_argument("--drain-timeout", type=float, default=120.0)
     parser.add_argument("--record", action="store_true",
                         help="write bench/results/memory-<date>.json")
@@ -128,12 +132,16 @@ def main(argv=None):
                 rate = options.fraction * summaries[-1]["throughput_per_s"]
             pids = system.processes.pids()
             watcher = eventlet.spawn(sampler, pids, options.every, series, time.monotonic())
+            tracing = [eventlet.spawn_after(options.trace_after, os.kill, pids[label],
+                                            signal.SIGUSR1) for label in options.trace]
             try:
                 summaries.append(gateway.paced(
                     system, port, broker, postgres, options, say, rate, 0.0, seconds,
                     name=f"(c) paced for {options.minutes:g} min, open loop"))
             finally:
                 watcher.kill()
+                for thread in tracing:
+                    thread.cancel()
             traces = {label: system.processes.trace_file(label) for label in options.trace}
     except KeyboardInterrupt:
         say(f"interrupted; everything the benchmark started has been stopped and removed "
@@ -154,7 +162,8 @@ def main(argv=None):
         try:
             print("\n".join(path.read_text().splitlines()[:60]))
         except OSError:
-            print("  (nothing written: did it run past BENCH_TRACE_SETTLE?)")
+            print("  (nothing written: did the load last past --trace-after plus "
+                  "BENCH_TRACE_EVERY?)")
     if options.record:
         document = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     "machine": info, "options": vars(options), "rate_per_s": rate,
