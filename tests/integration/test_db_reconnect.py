@@ -1,0 +1,77 @@
+"""Without pool_pre_ping, a unit of work still survives PostgreSQL dropping its
+pooled connections (a restart, make chaos's kill): the transaction's first
+statement runs again on a new connection; a loss in mid-transaction is raised."""
+import pytest
+import sqlalchemy as sa
+
+from services.common.db import make_engine, session_factory
+
+
+@pytest.fixture
+def database(postgres):
+    name, url = postgres.new_database("reconnect")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE readings (n integer primary key)"))
+    yield name, engine
+    engine.dispose()
+    postgres.drop_database(name)
+
+
+def kill_connections(engine, database_name):
+    """What a PostgreSQL restart does to a pool: every backend of the database ends."""
+    killer = sa.create_engine(engine.url, poolclass=sa.pool.NullPool)
+    with killer.connect() as conn:
+        killed = conn.execute(sa.text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": database_name}).scalar()
+    killer.dispose()
+    return killed
+
+
+def fill_pool(engine, sessions, count):
+    """``count`` connections checked out at once and returned: all pooled."""
+    opened = [sessions() for _ in range(count)]
+    for session in opened:
+        session.execute(sa.text("SELECT 1"))
+    for session in opened:
+        session.close()
+
+
+def test_a_unit_of_work_after_the_database_dropped_every_pooled_connection(database):
+    name, engine = database
+    sessions = session_factory(engine)
+    fill_pool(engine, sessions, 3)
+    assert engine.pool.checkedin() == 3
+    assert kill_connections(engine, name) >= 3
+
+    for n in range(4):   # every dead pooled connection is replaced, none fails a caller
+        with sessions() as session:
+            session.execute(sa.text("INSERT INTO readings (n) VALUES (:n)"), {"n": n})
+            session.commit()
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM readings")).scalar() == 4
+
+
+def test_a_connection_lost_in_mid_transaction_is_not_retried(database):
+    name, engine = database
+    sessions = session_factory(engine)
+    with sessions() as session:
+        session.execute(sa.text("INSERT INTO readings (n) VALUES (1)"))
+        kill_connections(engine, name)
+        with pytest.raises(sa.exc.DBAPIError) as raised:
+            session.execute(sa.text("INSERT INTO readings (n) VALUES (2)"))
+        assert raised.value.connection_invalidated
+    with engine.connect() as conn:   # the first insert died with its transaction
+        assert conn.execute(sa.text("SELECT count(*) FROM readings")).scalar() == 0
+
+
+def test_a_checkout_costs_no_ping(database, monkeypatch):
+    _, engine = database
+    pings = []
+    monkeypatch.setattr(engine.dialect, "do_ping", lambda conn: pings.append(conn) or True)
+    sessions = session_factory(engine)
+    for _ in range(3):
+        with sessions() as session:
+            assert session.execute(sa.text("SELECT count(*) FROM readings")).scalar() == 0
+    assert pings == []
