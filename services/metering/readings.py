@@ -72,6 +72,18 @@ def accepted_readings(session, point_id):
         .order_by(readings.c.reading_date, readings.c.submitted_at)).mappings().all()
 
 
+def _history_and_held(session, point_id):
+    """(accepted readings oldest first, the reading held for review or None) of a
+    point, in one statement: a submission needs both."""
+    rows = session.execute(
+        sa.select(readings)
+        .where(readings.c.consumption_point_id == point_id,
+               readings.c.status.in_(("accepted", "held_for_review")))
+        .order_by(readings.c.reading_date, readings.c.submitted_at)).mappings().all()
+    held = next((r for r in rows if r["status"] == "held_for_review"), None)
+    return [r for r in rows if r["status"] == "accepted"], held
+
+
 def last_accepted_reading(session, point_id):
     history = accepted_readings(session, point_id)
     return history[-1] if history else None
@@ -101,9 +113,7 @@ def submit_reading(uow, command: SubmitReading, window_days, thresholds):
     ).mappings().first()
     if meter is None or (command.customer_id and meter["customer_id"] != command.customer_id):
         raise NotFound(f"no consumption point {command.consumption_point_id}")
-    held = session.execute(sa.select(readings.c.reading_id).where(
-        readings.c.consumption_point_id == meter["consumption_point_id"],
-        readings.c.status == "held_for_review")).first()
+    history, held = _history_and_held(session, meter["consumption_point_id"])
     if held is not None and command.source not in CORRECTS_HELD:
         raise Conflict("the last reading of this consumption point is being checked; "
                        "a new one can be entered once it is decided", code="reading-under-review")
@@ -116,7 +126,6 @@ def submit_reading(uow, command: SubmitReading, window_days, thresholds):
         errors.append(field_error(
             "reading_date", f"must not be before the contract started ({meter['start_date']})",
             "date-before-contract", start_date=meter["start_date"].isoformat()))
-    history = accepted_readings(session, meter["consumption_point_id"])
     previous = history[-1]
     if not errors and command.reading_date < previous["reading_date"]:
         errors.append(field_error(
@@ -133,7 +142,7 @@ def submit_reading(uow, command: SubmitReading, window_days, thresholds):
     status = "accepted" if review_reason is None else "held_for_review"
     reading_id = str(uuid.uuid4())
     if held is not None:   # the customer's correction of the reading being checked
-        _withdraw(uow, meter, held.reading_id, command.submitted_by, replaced_by=reading_id)
+        _withdraw(uow, meter, held["reading_id"], command.submitted_by, replaced_by=reading_id)
     session.execute(sa.insert(readings).values(
         reading_id=reading_id, consumption_point_id=meter["consumption_point_id"],
         reading_date=command.reading_date, registers=command.registers,
