@@ -139,7 +139,7 @@ class UnitOfWork:
         """Record an event to be published once this unit of work commits."""
         event = new_event(self.service_name, event_type, data, self.clock.now(), version)
         message, headers = event.as_message(), correlation.event_headers()
-        self.session.execute(sa.insert(self._outbox.table).values(
+        self.session.execute(self._outbox.insert_event, dict(
             event_id=event.event_id, event_type=event_type,
             message=message, created_at=event.occurred_at, headers=headers))
         # published from memory after commit: the row is not read back
