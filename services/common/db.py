@@ -238,12 +238,20 @@ class Database(DependencyProvider):
     def health(self):
         """What a service's ``health`` RPC reports: can we reach our database?"""
         try:
-            with self.engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
+            try:
+                self._select_one()
+            except sa.exc.DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                self._select_one()   # a pooled connection the database had dropped
             return {"status": "ok", "database": "ok"}
         except Exception as exc:
             log.warning("database health check failed: %s", exc)
             return {"status": "degraded", "database": "unreachable"}
+
+    def _select_one(self):
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
 
     def apply_once(self, event, handler, change, *args):
         """Apply ``change(uow, *args)`` for ``event`` unless ``handler`` already did:
