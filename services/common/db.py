@@ -70,8 +70,30 @@ def make_engine(url):
         sa.event.listen(engine, "connect", _sqlite_for_concurrent_use)
         return engine
     migrate.ensure_database(url)
-    return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=False,
-                            pool_recycle=POOL_RECYCLE_SECONDS, hide_parameters=True)
+    engine = sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=False,
+                              pool_recycle=POOL_RECYCLE_SECONDS, hide_parameters=True)
+    sa.event.listen(engine, "checkout", _refuse_a_dropped_connection)
+    return engine
+
+
+_os_select = eventlet.patcher.original("select")   # a poll that never yields to the hub
+
+
+def _said_goodbye(dbapi_connection):
+    """An idle connection has nothing to read: if its socket is readable, PostgreSQL
+    has closed it (a restart or a kill sends a FATAL message, then EOF). One poll,
+    no round trip."""
+    poller = _os_select.poll()
+    poller.register(dbapi_connection.fileno(),
+                    _os_select.POLLIN | _os_select.POLLERR | _os_select.POLLHUP)
+    return bool(poller.poll(0))
+
+
+def _refuse_a_dropped_connection(dbapi_connection, _record, _proxy):
+    """Checkout: a connection the server closed is replaced before it is used, and
+    with it every connection pooled before (a restart closed them all)."""
+    if dbapi_connection.closed or _said_goodbye(dbapi_connection):
+        raise sa.exc.InvalidatePoolError("the database closed this pooled connection")
 
 
 class ReconnectingSession(Session):

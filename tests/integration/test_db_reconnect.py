@@ -1,9 +1,11 @@
 """Without pool_pre_ping, a unit of work still survives PostgreSQL dropping its
-pooled connections (a restart, make chaos's kill): the transaction's first
-statement runs again on a new connection; a loss in mid-transaction is raised."""
+pooled connections (a restart, make chaos's kill): a checkout sees the closed socket
+and takes a new connection; should it not (nothing received yet), the transaction's
+first statement runs again on a new one; a loss in mid-transaction is raised."""
 import pytest
 import sqlalchemy as sa
 
+from services.common import db as db_module
 from services.common.db import make_engine, session_factory
 
 
@@ -38,7 +40,15 @@ def fill_pool(engine, sessions, count):
         session.close()
 
 
-def test_a_unit_of_work_after_the_database_dropped_every_pooled_connection(database):
+@pytest.fixture(params=["seen at checkout", "seen at the first statement"])
+def detection(request, monkeypatch):
+    if request.param == "seen at the first statement":   # as when the network is lost
+        monkeypatch.setattr(db_module, "_said_goodbye", lambda dbapi_connection: False)
+    return request.param
+
+
+def test_a_unit_of_work_after_the_database_dropped_every_pooled_connection(database,
+                                                                           detection):
     name, engine = database
     sessions = session_factory(engine)
     fill_pool(engine, sessions, 3)
@@ -75,6 +85,15 @@ def test_a_checkout_costs_no_ping(database, monkeypatch):
         with sessions() as session:
             assert session.execute(sa.text("SELECT count(*) FROM readings")).scalar() == 0
     assert pings == []
+
+
+def test_a_plain_connection_after_the_database_dropped_every_pooled_connection(database):
+    name, engine = database
+    fill_pool(engine, session_factory(engine), 3)
+    kill_connections(engine, name)
+    for _ in range(4):
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM readings")).scalar() == 0
 
 
 def test_the_health_check_after_the_database_dropped_its_connections(database):
