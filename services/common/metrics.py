@@ -109,6 +109,25 @@ def exposition():
 
 # -- what is counted --------------------------------------------------------------------
 
+def _children(metric):
+    """``metric.labels(*values)`` kept per label values: every worker counts through
+    it, and ``labels()`` checks, joins and locks on each call. The label sets are
+    bounded (see above), so is this."""
+    children = {}
+
+    def child(*values):
+        found = children.get(values)
+        if found is None:
+            found = children[values] = metric.labels(*values)
+        return found
+    return child
+
+
+_http_requests, _http_duration = _children(HTTP_REQUESTS), _children(HTTP_DURATION)
+_rpc_calls, _rpc_duration = _children(RPC_CALLS), _children(RPC_DURATION)
+_timer_runs, _timer_duration = _children(TIMER_RUNS), _children(TIMER_DURATION)
+
+
 def http_method(method):
     method = (method or "").upper()
     return method if method in HTTP_METHODS else "other"
@@ -117,8 +136,8 @@ def http_method(method):
 def observe_http(route, method, status, seconds):
     route = route or UNMATCHED_ROUTE
     method = http_method(method)
-    HTTP_REQUESTS.labels(route, method, str(int(status))).inc()
-    HTTP_DURATION.labels(route, method).observe(seconds)
+    _http_requests(route, method, str(int(status))).inc()
+    _http_duration(route, method).observe(seconds)
 
 
 def measured_wsgi(app):
@@ -143,13 +162,13 @@ def measured_wsgi(app):
 
 
 def observe_rpc(service, method, outcome, seconds):
-    RPC_CALLS.labels(service, method, outcome).inc()
-    RPC_DURATION.labels(service, method).observe(seconds)
+    _rpc_calls(service, method, outcome).inc()
+    _rpc_duration(service, method).observe(seconds)
 
 
 def observe_timer(service, timer, outcome, seconds):
-    TIMER_RUNS.labels(service, timer, outcome).inc()
-    TIMER_DURATION.labels(service, timer).observe(seconds)
+    _timer_runs(service, timer, outcome).inc()
+    _timer_duration(service, timer).observe(seconds)
 
 
 _handling = threading.local()   # green under eventlet: one per worker

@@ -1,11 +1,15 @@
 """The transactional outbox: events are rows written with the change that caused
 them, published after commit, and re-sent by a relay if a crash left them behind.
 
-Publishing claims rows with ``FOR UPDATE SKIP LOCKED``, so the committing worker
-and the relays of several replicas never publish the same row at the same time.
-SQLite has no row locks (nor replicas: one process per database file), so there the
-committing worker and the relay take turns within the process instead. Delivery is
-at least once; consumers are idempotent by event_id.
+The relays of several replicas claim rows with ``FOR UPDATE SKIP LOCKED``. The
+committing worker already holds its events' messages: it claims its own rows by
+marking them published in one ``UPDATE ... RETURNING`` (row locks held, so a relay
+skips them), publishes what that returned and commits — nothing re-selected. A
+crash before that commit rolls the mark back and the relay sends them; so the
+committing worker and the relays never publish the same row at the same time.
+SQLite has no row locks (nor replicas: one process per database file): there the
+committing worker re-selects its rows as the relay does, and the two take turns
+within the process. Delivery is at least once; consumers are idempotent by event_id.
 """
 import contextlib
 import logging
@@ -40,15 +44,38 @@ class Outbox:
         self.publisher = publisher
         self.clock = clock
         self.batch_size = batch_size
+        # built once (a statement's construction and cache key cost more CPU than
+        # sending it): the unit of work's insert, the committing worker's claim
+        self.insert_event = sa.insert(table)
+        self._claim_committed = (
+            sa.update(table)
+            .where(table.c.event_id.in_(sa.bindparam("event_ids", expanding=True)),
+                   table.c.published_at.is_(None))
+            .values(published_at=sa.bindparam("now", type_=table.c.published_at.type))
+            .returning(table.c.event_id))
         # green under eventlet's monkey patching, as every service runs
         self._turns = (threading.Lock() if engine.dialect.name == "sqlite"
                        else contextlib.nullcontext())
 
-    def publish(self, event_ids):
-        """Right after commit: publish these rows unless someone else already is."""
-        ids = list(event_ids)   # a unit of work may emit more than a batch
-        for start in range(0, len(ids), self.batch_size):
-            self._publish_batch(self.table.c.event_id.in_(ids[start:start + self.batch_size]))
+    def publish(self, events):
+        """Right after commit: publish these ``(event_id, message, headers)`` unless
+        someone else already is (or did)."""
+        events = list(events)   # a unit of work may emit more than a batch
+        for start in range(0, len(events), self.batch_size):
+            self._publish_committed(events[start:start + self.batch_size])
+
+    def _publish_committed(self, events):
+        t = self.table
+        ids = [event_id for event_id, _message, _headers in events]
+        if self.engine.dialect.name == "sqlite":   # its turn, as the relay takes it
+            self._publish_batch(t.c.event_id.in_(ids))
+            return
+        with self.engine.begin() as conn:
+            claimed = set(conn.execute(self._claim_committed, {
+                "event_ids": ids, "now": self.clock.now()}).scalars())
+            for event_id, message, headers in events:
+                if event_id in claimed:    # else a relay sent it already
+                    self.publisher.publish(message, headers=headers)
 
     def relay(self, grace_seconds):
         """Publish every row left unpublished for longer than the grace period."""

@@ -1,22 +1,25 @@
 """W3C trace context with OpenTelemetry: spans exported over OTLP/HTTP only when
 ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) is set.
 
-Without it the OpenTelemetry API stays on its no-op tracer: no SDK, no exporter,
-no thread; a span is then the parent's context passed on unchanged, so a
-``traceparent`` that came in still goes out with every RPC and event (another
-system's trace continues through Vool). The carriers are plain dicts: the HTTP
+Without it there is no SDK, no exporter, no thread and no span: what comes in as
+``traceparent`` (once checked) is carried in a context variable and goes out
+unchanged with every RPC and event (another system's trace continues through
+Vool) — what the OpenTelemetry API's no-op tracer would do, without its context
+objects on every worker and call. The carriers are plain dicts: the HTTP
 request's headers, an RPC's nameko context data, an event's AMQP headers.
 
 The standard OTEL_* variables apply (OTEL_SERVICE_NAME, OTEL_BSP_SCHEDULE_DELAY,
 OTEL_EXPORTER_OTLP_HEADERS, ...).
 """
 import contextlib
+import contextvars
 import logging
 import os
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +28,21 @@ ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_
 TRACE_HEADERS = ("traceparent", "tracestate")
 
 _provider = None
+
+#: without a provider: the trace headers of the request or worker being handled
+_carried = contextvars.ContextVar("vool_trace_carried", default=None)
+_W3C = TraceContextTextMapPropagator()
+
+
+def _checked(carrier):
+    """The carrier's ``traceparent`` (and ``tracestate``) as the propagator would send
+    them on — checked by the propagator itself — or None for no (valid) trace."""
+    if not carrier or not isinstance(carrier.get("traceparent"), str):
+        return None
+    headers = {}
+    _W3C.inject(headers, context=_W3C.extract(
+        {k: carrier[k] for k in TRACE_HEADERS if isinstance(carrier.get(k), str)}))
+    return headers or None
 
 
 def exporting(environ=None):
@@ -79,6 +97,8 @@ def extract(carrier):
 def inject():
     """The current span's ``traceparent`` (and ``tracestate``), as a dict; empty
     outside any trace."""
+    if _provider is None:
+        return dict(_carried.get() or ())
     carrier = {}
     propagate.inject(carrier)
     return carrier
@@ -86,6 +106,12 @@ def inject():
 
 def ids():
     """(trace_id, span_id) in hex of the current span, or (None, None)."""
+    if _provider is None:
+        carried = _carried.get()
+        if carried is None:
+            return None, None
+        _, trace_id, span_id, _ = carried["traceparent"].split("-")
+        return trace_id, span_id
     span_context = trace.get_current_span().get_span_context()
     if not span_context.is_valid:
         return None, None
@@ -113,9 +139,27 @@ class Activation:
             self.span.end()
 
 
+class Carried:
+    """An Activation without a provider: the parent's trace headers current until
+    ``end()``; its span records nothing."""
+
+    span = trace.INVALID_SPAN
+
+    def __init__(self, headers):
+        self._token = _carried.set(headers)
+
+    def failed(self, exc):
+        pass
+
+    def end(self):
+        _carried.reset(self._token)
+
+
 def begin(name, kind, parent_carrier=None, attributes=None):
     """Start ``name`` as the current span, continuing the trace in
     ``parent_carrier`` if it names one; returns an Activation."""
+    if _provider is None:
+        return Carried(_checked(parent_carrier))
     parent = extract(parent_carrier) if parent_carrier else None
     return Activation(tracer().start_span(name, context=parent, kind=kind,
                                           attributes=attributes))
@@ -124,6 +168,9 @@ def begin(name, kind, parent_carrier=None, attributes=None):
 @contextlib.contextmanager
 def span(name, kind=SpanKind.INTERNAL, attributes=None):
     """A child span of the current one, current within the block."""
+    if _provider is None:   # nothing is recorded: the current trace goes on as it is
+        yield trace.INVALID_SPAN
+        return
     with tracer().start_as_current_span(name, kind=kind, attributes=attributes) as current:
         yield current
 

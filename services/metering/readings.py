@@ -19,16 +19,34 @@ from typing import Literal, Optional
 
 import sqlalchemy as sa
 from pydantic import Field
+from sqlalchemy.dialects import postgresql, sqlite
 
 from services.common.errors import Conflict, NotFound, ValidationFailed, field_error
 from services.common.registers import register_value_errors
-from services.common.sequences import upsert_insert
 from services.metering import plausibility
 from services.metering.api import (ReviewDecision, ReadingHeldForReview, ReadingRejected,
                                    ReadingScheduleStarted, ReadingSubmitted, ReadingWithdrawn,
                                    SubmitReading)
 from services.metering.models import idempotency_keys, meters, readings
 from services.metering.schedule import next_reading_due
+
+# The statements of a submission, built once: building a statement and its cache key
+# on every call cost more CPU than sending it (values come as parameters).
+_POINT = sa.bindparam("point_id", type_=meters.c.consumption_point_id.type)
+_METER_FOR_UPDATE = (sa.select(meters).where(meters.c.consumption_point_id == _POINT)
+                     .with_for_update())
+_HISTORY_AND_HELD = (
+    sa.select(readings)
+    .where(readings.c.consumption_point_id == _POINT,
+           readings.c.status.in_(("accepted", "held_for_review")))
+    .order_by(readings.c.reading_date, readings.c.submitted_at))
+_INSERT_READING = sa.insert(readings)
+_KEY = sa.bindparam("idempotency_key", type_=idempotency_keys.c.key.type)
+_CLAIM_KEY = {"postgresql": postgresql.insert(idempotency_keys).on_conflict_do_nothing(),
+              "sqlite": sqlite.insert(idempotency_keys).on_conflict_do_nothing()}
+_FIRST_ANSWER = sa.select(idempotency_keys).where(idempotency_keys.c.key == _KEY)
+_STORE_ANSWER = (sa.update(idempotency_keys).where(idempotency_keys.c.key == _KEY)
+                 .values(response=sa.bindparam("answer", type_=idempotency_keys.c.response.type)))
 
 #: who may enter a new reading while one is held: the customer (or her delegate)
 #: correcting a typo replaces the held reading; the desk and imports wait for the
@@ -72,6 +90,14 @@ def accepted_readings(session, point_id):
         .order_by(readings.c.reading_date, readings.c.submitted_at)).mappings().all()
 
 
+def _history_and_held(session, point_id):
+    """(accepted readings oldest first, the reading held for review or None) of a
+    point, in one statement: a submission needs both."""
+    rows = session.execute(_HISTORY_AND_HELD, {"point_id": point_id}).mappings().all()
+    held = next((r for r in rows if r["status"] == "held_for_review"), None)
+    return [r for r in rows if r["status"] == "accepted"], held
+
+
 def last_accepted_reading(session, point_id):
     history = accepted_readings(session, point_id)
     return history[-1] if history else None
@@ -95,15 +121,11 @@ def submit_reading(uow, command: SubmitReading, window_days, thresholds):
             return replay
     # The meter row is locked so that two submissions for one consumption point
     # are checked against the previous reading one after the other.
-    meter = session.execute(
-        sa.select(meters).where(meters.c.consumption_point_id == command.consumption_point_id)
-        .with_for_update()
-    ).mappings().first()
+    meter = session.execute(_METER_FOR_UPDATE, {"point_id": command.consumption_point_id}
+                            ).mappings().first()
     if meter is None or (command.customer_id and meter["customer_id"] != command.customer_id):
         raise NotFound(f"no consumption point {command.consumption_point_id}")
-    held = session.execute(sa.select(readings.c.reading_id).where(
-        readings.c.consumption_point_id == meter["consumption_point_id"],
-        readings.c.status == "held_for_review")).first()
+    history, held = _history_and_held(session, meter["consumption_point_id"])
     if held is not None and command.source not in CORRECTS_HELD:
         raise Conflict("the last reading of this consumption point is being checked; "
                        "a new one can be entered once it is decided", code="reading-under-review")
@@ -116,7 +138,6 @@ def submit_reading(uow, command: SubmitReading, window_days, thresholds):
         errors.append(field_error(
             "reading_date", f"must not be before the contract started ({meter['start_date']})",
             "date-before-contract", start_date=meter["start_date"].isoformat()))
-    history = accepted_readings(session, meter["consumption_point_id"])
     previous = history[-1]
     if not errors and command.reading_date < previous["reading_date"]:
         errors.append(field_error(
@@ -133,8 +154,8 @@ def submit_reading(uow, command: SubmitReading, window_days, thresholds):
     status = "accepted" if review_reason is None else "held_for_review"
     reading_id = str(uuid.uuid4())
     if held is not None:   # the customer's correction of the reading being checked
-        _withdraw(uow, meter, held.reading_id, command.submitted_by, replaced_by=reading_id)
-    session.execute(sa.insert(readings).values(
+        _withdraw(uow, meter, held["reading_id"], command.submitted_by, replaced_by=reading_id)
+    session.execute(_INSERT_READING, dict(
         reading_id=reading_id, consumption_point_id=meter["consumption_point_id"],
         reading_date=command.reading_date, registers=command.registers,
         consumption=consumption, status=status, source=command.source,
@@ -155,9 +176,8 @@ def submit_reading(uow, command: SubmitReading, window_days, thresholds):
     if review_reason:
         answer["review_reason"] = review_reason
     if command.idempotency_key:
-        session.execute(sa.update(idempotency_keys)
-                        .where(idempotency_keys.c.key == command.idempotency_key)
-                        .values(response=answer))
+        session.execute(_STORE_ANSWER, {"idempotency_key": command.idempotency_key,
+                                        "answer": answer})
     return answer
 
 
@@ -167,14 +187,14 @@ def _claim_idempotency_key(uow, command):
     The key is inserted first: a concurrent request with the same key waits on
     it, then finds the answer the first one stored."""
     request_hash = _request_hash(command)
-    inserted = uow.session.execute(
-        upsert_insert(uow.session)(idempotency_keys).values(key=command.idempotency_key, request_hash=request_hash,
-                                        created_at=uow.now)
-        .on_conflict_do_nothing()).rowcount
+    claim = _CLAIM_KEY[uow.session.get_bind().dialect.name]
+    inserted = uow.session.execute(claim, {"key": command.idempotency_key,
+                                           "request_hash": request_hash,
+                                           "created_at": uow.now}).rowcount
     if inserted:
         return None
-    first = uow.session.execute(sa.select(idempotency_keys).where(
-        idempotency_keys.c.key == command.idempotency_key)).mappings().one()
+    first = uow.session.execute(_FIRST_ANSWER, {"idempotency_key": command.idempotency_key}
+                                ).mappings().one()
     if first["request_hash"] != request_hash:
         raise Conflict("this Idempotency-Key was used with another request",
                        code="idempotency-key-reused")

@@ -48,6 +48,11 @@ def write_events(engine, count, created_at):
     return ids
 
 
+def committed(ids):
+    """What a unit of work hands the outbox after commit: (event_id, message, headers)."""
+    return [(i, {"event_id": i, "event_type": "contract_signed", "data": {}}, None) for i in ids]
+
+
 def unpublished(engine):
     with engine.connect() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(outbox)
@@ -76,7 +81,7 @@ def test_publish_after_commit_and_relay_do_not_both_send(engine):
     committing = Outbox(engine, outbox, SlowRecorder("after-commit", sent), clock)
     relay = Outbox(engine, outbox, SlowRecorder("relay", sent), clock, batch_size=10)
     pool = eventlet.GreenPool()
-    pool.spawn(committing.publish, ids)
+    pool.spawn(committing.publish, committed(ids))
     pool.spawn(relay.relay, 0)
     pool.waitall()
     assert sorted(event_id for _, event_id in sent) == sorted(ids)
@@ -87,7 +92,7 @@ def test_publish_after_commit_sends_more_than_a_batch_in_several(engine):
     clock = Clock()
     ids = write_events(engine, 25, clock.now())
     sent = []
-    Outbox(engine, outbox, SlowRecorder("after-commit", sent), clock, batch_size=10).publish(ids)
+    Outbox(engine, outbox, SlowRecorder("after-commit", sent), clock, batch_size=10).publish(committed(ids))
     assert sorted(event_id for _, event_id in sent) == sorted(ids)
     assert unpublished(engine) == 0
 

@@ -378,3 +378,31 @@ def test_a_personal_code_or_bearer_token_that_slipped_into_a_line_is_hidden():
 def test_numbers_that_are_not_personal_codes_stay():
     assert logs.redacted("invoice 10000000001, amount 12345678901") == \
         "invoice 10000000001, amount 12345678901"
+
+
+@pytest.mark.parametrize("traceparent", [
+    TRACEPARENT, f" 00-{TRACE_ID}-00f067aa0ba902b7-00\t", TRACEPARENT.upper(),
+    f"ff-{TRACE_ID}-00f067aa0ba902b7-01", f"01-{TRACE_ID}-00f067aa0ba902b7-01-more",
+    f"00-{TRACE_ID}-00f067aa0ba902b7-01-more", f"00-{'0' * 32}-00f067aa0ba902b7-01",
+    f"00-{TRACE_ID}-{'0' * 16}-01", "junk", "", 12345, None])
+@pytest.mark.parametrize("tracestate", [None, "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7",
+                                        "bad key=1", 7])
+def test_without_a_provider_a_worker_carries_on_what_the_propagator_would(traceparent,
+                                                                          tracestate):
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+    carrier = {k: v for k, v in (("traceparent", traceparent), ("tracestate", tracestate))
+               if v is not None}
+    w3c, expected = TraceContextTextMapPropagator(), {}
+    w3c.inject(expected, context=w3c.extract(
+        {k: v for k, v in carrier.items() if isinstance(v, str) and v}))
+    activation = tracing.begin("metering.submit_reading", SpanKind.SERVER, carrier)
+    try:
+        assert tracing.inject() == expected
+        assert not activation.span.is_recording()
+        trace_id, span_id = tracing.ids()
+        assert (trace_id is None) == (not expected)
+        if expected:
+            assert expected["traceparent"].split("-")[1:3] == [trace_id, span_id]
+    finally:
+        activation.end()
+    assert tracing.inject() == {} and tracing.ids() == (None, None)
