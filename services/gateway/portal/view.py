@@ -114,8 +114,10 @@ def customer_views(services, token, customers, overview=False, use="portal:overv
                          invoiced, overview) if invoiced else None
     message_parts = {cid: p for cid, p in parts([
         ("inbox", {"contract:read"}), ("cases", {"feedback:write"})]).items() if p}
+    # only as many of each list as the page shows: the same cost however many
+    # invoices (each one a message in her inbox) she has had
     notifications = pool.spawn(_ask, services, "notifications", "customer_messages",
-                               message_parts) if message_parts else None
+                               message_parts, MESSAGES) if message_parts else None
 
     contract_parts = {cid: p for cid, p in parts([
         ("consumption_points", {"contract:read", "readings:write"}),
