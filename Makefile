@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 
 AXE     = tests/e2e/browser/node_modules/.installed
 
-.PHONY: install lock run test screenshots docs messages k8s bench bench-readings bench-memory bench-billing bench-sweep chaos clean
+.PHONY: install lock run test screenshots docs messages k8s bench bench-readings bench-portal bench-memory bench-billing bench-sweep chaos clean
 
 # Every transitive dependency comes from the lock, each file checked against its hash;
 # the project itself is then installed without resolving anything again.
@@ -73,6 +73,9 @@ bench-billing: install  ## the billing run at 10k, 100k and 700k contracts (see 
 
 chaos: install      ## break the running system under load and count what came out (docs/reliability.md)
 	$(BIN)/python -m bench.chaos $(if $(SCENARIOS),--scenarios $(SCENARIOS))
+
+bench-portal: install  ## the portal overview under 10 browsers, RPCs per page (issue #18)
+	$(BIN)/python -m bench.portal
 
 bench-sweep: install  ## the reminder sweep over 10,000 points on SQLite and PostgreSQL beside live traffic (issue #14)
 	$(BIN)/python -m bench.reminder_sweep --record

@@ -440,13 +440,23 @@ class PageCustomer(Shape):
 
 class InvoiceOverviewArguments(Arguments):
     customers: list[PageCustomer] = Field(max_length=100)
+    #: only what is open to pay (the portal's overview): no invoices, no payment books
+    open_only: bool = False
+
+
+class OpenToPay(BaseModel):
+    """A customer's invoices not paid yet: how many, and what is left to pay of them."""
+    invoices: int
+    amount: Money
 
 
 class CustomerInvoices(BaseModel):
     """A customer's invoices (as invoices_of, all) and the payment book of each
-    contract invoiced to them that is still theirs."""
+    contract invoiced to them that is still theirs; with ``open_only``, neither
+    (empty lists), only ``open``."""
     invoices: list[InvoiceSummary]
     paid_up_to: list[PaymentBook]
+    open: Optional[OpenToPay] = None
 
 
 class StartBankPaymentArguments(Arguments):
@@ -555,7 +565,8 @@ payment_book = RpcMethod(
 invoice_overview = RpcMethod(
     "billing", "invoice_overview", InvoiceOverviewArguments,
     returns=dict[str, CustomerInvoices], raises=(ValidationFailed,),
-    summary="A page's customers in one call: each one's invoices and payment books.")
+    summary="A page's customers in one call: each one's invoices and payment books "
+            "(or, open_only, just what is open to pay).")
 start_bank_payment = RpcMethod(
     "billing", "start_bank_payment", StartBankPaymentArguments, returns=PaymentOrder,
     raises=(ValidationFailed, NotFound),

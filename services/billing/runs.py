@@ -14,6 +14,7 @@ import logging
 import time
 from calendar import monthrange
 from datetime import date, timedelta
+from decimal import Decimal
 
 import sqlalchemy as sa
 
@@ -378,6 +379,19 @@ def invoices_of(uow, customer_id, status="all", consumption_point_ids=None):
     rows = uow.session.execute(query.order_by(invoices.c.issued_on.desc(),
                                               invoices.c.invoice_no.desc())).mappings().all()
     return [invoice_summary(r) for r in rows]
+
+
+def open_to_pay(uow, customer_id, consumption_point_ids=None):
+    """How many of her invoices are not paid and what is left to pay of them (each
+    one's total less what was paid of it). Summed here, not in SQL: SQLite keeps
+    money as text and would sum it as floats."""
+    query = sa.select(invoices.c.total, invoices.c.paid).where(
+        invoices.c.customer_id == customer_id, invoices.c.status != "paid")
+    if consumption_point_ids is not None:
+        query = query.where(invoices.c.contract_no.in_(contracts_at(consumption_point_ids)))
+    rows = uow.session.execute(query).all()
+    return {"invoices": len(rows),
+            "amount": money_text(sum((total - paid for total, paid in rows), Decimal("0")))}
 
 
 def invoice(uow, invoice_no, customer_id=None, consumption_point_ids=None):

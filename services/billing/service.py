@@ -190,10 +190,16 @@ class BillingService:
             return payment_book.payment_book(uow, reference_no, customer_ids)
 
     @rpc(api.invoice_overview)
-    def invoice_overview(self, customers):
+    def invoice_overview(self, customers, open_only=False):
         overview = {}
         with self.db.unit_of_work() as uow:
             for asked in customers:
+                if open_only:   # one narrow query, however many invoices she has
+                    overview[asked.customer_id] = {
+                        "invoices": [], "paid_up_to": [],
+                        "open": runs.open_to_pay(uow, asked.customer_id,
+                                                 asked.consumption_point_ids)}
+                    continue
                 invoices = runs.invoices_of(uow, asked.customer_id, "all",
                                             asked.consumption_point_ids)
                 books = []

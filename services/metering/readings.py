@@ -331,14 +331,39 @@ def relink_meter(uow, data):
                         .values(customer_id=data["customer_id"]))
 
 
+def newest_readings(session, point_ids, limit, accepted_only=False):
+    """The newest ``limit`` readings of each point, newest first, in one query
+    (a window function, on SQLite and PostgreSQL alike): a page's points cost
+    the same however long their history. ``{point_id: [row]}``."""
+    if not point_ids:
+        return {}
+    where = [readings.c.consumption_point_id.in_(list(point_ids))]
+    if accepted_only:
+        where.append(readings.c.status == "accepted")
+    rank = sa.func.row_number().over(
+        partition_by=readings.c.consumption_point_id,
+        order_by=(readings.c.reading_date.desc(), readings.c.submitted_at.desc())).label("rank")
+    ranked = sa.select(readings, rank).where(*where).subquery()
+    rows = session.execute(sa.select(ranked).where(ranked.c.rank <= limit)
+                           .order_by(ranked.c.consumption_point_id, ranked.c.rank)
+                           ).mappings().all()
+    newest = {}
+    for row in rows:
+        newest.setdefault(row["consumption_point_id"], []).append(row)
+    return newest
+
+
 def reading_overview(uow, point_ids, window_days):
     """For each known consumption point: its last accepted reading and the next
     reading due after it."""
+    point_ids = list(point_ids)
     rows = uow.session.execute(sa.select(meters).where(
-        meters.c.consumption_point_id.in_(list(point_ids)))).mappings().all()
+        meters.c.consumption_point_id.in_(point_ids))).mappings().all()
+    last_of = newest_readings(uow.session, [m["consumption_point_id"] for m in rows], 1,
+                              accepted_only=True)
     overview = {}
     for meter in rows:
-        last = last_accepted_reading(uow.session, meter["consumption_point_id"])
+        last = (last_of.get(meter["consumption_point_id"]) or [None])[0]
         overview[meter["consumption_point_id"]] = {
             "last_reading": None if last is None else {
                 "reading_date": last["reading_date"].isoformat(), "registers": last["registers"]},
@@ -347,6 +372,20 @@ def reading_overview(uow, point_ids, window_days):
                 window_days).isoformat(),
         }
     return overview
+
+
+def recent_readings(uow, customer_of, limit):
+    """The newest ``limit`` readings (as list_readings) of each point of
+    ``{point_id: customer_id}`` that is that customer's, in one query."""
+    if not customer_of:
+        return {}
+    theirs = [m.consumption_point_id for m in uow.session.execute(
+        sa.select(meters.c.consumption_point_id, meters.c.customer_id).where(
+            meters.c.consumption_point_id.in_(list(customer_of))))
+        if customer_of[m.consumption_point_id] in (None, "", m.customer_id)]
+    newest = newest_readings(uow.session, theirs, limit)
+    return {point_id: [_reading_view(r) for r in newest.get(point_id, ())]
+            for point_id in theirs}
 
 
 def _reading_view(r):

@@ -8,7 +8,6 @@ from services.common.correlation import Correlation
 from services.common import config as cfg
 from services.common.db import Database
 from services.common.ops import OpsPort
-from services.common.errors import NotFound
 from services.common.jobs import JobRunner
 from services.common.messaging import event_handler
 from services.common.rpc import rpc
@@ -79,13 +78,10 @@ class MeteringService:
     def points_overview(self, consumption_point_ids, readings_of, recent=5):
         with self.db.unit_of_work() as uow:
             overview = readings.reading_overview(uow, consumption_point_ids, self._window())
-            for point_id, customer_id in readings_of.items():
-                if point_id in overview:
-                    try:
-                        overview[point_id]["readings"] = readings.list_readings(
-                            uow, point_id, customer_id)[:recent]
-                    except NotFound:
-                        pass
+            recent_of = readings.recent_readings(
+                uow, {p: c for p, c in readings_of.items() if p in overview}, recent)
+            for point_id, recent_readings in recent_of.items():
+                overview[point_id]["readings"] = recent_readings
             return overview
 
     @rpc(api.submit_reading)

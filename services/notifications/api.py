@@ -219,6 +219,8 @@ MessagePart = Literal["inbox", "cases"]
 class CustomerMessagesArguments(Arguments):
     #: {customer_id: the parts wanted: inbox (as inbox), cases (as cases_of)}
     parts_of: dict[str, list[MessagePart]] = Field(max_length=100)
+    #: only the newest of each list (a page shows so many); None: all of them
+    newest: Optional[int] = Field(default=None, ge=1, le=1000)
 
 
 class CustomerMessages(BaseModel):

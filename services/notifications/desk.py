@@ -94,12 +94,13 @@ def list_cases(uow, status="open"):
             for r in rows]
 
 
-def cases_of(uow, customer_id):
-    """What the customer wrote to the desk, newest first, with the desk's replies."""
+def cases_of(uow, customer_id, newest=None):
+    """What the customer wrote to the desk, newest first, with the desk's replies
+    (only the ``newest`` so many cases, if given)."""
     rows = uow.session.execute(
         sa.select(cases).where(cases.c.customer_id == customer_id,
                                cases.c.kind.in_(CUSTOMER_KINDS))
-        .order_by(cases.c.created_at.desc())).mappings().all()
+        .order_by(cases.c.created_at.desc()).limit(newest)).mappings().all()
     replies = _replies(uow, [r["case_id"] for r in rows])
     # which operator answered is the desk's business
     return [{key: value for key, value in _view(r, [

@@ -48,10 +48,12 @@ def notify_each(uow, notices):
     return inserted
 
 
-def inbox_of(uow, customer_id):
+def inbox_of(uow, customer_id, newest=None):
+    """Her notifications, newest first (only the ``newest`` so many, if given)."""
     rows = uow.session.execute(
         sa.select(inbox).where(inbox.c.customer_id == customer_id)
-        .order_by(inbox.c.created_at.desc(), inbox.c.notification_id)).mappings().all()
+        .order_by(inbox.c.created_at.desc(), inbox.c.notification_id)
+        .limit(newest)).mappings().all()
     return [{"notification_id": r["notification_id"], "kind": r["kind"],
              "subject": r["subject"], "body": r["body"], "created_at": r["created_at"].isoformat(),
              "read": r["read_at"] is not None, "language": r["language"]} for r in rows]

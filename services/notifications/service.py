@@ -182,10 +182,11 @@ class NotificationsService:
             return desk.cases_of(uow, customer_id)
 
     @rpc(api.customer_messages)
-    def customer_messages(self, parts_of):
+    def customer_messages(self, parts_of, newest=None):
         parts = {"inbox": inbox.inbox_of, "cases": desk.cases_of}
         with self.db.unit_of_work() as uow:
-            return {customer_id: {part: parts[part](uow, customer_id) for part in asked}
+            return {customer_id: {part: parts[part](uow, customer_id, newest)
+                                  for part in asked}
                     for customer_id, asked in parts_of.items()}
 
     @rpc(api.list_cases)

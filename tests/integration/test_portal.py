@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from services.billing.service import BillingService
+from services.common.errors import NotFound
 from services.common.formats import day, money
 from services.common.rpc_calls import Services
 from services.contracts.service import ContractsService
@@ -659,3 +660,61 @@ def test_each_page_asks_a_fixed_number_of_calls_however_many_points_and_invoices
     book = grandchild.get(f"{portal['base']}/customers/{cid}/invoices", timeout=10)
     assert "Payments of Õie Mäger" in book.text and "Your payments" not in book.text
     assert 'name="invoice_no"' not in book.text          # he may not pay for her
+
+
+def billing_knows(rpc, reference_no, cid):
+    try:
+        return rpc.billing.payment_book(reference_no, [cid])
+    except NotFound:
+        return None
+
+
+@pytest.mark.both_stores
+def test_the_overview_asks_as_much_for_3_points_and_24_invoices_as_for_1_and_1(
+        portal, rpc, gateway_calls):
+    """Issue #18's page: her overview and a delegate's of her ask each service once,
+    the same calls with one point and one invoice as with three points and 24
+    invoices, and say what is open to pay of all of them."""
+    cid = portal["home"]["customer_id"]
+    rpc.identity.register_mandate({"grantor_person_code": GRANDMOTHER,
+                                   "grantee_person_code": GRANDCHILD,
+                                   "scopes": ["contract:read", "readings:write",
+                                              "invoices:read", "payments:write"]}, "desk")
+    rpc.billing.billing_run("2026-01")
+    [first] = rpc.billing.invoices_of(cid)
+    browser, _ = log_in(portal, GRANDMOTHER, "Õie Mäger")
+    grandchild, _ = log_in(portal, GRANDCHILD, "Grandchild")
+
+    def overview(who, path):
+        gateway_calls.clear()
+        page = who.get(f"{portal['base']}{path}", timeout=10)
+        assert page.status_code == 200
+        assert gateway_calls.count(("identity", "resolve_session")) <= 1
+        return per_service(gateway_calls), " ".join(page.text.split())
+
+    small = [overview(browser, "/"), overview(grandchild, f"/customers/{cid}/")]
+    for _, text in small:
+        assert f"Open to pay: <strong>{money(Decimal(first['total']), 'en')}</strong> (1 invoice)." in text
+
+    signed = [rpc.contracts.sign_contract(contract_command(start_date="2026-01-01"))
+              for _ in range(2)]
+    points = [c["consumption_point_id"] for c in [portal["home"], *signed]]
+    wait_for(lambda: len(rpc.metering.reading_overview(points)) == 3)
+    for contract in signed:        # billing has heard of it
+        wait_for(lambda: billing_knows(rpc, contract["reference_no"], cid))
+    for period in [f"2026-{m:02d}" for m in range(1, 9)]:
+        rpc.billing.billing_run(period)
+    invoices = rpc.billing.invoices_of(cid)
+    assert len(invoices) == 24
+    open_total = sum((Decimal(i["total"]) - Decimal(i["paid"]) for i in invoices
+                      if i["status"] != "paid"), Decimal("0"))
+    unpaid = len([i for i in invoices if i["status"] != "paid"])
+
+    large = [overview(browser, "/"), overview(grandchild, f"/customers/{cid}/")]
+    for (calls, _), (more_calls, text) in zip(small, large):
+        assert more_calls == calls == {
+            "identity": ["customer_overview"], "contracts": ["customer_overview"],
+            "metering": ["points_overview"], "billing": ["invoice_overview"],
+            "notifications": ["customer_messages"]}
+        assert all(f'id="point-{point}"' in text for point in points)
+        assert f"Open to pay: <strong>{money(open_total, 'en')}</strong> ({unpaid} invoices)." in text

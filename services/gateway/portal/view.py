@@ -108,12 +108,16 @@ def customer_views(services, token, customers, overview=False, use="portal:overv
     invoiced = [{"customer_id": v["customer_id"],
                  "consumption_point_ids": visible.get(v["customer_id"])}
                 for v in views if "invoices:read" in scopes[v["customer_id"]]]
+    # the overview says only what is open to pay: billing sums it (no invoices, no
+    # payment books: the cost stays the same however many invoices she has)
     billing = pool.spawn(_ask, services, "billing", "invoice_overview",
-                         invoiced) if invoiced else None
+                         invoiced, overview) if invoiced else None
     message_parts = {cid: p for cid, p in parts([
         ("inbox", {"contract:read"}), ("cases", {"feedback:write"})]).items() if p}
+    # only as many of each list as the page shows: the same cost however many
+    # invoices (each one a message in her inbox) she has had
     notifications = pool.spawn(_ask, services, "notifications", "customer_messages",
-                               message_parts) if message_parts else None
+                               message_parts, MESSAGES) if message_parts else None
 
     contract_parts = {cid: p for cid, p in parts([
         ("consumption_points", {"contract:read", "readings:write"}),
@@ -170,11 +174,15 @@ def _fill(view, scopes, identity, contracts, points, metering, billing, notifica
             unavailable.append(N_("invoices"))
         else:
             invoiced = billing.get(cid, {})
-            unpaid = [i for i in invoiced.get("invoices", []) if i["status"] != "paid"]
-            # what is open to pay: each unpaid invoice's total less what was paid of it
-            view["open_to_pay"] = sum((Decimal(str(i["total"])) - Decimal(str(i["paid"]))
-                                       for i in unpaid), Decimal("0"))
-            view["open_invoices"] = len(unpaid)
+            if invoiced.get("open") is not None:      # the overview's summary
+                view["open_to_pay"] = Decimal(str(invoiced["open"]["amount"]))
+                view["open_invoices"] = invoiced["open"]["invoices"]
+            else:
+                unpaid = [i for i in invoiced.get("invoices", []) if i["status"] != "paid"]
+                # open to pay: each unpaid invoice's total less what was paid of it
+                view["open_to_pay"] = sum((Decimal(str(i["total"])) - Decimal(str(i["paid"]))
+                                           for i in unpaid), Decimal("0"))
+                view["open_invoices"] = len(unpaid)
             view["invoices"] = invoiced.get("invoices", [])[:INVOICES]
             # up to which reading each contract's payments reach (its payment book)
             view["paid_up_to"] = invoiced.get("paid_up_to", [])
