@@ -13,6 +13,9 @@ tariff_plans = sa.Table(
     "tariff_plans", metadata,
     sa.Column("code", sa.String(32), primary_key=True),
     sa.Column("name", sa.String(200), nullable=False),
+    # a new token whenever the plan's components change (services/billing/tariffs.py):
+    # what a process's cached prices of the plan are checked against
+    sa.Column("prices_version", sa.String(36)),
 )
 
 # Prices exclude VAT. kind: energy | network | renewable | excise (per kWh, for

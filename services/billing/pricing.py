@@ -13,6 +13,7 @@ operator adds a tariff that covers it.
 """
 import logging
 import uuid
+import weakref
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -29,15 +30,49 @@ PER_KWH_KINDS = ("energy", "network", "renewable", "excise")
 KWH_PLACES = Decimal("0.001")
 
 
-def per_kwh_components(session, plan, start, end):
-    """Every per-kWh component of the plan valid on some day of (start, end]."""
-    c = tariff_components.c
-    return session.execute(
-        sa.select(c.kind, c.register, c.price, c.valid_from, c.valid_until)
-        .where(c.tariff_plan == plan, c.kind.in_(PER_KWH_KINDS), c.valid_from <= end,
-               sa.or_(c.valid_until.is_(None), c.valid_until > start))
-        .order_by(c.kind, c.register, c.valid_from)
-    ).all()
+class PlanPrices:
+    """Each plan's per-kWh components, cached per process and database under the
+    plan's ``prices_version``.
+
+    Every charge reads the version inside its own transaction (with the question
+    whether the reading is charged already: one statement), so a price an operator
+    added — in any replica: add_tariff sets a new version in the transaction that
+    adds the components — applies to every reading priced after it committed. A
+    plan without a version (components written by hand) is read every time.
+    """
+
+    _QUERY = (sa.select(tariff_components.c.kind, tariff_components.c.register,
+                        tariff_components.c.price, tariff_components.c.valid_from,
+                        tariff_components.c.valid_until)
+              .where(tariff_components.c.tariff_plan == sa.bindparam("plan"),
+                     tariff_components.c.kind.in_(PER_KWH_KINDS))
+              .order_by(tariff_components.c.kind, tariff_components.c.register,
+                        tariff_components.c.valid_from, tariff_components.c.component_id))
+
+    def __init__(self):
+        # by engine: a process (a test run) may have several databases, whose
+        # versions say nothing about each other
+        self._cached = weakref.WeakKeyDictionary()
+
+    def of(self, connection, plan, version):
+        """Every per-kWh component of ``plan``: ``[(kind, register, price, from, until)]``."""
+        cached = self._cached.setdefault(connection.engine, {})
+        if version and plan in cached and cached[plan][0] == version:
+            return cached[plan][1]
+        components = [tuple(row) for row in connection.execute(self._QUERY, {"plan": plan})]
+        if version:
+            # read after the version in the same transaction: never older than it (at
+            # worst newer, and then the next charge sees another version and reads again)
+            cached[plan] = (version, components)
+        return components
+
+
+PRICES = PlanPrices()
+
+
+def valid_within(components, start, end):
+    """Those of ``components`` valid on some day of (start, end]."""
+    return [c for c in components if c[3] <= end and (c[4] is None or c[4] > start)]
 
 
 def _price_on(components, kind, register, day):
@@ -104,10 +139,10 @@ def unpriced_day(components, register, start, end):
     return None
 
 
-def why_unpriceable(session, plan, consumption, start, end, components):
-    """Why billing cannot price this consumption, or None when it can."""
-    known = sa.select(tariff_plans.c.code).where(tariff_plans.c.code == plan)
-    if session.execute(known).first() is None:
+def why_unpriceable(plan, consumption, start, end, components):
+    """Why billing cannot price this consumption with the plan's ``components``
+    (None: the plan is unknown here), or None when it can."""
+    if components is None:
         return f"billing has no tariff plan {plan}"
     for register in sorted(consumption):
         day = unpriced_day(components, register, start, end)
@@ -116,37 +151,58 @@ def why_unpriceable(session, plan, consumption, start, end, components):
     return None
 
 
+# What charging a reading needs to know first, in one round trip: is it charged
+# already (a re-sent reading), the plan's prices version (None: no such plan), and
+# whether it was flagged unpriceable before (only then is there a flag to remove).
+_READING_STATE = sa.select(
+    sa.select(charges.c.charge_id).where(charges.c.reading_id == sa.bindparam("reading_id"))
+    .scalar_subquery().label("charged"),
+    sa.select(sa.func.coalesce(tariff_plans.c.prices_version, ""))
+    .where(tariff_plans.c.code == sa.bindparam("plan")).scalar_subquery().label("prices_version"),
+    sa.exists().where(unpriced_readings.c.reading_id == sa.bindparam("reading_id"))
+    .label("flagged"))
+_INSERT_CHARGE = sa.insert(charges)
+_INSERT_LINES = sa.insert(charge_lines)
+_UNFLAG = sa.delete(unpriced_readings).where(
+    unpriced_readings.c.reading_id == sa.bindparam("reading_id"))
+
+
 def charge_reading(uow, data):
     """From reading_submitted: one charge with its lines for the reading, or the
-    reading flagged as unpriceable (returns None then)."""
-    session = uow.session
-    plan = data["tariff_plan"]
-    if session.execute(sa.select(charges.c.charge_id)
-                       .where(charges.c.reading_id == data["reading_id"])).first():
+    reading flagged as unpriceable (returns None then).
+
+    On the hot path of every reading: SQL Core on the unit of work's connection,
+    statements built once, the plan's prices from the process's cache (PlanPrices)."""
+    connection = uow.session.connection()
+    plan, reading_id = data["tariff_plan"], data["reading_id"]
+    state = connection.execute(_READING_STATE, {"reading_id": reading_id, "plan": plan}).one()
+    if state.charged is not None:
         return None  # already charged under another event id (a re-sent reading)
     reading_date = date.fromisoformat(data["reading_date"])
     previous_date = date.fromisoformat(data["previous_reading_date"])
-    components = per_kwh_components(session, plan, previous_date, reading_date)
-    reason = why_unpriceable(session, plan, data["consumption"], previous_date, reading_date,
-                             components)
+    components = None
+    if state.prices_version is not None:
+        components = valid_within(PRICES.of(connection, plan, state.prices_version),
+                                  previous_date, reading_date)
+    reason = why_unpriceable(plan, data["consumption"], previous_date, reading_date, components)
     if reason is not None:
         flag_unpriced(uow, data, reading_date, reason)
         return None
     lines = price_lines(components, data["consumption"], previous_date, reading_date)
     charge_id = str(uuid.uuid4())
-    session.execute(sa.insert(charges).values(
-        charge_id=charge_id, reading_id=data["reading_id"],
-        consumption_point_id=data["consumption_point_id"], contract_no=data["contract_no"],
-        customer_id=data["customer_id"],
-        period_from=previous_date, period_to=reading_date,
-        registers=data.get("registers"), register_digits=data.get("register_digits"),
-        consumption=data["consumption"],
-        net=sum((line["net"] for line in lines), Decimal("0.00")), created_at=uow.now))
+    connection.execute(_INSERT_CHARGE, {
+        "charge_id": charge_id, "reading_id": reading_id,
+        "consumption_point_id": data["consumption_point_id"], "contract_no": data["contract_no"],
+        "customer_id": data["customer_id"],
+        "period_from": previous_date, "period_to": reading_date,
+        "registers": data.get("registers"), "register_digits": data.get("register_digits"),
+        "consumption": data["consumption"],
+        "net": sum((line["net"] for line in lines), Decimal("0.00")), "created_at": uow.now})
     if lines:
-        session.execute(sa.insert(charge_lines), [
+        connection.execute(_INSERT_LINES, [
             {"charge_id": charge_id, "line_no": n, **line} for n, line in enumerate(lines, 1)])
-    session.execute(sa.delete(unpriced_readings)
-                    .where(unpriced_readings.c.reading_id == data["reading_id"]))
+    if state.flagged:
+        connection.execute(_UNFLAG, {"reading_id": reading_id})
     return charge_id
 
 

@@ -1,4 +1,6 @@
 """Tariff plans and VAT rates: data with validity dates, managed by operators."""
+import uuid
+
 import sqlalchemy as sa
 
 from services.billing import pricing
@@ -12,14 +14,19 @@ def add_tariff(uow, plan: TariffPlan):
     session = uow.session
     exists = session.execute(sa.select(tariff_plans).where(tariff_plans.c.code == plan.code)
                              ).mappings().first()
+    # a new prices version with the prices, in their transaction: every process's
+    # cached prices of the plan (pricing.PlanPrices) are stale from its commit on
     if exists is None:
-        session.execute(sa.insert(tariff_plans).values(code=plan.code, name=plan.name or plan.code))
+        session.execute(sa.insert(tariff_plans).values(code=plan.code, name=plan.name or plan.code,
+                                                       prices_version=str(uuid.uuid4())))
     elif plan.name:
         session.execute(sa.update(tariff_plans).where(tariff_plans.c.code == plan.code)
                         .values(name=plan.name))
     if plan.components:
         session.execute(sa.insert(tariff_components), [
             {"tariff_plan": plan.code, **c.model_dump(by_alias=True)} for c in plan.components])
+        session.execute(sa.update(tariff_plans).where(tariff_plans.c.code == plan.code)
+                        .values(prices_version=str(uuid.uuid4())))
     pricing.reprice(uow, plan.code)
     return tariff(uow, plan.code)
 

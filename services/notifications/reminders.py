@@ -21,29 +21,78 @@ from services.notifications.inbox import notify_each
 from services.notifications.models import reminders
 
 
+# A reading usually moves its point's pending reminder forward: cancelling the
+# pending one on or before the new date is then the one question to ask.
+_CANCEL_NOT_LATER = (
+    sa.update(reminders)
+    .where(reminders.c.consumption_point_id == sa.bindparam("point"),
+           reminders.c.status == "pending", reminders.c.due_on <= sa.bindparam("due"))
+    .values(status="cancelled", closed_at=sa.bindparam("now"))
+    .returning(reminders.c.reminder_id))
+_INSERT = sa.insert(reminders)
+# PostgreSQL does both in one statement: the next reminder is written only if the
+# UPDATE cancelled one (the unique pending index sees the old one as gone, since
+# this statement's UPDATE ran before its INSERT read the CTE's rows).
+_MOVE_FORWARD = sa.text("""
+    WITH cancelled AS (
+        UPDATE reminders SET status = 'cancelled', closed_at = :now
+        WHERE consumption_point_id = :point AND status = 'pending' AND due_on <= :due
+        RETURNING reminder_id)
+    INSERT INTO reminders (reminder_id, consumption_point_id, customer_id, due_on,
+                           reading_day, status, created_at)
+    SELECT CAST(:reminder_id AS VARCHAR), CAST(:point AS VARCHAR),
+           CAST(:customer_id AS VARCHAR), CAST(:due AS DATE), CAST(:reading_day AS INTEGER),
+           'pending', CAST(:now AS TIMESTAMP WITH TIME ZONE)
+    WHERE EXISTS (SELECT 1 FROM cancelled)""")
+
+
 def reschedule(uow, data):
     """The pending reminder moves to the event's next reading due date — forward
     only: a contract's start and its first reading travel on different queues, and
-    the one that arrives last must not bring back an earlier date."""
-    session = uow.session
+    the one that arrives last must not bring back an earlier date.
+
+    On the hot path of every reading: SQL Core on the unit of work's connection;
+    in the usual case the pending reminder is cancelled and the next one written
+    by one statement on PostgreSQL, two on SQLite. The pending one is looked at
+    (locked) only when none on or before the new date was there to cancel."""
+    connection = uow.session.connection()
     point_id = data["consumption_point_id"]
     due_on = date.fromisoformat(data["next_reading_due"])
+    if connection.dialect.name == "postgresql":
+        if connection.execute(_MOVE_FORWARD, {
+                "now": uow.now, "point": point_id, "due": due_on,
+                "reminder_id": str(uuid.uuid4()), "customer_id": data["customer_id"],
+                "reading_day": data.get("reading_day")}).rowcount == 1:
+            return
+    elif connection.execute(_CANCEL_NOT_LATER, {
+            "point": point_id, "due": due_on, "now": uow.now}).first() is not None:
+        _schedule(uow, point_id, data["customer_id"], due_on, data.get("reading_day"))
+        return
+    if _cancel_pending_unless_later(uow, point_id, due_on):
+        _schedule(uow, point_id, data["customer_id"], due_on, data.get("reading_day"))
+
+
+def _cancel_pending_unless_later(uow, point_id, due_on):
+    """None pending on or before ``due_on``: none at all, or a later one (kept, and
+    False), or one another transaction wrote since (locked, then cancelled)."""
+    session = uow.session
     pending = session.execute(
         sa.select(reminders.c.reminder_id, reminders.c.due_on)
         .where(reminders.c.consumption_point_id == point_id, reminders.c.status == "pending")
         .with_for_update()).first()
     if pending is not None and pending.due_on > due_on:
-        return
+        return False
     if pending is not None:
         session.execute(sa.update(reminders).where(reminders.c.reminder_id == pending.reminder_id)
                         .values(status="cancelled", closed_at=uow.now))
-    _schedule(uow, point_id, data["customer_id"], due_on, data.get("reading_day"))
+    return True
 
 
 def _schedule(uow, point_id, customer_id, due_on, reading_day):
-    uow.session.execute(sa.insert(reminders).values(
-        reminder_id=str(uuid.uuid4()), consumption_point_id=point_id, customer_id=customer_id,
-        due_on=due_on, reading_day=reading_day, status="pending", created_at=uow.now))
+    uow.session.connection().execute(_INSERT, {
+        "reminder_id": str(uuid.uuid4()), "consumption_point_id": point_id,
+        "customer_id": customer_id, "due_on": due_on, "reading_day": reading_day,
+        "status": "pending", "created_at": uow.now})
 
 
 def relink(uow, data):

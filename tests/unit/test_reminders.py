@@ -57,3 +57,19 @@ def test_a_late_sweep_sends_one_reminder_and_schedules_the_next_open_date():
         assert reminders.sweep(uow, date(2026, 5, 20), window_days=3) == 0
         states = [(r["due_on"], r["status"]) for r in reminders.reminders_of(uow, "cp")]
     assert states == [("2026-01-15", "sent"), ("2026-06-15", "pending")]
+
+
+def test_a_reading_with_no_reminder_pending_schedules_one():
+    assert pending_after(FIRST_READING) == ["2026-02-15"]
+
+
+def test_the_same_date_again_leaves_one_pending_and_keeps_the_history():
+    db = FakeDatabase(metadata, "notifications")
+    db.clock.set(datetime(2026, 1, 14, tzinfo=timezone.utc))
+    for data in (START, FIRST_READING, FIRST_READING, START):
+        with db.unit_of_work() as uow:
+            reminders.reschedule(uow, data)
+    with db.unit_of_work() as uow:
+        states = [(r["due_on"], r["status"]) for r in reminders.reminders_of(uow, "cp")]
+    assert states == [("2026-01-15", "cancelled"), ("2026-02-15", "cancelled"),
+                      ("2026-02-15", "pending")]
