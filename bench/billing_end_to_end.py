@@ -52,6 +52,7 @@ from pathlib import Path  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from bench import billing_run  # noqa: E402
+from bench import interrupts  # noqa: E402
 from bench.infra import (PROJECT_ROOT, Broker, CpuMeter, Postgres, ServiceProcesses,  # noqa: E402
                          Spy, free_port, service_env)
 from services.common.clock import TALLINN  # noqa: E402
@@ -368,16 +369,21 @@ def bench(options, say):
         notifications.dispose()
         return result
     finally:
-        processes.stop()
-        if sink is not None:
-            sink.terminate()
-            sink.wait()
-        broker.drop_vhost(vhost)
-        with contextlib.suppress(Exception):
-            postgres.drop_prefix(prefix)
-        if not options.keep_logs and not result.get("problems"):
-            import shutil
-            shutil.rmtree(log_dir, ignore_errors=True)
+        with interrupts.shielded():
+            cleanup(processes, sink, broker, vhost, postgres, prefix, options, result, log_dir)
+
+
+def cleanup(processes, sink, broker, vhost, postgres, prefix, options, result, log_dir):
+    processes.stop()
+    if sink is not None:
+        sink.terminate()
+        sink.wait()
+    broker.drop_vhost(vhost)
+    with contextlib.suppress(Exception):
+        postgres.drop_prefix(prefix)
+    if not options.keep_logs and not result.get("problems"):
+        import shutil
+        shutil.rmtree(log_dir, ignore_errors=True)
 
 
 def report(result):
@@ -407,6 +413,7 @@ def report(result):
 
 def main(argv=None):
     options = parse_args(argv)
+    interrupts.install()   # Ctrl-C, SIGTERM: everything stopped and dropped all the same
     started = time.monotonic()
 
     def say(message):
