@@ -137,6 +137,26 @@ class UnitOfWork:
             .on_conflict_do_nothing())
         return result.rowcount == 0
 
+    def handled_before_each(self, events, handler):
+        """``handled_before`` for many events in one statement (a batch): returns the
+        ids of those already recorded. Rows go in event id order, so that two
+        replicas' batches take the primary key's locks in one order (no deadlock)."""
+        table = self._outbox.handled_table
+        ids = sorted({event.event_id for event in events})
+        now = self.clock.now()
+        recorded = self.session.execute(
+            upsert_insert(self.session)(table)
+            .values([{"handler": handler, "event_id": event_id, "handled_at": now}
+                     for event_id in ids])
+            .on_conflict_do_nothing().returning(table.c.event_id)).scalars().all()
+        return set(ids).difference(recorded)
+
+
+def _each(uow, events, change, args):
+    for event in events:
+        with correlation.handling(event):
+            change(uow, event, *args)
+
 
 class Database(DependencyProvider):
     def __init__(self, metadata, migrations_dir):
@@ -216,6 +236,24 @@ class Database(DependencyProvider):
                 metrics.event_was_duplicate()
             else:
                 change(uow, *args)
+
+    def apply_batch(self, events, handler, change, *args):
+        """Apply ``change(uow, fresh, *args)`` to those of ``events`` that ``handler``
+        has not handled yet, in one transaction with their handled event ids (one
+        statement for them all); each of the others is said to be a duplicate."""
+        with self.unit_of_work() as uow:
+            handled = uow.handled_before_each(events, handler)
+            for event_id in handled:
+                metrics.event_was_duplicate(event_id)
+            fresh = [event for event in events if event.event_id not in handled]
+            if fresh:
+                change(uow, fresh, *args)
+
+    def apply_each(self, events, handler, change, *args):
+        """``apply_batch`` with ``change(uow, event, *args)`` for each fresh event in
+        turn, each with its own request id current (its log lines, the events it
+        emits carry it)."""
+        self.apply_batch(events, handler, _each, change, args)
 
     def unit_of_work(self):
         return UnitOfWork(self.session_factory, self.outbox, self.service_name, process_clock)
