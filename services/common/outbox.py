@@ -57,20 +57,33 @@ class EventPublisher:
         if not messages:
             return
         each = headers if isinstance(headers, list) else [headers] * len(messages)
+        # a connection found broken (the broker restarted while it was idle) is
+        # given one more try on a new one, the whole batch again; a nack or a
+        # timeout is not
+        for attempt in (1, 2):
+            confirmer = None
+            try:
+                confirmer = self._take()
+                confirmer.publish_all(messages, each, self.CONFIRM_TIMEOUT_SECONDS)
+            except BatchNotConfirmed:
+                confirmer.close()   # its delivery tags are unknowable now
+                raise
+            except Exception as exc:
+                if confirmer is not None:
+                    confirmer.close()
+                if attempt == 2:
+                    raise BatchNotConfirmed(f"{type(exc).__name__}: {exc}") from exc
+                log.info("publishing a batch failed (%r); again on a new connection", exc)
+            else:
+                self._idle.append(confirmer)
+                return
+
+    def _take(self):
         confirmer = self._idle.pop() if self._idle else None
         if confirmer is not None and confirmer.idle_for() > self.IDLE_SECONDS:
             confirmer.close()   # long unused: a firewall may have dropped it silently
             confirmer = None
-        if confirmer is None:
-            confirmer = _Confirmer(self.amqp_uri, self.exchange)
-        try:
-            confirmer.publish_all(messages, each, self.CONFIRM_TIMEOUT_SECONDS)
-        except Exception as exc:
-            confirmer.close()   # its delivery tags are unknowable now: a fresh one next time
-            if isinstance(exc, BatchNotConfirmed):
-                raise
-            raise BatchNotConfirmed(f"{type(exc).__name__}: {exc}") from exc
-        self._idle.append(confirmer)
+        return confirmer or _Confirmer(self.amqp_uri, self.exchange)
 
 
 class _Confirmer:
@@ -80,7 +93,7 @@ class _Confirmer:
 
     def __init__(self, amqp_uri, exchange):
         self.connection = Connection(amqp_uri, transport_options={"confirm_publish": False})
-        self.connection.ensure_connection(max_retries=3)
+        self.connection.ensure_connection(max_retries=2, interval_start=0.5, interval_step=0.5)
         self.channel = self.connection.channel()
         self.channel.confirm_select()
         self.channel.events["basic_ack"].add(self._acked)
@@ -167,9 +180,8 @@ class Outbox:
                 .limit(self.batch_size)
                 .with_for_update(skip_locked=True)
             ).all()
-            for row in rows:
-                self.publisher.publish(row.message, headers=row.headers)
-            if rows:
+            if rows:   # one wait for the broker's confirms; a failure marks none
+                self.publisher.publish_many([r.message for r in rows], [r.headers for r in rows])
                 conn.execute(sa.update(t)
                              .where(t.c.event_id.in_([r.event_id for r in rows]))
                              .values(published_at=self.clock.now()))

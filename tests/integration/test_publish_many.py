@@ -92,13 +92,22 @@ def test_a_refused_batch_is_not_marked_and_goes_again_with_the_same_ids(amqp_uri
     assert all(first_try[m["data"]["invoice_no"]] == m["event_id"] for m in again[:2])
 
 
-def test_a_broken_connection_fails_the_batch_and_the_next_one_reconnects(amqp_uri, bus):
+def test_a_connection_found_broken_is_replaced_and_the_batch_sent_on_the_new_one(
+        amqp_uri, bus):
     publisher = EventPublisher(amqp_uri, "billing")
     tap = bus.bind_tap("billing.events", "invoice_issued")
     publisher.publish_many([envelope(1)])
     [confirmer] = publisher._idle
     confirmer.connection.connection.sock.shutdown(socket.SHUT_RDWR)   # the connection dies
-    with pytest.raises(BatchNotConfirmed):
-        publisher.publish_many([envelope(2), envelope(3)])
     publisher.publish_many([envelope(2), envelope(3)])
     assert [json.loads(body)["data"]["n"] for _, body in bus.drain(tap)] == [1, 2, 3]
+    assert publisher._idle and publisher._idle[0] is not confirmer
+
+
+def test_no_broker_no_batch(amqp_uri):
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    publisher = EventPublisher(f"amqp://guest:guest@127.0.0.1:{port}/", "billing")
+    with pytest.raises(BatchNotConfirmed):
+        publisher.publish_many([envelope(1)])
