@@ -371,6 +371,7 @@ class BatchEventHandler(ReliableEventHandler):
         try:
             while self._waiting and not self._stopping:
                 batch = self._take()
+                metrics.batch_taken(self.container.service_name, self.event_type, len(batch))
                 try:
                     if len(batch) == 1:
                         self._handle_alone(*batch[0])
@@ -449,7 +450,6 @@ class BatchEventHandler(ReliableEventHandler):
                 self._settled(event, message, "duplicate", len(batch), ms)
             return result, exc_info
 
-        metrics.batch_taken(self.container.service_name, self.event_type, len(batch))
         if self._run([event for event, _ in unique], {}, settle) and not failure:
             return
         log.warning("a batch of %d on %s failed (%s); handling each alone", len(batch),

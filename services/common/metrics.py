@@ -181,7 +181,8 @@ def duplicates_seen():
 
 
 def batch_taken(service, event_type, size):
-    EVENT_BATCH_SIZE.labels(service, event_type).observe(size)
+    if size:
+        EVENT_BATCH_SIZE.labels(service, event_type).observe(size)
 
 
 def event_settled(service, event_type, outcome, message=None):
