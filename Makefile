@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 
 AXE     = tests/e2e/browser/node_modules/.installed
 
-.PHONY: install lock run test screenshots docs messages k8s bench bench-readings bench-portal bench-memory bench-billing bench-sweep chaos clean
+.PHONY: install lock run test screenshots docs messages k8s bench bench-readings bench-portal bench-memory bench-billing bench-billing-e2e bench-sweep chaos clean
 
 # Every transitive dependency comes from the lock, each file checked against its hash;
 # the project itself is then installed without resolving anything again.
@@ -70,6 +70,9 @@ bench-memory: install  ## every service process's RSS under 10 minutes of paced 
 
 bench-billing: install  ## the billing run at 10k, 100k and 700k contracts (see bench/README.md)
 	$(BIN)/python -m bench.billing_run
+
+bench-billing-e2e: install  ## the monthly run end to end at 700k: billed, every invoice_issued published and handled by notifications (inbox + e-mail queued), each stage's time and rate (issue #18)
+	$(BIN)/python -m bench.billing_end_to_end $(if $(SIZE),--size $(SIZE))
 
 chaos: install      ## break the running system under load and count what came out (docs/reliability.md)
 	$(BIN)/python -m bench.chaos $(if $(SCENARIOS),--scenarios $(SCENARIOS))

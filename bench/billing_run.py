@@ -316,6 +316,9 @@ class CountingPublisher:
     def publish(self, message, headers=None):
         self.messages += 1
 
+    def publish_many(self, messages, headers=None):
+        self.messages += len(messages)
+
 
 class TimedOutbox(Outbox):
     """The real outbox (claim rows, publish, mark published), timed, so that the

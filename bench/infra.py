@@ -174,8 +174,46 @@ class ServiceProcesses:
     def pids(self):
         return {label: p.pid for label, p in self.processes.items() if p.poll() is None}
 
+    def event_batches(self):
+        """``{(label, event_type): (batches, events, share of lone events, largest
+        bucket)}`` of each batching handler, from its process's ops port."""
+        from prometheus_client.parser import text_string_to_metric_families
+        found = {}
+        for label, address in self.ops_addresses.items():
+            if self.processes[label].poll() is not None:
+                continue
+            try:
+                text = requests.get(f"http://{address}/metrics", timeout=2).text
+            except requests.RequestException:
+                continue
+            for family in text_string_to_metric_families(text):
+                if family.name != "vool_event_batch_size":
+                    continue
+                for sample in family.samples:
+                    entry = found.setdefault((label, sample.labels["event_type"]),
+                                             {"buckets": {}})
+                    if sample.name.endswith("_bucket"):
+                        entry["buckets"][float(sample.labels["le"])] = sample.value
+                    else:
+                        entry[sample.name.rsplit("_", 1)[1]] = sample.value
+        summary = {}
+        for key, entry in found.items():
+            count = entry.get("count", 0)
+            if count:
+                largest = min(le for le, n in entry["buckets"].items() if n >= count)
+                summary[key] = (int(count), int(entry.get("sum", 0)),
+                                entry["buckets"].get(1.0, 0) / count, largest)
+        return summary
+
     def stop(self, timeout=15.0):
-        """SIGTERM everyone (nameko stops gracefully), SIGKILL whoever is left."""
+        """SIGTERM everyone (nameko stops gracefully), SIGKILL whoever is left;
+        first the batch sizes of the batching event handlers are printed."""
+        with contextlib.suppress(Exception):
+            for (label, event_type), (batches, events, alone, largest) in sorted(
+                    self.event_batches().items()):
+                print(f"  event batches: {label} {event_type}: {events} events in {batches} "
+                      f"batches, {events / batches:.1f} on average, {alone:.0%} of them alone,"
+                      f" the largest <= {largest:g}")
         for process in self.processes.values():
             if process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):

@@ -7,8 +7,10 @@ PostgreSQL database:
 - ``skeleton_gateway``: the floor's gateway (``@http`` -> RPC), nothing more;
 - ``skeleton_metering``: an ``@rpc`` that writes a row and a ``reading_stored``
   event in one unit of work (the outbox), which publishes it after commit;
-- ``skeleton_billing`` and ``skeleton_notifications``: Vool's reliable event
-  handler, each writing a row with the handled event id in one transaction.
+- ``skeleton_billing`` and ``skeleton_notifications``: Vool's batching event
+  handler (as billing's and notifications' reading handlers), each writing a row
+  per event with the handled event ids, a batch of what was delivered per
+  transaction.
 
 No validation, no authorization, no business rule: what this costs is what the
 shape of the reading's path costs (two services' transactions more than the
@@ -24,7 +26,7 @@ from nameko.rpc import RpcProxy
 from nameko.web.handlers import http
 
 from services.common.db import Database
-from services.common.messaging import event_handler
+from services.common.messaging import batch_event_handler
 from services.common.rpc import rpc
 from services.common.tables import handled_events_table, outbox_table
 
@@ -90,7 +92,7 @@ class SkeletonMetering:
         return self.db.count()
 
 
-def _apply(uow, table, event):
+def _apply(uow, event, table):
     uow.session.execute(sa.insert(table).values(
         id=event.data["reading_id"], body=event.data, created_at=uow.now))
 
@@ -98,9 +100,9 @@ def _apply(uow, table, event):
 class _SkeletonConsumer:
     """billing's and notifications' part: a row per reading, once per event."""
 
-    @event_handler("skeleton_metering", "reading_stored")
-    def on_reading_stored(self, event):
-        self.db.apply_once(event, self.name, _apply, self.db.table, event)
+    @batch_event_handler("skeleton_metering", "reading_stored")
+    def on_reading_stored(self, events):
+        self.db.apply_each(events, self.name, _apply, self.db.table)
 
     @rpc
     def count(self):

@@ -3,6 +3,7 @@ method takes, returns and raises is in services/billing/api.py)."""
 import base64
 import logging
 import time
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from services.common.db import Database
 from services.common.ops import OpsPort
 from services.common.errors import NotFound
 from services.common.jobs import JobRunner
-from services.common.messaging import event_handler
+from services.common.messaging import batch_event_handler, event_handler
 from services.common.metrics import measured_job
 from services.common.rpc import rpc
 from services.common.validation import operating_date
@@ -27,6 +28,10 @@ from services.contracts.api import ConsumptionPointLinked, ContractSigned, Contr
 from services.metering.api import ReadingSubmitted
 
 log = logging.getLogger(__name__)
+
+
+def _charge(uow, reading):
+    pricing.charge_reading(uow, reading.data)
 
 
 class BillingService:
@@ -43,10 +48,11 @@ class BillingService:
     def health(self):
         return self.db.health()
 
-    @event_handler("metering", "reading_submitted")
-    def on_reading_submitted(self, event):
-        self.db.apply_once(event, "billing.on_reading_submitted",
-                          pricing.charge_reading, ReadingSubmitted.data_of(event))
+    @batch_event_handler("metering", "reading_submitted")
+    def on_reading_submitted(self, events):
+        """What was delivered, up to a batch, priced in one transaction."""
+        readings = [replace(event, data=ReadingSubmitted.data_of(event)) for event in events]
+        self.db.apply_each(readings, "billing.on_reading_submitted", _charge)
 
     @event_handler("contracts", "contract_signed")
     def on_contract_signed(self, event):

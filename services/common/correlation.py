@@ -111,6 +111,28 @@ def context_of_event(headers):
     return data
 
 
+@contextlib.contextmanager
+def handling(event, name="process"):
+    """Within the block, ``event``'s own request id is current and its trace goes on
+    (a span whose parent is the event's traceparent): what a batch's worker does
+    for one of its events logs, calls and emits as that event's worker would."""
+    context = event.context or {}
+    token = _request_id.set(accept(context.get(REQUEST_ID)))
+    activation = tracing.begin(f"{name} {event.source}.{event.event_type}", SpanKind.CONSUMER,
+                               context, {"messaging.system": "rabbitmq",
+                                         "messaging.message.id": event.event_id})
+    try:
+        yield
+    except Exception as exc:
+        activation.failed(exc)
+        raise
+    finally:
+        try:
+            activation.end()
+        finally:
+            _request_id.reset(token)
+
+
 def _what(worker_ctx):
     """(span kind, span name, attributes, what the log line calls it) of a worker;
     kind None for one that gets no span (a timer: some tick every second)."""
@@ -122,6 +144,12 @@ def _what(worker_ctx):
                 f"rpc {method}")
     if isinstance(entrypoint, EventHandler):
         event = f"{entrypoint.source_service}.{entrypoint.event_type}"
+        if getattr(entrypoint, "batched", False) and len(worker_ctx.args[0]) > 1:
+            # a batch: each event's line, with its request id, is the handler's
+            return (SpanKind.CONSUMER, f"process {event} (batch)",
+                    {"messaging.system": "rabbitmq", "messaging.operation.type": "process",
+                     "messaging.destination.name": event, "code.function": method,
+                     "messaging.batch.message_count": len(worker_ctx.args[0])}, None)
         return (SpanKind.CONSUMER, f"process {event}",
                 {"messaging.system": "rabbitmq", "messaging.operation.type": "process",
                  "messaging.destination.name": event, "code.function": method},

@@ -173,6 +173,18 @@ class UnitOfWork:
         publisher's api.py): built through the model consumers parse with."""
         return self.emit(payload.event_type, payload.as_data(), payload.version)
 
+    def emit_events(self, payloads):
+        """``emit_event`` for many at once: one statement for all their rows."""
+        now, headers = self.clock.now(), correlation.event_headers()
+        events = [new_event(self.service_name, p.event_type, p.as_data(), now, p.version)
+                  for p in payloads]
+        if events:
+            self.session.execute(sa.insert(self._outbox.table), [
+                {"event_id": e.event_id, "event_type": e.event_type, "message": e.as_message(),
+                 "created_at": e.occurred_at, "headers": headers} for e in events])
+            self._emitted.extend(e.event_id for e in events)
+        return events
+
     def emit_each(self, event_type, data_columns, from_sql, params):
         """Record an event per row of ``from_sql`` in one statement (set-based
         work); the relay publishes them. returns how many."""
@@ -195,6 +207,26 @@ class UnitOfWork:
                                  handled_at=self.clock.now())
             .on_conflict_do_nothing())
         return result.rowcount == 0
+
+    def handled_before_each(self, events, handler):
+        """``handled_before`` for many events in one statement (a batch): returns the
+        ids of those already recorded. Rows go in event id order, so that two
+        replicas' batches take the primary key's locks in one order (no deadlock)."""
+        table = self._outbox.handled_table
+        ids = sorted({event.event_id for event in events})
+        now = self.clock.now()
+        recorded = self.session.execute(
+            upsert_insert(self.session)(table)
+            .values([{"handler": handler, "event_id": event_id, "handled_at": now}
+                     for event_id in ids])
+            .on_conflict_do_nothing().returning(table.c.event_id)).scalars().all()
+        return set(ids).difference(recorded)
+
+
+def _each(uow, events, change, args):
+    for event in events:
+        with correlation.handling(event):
+            change(uow, event, *args)
 
 
 class Database(DependencyProvider):
@@ -283,6 +315,24 @@ class Database(DependencyProvider):
                 metrics.event_was_duplicate()
             else:
                 change(uow, *args)
+
+    def apply_batch(self, events, handler, change, *args):
+        """Apply ``change(uow, fresh, *args)`` to those of ``events`` that ``handler``
+        has not handled yet, in one transaction with their handled event ids (one
+        statement for them all); each of the others is said to be a duplicate."""
+        with self.unit_of_work() as uow:
+            handled = uow.handled_before_each(events, handler)
+            for event_id in handled:
+                metrics.event_was_duplicate(event_id)
+            fresh = [event for event in events if event.event_id not in handled]
+            if fresh:
+                change(uow, fresh, *args)
+
+    def apply_each(self, events, handler, change, *args):
+        """``apply_batch`` with ``change(uow, event, *args)`` for each fresh event in
+        turn, each with its own request id current (its log lines, the events it
+        emits carry it)."""
+        self.apply_batch(events, handler, _each, change, args)
 
     def unit_of_work(self):
         return UnitOfWork(self.session_factory, self.outbox, self.service_name, process_clock)

@@ -4,7 +4,7 @@
 uuid that consumers record to handle each event once.
 """
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, ClassVar
@@ -24,6 +24,9 @@ class Event:
     version: int
     source: str
     data: dict
+    #: what its message's headers said of the worker that caused it (request id,
+    #: traceparent: services/common/correlation.py); not part of the envelope
+    context: dict = field(default=None, compare=False, repr=False)
 
     def as_message(self):
         return {

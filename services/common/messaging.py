@@ -20,15 +20,21 @@ Queues, per handler queue Q: ``Q.retry-<seconds>s`` for each backoff step and
 ``Q.dead-letter``. Operators list and replay dead letters with ``vool bus``.
 Under ``VOOL_QUEUE_TYPE=quorum`` all of them are quorum queues.
 """
+import collections
 import contextlib
 import logging
+import time
 import traceback
+from dataclasses import replace
 from functools import partial
+
+import eventlet.event
 
 import pydantic
 from kombu import Connection, Queue
 from nameko.amqp.publish import get_producer
 from nameko.events import EventHandler
+from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import QueueConsumer
 from nameko.utils import sanitize_url
 
@@ -149,9 +155,19 @@ class SafeQueueConsumer(QueueConsumer):
         consumers = super().get_consumers(consumer_cls, channel)
         for provider, consumer in self._consumers.items():
             consumer.on_decode_error = partial(self._undecodable, provider)
+            # RabbitMQ applies a (non-global) basic.qos to the consumers started
+            # after it: each consumer starts right after its own prefetch is set
+            # (a batching handler's is larger than nameko's max_workers); the
+            # ConsumerMixin's consume() later finds them started
+            consumer.qos(prefetch_count=getattr(provider, "prefetch_count", None)
+                         or self.prefetch_count)
+            consumer.consume()
         return consumers
 
     def handle_message(self, provider, body, message):
+        if getattr(provider, "takes_in_place", False):   # only buffers it: never blocks
+            self._take_in(provider, body, message)
+            return
         ident = f"{type(provider).__name__}.handle_message[{message.delivery_info['routing_key']}]"
         self.container.spawn_managed_thread(
             partial(self._take_in, provider, body, message), identifier=ident)
@@ -218,17 +234,24 @@ class ReliableEventHandler(EventHandler):
         declare(self.amqp_uri, [*self.retry_queues, self.dead_letter_queue])
 
     def handle_message(self, body, message):
+        event = self._event_in(body, message)
+        if event is not None:
+            super().handle_message(event, message)
+
+    def _event_in(self, body, message):
+        """The message's event (with its worker context), or None once it was
+        refused: not an envelope, or a version this handler does not read."""
         try:
             event = parse_event(body)
         except MalformedEvent as exc:
             self._refuse(message, f"malformed event: {exc}")
-            return
+            return None
         if event.version not in self.versions:
             understood = ", ".join(str(v) for v in self.versions)
             self._refuse(message, f"event version {event.version} is not one this handler "
                                   f"reads ({understood})")
-            return
-        super().handle_message(event, message)
+            return None
+        return replace(event, context=self.unpack_message_headers(message))
 
     def unpack_message_headers(self, message):
         return correlation.context_of_event(message.headers)
@@ -278,4 +301,177 @@ class ReliableEventHandler(EventHandler):
         park(self.amqp_uri, message, self.queue.name, self.dead_letter_queue.name, reason)
 
 
+#: the most events a batching handler applies in one transaction
+DEFAULT_MAX_BATCH = 200
+
+
+class BatchEventHandler(ReliableEventHandler):
+    """``@batch_event_handler(source, event_type)``: the method takes a list of
+    events and applies them in one transaction (``Database.apply_each`` or
+    ``apply_batch``), each still once. The guarantees are ReliableEventHandler's:
+
+    - no waiting to fill a batch: when the handler is idle it takes what the
+      broker has already delivered (1 to ``max_batch``), so batches grow only
+      with the load; a lone event takes the one-message path;
+    - one batch at a time per handler; the queue's prefetch is twice ``max_batch``,
+      so that the next batch is arriving while one is being handled;
+    - a batch's messages are acked only after its commit (each: the channel's
+      delivery tags are shared with the service's other queues); a connection lost
+      before that leaves them all with the broker, and their redelivery finds them
+      in handled_events;
+    - a batch that fails in any way is rolled back and each of its events handled
+      alone, so the one that cannot succeed is retried or dead-lettered on its own
+      and the others commit;
+    - metrics, the ``handled`` log line and the request id stay per event."""
+
+    batched = True
+    takes_in_place = True
+
+    def __init__(self, source_service, event_type, max_batch=DEFAULT_MAX_BATCH, **kwargs):
+        self.max_batch = max(1, int(max_batch))
+        super().__init__(source_service, event_type, **kwargs)
+
+    @property
+    def prefetch_count(self):
+        return 2 * self.max_batch
+
+    def setup(self):
+        super().setup()
+        self._waiting = collections.deque()   # (event, message) delivered, not yet taken
+        self._draining = None
+        self._stopping = False
+
+    def stop(self):
+        super().stop()   # nothing more is delivered
+        self._stopping = True
+        while self._waiting:   # not taken: back to the queue now, for another replica
+            self.queue_consumer.requeue_message(self._waiting.popleft()[1])
+
+    def kill(self):
+        self._stopping = True
+        super().kill()
+
+    def handle_message(self, body, message):
+        """In the consumer's thread: parse, buffer, and have the buffer drained."""
+        event = self._event_in(body, message)
+        if event is None:
+            return
+        self._waiting.append((event, message))
+        if self._draining is None and not self._stopping:
+            self._draining = self.container.spawn_managed_thread(
+                self._drain, identifier=f"{type(self).__name__}.drain[{self.queue.name}]")
+
+    def _refuse(self, message, reason):
+        # parking it waits on the broker's confirm: not in the consumer's thread
+        self.container.spawn_managed_thread(
+            partial(super()._refuse, message, reason),
+            identifier=f"{type(self).__name__}.refuse[{self.queue.name}]")
+
+    def _drain(self):
+        try:
+            while self._waiting and not self._stopping:
+                batch = self._take()
+                metrics.batch_taken(self.container.service_name, self.event_type, len(batch))
+                try:
+                    if len(batch) == 1:
+                        self._handle_alone(*batch[0])
+                    elif batch:
+                        self._handle_batch(batch)
+                except Exception:   # a bug here must not kill the container
+                    log.exception("handling a batch on %s failed; requeueing it",
+                                  self.queue.name)
+                    for _, message in batch:
+                        self.queue_consumer.requeue_message(message)
+        finally:
+            self._draining = None
+
+    def _take(self):
+        """What was delivered, up to max_batch; the messages of a connection that
+        is gone are left out (the broker has them back and delivers them again)."""
+        batch = []
+        while self._waiting and len(batch) < self.max_batch:
+            event, message = self._waiting.popleft()
+            if message.channel.connection:
+                batch.append((event, message))
+        return batch
+
+    def _run(self, events, context_data, handle_result):
+        """A worker for ``events``; returns once it is over. False if it could not
+        run (the container being killed) or ended before its result was handled."""
+        handled = eventlet.event.Event()
+
+        def result_handled(worker_ctx, result=None, exc_info=None):
+            try:
+                return handle_result(worker_ctx, result, exc_info)
+            finally:
+                handled.send(True)
+
+        try:
+            worker_ctx = self.container.spawn_worker(
+                self, (events,), {}, context_data=context_data, handle_result=result_handled)
+        except ContainerBeingKilled:
+            return False
+        # nameko's own thread of the worker: should it die before its result (a
+        # dependency's worker_setup raising, a kill), stop waiting all the same
+        thread = self.container._worker_threads.get(worker_ctx)
+        if thread is not None:
+            thread.link(lambda _: handled.ready() or handled.send(False))
+        return handled.wait()
+
+    def _handle_alone(self, event, message):
+        """ReliableEventHandler's one-message path: ok, retried or dead-lettered."""
+        if not self._run([event], event.context,
+                         lambda worker_ctx, result=None, exc_info=None:
+                         self.handle_result(message, worker_ctx, result, exc_info)):
+            self.queue_consumer.requeue_message(message)
+
+    def _handle_batch(self, batch):
+        started = time.monotonic()
+        first, repeated = {}, []   # one event published twice: applied once
+        for event, message in batch:
+            if event.event_id in first:
+                repeated.append((event, message))
+            else:
+                first[event.event_id] = (event, message)
+        unique = list(first.values())
+        failure = []
+
+        def settle(worker_ctx, result=None, exc_info=None):
+            # in the worker, after the method returned: after its commit
+            if exc_info is not None:
+                failure.append(exc_info[1])
+                return result, exc_info
+            handled_before = metrics.duplicates_seen()
+            ms = (time.monotonic() - started) * 1000
+            for event, message in unique:
+                self._settled(event, message, "duplicate" if event.event_id in handled_before
+                              else "ok", len(batch), ms)
+            for event, message in repeated:
+                self._settled(event, message, "duplicate", len(batch), ms)
+            return result, exc_info
+
+        if self._run([event for event, _ in unique], {}, settle) and not failure:
+            return
+        log.warning("a batch of %d on %s failed (%s); handling each alone", len(batch),
+                    self.queue.name, failure[0] if failure else "its worker ended")
+        for event, message in batch:
+            if self._stopping:
+                self.queue_consumer.requeue_message(message)
+            else:
+                self._handle_alone(event, message)
+
+    def _settled(self, event, message, outcome, size, ms):
+        with correlation.bound(accept_request_id(event)):
+            log.info("handled %s.%s by %s%s, one of a batch of %d in %.0f ms",
+                     self.source_service, self.event_type, self.method_name,
+                     " (a duplicate)" if outcome == "duplicate" else "", size, ms)
+        self._measure(message, outcome)
+        self.queue_consumer.ack_message(message)
+
+
+def accept_request_id(event):
+    return correlation.accept((event.context or {}).get(correlation.REQUEST_ID))
+
+
 event_handler = ReliableEventHandler.decorator
+batch_event_handler = BatchEventHandler.decorator

@@ -48,6 +48,9 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 # retries, hours when a service was down
 LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
                3600.0, 14400.0)
+# how many events a batching handler took in one transaction: one when quiet, its
+# maximum (200) under a burst
+BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 # sweeps and billing runs: under a second on a quiet day, many minutes at scale
 JOB_BUCKETS = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0)
 
@@ -72,6 +75,9 @@ EVENTS_HANDLED = Counter(
 EVENT_LAG = Histogram(
     "vool_event_lag_seconds", "From an event's occurred_at to its handling",
     ["service", "event_type"], buckets=LAG_BUCKETS)
+EVENT_BATCH_SIZE = Histogram(
+    "vool_event_batch_size", "Events a batching handler applied in one transaction",
+    ["service", "event_type"], buckets=BATCH_BUCKETS)
 EVENT_RETRIES = Counter(
     "vool_event_retries", "Handler failures sent to a retry queue", ["service", "event_type"])
 TIMER_RUNS = Counter(
@@ -174,10 +180,28 @@ def observe_timer(service, timer, outcome, seconds):
 _handling = threading.local()   # green under eventlet: one per worker
 
 
-def event_was_duplicate():
+def event_was_duplicate(event_id=None):
     """Said by the inbox (services/common/db.py) when the event being handled was
-    handled before: its worker's success then counts as ``duplicate``."""
+    handled before: its worker's success then counts as ``duplicate``. A batch's
+    worker names each such event (``duplicates_seen``)."""
     _handling.duplicate = True
+    if event_id is not None:
+        if getattr(_handling, "duplicates", None) is None:
+            _handling.duplicates = set()
+        _handling.duplicates.add(event_id)
+
+
+def duplicates_seen():
+    """The ids of the events this worker found handled before (and forget them,
+    and that it found any: a batch settles each of its events by this)."""
+    seen, _handling.duplicates = getattr(_handling, "duplicates", None) or set(), None
+    _handling.duplicate = False
+    return seen
+
+
+def batch_taken(service, event_type, size):
+    if size:
+        EVENT_BATCH_SIZE.labels(service, event_type).observe(size)
 
 
 def event_settled(service, event_type, outcome, message=None):

@@ -19,7 +19,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 class _NoPublishing:
-    def publish(self, message, headers=None):  # adding an operator emits no events
+    def publish_many(self, messages, headers=None):  # adding an operator emits no events
         raise AssertionError("unexpected event")
 
 

@@ -78,9 +78,26 @@ def send_due(unit_of_work, channels, policy, batch_size=50):
             outcomes.extend((row, exc) for row in rows if row["delivery_id"] not in tried)
     if outcomes:
         with unit_of_work() as uow:
+            sent = [row for row, outcome in outcomes if outcome is None]
+            _record_sent(uow, sent)
             for row, outcome in outcomes:
-                _record_outcome(uow, row, policy, outcome)
+                if outcome is not None:
+                    _record_outcome(uow, row, policy, outcome)
     return len(claimed)
+
+
+def _record_sent(uow, rows):
+    """The batch's sent deliveries in two statements (not two per row)."""
+    if not rows:
+        return
+    uow.session.execute(sa.update(deliveries)
+                        .where(deliveries.c.delivery_id.in_([r["delivery_id"] for r in rows]))
+                        .values(status="sent", attempts=deliveries.c.attempts + 1,
+                                sent_at=uow.now))
+    uow.emit_events(NotificationSent(
+        notification_id=row["notification_id"], delivery_id=row["delivery_id"],
+        customer_id=row["customer_id"], kind=row["kind"], channel=row["channel"])
+        for row in rows)
 
 
 #: a claimed batch is its sender's for this long (a batch of SMTP sends, each
@@ -111,12 +128,7 @@ def _attempt(send, row):
 
 
 def _record_outcome(uow, row, policy, outcome):
-    if outcome is None:
-        _record(uow, row, status="sent", attempts=row["attempts"] + 1, sent_at=uow.now)
-        uow.emit_event(NotificationSent(
-            notification_id=row["notification_id"], delivery_id=row["delivery_id"],
-            customer_id=row["customer_id"], kind=row["kind"], channel=row["channel"]))
-    elif isinstance(outcome, Undeliverable):
+    if isinstance(outcome, Undeliverable):
         _record(uow, row, status="failed", attempts=row["attempts"] + 1, error=outcome)
     else:
         _failed_attempt(uow, row, policy, outcome)

@@ -21,6 +21,14 @@ def notify(uow, cause, customer_id, kind, values):
     return notification_id
 
 
+def notify_all(uow, notices):
+    """``notify`` for many ``(cause, customer_id, kind, values)``: their recipients
+    looked up in one query, then ``notify_each``."""
+    known = directory.recipients(uow, {customer_id for _, customer_id, _, _ in notices})
+    return notify_each(uow, [(cause, known[customer_id], kind, values)
+                             for cause, customer_id, kind, values in notices])
+
+
 def notify_each(uow, notices):
     """``notify`` for many ``(cause, recipient, kind, values)`` at once (a sweep's
     batch): one statement for the inbox rows and one for the deliveries. returns

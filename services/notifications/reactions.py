@@ -9,7 +9,7 @@ because billing publishes invoice events by the hundred thousand.
 from decimal import Decimal
 
 from services.notifications import desk, directory, mandates, reminders
-from services.notifications.inbox import notify
+from services.notifications.inbox import notify, notify_all
 
 
 def reading_held(uow, event):
@@ -28,8 +28,11 @@ def reading_rejected(uow, event):
            {**event.data, "accepted": False})
 
 
-def invoice_issued(uow, event):
-    notify(uow, event.event_id, event.data["customer_id"], "invoice_issued", event.data)
+def invoices_issued(uow, events):
+    """invoice_issued for many events at once (a billing run issues them by the
+    hundred thousand): one query for the recipients, one statement for the inbox."""
+    notify_all(uow, [(event.event_id, event.data["customer_id"], "invoice_issued", event.data)
+                     for event in events])
 
 
 def payment_received(uow, event):

@@ -14,7 +14,7 @@ from services.common import config as cfg
 from services.common.clock import ClockProvider
 from services.common.db import Database
 from services.common.ops import OpsPort
-from services.common.messaging import event_handler
+from services.common.messaging import batch_event_handler, event_handler
 from services.common.metrics import measured_job
 from services.common.rpc import rpc
 from services.common.validation import operating_date
@@ -49,11 +49,15 @@ class NotificationsService:
         event = replace(event, data=payload.data_of(event))
         self.db.apply_once(event, f"notifications.on_{event.event_type}", change, event)
 
+    def _parsed(self, events, payload):
+        return [replace(event, data=payload.data_of(event)) for event in events]
+
     # -- what other services tell us -------------------------------------------------
 
-    @event_handler("metering", "reading_submitted")
-    def on_reading_submitted(self, event):
-        self._apply(event, ReadingSubmitted, reactions.reading_submitted)
+    @batch_event_handler("metering", "reading_submitted")
+    def on_reading_submitted(self, events):
+        self.db.apply_each(self._parsed(events, ReadingSubmitted),
+                           "notifications.on_reading_submitted", reactions.reading_submitted)
 
     @event_handler("metering", "reading_schedule_started")
     def on_reading_schedule_started(self, event):
@@ -88,9 +92,11 @@ class NotificationsService:
     def on_consumption_point_claim_rejected(self, event):
         self._apply(event, ConsumptionPointClaimRejected, reactions.claim_rejected)
 
-    @event_handler("billing", "invoice_issued")
-    def on_invoice_issued(self, event):
-        self._apply(event, InvoiceIssued, reactions.invoice_issued)
+    @batch_event_handler("billing", "invoice_issued")
+    def on_invoice_issued(self, events):
+        """A billing run's burst: each batch's messages in a few statements."""
+        self.db.apply_batch(self._parsed(events, InvoiceIssued),
+                            "notifications.on_invoice_issued", reactions.invoices_issued)
 
     @event_handler("billing", "payment_received")
     def on_payment_received(self, event):

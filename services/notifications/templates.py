@@ -9,12 +9,13 @@ than ``{% trans %}`` blocks because trim_blocks would eat the line's newline aft
 ``{% endtrans %}``. A value a template names but the event did not carry is an
 error, not a blank in a customer's message.
 """
+import functools
 from pathlib import Path
 
 from jinja2 import FileSystemLoader, StrictUndefined
 
 from services.common import formats
-from services.common.translations import environments
+from services.common.translations import environments, translations
 
 LANGUAGES = ("et", "en")
 DEFAULT_LANGUAGE = "et"
@@ -26,11 +27,27 @@ KINDS = (
 TEMPLATES = Path(__file__).parent / "templates"
 LOCALE_DIR = Path(__file__).parent / "locale"
 
+def _remembered(format_value, language):
+    """``format_value(value, language)``, remembered per value: the customers of a
+    billing run hear of one period, a few due dates and a few thousand amounts, and
+    Babel takes tens of µs for each."""
+    @functools.lru_cache(maxsize=16384)
+    def remembered(value):
+        return format_value(value, language)
+
+    def formatted(value):
+        try:
+            return remembered(value)
+        except TypeError:   # not hashable
+            return format_value(value, language)
+    return formatted
+
+
 def _filters(language):
     """Dates, periods and money as the portal and the PDFs show them."""
-    return {"date": lambda value: formats.day(value, language),
-            "month": lambda period: formats.month(period, language),
-            "money": lambda amount: formats.money(amount, language)}
+    return {"date": _remembered(formats.day, language),
+            "month": _remembered(formats.month, language),
+            "money": _remembered(formats.money, language)}
 
 
 def _environments():
@@ -39,7 +56,18 @@ def _environments():
                         trim_blocks=True, lstrip_blocks=True)
     for language, env in made.items():
         env.filters.update(_filters(language))
+        env.globals.update(_direct_gettext(translations(str(LOCALE_DIR), language)))
     return made
+
+
+def _direct_gettext(catalog):
+    """``_()`` and ``{% trans %}`` as one plain call each: what Jinja's new-style
+    gettext does (translate, then ``%`` the variables in; nothing to escape in
+    plain text) without its three nested context calls, a third of a billing
+    run's message rendering."""
+    def gettext(text, **variables):
+        return catalog.gettext(text) % variables
+    return {"gettext": gettext, "_": gettext}
 
 
 _ENVIRONMENTS = _environments()

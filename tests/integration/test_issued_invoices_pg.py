@@ -31,6 +31,10 @@ class SlowRecorder:
         eventlet.sleep(0.0005)
         self.sent.append((self.name, message["data"]["invoice_no"], message["event_id"]))
 
+    def publish_many(self, messages, headers=None):
+        for message in messages:
+            self.publish(message, headers)
+
 
 @pytest.fixture
 def billed(database_urls):

@@ -29,6 +29,10 @@ class SlowRecorder:
         eventlet.sleep(0.001)
         self.sent.append((self.name, message["event_id"]))
 
+    def publish_many(self, messages, headers=None):
+        for message in messages:
+            self.publish(message)
+
 
 @pytest.fixture
 def engine(database_urls):
@@ -142,8 +146,8 @@ class HeaderRecorder:
     def __init__(self):
         self.sent = []
 
-    def publish(self, message, headers=None):
-        self.sent.append((message["event_id"], headers))
+    def publish_many(self, messages, headers):
+        self.sent.extend((message["event_id"], each) for message, each in zip(messages, headers))
 
 
 def test_set_based_events_keep_the_requests_headers_and_the_relay_sends_them(engine):

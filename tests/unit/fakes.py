@@ -13,6 +13,9 @@ class PublishedEvents(list):
     def publish(self, message, headers=None):
         self.append(message)
 
+    def publish_many(self, messages, headers=None):
+        self.extend(messages)
+
 
 class FakeDatabase:
     def __init__(self, metadata, service_name):

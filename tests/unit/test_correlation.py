@@ -110,8 +110,8 @@ def test_the_gateway_logs_one_access_line_with_the_route_not_the_path(caplog):
 # -- events: the outbox row keeps the headers, the publisher sends them -----------
 
 class RecordingPublisher(list):
-    def publish(self, message, headers=None):
-        self.append((message, headers))
+    def publish_many(self, messages, headers):
+        self.extend(zip(messages, headers))
 
 
 @pytest.fixture

@@ -36,10 +36,11 @@ class FailsAfter:
     def __init__(self, n):
         self.n, self.sent = n, []
 
-    def publish(self, message, headers=None):
-        if len(self.sent) == self.n:
-            raise ConnectionError("broker went away")
-        self.sent.append(message)
+    def publish_many(self, messages, headers=None):
+        for message in messages:
+            if len(self.sent) == self.n:
+                raise ConnectionError("broker went away")
+            self.sent.append(message)
 
 
 def test_a_run_is_announced_after_commit_once_per_invoice():
