@@ -465,7 +465,8 @@ class BatchEventHandler(ReliableEventHandler):
             log.info("handled %s.%s by %s%s, one of a batch of %d in %.0f ms",
                      self.source_service, self.event_type, self.method_name,
                      " (a duplicate)" if outcome == "duplicate" else "", size, ms)
-        self._measure(message, outcome)
+        metrics.event_settled(self.container.service_name, self.event_type, outcome, message,
+                              event.occurred_at)
         self.queue_consumer.ack_message(message)
 
 

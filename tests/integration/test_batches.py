@@ -210,7 +210,9 @@ def test_a_database_connection_broken_inside_a_batch_charges_each_once(
                 conn.execute(sa.text(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                     "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-                    "AND state = 'idle in transaction'"))   # the batch's, between statements
+                    # the batch's connection, just after it recorded the handled ids
+                    "AND state = 'idle in transaction' "
+                    "AND query LIKE 'INSERT INTO handled_events%'"))
         return real_charge(uow, data)
 
     before = counted()
