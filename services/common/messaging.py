@@ -16,6 +16,10 @@ channel is given up (the broker redelivers what was not acked, handlers are
 idempotent by event_id), publishing reconnects and retries, and the consumer
 reconnects on its own (kombu's ConsumerMixin).
 
+``batch_event_handler`` is the same handler taking what the broker has already
+delivered, up to 200 events, in one transaction (BatchEventHandler below): for
+the queues that carry bursts (readings, a billing run's invoices).
+
 Queues, per handler queue Q: ``Q.retry-<seconds>s`` for each backoff step and
 ``Q.dead-letter``. Operators list and replay dead letters with ``vool bus``.
 Under ``VOOL_QUEUE_TYPE=quorum`` all of them are quorum queues.
@@ -465,7 +469,8 @@ class BatchEventHandler(ReliableEventHandler):
             log.info("handled %s.%s by %s%s, one of a batch of %d in %.0f ms",
                      self.source_service, self.event_type, self.method_name,
                      " (a duplicate)" if outcome == "duplicate" else "", size, ms)
-        self._measure(message, outcome)
+        metrics.event_settled(self.container.service_name, self.event_type, outcome, message,
+                              event.occurred_at)
         self.queue_consumer.ack_message(message)
 
 

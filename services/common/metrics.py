@@ -204,10 +204,10 @@ def batch_taken(service, event_type, size):
         EVENT_BATCH_SIZE.labels(service, event_type).observe(size)
 
 
-def event_settled(service, event_type, outcome, message=None):
+def event_settled(service, event_type, outcome, message=None, occurred_at=None):
     """An event handler settled a message: ``ok``, ``duplicate`` (ok, but it had been
     handled before), ``retried`` or ``dead_lettered``. Its lag (occurred_at → now) is
-    taken from the envelope when it has one. Never raises: counting must not stand in
+    taken from the envelope when it has one (``occurred_at``: parsed already). Never raises: counting must not stand in
     the way of settling the message."""
     duplicate, _handling.duplicate = getattr(_handling, "duplicate", False), False
     if outcome == "ok" and duplicate:
@@ -216,7 +216,8 @@ def event_settled(service, event_type, outcome, message=None):
         EVENTS_HANDLED.labels(service, event_type, outcome).inc()
         if outcome == "retried":
             EVENT_RETRIES.labels(service, event_type).inc()
-        lag = event_lag(message)
+        lag = (event_lag(message) if occurred_at is None
+               else max(0.0, (process_clock.now() - as_utc(occurred_at)).total_seconds()))
         if lag is not None:
             EVENT_LAG.labels(service, event_type).observe(lag)
     except Exception:   # pragma: no cover

@@ -210,7 +210,9 @@ def test_a_database_connection_broken_inside_a_batch_charges_each_once(
                 conn.execute(sa.text(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                     "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-                    "AND state = 'idle in transaction'"))   # the batch's, between statements
+                    # the batch's connection, just after it recorded the handled ids
+                    "AND state = 'idle in transaction' "
+                    "AND query LIKE 'INSERT INTO handled_events%'"))
         return real_charge(uow, data)
 
     before = counted()
@@ -229,3 +231,21 @@ def test_a_database_connection_broken_inside_a_batch_charges_each_once(
     assert handled == {"ok": len(events), "duplicate": 0, "retried": 0, "dead_lettered": 0}
     assert in_batches == len(events)
     assert bus.depth(DEAD_LETTERS) == 0
+
+
+@pytest.mark.both_stores
+def test_a_graceful_stop_mid_backlog_gives_back_what_it_has_not_applied(
+        run_services, bus, database_urls):
+    events = [reading_submitted() for _ in range(300)]
+    backlog(run_services, bus, [(e, None) for e in events])
+    billing = run_services(BillingService)
+    wait_for(lambda: charge_count(database_urls) > 0, message="charging under way")
+    stopping = eventlet.spawn(billing.stop)
+    stopping.wait()     # the batch under way commits; what was only delivered goes back
+    charged = charge_count(database_urls)
+    assert bus.depth(BILLING_QUEUE) == len(events) - charged
+    run_services(BillingService)
+    wait_for(lambda: charge_count(database_urls) == len(events), timeout=30,
+             message="the rest charged by the next one")
+    eventlet.sleep(0.5)
+    assert charged_once(database_urls, events)

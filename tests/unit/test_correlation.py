@@ -7,6 +7,7 @@ import logging
 import subprocess
 import sys
 import uuid
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -20,10 +21,11 @@ from werkzeug.routing import Map, Rule
 from werkzeug.test import Client
 from werkzeug.wrappers import Response
 
-from services.common import correlation, logs, tracing
+from services.common import correlation, logs, metrics, tracing
 from services.common.clock import Clock
 from services.common.config import PROJECT_ROOT
-from services.common.db import UnitOfWork
+from services.common.db import Database, UnitOfWork
+from services.common.events import new_event
 from services.common.messaging import ReliableEventHandler
 from services.common.outbox import EventPublisher, Outbox
 from services.common.tracing import SpanKind
@@ -167,6 +169,41 @@ def test_the_publisher_sends_the_headers_beside_the_envelope():
     publisher.publish({"event_type": "reading_submitted"}, {"x-request-id": "reading-1"})
     assert sent == [{"exchange": "metering.events", "routing_key": "reading_submitted",
                      "headers": {"x-request-id": "reading-1"}}]
+
+
+def test_each_event_of_a_batch_is_applied_and_emits_under_its_own_request_id_and_trace(store):
+    """Database.apply_each: one transaction for the batch, each event's change with
+    that event's request id and trace current; one handled before is skipped."""
+    db = object.__new__(Database)
+    db.unit_of_work = store.unit_of_work
+    other = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    now = Clock().now()
+
+    def arrived(n, context):
+        return replace(new_event("contracts", "contract_signed", {"n": n}, now), context=context)
+
+    earlier = arrived(0, None)
+    seen = []
+
+    def change(uow, event):
+        seen.append((event.data["n"], correlation.current()))
+        uow.emit("schedule_started", {"n": event.data["n"]})
+
+    db.apply_each([earlier], "metering.on_contract_signed", change)
+    metrics.duplicates_seen()
+    seen.clear()
+    batch = [arrived(1, {"request_id": "signing-1", "traceparent": TRACEPARENT}),
+             earlier, arrived(2, {"request_id": "signing-2", "traceparent": other})]
+    with correlation.bound("the-batch"):
+        db.apply_each(batch, "metering.on_contract_signed", change)
+        assert correlation.current() == "the-batch"
+    assert seen == [(1, "signing-1"), (2, "signing-2")]
+    assert metrics.duplicates_seen() == {earlier.event_id}
+    wanted = [{"x-request-id": "signing-1", "traceparent": TRACEPARENT},
+              {"x-request-id": "signing-2", "traceparent": other}]
+    assert sorted((h for h in headers_of_rows(store) if h.get("traceparent")),
+                  key=lambda h: h["x-request-id"]) == wanted
+    assert [headers for _, headers in store.published[1:]] == wanted   # after the commit
 
 
 # -- the handler restores them ------------------------------------------------------
