@@ -68,8 +68,9 @@ bench-readings: install  ## (a), (d), (c) saturated at 50 clients and (c) paced 
 bench-memory: install  ## every service process's RSS under 10 minutes of paced readings (issue #18, P5)
 	$(BIN)/python -m bench.memory --record
 
-bench-billing: install  ## the billing run at 10k, 100k and 700k contracts (see bench/README.md)
+bench-billing: install  ## the billing run at 10k, 100k and 700k contracts, then the monthly run end to end at 700k (issue #18, P2; see bench/README.md)
 	$(BIN)/python -m bench.billing_run
+	$(BIN)/python -m bench.billing_end_to_end --record
 
 bench-billing-e2e: install  ## the monthly run end to end at 700k: billed, every invoice_issued published and handled by notifications (inbox + e-mail queued), each stage's time and rate (issue #18)
 	$(BIN)/python -m bench.billing_end_to_end $(if $(SIZE),--size $(SIZE))
