@@ -179,10 +179,14 @@ class UnitOfWork:
         events = [new_event(self.service_name, p.event_type, p.as_data(), now, p.version)
                   for p in payloads]
         if events:
-            self.session.execute(sa.insert(self._outbox.table), [
-                {"event_id": e.event_id, "event_type": e.event_type, "message": e.as_message(),
-                 "created_at": e.occurred_at, "headers": headers} for e in events])
-            self._emitted.extend(e.event_id for e in events)
+            messages = [e.as_message() for e in events]
+            self.session.execute(self._outbox.insert_event, [
+                {"event_id": e.event_id, "event_type": e.event_type, "message": message,
+                 "created_at": e.occurred_at, "headers": headers}
+                for e, message in zip(events, messages)])
+            # published from memory after commit, as emit's
+            self._emitted.extend((e.event_id, message, headers)
+                                 for e, message in zip(events, messages))
         return events
 
     def emit_each(self, event_type, data_columns, from_sql, params):
