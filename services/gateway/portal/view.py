@@ -96,62 +96,13 @@ def customer_views(services, token, customers, overview=False, use="portal:overv
     scopes = {v["customer_id"]: set(e["scopes"]) - (NOT_ON_OVERVIEW if overview else set())
               for v, e in zip(views, customers)}
 
+    # identity first: whatever the others are asked for, the person may see now
     reads = [{"customer_id": entry["customer_id"], **read}
              for entry in customers for read in _reads(entry, overview)]
     own = [] if overview else [e["customer_id"] for e in customers
                                if e["relation"] == "self"]
     banks = not overview and any({"invoices:read", "payments:write"} <= s
                                  for s in scopes.values())
-
-    def parts(wanted):
-        """``{customer_id: [part]}`` of ``wanted``'s ``(part, scopes showing it)``."""
-        return {v["customer_id"]: [part for part, shown_by in wanted
-                                   if shown_by & scopes[v["customer_id"]]]
-                for v in views}
-
-    def ask_the_others(visible):
-        """contracts (then metering, for its points), billing and notifications, each
-        in a green thread of its own: the page waits for the slowest, not the sum."""
-        pool = eventlet.GreenPool(3)
-        invoiced = [{"customer_id": v["customer_id"],
-                     "consumption_point_ids": visible.get(v["customer_id"])}
-                    for v in views if "invoices:read" in scopes[v["customer_id"]]]
-        # the overview says only what is open to pay: billing sums it (no invoices, no
-        # payment books: the cost stays the same however many invoices she has)
-        billing = pool.spawn(_ask, services, "billing", "invoice_overview",
-                             invoiced, overview) if invoiced else None
-        message_parts = {cid: p for cid, p in parts([
-            ("inbox", {"contract:read"}), ("cases", {"feedback:write"})]).items() if p}
-        # only as many of each list as the page shows: the same cost however many
-        # invoices (each one a message in her inbox) she has had
-        notifications = pool.spawn(_ask, services, "notifications", "customer_messages",
-                                   message_parts, MESSAGES) if message_parts else None
-        return pool.spawn(points_and_readings, visible), billing, notifications
-
-    def points_and_readings(visible):
-        contract_parts = {cid: p for cid, p in parts([
-            ("consumption_points", {"contract:read", "readings:write"}),
-            ("contact", set() if overview else {"contract:read"}),
-            ("claims", {"consumption-points:claim"})]).items() if p}
-        contracts = _ask(services, "contracts", "customer_overview",
-                         contract_parts) if contract_parts else {}
-        points = {}
-        for cid, known in (contracts or {}).items():
-            points[cid] = [p for p in known.get("consumption_points", ())
-                           if visible.get(cid) is None or p["id"] in visible[cid]]
-        point_ids = [p["id"] for cid in points for p in points[cid]]
-        readings_of = {p["id"]: cid for cid in points for p in points[cid]
-                       if "readings:read" in scopes[cid]}
-        metering = _ask(services, "metering", "points_overview", point_ids,
-                        readings_of) if point_ids else {}
-        return contracts, points, metering
-
-    # her own customers: all their points, whatever identity says, so the others are
-    # asked meanwhile; nothing of theirs is shown unless identity finds the session
-    # live. Under a mandate identity first: it decides the points, and logs the use.
-    others = None
-    if identity is None and all(e["relation"] == "self" for e in customers):
-        others = ask_the_others({e["customer_id"]: None for e in customers})
     try:
         if identity is None:
             identity = services.call("identity", "customer_overview", token, reads, own,
@@ -159,38 +110,60 @@ def customer_views(services, token, customers, overview=False, use="portal:overv
         acting = identity["acting_for"]
     except ServiceUnavailable:
         if len(own) < len(customers):
-            _drain(others)
             raise           # a use under a mandate must be checked (and logged) first
         # her own customers: the session's principal vouches for them (kept by the
         # gateway for a while); only the mandates and the banks are missing
         identity, acting = None, {e["customer_id"]: e for e in customers}
-    except Exception:
-        _drain(others)      # the session has ended (or more): nothing of it is shown
-        raise
-    if others is None:
-        # the consumption points each may see, as identity decided just now (None: all)
-        others = ask_the_others({entry["customer_id"]: entry.get("consumption_point_ids")
-                                 or None for entry in [*customers, *acting.values()]})
+    # the consumption points each may see, as identity decided just now (None: all)
+    visible = {entry["customer_id"]: entry.get("consumption_point_ids") or None
+               for entry in [*customers, *acting.values()]}
+
+    def parts(wanted):
+        """``{customer_id: [part]}`` of ``wanted``'s ``(part, scopes showing it)``."""
+        return {v["customer_id"]: [part for part, shown_by in wanted
+                                   if shown_by & scopes[v["customer_id"]]]
+                for v in views}
+
+    # billing and notifications need nothing of the others: asked meanwhile
+    pool = eventlet.GreenPool(2)
+    invoiced = [{"customer_id": v["customer_id"],
+                 "consumption_point_ids": visible.get(v["customer_id"])}
+                for v in views if "invoices:read" in scopes[v["customer_id"]]]
+    # the overview says only what is open to pay: billing sums it (no invoices, no
+    # payment books: the cost stays the same however many invoices she has)
+    billing = pool.spawn(_ask, services, "billing", "invoice_overview",
+                         invoiced, overview) if invoiced else None
+    message_parts = {cid: p for cid, p in parts([
+        ("inbox", {"contract:read"}), ("cases", {"feedback:write"})]).items() if p}
+    # only as many of each list as the page shows: the same cost however many
+    # invoices (each one a message in her inbox) she has had
+    notifications = pool.spawn(_ask, services, "notifications", "customer_messages",
+                               message_parts, MESSAGES) if message_parts else None
+
+    contract_parts = {cid: p for cid, p in parts([
+        ("consumption_points", {"contract:read", "readings:write"}),
+        ("contact", set() if overview else {"contract:read"}),
+        ("claims", {"consumption-points:claim"})]).items() if p}
+    contracts = _ask(services, "contracts", "customer_overview",
+                     contract_parts) if contract_parts else {}
+    points = {}
+    for cid, known in (contracts or {}).items():
+        points[cid] = [p for p in known.get("consumption_points", ())
+                       if visible.get(cid) is None or p["id"] in visible[cid]]
+    point_ids = [p["id"] for cid in points for p in points[cid]]
+    readings_of = {p["id"]: cid for cid in points for p in points[cid]
+                   if "readings:read" in scopes[cid]}
+    metering = _ask(services, "metering", "points_overview", point_ids,
+                    readings_of) if point_ids else {}
     # (a green thread is false until it runs: compared with None)
-    contracts, points, metering = others[0].wait()
-    billing = others[1].wait() if others[1] is not None else {}
-    notifications = others[2].wait() if others[2] is not None else {}
+    billing = billing.wait() if billing is not None else {}
+    notifications = notifications.wait() if notifications is not None else {}
 
     for view in views:
         cid, held = view["customer_id"], scopes[view["customer_id"]]
         _fill(view, held, identity, contracts, points.get(cid), metering, billing,
               notifications, overview)
     return views
-
-
-def _drain(others):
-    """Wait for the others' answers, unused: no call outlives the page's worker."""
-    for thread in others or ():
-        if thread is not None:
-            try:
-                thread.wait()
-            except Exception:       # noqa: BLE001  the page fails for its own reason
-                pass
 
 
 def _empty_view(entry):
