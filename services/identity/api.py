@@ -417,6 +417,10 @@ class PageRead(Shape):
     what: str = Field(default="", max_length=300)
     #: the part of the page it is (consumption_points, invoices, contact, claims, desk)
     part: Optional[str] = Field(default=None, max_length=40)
+    #: made only if the person holds ``scope`` for the customer and no earlier read of
+    #: the same part was (a page asking before it knows the principal: every part it
+    #: could show, each under the scopes that would show it, in order)
+    optional: bool = False
 
 
 class CustomerOverviewArguments(Arguments):
@@ -429,6 +433,9 @@ class CustomerOverviewArguments(Arguments):
     #: per page seen, listing the parts read. None: checked, not logged (the page
     #: answering a form whose change is logged already: one use, one entry)
     use: Optional[str] = Field(default="portal:overview", max_length=64)
+    #: also the session's principal, as resolve_session gives it: one call instead
+    #: of two for a page whose principal the gateway does not keep
+    principal: bool = False
 
 
 class CustomerOverview(BaseModel):
@@ -437,6 +444,7 @@ class CustomerOverview(BaseModel):
     mandates: dict[str, CustomersMandates]
     access_log: dict[str, list[AccessLogEntry]]
     banks: Optional[list[Bank]] = None
+    principal: Optional[CustomerPrincipal] = None
 
 
 health = RpcMethod("identity", "health", returns=Health,

@@ -183,19 +183,28 @@ class IdentityService:
 
     @rpc(api.customer_overview, sensitive_arguments=TOKEN)
     def customer_overview(self, token, reads, own_customer_ids, banks=False,
-                          use="portal:overview"):
+                          use="portal:overview", principal=False):
         with self.db.unit_of_work() as uow:
             session = sessions.touch(uow, token, self._policy())
             if session["kind"] != "customer":
                 raise Forbidden("this page is for a customer; your session is not",
                                 code="wrong-principal")
             person_code = session["subject"]
+            with_principal = principal
             principal = self._customer_principal(uow, person_code)
             own = {c["customer_id"]: c for c in principal["customers"]
                    if c["relation"] == "self"}
-            acting, seen = {}, {}
+            held = {c["customer_id"]: c for c in principal["customers"]}
+            acting, seen, granted = {}, {}, set()
             for read in reads:
                 customer_id = read.customer_id
+                if read.optional:
+                    if customer_id not in held:     # as resolve_session's principal says
+                        raise NotFound(f"no customer {customer_id}")
+                    if (read.scope not in held[customer_id]["scopes"]
+                            or (customer_id, read.part) in granted):
+                        continue
+                granted.add((customer_id, read.part))
                 if customer_id in own:
                     acting[customer_id] = own[customer_id]
                     continue
@@ -216,7 +225,9 @@ class IdentityService:
             return {"acting_for": acting,
                     "mandates": {c: mandates.of_customer(uow, c, person_code) for c in mine},
                     "access_log": {c: mandates.access_log_of(uow, c) for c in mine},
-                    "banks": self.list_banks() if banks else None}
+                    "banks": self.list_banks() if banks else None,
+                    "principal": {**principal, "reusable_until": self._reusable_until(session)}
+                    if with_principal else None}
 
 
     @rpc(api.record_access)

@@ -187,6 +187,7 @@ def test_the_grandmother_grants_and_revokes_a_mandate_in_the_portal(portal, rpc)
     point = grandmother["consumption_point_id"]
     reading = reading_form(point_page(him, portal, cid, point), point,
                            portal["base"])                        # he may enter her readings
+    assert him.get(f"{portal['base']}/customers/{cid}/", timeout=10).status_code == 200
 
     revoke = form_to(granted, portal["base"], f"/mandates/{mandate['mandate_id']}/revoke#result")
     revoked = her.post(revoke["action"], data=revoke["fields"], timeout=10)
@@ -198,6 +199,8 @@ def test_the_grandmother_grants_and_revokes_a_mandate_in_the_portal(portal, rpc)
     assert refused.status_code == 403                              # at once
     assert him.get(f"{portal['base']}/customers/{cid}/contract",
                    timeout=10).status_code == 404
+    # her overview too: its one identity call is the one that finds the mandate gone
+    assert him.get(f"{portal['base']}/customers/{cid}/", timeout=10).status_code == 404
 
 
 def field_error_of_boxes(page_html):

@@ -12,6 +12,7 @@ from werkzeug.utils import redirect
 from services.common.clock import clock as process_clock
 from services.common.errors import (Forbidden, NotFound, ServiceUnavailable, Unauthenticated,
                                     VoolError)
+from services.common.session_tokens import session_key
 from services.common.translations import N_
 from services.gateway.actions import payments as payment_actions
 from services.gateway.actions import readings as reading_actions
@@ -24,6 +25,7 @@ from services.gateway.portal import forms
 from services.gateway.portal.rendering import (LANGUAGE_COOKIE, LANGUAGES, error_page,
                                                http_error_page, language_of, render, words)
 from services.gateway.portal import view
+from services.gateway.principals import principal_of
 from services.gateway.portal.view import customer_views
 from services.gateway.uses import page_use
 from services.gateway.problems import status_of
@@ -95,6 +97,19 @@ class PortalRoutes:
 
     @page("GET", "/customers/<cid>/")
     def portal_overview(self, request, cid):
+        token = session_token(request)
+        if token and self.principals.get(session_key(token)) is None:
+            # a principal not kept (a mandate holder's): the page's one identity call
+            # gives it too, checked in the same transaction as the reads
+            try:
+                changes = self.principals.changes
+                identity = view.overview_with_principal(self.services, token, cid,
+                                                        page_use(request, "overview"))
+            except Unauthenticated:
+                return redirect("/", code=303)
+            self.principals.keep(session_key(token), identity["principal"], changes)
+            return self._overview(request, principal_of(identity["principal"]), cid=cid,
+                                  identity=identity)
         principal = self._signed_in(request)
         if principal is None:
             return redirect("/", code=303)
@@ -320,12 +335,14 @@ class PortalRoutes:
             status = 503
         return render(request, "login.html", status=status, banks=banks, message=message)
 
-    def _overview(self, request, principal, outcome=None, status=200, cid=None):
+    def _overview(self, request, principal, outcome=None, status=200, cid=None,
+                  identity=None):
         entry = self._acting(request, principal, cid)
         if outcome and outcome.get("errors"):   # no form here: every error in the box
             outcome = {**outcome, "field_errors": {}, "other_errors": outcome["errors"]}
         [customer] = customer_views(self.services, session_token(request), [entry],
-                                    overview=True, use=page_use(request, "overview"))
+                                    overview=True, use=page_use(request, "overview"),
+                                    identity=identity)
         today = process_clock.today()
         for point in customer["points"] or ():
             view.mark_due(point, today)

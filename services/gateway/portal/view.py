@@ -64,12 +64,32 @@ def _ask(services, service, method, *args):
 NOT_ON_OVERVIEW = {"consumption-points:claim", "feedback:write"}
 
 
-def customer_views(services, token, customers, overview=False, use="portal:overview"):
+#: every read the overview could make of a customer, in _reads' order: asked
+#: before the principal is known, identity makes those the person holds
+OVERVIEW_READS = (("contract:read", "consumption_points"),
+                  ("readings:write", "consumption_points"),
+                  ("invoices:read", "invoices"), ("contract:read", "messages"))
+
+
+def overview_with_principal(services, token, customer_id, use="portal:overview"):
+    """identity's part of customer ``customer_id``'s overview and the session's
+    principal in one call (for a principal the gateway does not keep: a mandate
+    holder's), checked and logged in one transaction as customer_views would."""
+    reads = [{"customer_id": customer_id, "scope": scope, "part": part,
+              "what": f"Portal: {WHAT[part]}", "optional": True}
+             for scope, part in OVERVIEW_READS]
+    return services.call("identity", "customer_overview", token, reads, [], False, use,
+                         True)
+
+
+def customer_views(services, token, customers, overview=False, use="portal:overview",
+                   identity=None):
     """The view of each entry of the principal's ``customers``, in their order;
     ``overview``: only what the overview shows (no contact details, claims, desk,
     mandates or access log), so no more is read (and logged) than is shown.
     ``use``: the page, as a grantor's access log names it (one entry per page; None:
-    not logged, services/gateway/uses.page_use)."""
+    not logged, services/gateway/uses.page_use). ``identity``: its answer already
+    asked for (overview_with_principal), not asked again."""
     views = [_empty_view(entry) for entry in customers]
     if not views:
         return views
@@ -84,8 +104,9 @@ def customer_views(services, token, customers, overview=False, use="portal:overv
     banks = not overview and any({"invoices:read", "payments:write"} <= s
                                  for s in scopes.values())
     try:
-        identity = services.call("identity", "customer_overview", token, reads, own, banks,
-                                 use)
+        if identity is None:
+            identity = services.call("identity", "customer_overview", token, reads, own,
+                                     banks, use)
         acting = identity["acting_for"]
     except ServiceUnavailable:
         if len(own) < len(customers):
