@@ -79,7 +79,7 @@ chaos: install      ## break the running system under load and count what came o
 	$(BIN)/python -m bench.chaos $(if $(SCENARIOS),--scenarios $(SCENARIOS))
 
 bench-portal: install  ## the portal overview under 10 browsers, RPCs per page (issue #18)
-	$(BIN)/python -m bench.portal
+	$(BIN)/python -m bench.portal --record
 
 bench-sweep: install  ## the reminder sweep over 10,000 points on SQLite and PostgreSQL beside live traffic (issue #14)
 	$(BIN)/python -m bench.reminder_sweep --record
