@@ -44,6 +44,9 @@ QUIET_ROUTES = ("/health", "/metrics")
 
 _SANE = re.compile(r"[A-Za-z0-9._-]{1,128}\Z")
 _request_id = contextvars.ContextVar("vool_request_id", default=None)
+#: the event id of a worker handling exactly one event: its worker's span and
+#: request id are already that event's, handling() adds none
+_own_event = contextvars.ContextVar("vool_own_event", default=None)
 
 
 def new_request_id():
@@ -115,7 +118,11 @@ def context_of_event(headers):
 def handling(event, name="process"):
     """Within the block, ``event``'s own request id is current and its trace goes on
     (a span whose parent is the event's traceparent): what a batch's worker does
-    for one of its events logs, calls and emits as that event's worker would."""
+    for one of its events logs, calls and emits as that event's worker would. A
+    worker of one event is already all that (Correlation.worker_setup)."""
+    if _own_event.get() == event.event_id:
+        yield
+        return
     context = event.context or {}
     token = _request_id.set(accept(context.get(REQUEST_ID)))
     activation = tracing.begin(f"{name} {event.source}.{event.event_type}", SpanKind.CONSUMER,
@@ -131,6 +138,16 @@ def handling(event, name="process"):
             activation.end()
         finally:
             _request_id.reset(token)
+
+
+def _event_alone(worker_ctx):
+    """The id of the one event a worker handles (a batching handler's list of one
+    too), else None."""
+    args = getattr(worker_ctx, "args", None) or ()
+    event = args[0] if args else None
+    if isinstance(event, list):
+        event = event[0] if len(event) == 1 else None
+    return getattr(event, "event_id", None)
 
 
 def _what(worker_ctx):
@@ -181,7 +198,7 @@ class Correlation(DependencyProvider):
     def worker_setup(self, worker_ctx):
         request_id = accept(worker_ctx.data.get(REQUEST_ID))
         worker_ctx.data[REQUEST_ID] = request_id   # what its own RPCs pass on
-        token = _request_id.set(request_id)
+        token = _request_id.set(request_id), _own_event.set(_event_alone(worker_ctx))
         kind, name, attributes, told = _what(worker_ctx)
         activation = (tracing.begin(name, kind, worker_ctx.data, attributes)
                       if kind is not None else None)
@@ -206,7 +223,8 @@ class Correlation(DependencyProvider):
                 activation.end()
         finally:
             if token is not None:
-                _request_id.reset(token)
+                _request_id.reset(token[0])
+                _own_event.reset(token[1])
 
 
 class RequestIds:

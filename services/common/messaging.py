@@ -454,7 +454,9 @@ class BatchEventHandler(ReliableEventHandler):
                 self._settled(event, message, "duplicate", len(batch), ms)
             return result, exc_info
 
-        if self._run([event for event, _ in unique], {}, settle) and not failure:
+        # one event (published twice) is that event's worker; several, nobody's
+        context_data = (unique[0][0].context or {}) if len(unique) == 1 else {}
+        if self._run([event for event, _ in unique], context_data, settle) and not failure:
             return
         log.warning("a batch of %d on %s failed (%s); handling each alone", len(batch),
                     self.queue.name, failure[0] if failure else "its worker ended")
@@ -466,9 +468,10 @@ class BatchEventHandler(ReliableEventHandler):
 
     def _settled(self, event, message, outcome, size, ms):
         with correlation.bound(accept_request_id(event)):
-            log.info("handled %s.%s by %s%s, one of a batch of %d in %.0f ms",
-                     self.source_service, self.event_type, self.method_name,
-                     " (a duplicate)" if outcome == "duplicate" else "", size, ms)
+            # the lone worker's line (Correlation's), and which batch it was in
+            log.info("handled %s.%s by %s in %.0f ms (one of a batch of %d%s)",
+                     self.source_service, self.event_type, self.method_name, ms, size,
+                     "; a duplicate" if outcome == "duplicate" else "")
         metrics.event_settled(self.container.service_name, self.event_type, outcome, message,
                               event.occurred_at)
         self.queue_consumer.ack_message(message)

@@ -73,13 +73,20 @@ class Lines(logging.Handler):
 
 @pytest.fixture
 def lines():
+    """The lines of a batch's events (messaging's) and of a lone event (its worker's)."""
     handler = Lines()
-    logger = logging.getLogger("services.common.messaging")
-    logger.addHandler(handler)
-    level, logger.level = logger.level, logging.INFO
+    loggers = [logging.getLogger(name) for name in
+               ("services.common.messaging", "services.common.correlation")]
+    saved = [(logger.level, logger.disabled) for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.disabled = False
     yield handler.lines
-    logger.removeHandler(handler)
-    logger.setLevel(level)
+    for logger, (level, disabled) in zip(loggers, saved):
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.disabled = disabled
 
 
 @pytest.mark.both_stores
