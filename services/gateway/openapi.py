@@ -36,6 +36,8 @@ PATH_PARAMETERS = {
                     "A contract's number"),
     "bank": ({**SEGMENT, "maxLength": 40, "examples": ["testbank"]},
              "A bank's id (GET /api/v1/auth/banks)"),
+    "provider": ({**SEGMENT, "maxLength": 32, "examples": ["testid"]},
+                 "An OpenID Connect provider's id (GET /api/v1/auth/providers, kind oidc)"),
     "reference_no": ({"type": "string", "pattern": "^[0-9]{2,20}$"},
                      "A payment reference number (viitenumber): 2 to 20 digits, the last "
                      "the 7-3-1 check digit"),

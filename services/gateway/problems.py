@@ -96,6 +96,64 @@ PROBLEM_TYPES = {
                   "never revealed to exist."),
     "banklink-unknown-bank": (404, "Not found",
                               "No bank with this id; GET /api/v1/auth/banks lists them."),
+    "oidc-unknown-provider": (401, "Authentication is required",
+                              "No OpenID Connect provider with this id; GET "
+                              "/api/v1/auth/providers lists them (kind oidc)."),
+    "oidc-provider-unavailable": (503, "A service is unavailable",
+                                  "The OpenID Connect provider's discovery document, keys "
+                                  "or token endpoint could not be reached. Try again "
+                                  "shortly."),
+    "oidc-unknown-state": (401, "Authentication is required",
+                           "The callback's state was not issued by Vool for this provider. "
+                           "Start the login again."),
+    "oidc-reused-state": (401, "Authentication is required",
+                          "This login's state was already used once (a replayed callback). "
+                          "Start the login again."),
+    "oidc-expired-state": (401, "Authentication is required",
+                           "The login was started more than 10 minutes ago. Start it "
+                           "again."),
+    "oidc-other-browser": (401, "Authentication is required",
+                           "The login was started by another browser or client (the "
+                           "vool_oidc cookie of the start is missing or different)."),
+    "oidc-provider-refused": (401, "Authentication is required",
+                              "The provider sent an error instead of a code (the person "
+                              "cancelled, or the provider refused)."),
+    "oidc-no-code": (401, "Authentication is required",
+                     "The callback carries no authorization code."),
+    "oidc-token-refused": (401, "Authentication is required",
+                           "The provider's token endpoint did not exchange the code for an "
+                           "ID token (a used or expired code, or our client was refused)."),
+    "oidc-malformed-token": (401, "Authentication is required",
+                             "The ID token is not a signed JWT Vool can read, or lacks a "
+                             "claim it needs."),
+    "oidc-unknown-key": (401, "Authentication is required",
+                         "The ID token is signed with a key the provider does not publish "
+                         "(its key set was fetched again, at most once a minute)."),
+    "oidc-bad-signature": (401, "Authentication is required",
+                           "The ID token's signature does not verify with the provider's "
+                           "published key."),
+    "oidc-wrong-issuer": (401, "Authentication is required",
+                          "The ID token's iss is not the configured provider's issuer."),
+    "oidc-wrong-audience": (401, "Authentication is required",
+                            "The ID token's aud is not Vool's client id at the provider."),
+    "oidc-expired-token": (401, "Authentication is required",
+                           "The ID token's exp has passed (30 seconds of clock skew "
+                           "allowed)."),
+    "oidc-bad-iat": (401, "Authentication is required",
+                     "The ID token's iat is in the future or more than 10 minutes ago."),
+    "oidc-nonce-mismatch": (401, "Authentication is required",
+                            "The ID token's nonce is not the one this login sent."),
+    "oidc-reused-nonce": (401, "Authentication is required",
+                          "The ID token carries the nonce of another, earlier login (a "
+                          "replayed token)."),
+    "oidc-acr-too-low": (401, "Authentication is required",
+                         "The login's level of assurance (acr) is below the provider's "
+                         "configured minimum_acr."),
+    "oidc-bad-person-code": (401, "Authentication is required",
+                             "The ID token's person claim does not hold a valid Estonian "
+                             "personal code (TARA: EE and the code)."),
+    "oidc-bad-name": (401, "Authentication is required",
+                      "The ID token names no person (no given and family name)."),
     "payment-order-unknown": (404, "Not found",
                               "The bank's payment reply names a payment Vool did not start."),
     "method-not-allowed": (405, "Method not allowed",

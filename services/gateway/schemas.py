@@ -59,6 +59,15 @@ class OperatorCredentials(Shape):
     password: str = Field(min_length=1, max_length=1000)
 
 
+class OidcCallback(BaseModel):
+    """What an OpenID Connect provider sends the browser back with: the code and our
+    state, or an error (``access_denied`` when the person cancelled)."""
+    code: Optional[str] = Field(default=None, max_length=2000)
+    state: Optional[str] = Field(default=None, max_length=200)
+    error: Optional[str] = Field(default=None, max_length=200)
+    error_description: Optional[str] = Field(default=None, max_length=1000)
+
+
 class BanklinkReply(BaseModel):
     """The bank's signed reply (iPizza 3012/3013 for a login, 1111/1911 for a
     payment), posted as a form: the ``VK_*`` fields, each as text."""

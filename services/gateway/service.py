@@ -15,6 +15,7 @@ from services.gateway.http import FORM, RequestWorkers, form_body, json_body, pu
 # modules, not classes: `nameko run` would take an imported class with entrypoints
 # (the routes, the portal's pages, principals' event handlers) for a service
 from services.gateway.portal import account_pages as portal_account_pages
+from services.gateway.portal import oidc_pages as portal_oidc_pages
 from services.gateway.portal import pages as portal_pages
 from services.gateway.routes import billing as billing_routes
 from services.gateway.routes import bus as bus_routes
@@ -23,6 +24,7 @@ from services.gateway.routes import desk as desk_routes
 from services.gateway.routes import health as health_routes
 from services.gateway.routes import jobs as job_routes
 from services.gateway.routes import mandates as mandate_routes
+from services.gateway.routes import oidc as oidc_routes
 from services.gateway.routes import metrics as metrics_routes
 from services.gateway.routes import operators as operator_routes
 from services.gateway.routes import readings as reading_routes
@@ -36,8 +38,9 @@ class GatewayService(health_routes.HealthRoutes, customer_routes.CustomerRoutes,
                      reading_routes.ReadingRoutes, billing_routes.BillingRoutes,
                      mandate_routes.MandateRoutes, desk_routes.DeskRoutes,
                      bus_routes.BusRoutes, job_routes.JobRoutes, metrics_routes.MetricsRoutes,
-                     principals.ForgetChangedPrincipals,
-                     portal_pages.PortalRoutes, portal_account_pages.AccountPages):
+                     principals.ForgetChangedPrincipals, oidc_routes.OidcRoutes,
+                     portal_pages.PortalRoutes, portal_account_pages.AccountPages,
+                     portal_oidc_pages.OidcPages):
     name = "gateway"
     correlation = Correlation()   # each worker's request id and span: logs, RPCs, events
 

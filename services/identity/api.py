@@ -150,6 +150,19 @@ class Bank(BaseModel):
     name: str
 
 
+class LoginProvider(BaseModel):
+    """A way to log in: a bank (banklink) or an OpenID Connect provider."""
+    id: str
+    name: str
+    kind: Literal["bank", "oidc"]
+
+
+class OidcAuthorization(BaseModel):
+    """Where to send the browser: the provider's authorization request (code flow,
+    PKCE S256, state and nonce)."""
+    authorization_url: str
+
+
 class BanklinkForm(BaseModel):
     """A signed banklink request: the browser posts ``fields`` to ``action``."""
     action: str
@@ -167,6 +180,13 @@ class CustomerLogin(BaseModel):
     token: str
     expires_at: datetime
     person: Person
+
+
+class OidcLogin(CustomerLogin):
+    """A customer's new session from an OpenID Connect login, and where the flow was
+    started (the portal answers with its page, the API with this)."""
+    via: Literal["api", "portal"]
+    amr: list[str] = []
 
 
 class ActingFor(BaseModel):
@@ -297,6 +317,26 @@ class StartBanklinkLoginArguments(Arguments):
     browser_key: Optional[str] = Field(default=None, min_length=32, max_length=200)
     #: the language the bank's pages should speak (VK_LANG)
     language: Language = "et"
+
+
+class StartOidcLoginArguments(Arguments):
+    provider_id: str = Field(max_length=32)
+    #: our callback, as registered with the provider
+    redirect_uri: str = Field(max_length=255, pattern=HTTP_URL)
+    #: a secret the starting browser or client keeps: only a finish_oidc_login that
+    #: shows it finishes the flow
+    browser_key: Optional[str] = Field(default=None, min_length=32, max_length=200)
+    via: Literal["api", "portal"] = "api"
+    language: Language = "et"
+
+
+class FinishOidcLoginArguments(Arguments):
+    provider_id: str = Field(max_length=32)
+    code: Optional[str] = Field(default=None, max_length=2000)
+    state: Optional[str] = Field(default=None, max_length=200)
+    browser_key: Optional[str] = Field(default=None, max_length=200)
+    #: the provider's error (error=access_denied, ...) when it sent one instead of a code
+    error: Optional[str] = Field(default=None, max_length=200)
 
 
 class FinishBanklinkLoginArguments(Arguments):
@@ -467,6 +507,25 @@ finish_banklink_login = RpcMethod(
             "naming the failed rule (banklink-other-browser when the login was started with "
             "a browser_key this call does not show); Forbidden (no-active-contract) for a "
             "person with no active contract and no mandate. Every attempt is logged.")
+list_login_providers = RpcMethod(
+    "identity", "list_login_providers", returns=list[LoginProvider],
+    summary="Every way customers can log in: the banks (kind bank) and the OpenID Connect "
+            "providers (kind oidc), as configured.")
+start_oidc_login = RpcMethod(
+    "identity", "start_oidc_login", StartOidcLoginArguments, returns=OidcAuthorization,
+    raises=(ValidationFailed, Unauthenticated),
+    summary="The provider's authorization URL for a new OpenID Connect login (code flow, "
+            "PKCE S256, state and nonce, kept for 10 minutes, one use each); "
+            "Unauthenticated (oidc-unknown-provider, oidc-provider-unavailable).")
+finish_oidc_login = RpcMethod(
+    "identity", "finish_oidc_login", FinishOidcLoginArguments, returns=OidcLogin,
+    raises=(ValidationFailed, Unauthenticated, Forbidden),
+    summary="The provider's callback: redeem the code, check the ID token (signature, iss, "
+            "aud, exp, iat, nonce, acr) and open a session. Unauthenticated, its code "
+            "naming the failed rule (oidc-reused-state, oidc-bad-signature, "
+            "oidc-acr-too-low, ...); Forbidden (no-active-contract) for a person with no "
+            "active contract and no mandate. Every attempt is logged (method "
+            "oidc:<provider>, amr).")
 payment_request = RpcMethod(
     "identity", "payment_request", PaymentRequestArguments, returns=BanklinkForm,
     raises=(ValidationFailed, NotFound),

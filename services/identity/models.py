@@ -79,6 +79,26 @@ login_log = sa.Table(
     sa.Column("person_code", sa.String(11)),
     sa.Column("outcome", sa.String(40), nullable=False),     # ok | the rule that failed
     sa.Column("detail", sa.String(300)),
+    # how: oidc:<provider> for an OpenID Connect login (none: banklink, bank_id says
+    # which bank), and the methods the provider reported (amr: idcard, mID, smartid)
+    sa.Column("method", sa.String(48)),
+    sa.Column("amr", sa.String(64)),
+)
+
+# OpenID Connect logins we started (services/identity/oidc.py): each callback must
+# answer one of them, once, within minutes. The code verifier is PKCE's secret half.
+oidc_flows = sa.Table(
+    "oidc_flows", metadata,
+    sa.Column("flow_id", sa.String(36), primary_key=True),
+    sa.Column("provider_id", sa.String(32), nullable=False),
+    sa.Column("state", sa.String(64), nullable=False, unique=True),
+    sa.Column("nonce", sa.String(64), nullable=False, unique=True),
+    sa.Column("code_verifier", sa.String(128), nullable=False),
+    sa.Column("redirect_uri", sa.String(255), nullable=False),
+    sa.Column("via", sa.String(8), nullable=False),            # api | portal
+    sa.Column("browser_hash", sa.String(64)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("used_at", sa.DateTime(timezone=True)),
 )
 
 outbox = outbox_table(metadata)

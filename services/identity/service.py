@@ -17,13 +17,17 @@ from services.common.rpc import rpc
 from services.common.scopes import SCOPES
 from services.common.validation import operating_date
 from services.contracts.api import ConsumptionPointLinked, ContractSigned, ContractTerminated
-from services.identity import api, eligibility, login, mandates, operators, payments, sessions
+from services.identity import (api, eligibility, login, mandates, oidc, operators, payments,
+                               sessions)
 from services.identity.banks import Banks
+from services.identity.oidc_providers import Providers
 from services.identity.models import metadata
 
 #: what must never reach a log or a tracer: session tokens, passwords, the secret a
 #: browser keeps, and a bank's reply (a person code, and what signs it)
 TOKEN, PASSWORD, BANK_REPLY = ("token",), ("password",), ("fields", "browser_key")
+#: an OpenID Connect callback: the code and state open a session, the key binds it
+OIDC_CALLBACK = ("code", "state", "browser_key")
 
 
 class IdentityService:
@@ -33,6 +37,7 @@ class IdentityService:
     db = Database(metadata, Path(__file__).parent / "migrations")
     ops = OpsPort()   # /metrics and /health on VOOL_OPS_ADDRESS; every worker measured
     banks = Banks()
+    oidc_providers = Providers()
     config = Config()
     clock = ClockProvider()
 
@@ -90,6 +95,49 @@ class IdentityService:
             login.log_attempt(uow, bank.id, fields, "ok")
         return {"token": token, "expires_at": expires_at.isoformat(),
                 "person": {"person_code": person_code, "name": name}}
+
+    # -- customers: OpenID Connect ----------------------------------------------------
+
+    @rpc(api.list_login_providers)
+    def list_login_providers(self):
+        return ([{"id": b.id, "name": b.name, "kind": "bank"} for b in self.banks.values()]
+                + [{"id": p.provider.id, "name": p.provider.name, "kind": "oidc"}
+                   for p in self.oidc_providers.values()])
+
+    @rpc(api.start_oidc_login, sensitive_arguments=("browser_key",))
+    def start_oidc_login(self, provider_id, redirect_uri, browser_key=None, via="api",
+                         language="et"):
+        metadata = self._oidc_provider(provider_id)
+        with self.db.unit_of_work() as uow:
+            return oidc.start(uow, metadata, redirect_uri, browser_key, via, language)
+
+    @rpc(api.finish_oidc_login, sensitive_arguments=OIDC_CALLBACK)
+    def finish_oidc_login(self, provider_id, code=None, state=None, browser_key=None,
+                          error=None):
+        attempt = oidc.Attempt()
+        try:
+            metadata = self._oidc_provider(provider_id)
+            token, expires_at, person_code, name, flow = oidc.finish(
+                self.db.unit_of_work, self.clock, metadata, self._policy(), attempt, code,
+                state, browser_key, error)
+        except Exception as exc:
+            outcome = getattr(exc, "code", None) or type(exc).__name__
+            with self.db.unit_of_work() as uow:
+                oidc.log_attempt(uow, provider_id, outcome, attempt.person_code, attempt.amr,
+                                 str(exc))
+            raise
+        with self.db.unit_of_work() as uow:
+            oidc.log_attempt(uow, provider_id, "ok", person_code, attempt.amr)
+        return {"token": token, "expires_at": expires_at.isoformat(),
+                "person": {"person_code": person_code, "name": name}, "via": flow["via"],
+                "amr": attempt.amr}
+
+    def _oidc_provider(self, provider_id):
+        metadata = self.oidc_providers.get(provider_id)
+        if metadata is None:
+            raise Unauthenticated(f"unknown OpenID Connect provider {provider_id!r}",
+                                  code="oidc-unknown-provider")
+        return metadata
 
     # -- customers: paying through the bank ----------------------------------------
 

@@ -4,7 +4,9 @@ Customers' browsers post a signed 4011/4012 (log in) or 1011/1012 (pay) request
 to /banklink; the bank shows a page, then posts its signed reply back to the
 merchant's return URL. Development and tests only.
 """
+import json
 from pathlib import Path
+from urllib.parse import urlencode
 
 import eventlet
 from jinja2 import FileSystemLoader, select_autoescape
@@ -18,6 +20,7 @@ from services.common.correlation import Correlation
 from services.common.translations import N_, environments, translations
 from services.common.web import ExclusiveWebServer
 from services.testbank.bank import BadRequest, load_test_bank
+from services.testbank.oidc import FLAWS, METHODS, ProviderError, load_test_provider
 
 HERE = Path(__file__).parent
 LANGUAGES = ("et", "en")
@@ -46,6 +49,27 @@ class Bank(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.bank
+
+
+class Provider(DependencyProvider):
+    """The test bank's OpenID Connect provider (None when not configured)."""
+
+    def setup(self):
+        self.provider = load_test_provider(self.container.config)
+
+    def get_dependency(self, worker_ctx):
+        return self.provider
+
+
+def as_json(value, status=200, headers=None):
+    return Response(json.dumps(value), status=status, content_type="application/json",
+                    headers={"Cache-Control": "no-store", **(headers or {})})
+
+
+def oauth_error(exc):
+    return as_json({"error": exc.error, "error_description": exc.description},
+                   status=exc.status,
+                   headers={"WWW-Authenticate": "Basic"} if exc.status == 401 else None)
 
 
 class HubWaker(DependencyProvider):
@@ -97,6 +121,7 @@ class TestBankService:
     correlation = Correlation()   # each worker's request id and span: logs, RPCs, events
 
     bank = Bank()
+    provider = Provider()
     clock = ClockProvider()
     hub_waker = HubWaker()
 
@@ -162,3 +187,81 @@ class TestBankService:
         reply = self.bank.payment_reply(original, merchant, paid, self.clock.now())
         action = original["VK_RETURN"] if paid else original["VK_CANCEL"]
         return page("return.html", language, action=action, fields=reply)
+
+    # -- OpenID Connect (a TARA-like provider) -----------------------------------------
+
+    def _provider(self):
+        if self.provider is None:
+            raise ProviderError("invalid_request", "no OpenID Connect provider configured",
+                                404)
+        return self.provider
+
+    @http("GET", "/oidc/.well-known/openid-configuration")
+    def oidc_discovery(self, request):
+        try:
+            return as_json(self._provider().discovery())
+        except ProviderError as exc:
+            return oauth_error(exc)
+
+    @http("GET", "/oidc/jwks")
+    def oidc_jwks(self, request):
+        try:
+            return as_json(self._provider().jwks())
+        except ProviderError as exc:
+            return oauth_error(exc)
+
+    @http("GET", "/oidc/authorize")
+    def oidc_authorize(self, request):
+        language = "en" if request.args.get("ui_locales", "").startswith("en") else "et"
+        try:
+            checked = self._provider().check_authorization(request.args)
+        except ProviderError as exc:
+            return page("error.html", language, status=400, reason=exc.description)
+        return page("oidc_login.html", language, action="/oidc/authorize",
+                    request_fields=checked, persons=self.provider.persons, methods=METHODS,
+                    flaws=FLAWS)
+
+    @http("POST", "/oidc/authorize")
+    def oidc_authenticate(self, request):
+        original = carried_request(request.form)
+        language = "en" if original.get("ui_locales", "").startswith("en") else "et"
+        try:
+            checked = self._provider().check_authorization(original)
+            if request.form.get("decision") == "cancel":
+                target, answer = checked["redirect_uri"], {
+                    "error": "access_denied", "state": checked["state"]}
+            else:
+                target, answer = self.provider.authorize(
+                    checked, request.form.get("person"), request.form.get("method"),
+                    request.form.get("flaw", ""), self.clock.now())
+        except ProviderError as exc:
+            return page("error.html", language, status=400, reason=exc.description)
+        separator = "&" if "?" in target else "?"
+        return Response(status=303, headers={"Location": f"{target}{separator}"
+                                                         f"{urlencode(answer)}"})
+
+    @http("POST", "/oidc/token")
+    def oidc_token(self, request):
+        try:
+            return as_json(self._provider().token(
+                dict(request.form.items()), request.headers.get("Authorization", ""),
+                self.clock.now()))
+        except ProviderError as exc:
+            return oauth_error(exc)
+
+    @http("POST", "/oidc/keys/rotate")
+    def oidc_rotate_key(self, request):
+        """The operator's (or a test's) key rotation: a new key signs from now on."""
+        try:
+            return as_json({"kid": self._provider().rotate_key()})
+        except ProviderError as exc:
+            return oauth_error(exc)
+
+    @http("GET", "/oidc/keys")
+    def oidc_keys(self, request):
+        """The signing key in use and how often the key set was fetched (for tests)."""
+        try:
+            provider = self._provider()
+        except ProviderError as exc:
+            return oauth_error(exc)
+        return as_json({"kid": provider.keys[-1].kid, "jwks_requests": provider.jwks_requests})

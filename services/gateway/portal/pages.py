@@ -328,12 +328,14 @@ class PortalRoutes:
 
     def _login_page(self, request, message=None, status=200):
         try:
-            banks = self.services.call("identity", "list_banks")
+            ways = self.services.call("identity", "list_login_providers")
         except ServiceUnavailable:
-            banks = []
+            ways = []
             message = words(request, "Logging in is not possible right now; try again shortly.")
             status = 503
-        return render(request, "login.html", status=status, banks=banks, message=message)
+        return render(request, "login.html", status=status, message=message,
+                      banks=[w for w in ways if w["kind"] == "bank"],
+                      providers=[w for w in ways if w["kind"] == "oidc"])
 
     def _overview(self, request, principal, outcome=None, status=200, cid=None,
                   identity=None):

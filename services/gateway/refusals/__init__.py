@@ -51,6 +51,9 @@ LOG_IN = N_("Please log in.")
 LOG_IN_AGAIN = N_("Your session has ended. Please log in again.")
 #: a bank's answer, to a login or to a payment, that fails a rule of the protocol
 BANK_REPLY = N_("The bank's answer could not be checked. Please try again.")
+#: an OpenID Connect provider's answer that fails a rule (signature, issuer, nonce, ...)
+EID_ANSWER = N_("The answer of the eID service could not be checked. Please log in again.")
+EID_LOGIN_AGAIN = N_("The login could not be completed. Please log in again.")
 BANK_LOGIN_EXPIRED = N_("The login took too long. Please log in again.")
 BANK_PAYMENT_UNKNOWN = N_("The bank's answer does not match a payment you started here. If "
                           "money left your account, please contact our service desk.")
@@ -152,6 +155,34 @@ TEXTS = {
         "another bank."),
     "banklink-bad-user-name": N_(
         "The bank did not tell us your name. Please try again or use another bank."),
+    "oidc-unknown-provider": N_("We do not know this way of logging in. Choose one from "
+                                "the list."),
+    "oidc-provider-unavailable": N_("Logging in with this eID is not possible right now. "
+                                    "Please try again shortly or use your bank."),
+    "oidc-unknown-state": EID_LOGIN_AGAIN,
+    "oidc-reused-state": N_("This login has already been used. Please log in again."),
+    "oidc-expired-state": N_("The login took too long. Please log in again."),
+    "oidc-other-browser": N_(
+        "The login was started in another browser. Please start it again here."),
+    "oidc-provider-refused": N_("The login was cancelled. You can log in again."),
+    "oidc-no-code": EID_LOGIN_AGAIN,
+    "oidc-token-refused": EID_LOGIN_AGAIN,
+    "oidc-malformed-token": EID_ANSWER,
+    "oidc-unknown-key": EID_ANSWER,
+    "oidc-bad-signature": EID_ANSWER,
+    "oidc-wrong-issuer": EID_ANSWER,
+    "oidc-wrong-audience": EID_ANSWER,
+    "oidc-expired-token": N_("The login took too long. Please log in again."),
+    "oidc-bad-iat": EID_ANSWER,
+    "oidc-nonce-mismatch": EID_ANSWER,
+    "oidc-reused-nonce": EID_ANSWER,
+    "oidc-acr-too-low": N_(
+        "This method is not secure enough for logging in here. Please use your ID-card, "
+        "Mobile-ID or another method of a higher level."),
+    "oidc-bad-person-code": N_("We were not told a valid Estonian personal code. Please "
+                               "use another way of logging in."),
+    "oidc-bad-name": N_("We were not told your name. Please try again or use another way "
+                        "of logging in."),
     "too-many-attempts": N_("Too many attempts. Please wait a moment and try again."),
     # the shape of what was sent (pydantic's types, services/common/validation.py)
     "missing": FILL_IN,
