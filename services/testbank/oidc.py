@@ -120,8 +120,9 @@ class TestProvider:
         for name in ("state", "nonce"):
             if not args.get(name):
                 raise ProviderError("invalid_request", f"{name} is required")
-        return {k: args.get(k, "") for k in ("client_id", "redirect_uri", "scope", "state",
-                                            "nonce", "code_challenge", "ui_locales")}
+        return {k: args.get(k, "") for k in (
+            "client_id", "redirect_uri", "response_type", "scope", "state", "nonce",
+            "code_challenge", "code_challenge_method", "ui_locales")}
 
     def authorize(self, request, person_index, method, flaw, now):
         """The code for the person picked: ``(redirect_uri, {code, state})``."""

@@ -1,0 +1,217 @@
+"""Customers' OpenID Connect login (issue #19, part 1), end to end: the gateway,
+identity and contracts in-process, and the test bank's provider on its own port
+answering identity's discovery, key and token requests over HTTP. A client with a
+cookie jar plays the browser: it starts the login, picks a person and a method on
+the provider's page, follows the redirect to the callback. Each refusal is the real
+flow with a test-only knob of the provider (a flawed ID token) or a replay."""
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+import requests
+import sqlalchemy as sa
+import yaml
+
+from services.common.db import make_engine
+from services.contracts.service import ContractsService
+from services.gateway.service import GatewayService
+from services.identity.service import IdentityService
+from services.testbank.service import TestBankService
+from tests.banking import make_banks
+from tests.browser import forms
+from tests.conftest import free_port, wait_for
+from tests.samples import GRANDCHILD, GRANDMOTHER, contract_command
+
+pytestmark = pytest.mark.both_stores
+
+PERSONS = [{"person_code": GRANDMOTHER, "name": "Õie Mäger"},
+           {"person_code": GRANDCHILD, "name": "Mari Mäger"}]
+
+
+@pytest.fixture
+def system(run_services, config, rpc, tmp_path):
+    banks = make_banks(tmp_path)
+    (tmp_path / "oidc.secret").write_text("a-development-secret-for-this-test-only\n")
+    bank_address = f"127.0.0.1:{free_port()}"
+    issuer = f"http://{bank_address}/oidc"
+    (tmp_path / "testbank.yaml").write_text(yaml.safe_dump({
+        "bank_id": "TESTBANK", "private_key": str(tmp_path / "bank.key.pem"), "merchants": {},
+        "persons": PERSONS,
+        "oidc": {"clients": {"vool": {"client_secret_file": str(tmp_path / "oidc.secret")}}},
+    }, allow_unicode=True), encoding="utf-8")
+    (tmp_path / "oidc.yaml").write_text(yaml.safe_dump({"providers": [{
+        "id": "testid", "name": "Test eID", "issuer": issuer, "client_id": "vool",
+        "client_secret_file": str(tmp_path / "oidc.secret"), "minimum_acr": "substantial",
+        "person_claim": "sub", "person_prefix": "EE",
+        "name_claims": ["profile_attributes.given_name", "profile_attributes.family_name"],
+    }]}), encoding="utf-8")
+    run_services(TestBankService, WEB_SERVER_ADDRESS=bank_address,
+                 VOOL_TESTBANK_ADDRESS=bank_address,
+                 VOOL_TESTBANK_CONFIG=str(tmp_path / "testbank.yaml"))
+    api = f"http://{config['WEB_SERVER_ADDRESS']}"
+    run_services(GatewayService, IdentityService, ContractsService,
+                 VOOL_BANKS_FILE=str(banks.banks_file), VOOL_OIDC_FILE=str(tmp_path / "oidc.yaml"),
+                 VOOL_PUBLIC_URL=api)
+    rpc.contracts.sign_contract(contract_command(person_code=GRANDMOTHER))
+    wait_for(lambda: rpc.identity.is_eligible(GRANDMOTHER))
+    return {"api": api, "bank": f"http://{bank_address}", "issuer": issuer}
+
+
+def to_provider(browser, api):
+    """Start a login through the API; the provider's login page."""
+    started = browser.post(f"{api}/api/v1/auth/oidc/testid/start", timeout=10)
+    assert started.status_code == 200, started.text
+    page = browser.get(started.json()["authorization_url"], timeout=10)
+    assert page.status_code == 200, page.text
+    return page
+
+
+def pick(browser, page, bank, person=0, method="mID", flaw="", decision="login"):
+    """Pick on the provider's page; where the provider sends the browser back."""
+    [form] = forms(page.text, bank)
+    answer = browser.post(form["action"], data={
+        **form["fields"], "person": str(person), "method": method, "flaw": flaw,
+        "decision": decision}, allow_redirects=False, timeout=10)
+    assert answer.status_code == 303, answer.text
+    return answer.headers["Location"]
+
+
+def come_back(browser, callback):
+    return browser.get(callback, headers={"Accept": "application/json"}, timeout=15)
+
+
+def login(system, browser=None, **choice):
+    browser = browser or requests.Session()
+    page = to_provider(browser, system["api"])
+    return come_back(browser, pick(browser, page, system["bank"], **choice))
+
+
+def login_log(database_urls):
+    engine = make_engine(database_urls["identity"])
+    try:
+        with engine.connect() as conn:
+            return [dict(r) for r in conn.execute(sa.text(
+                "SELECT bank_id, method, amr, person_code, outcome FROM login_log "
+                "ORDER BY entry_id")).mappings()]
+    finally:
+        engine.dispose()
+
+
+def refused_with(response, code, status=401):
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    assert response.json()["type"] == f"/problems/{code}", response.text
+    assert "token" not in response.json()
+    assert "vool_session" not in response.headers.get("Set-Cookie", "")
+
+
+def test_providers_list_every_bank_and_provider(system):
+    listed = requests.get(f"{system['api']}/api/v1/auth/providers", timeout=10).json()
+    assert {"id": "testid", "name": "Test eID", "kind": "oidc"} in listed
+    assert {"id": "testbank", "name": "Test Bank", "kind": "bank"} in listed
+    document = requests.get(f"{system['api']}/api/v1/openapi.json", timeout=10).json()
+    for path in ("/api/v1/auth/providers", "/api/v1/auth/oidc/{provider}/start",
+                 "/api/v1/auth/oidc/{provider}/callback"):
+        assert path in document["paths"], path
+
+
+def test_oidc_login_opens_a_session_as_the_banklink_return_does(system, database_urls):
+    browser = requests.Session()
+    started = browser.post(f"{system['api']}/api/v1/auth/oidc/testid/start", timeout=10)
+    asked = parse_qs(urlparse(started.json()["authorization_url"]).query)
+    assert asked["response_type"] == ["code"] and asked["client_id"] == ["vool"]
+    assert asked["code_challenge_method"] == ["S256"] and len(asked["code_challenge"][0]) >= 43
+    assert asked["state"][0] and asked["nonce"][0] and "code_verifier" not in asked
+    assert asked["redirect_uri"] == [f"{system['api']}/api/v1/auth/oidc/testid/callback"]
+    assert "vool_oidc" in browser.cookies           # the flow is bound to this client
+    page = browser.get(started.json()["authorization_url"], timeout=10)
+    for method in ("ID-card", "Mobile-ID", "Smart-ID"):
+        assert method in page.text
+    response = come_back(browser, pick(browser, page, system["bank"], method="idcard"))
+
+    assert response.status_code == 200, response.text
+    session = response.json()
+    assert session["person"] == {"person_code": GRANDMOTHER, "name": "Õie Mäger"}
+    assert session["token"] and session["expires_at"] and session["amr"] == ["idcard"]
+    me = requests.get(f"{system['api']}/api/v1/me", timeout=10,
+                      headers={"Authorization": f"Bearer {session['token']}"})
+    assert me.status_code == 200 and me.json()["person"]["person_code"] == GRANDMOTHER
+    assert [(e["method"], e["amr"], e["person_code"], e["outcome"])
+            for e in login_log(database_urls)] == [("oidc:testid", "idcard", GRANDMOTHER, "ok")]
+
+
+def test_a_person_without_a_contract_is_refused_and_logged(system, database_urls):
+    response = login(system, person=1, method="smartid")
+    refused_with(response, "no-active-contract", 403)
+    [entry] = login_log(database_urls)
+    assert (entry["method"], entry["amr"], entry["person_code"], entry["outcome"]) == (
+        "oidc:testid", "smartid", GRANDCHILD, "no-active-contract")
+
+
+@pytest.mark.parametrize("flaw, code", [
+    ("bad-signature", "oidc-bad-signature"),
+    ("wrong-audience", "oidc-wrong-audience"),
+    ("wrong-issuer", "oidc-wrong-issuer"),
+    ("expired", "oidc-expired-token"),
+    ("low-acr", "oidc-acr-too-low"),
+    ("other-nonce", "oidc-nonce-mismatch"),
+])
+def test_a_flawed_id_token_is_refused_and_logged(system, database_urls, flaw, code):
+    refused_with(login(system, flaw=flaw), code)
+    [entry] = login_log(database_urls)
+    assert (entry["method"], entry["outcome"]) == ("oidc:testid", code)
+
+
+def test_a_replayed_state_is_refused(system, database_urls):
+    browser = requests.Session()
+    page = to_provider(browser, system["api"])
+    callback = pick(browser, page, system["bank"])
+    assert come_back(browser, callback).status_code == 200
+    refused_with(come_back(browser, callback), "oidc-reused-state")
+    assert [e["outcome"] for e in login_log(database_urls)] == ["ok", "oidc-reused-state"]
+
+
+def test_a_replayed_nonce_is_refused(system, database_urls):
+    assert login(system).status_code == 200
+    # the provider answers the next login with the nonce of the one before
+    refused_with(login(system, flaw="replayed-nonce"), "oidc-reused-nonce")
+    assert [e["outcome"] for e in login_log(database_urls)] == ["ok", "oidc-reused-nonce"]
+
+
+def test_a_callback_without_the_starting_clients_cookie_is_refused(system):
+    browser = requests.Session()
+    callback = pick(browser, to_provider(browser, system["api"]), system["bank"])
+    refused_with(come_back(requests.Session(), callback), "oidc-other-browser")
+    # not used up by the stranger: the client that started it still finishes it
+    assert come_back(browser, callback).status_code == 200
+
+
+def test_an_unknown_state_and_a_cancelled_login_are_refused(system):
+    api = system["api"]
+    refused_with(come_back(requests.Session(), f"{api}/api/v1/auth/oidc/testid/callback"
+                                               f"?code=x&state=made-up"), "oidc-unknown-state")
+    browser = requests.Session()
+    callback = pick(browser, to_provider(browser, api), system["bank"], decision="cancel")
+    assert "error=access_denied" in callback
+    refused_with(come_back(browser, callback), "oidc-provider-refused")
+    unknown = requests.post(f"{api}/api/v1/auth/oidc/nosuch/start", timeout=10)
+    assert unknown.status_code == 401
+    assert unknown.json()["type"] == "/problems/oidc-unknown-provider"
+
+
+def test_a_rotated_provider_key_is_picked_up(system):
+    bank = system["bank"]
+    assert login(system).status_code == 200
+    fetched = requests.get(f"{bank}/oidc/keys", timeout=10).json()
+    new_kid = requests.post(f"{bank}/oidc/keys/rotate", timeout=10).json()["kid"]
+    assert new_kid != fetched["kid"]
+
+    response = login(system)      # signed with the new key: identity fetches the keys again
+    assert response.status_code == 200, response.text
+    after = requests.get(f"{bank}/oidc/keys", timeout=10).json()
+    assert after["kid"] == new_kid and after["jwks_requests"] == fetched["jwks_requests"] + 1
+
+    # a key the provider never published: one more fetch is not due yet (rate limit)
+    refused_with(login(system, flaw="unknown-key"), "oidc-unknown-key")
+    assert requests.get(f"{bank}/oidc/keys", timeout=10).json()["jwks_requests"] == \
+        after["jwks_requests"]
+    assert login(system).status_code == 200      # the known keys still work
