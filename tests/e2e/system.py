@@ -29,6 +29,13 @@ def running_vool(broker, folder, args=(), env_extra=None, before_start=None):
     for bank in banks["banks"]:
         bank["url"] = f"http://127.0.0.1:{bank_port}/banklink"
     (folder / "banks.yaml").write_text(yaml.safe_dump(banks))
+    # the test bank's OpenID Connect provider is at its own address too
+    providers = yaml.safe_load((PROJECT_ROOT / "deploy" / "config" / "oidc.yaml").read_text())
+    for provider in providers["providers"]:
+        if provider["issuer"].startswith("http://127.0.0.1:8100/"):
+            provider["issuer"] = provider["issuer"].replace("127.0.0.1:8100",
+                                                            f"127.0.0.1:{bank_port}")
+    (folder / "oidc.yaml").write_text(yaml.safe_dump(providers, allow_unicode=True))
     env = {k: v for k, v in os.environ.items()
            if k != "DATABASE_URL" and not (k.startswith("VOOL_") and k.endswith("_DATABASE_URL"))}
     ops = {service: f"127.0.0.1:{free_port()}" for service in BACKENDS}
@@ -37,7 +44,8 @@ def running_vool(broker, folder, args=(), env_extra=None, before_start=None):
                 "VOOL_GATEWAY_ADDRESS": f"127.0.0.1:{gateway_port}",
                 "VOOL_TESTBANK_ADDRESS": f"127.0.0.1:{bank_port}",
                 "VOOL_PUBLIC_URL": f"http://127.0.0.1:{gateway_port}",
-                "VOOL_BANKS_FILE": str(folder / "banks.yaml"), "VOOL_LOG_LEVEL": "WARNING",
+                "VOOL_BANKS_FILE": str(folder / "banks.yaml"),
+                "VOOL_OIDC_FILE": str(folder / "oidc.yaml"), "VOOL_LOG_LEVEL": "WARNING",
                 "PYTHONWARNINGS": "ignore::DeprecationWarning", **(env_extra or {})})
     if before_start is not None:
         before_start(env)

@@ -323,3 +323,21 @@ def test_the_overview_and_the_reading_form_fit_a_phone(walks, language):
     assert page.get_by_role("group", name=her._("Reading for %(address)s",
                                                 address=POINT_OF[language])).is_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+@pytest.mark.parametrize("language", ["et", "en"])
+def test_the_grandmother_logs_in_with_an_eid_through_the_test_provider(walks, language):
+    """OpenID Connect (#19): the login page offers the test bank's provider beside the
+    bank; on its page she picks herself and Mobile-ID, and is back on her overview."""
+    her = walks(language)
+    her.go("/")
+    her.click("button", "Test eID (ID-card, Mobile-ID, Smart-ID)")
+    page = her.page
+    assert page.url.startswith(her.system["bank"] + "/oidc/authorize")
+    assert page.locator("h1").inner_text() == her.bank("Log in with an eID")
+    page.get_by_label(re.compile(re.escape(GRANDMOTHER))).check()
+    page.get_by_label("Mobile-ID", exact=True).check()
+    her.click("button", her.bank("Log in"))
+    assert page.url.startswith(her.system["gateway"])
+    assert her.heading() == her._("Overview")
+    assert GRANDMOTHER in page.locator("header").inner_text()

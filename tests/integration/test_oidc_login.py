@@ -215,3 +215,27 @@ def test_a_rotated_provider_key_is_picked_up(system):
     assert requests.get(f"{bank}/oidc/keys", timeout=10).json()["jwks_requests"] == \
         after["jwks_requests"]
     assert login(system).status_code == 200      # the known keys still work
+
+
+def test_the_portal_logs_in_through_the_provider_and_says_a_refusal(system, database_urls):
+    api, browser = system["api"], requests.Session()
+    login_page = browser.get(f"{api}/", timeout=10)
+    assert [f for f in forms(login_page.text, api) if f["action"].endswith(
+        "/login/oidc/testid")], "the login page offers the provider"
+    assert any(f["action"].endswith("/login/testbank") for f in forms(login_page.text, api))
+    to_provider = browser.post(f"{api}/login/oidc/testid", allow_redirects=False, timeout=10)
+    assert to_provider.status_code == 303
+    page = browser.get(to_provider.headers["Location"], timeout=10)
+    callback = pick(browser, page, system["bank"], method="smartid")
+    overview = browser.get(callback, allow_redirects=False, timeout=15)
+    assert overview.status_code == 303 and overview.headers["Location"].endswith("/")
+    assert "vool_session" in browser.cookies
+    home = browser.get(f"{api}/", timeout=10)
+    assert home.status_code == 200 and "Õie Mäger" in home.text
+
+    # the same callback again, as a browser asks for it: the login page says why
+    again = requests.get(callback, headers={"Accept": "text/html", "Accept-Language": "et"},
+                         cookies={"vool_oidc": "x"}, timeout=15)
+    assert again.status_code == 401 and again.headers["Content-Type"].startswith("text/html")
+    assert "Seda sisselogimist on juba kasutatud" in again.text
+    assert [e["outcome"] for e in login_log(database_urls)] == ["ok", "oidc-reused-state"]
