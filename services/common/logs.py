@@ -41,12 +41,16 @@ class RequestContext(logging.Filter):
 #: an 11-digit run that may be an isikukood (checked with stdnum before it is hidden)
 _DIGITS = re.compile(r"(?<!\d)[1-6]\d{10}(?!\d)")
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+")
+#: an OpenID Connect callback's code and state in a URL (the web server's access line)
+_OAUTH_QUERY = re.compile(r"([?&](?:code|state)=)[^&\s\"']+")
 
 
 def redacted(text):
-    """``text`` with every valid personal code and bearer token replaced."""
+    """``text`` with every valid personal code, bearer token and OAuth callback code
+    and state replaced."""
     text = _DIGITS.sub(lambda m: "<personal code>" if ik.is_valid(m.group()) else m.group(),
                        text)
+    text = _OAUTH_QUERY.sub(r"\1<redacted>", text)
     return _BEARER.sub(r"\1<token>", text)
 
 

@@ -59,6 +59,7 @@ def _new_key():
 
 @dataclass
 class TestProvider:
+    __test__ = False   # not a pytest class, whatever its name
     issuer: str
     clients: dict            # client_id -> {"secret", "redirect_uris": [...] or None}
     persons: list            # [{"person_code", "name"}]

@@ -1,0 +1,101 @@
+"""The OpenID Connect relying party's rules without a broker: the providers file,
+the person an ID token names, the acr floor, the key set's refetch limit, and
+the access log's redaction of a callback's code and state."""
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from services.common.errors import Unauthenticated
+from services.common.logs import redacted
+from services.identity import oidc
+from services.identity.oidc_providers import ProviderMetadata, load_providers
+from services.testbank.oidc import TestProvider
+
+GRANDMOTHER = "44903136520"
+
+
+def providers_file(tmp_path, monkeypatch, **entry):
+    (tmp_path / "secret").write_text("s3cret\n")
+    monkeypatch.setenv("VOOL_OIDC_FILE", str(tmp_path / "oidc.yaml"))
+    (tmp_path / "oidc.yaml").write_text(yaml.safe_dump({"providers": [{
+        "id": "tara", "issuer": "https://tara.example/", "client_id": "vool",
+        "client_secret_file": str(tmp_path / "secret"), **entry}]}))
+    return load_providers()
+
+
+def test_a_provider_is_configuration_and_its_secret_never_in_the_file(tmp_path, monkeypatch):
+    [provider] = providers_file(tmp_path, monkeypatch, minimum_acr="high").values()
+    assert provider.issuer == "https://tara.example" and provider.client_secret == "s3cret"
+    assert "s3cret" not in repr(provider)
+    assert (provider.minimum_acr, provider.person_claim, provider.person_prefix) == (
+        "high", "sub", "EE")
+    assert providers_file(tmp_path, monkeypatch, client_secret_file=str(
+        tmp_path / "missing")) == {}          # left out, the others go on
+    monkeypatch.setenv("VOOL_TARA_SECRET", "from-env")
+    [provider] = providers_file(tmp_path, monkeypatch, client_secret_env="VOOL_TARA_SECRET"
+                                ).values()
+    assert provider.client_secret == "from-env"
+    with pytest.raises(ValueError, match="minimum_acr"):
+        providers_file(tmp_path, monkeypatch, minimum_acr="extreme")
+
+
+def test_the_person_is_ee_and_a_valid_personal_code_with_a_name(tmp_path, monkeypatch):
+    [provider] = providers_file(tmp_path, monkeypatch, name_claims=[
+        "profile_attributes.given_name", "profile_attributes.family_name"]).values()
+    claims = {"sub": f"EE{GRANDMOTHER}",
+              "profile_attributes": {"given_name": "Õie", "family_name": "Mäger"}}
+    assert oidc.person_of(provider, claims) == (GRANDMOTHER, "Õie Mäger")
+    for sub in (GRANDMOTHER, "EE44903136521", "LV44903136520", None):
+        with pytest.raises(Unauthenticated) as refused:
+            oidc.person_of(provider, {**claims, "sub": sub})
+        assert refused.value.code == "oidc-bad-person-code"
+    with pytest.raises(Unauthenticated) as refused:
+        oidc.person_of(provider, {"sub": f"EE{GRANDMOTHER}"})
+    assert refused.value.code == "oidc-bad-name"
+
+
+def test_acr_must_reach_the_configured_minimum(tmp_path, monkeypatch):
+    [provider] = providers_file(tmp_path, monkeypatch, minimum_acr="substantial").values()
+    assert oidc.check_acr(provider, {"acr": "high"}) == "high"
+    assert oidc.check_acr(provider, {"acr": "substantial"}) == "substantial"
+    for acr in ("low", None, "made-up"):
+        with pytest.raises(Unauthenticated) as refused:
+            oidc.check_acr(provider, {"acr": acr})
+        assert refused.value.code == "oidc-acr-too-low"
+
+
+def test_an_unknown_key_fetches_the_keys_again_at_most_once_a_minute(tmp_path, monkeypatch):
+    [provider] = providers_file(tmp_path, monkeypatch,
+                                issuer="http://provider.test/oidc").values()
+    test_provider = TestProvider(issuer="http://provider.test/oidc", clients={}, persons=[])
+    fetched = []
+
+    def get(url):
+        fetched.append(url)
+        body = (test_provider.discovery() if url.endswith("openid-configuration")
+                else test_provider.jwks())
+        return SimpleNamespace(raise_for_status=lambda: None, json=lambda: body)
+
+    now = [1000.0]
+    metadata = ProviderMetadata(provider, get=get, monotonic=lambda: now[0])
+    first = test_provider.keys[-1].kid
+    assert metadata.knows_key(first) and len(fetched) == 2      # discovery, keys
+    second = test_provider.rotate_key()
+    assert not metadata.knows_key(second)
+    assert metadata.refetch_keys_for(second) is True and len(fetched) == 3
+    third = test_provider.rotate_key()
+    now[0] += 30
+    assert metadata.refetch_keys_for(third) is False and len(fetched) == 3   # too soon
+    now[0] += 31
+    assert metadata.refetch_keys_for(third) is True and len(fetched) == 4
+    now[0] += 3600                                                # kept an hour
+    metadata.keys()
+    assert len(fetched) == 6
+
+
+def test_a_callbacks_code_and_state_never_reach_a_log():
+    line = ('127.0.0.1 - - "GET /api/v1/auth/oidc/testid/callback?code=abc-DEF_1&'
+            'state=xyz HTTP/1.1" 303')
+    assert redacted(line) == ('127.0.0.1 - - "GET /api/v1/auth/oidc/testid/callback?'
+                              'code=<redacted>&state=<redacted> HTTP/1.1" 303')
