@@ -53,10 +53,13 @@ def reject(code, detail):
 
 def _client(provider, redirect_uri=None, token_endpoint=None):
     if provider.auth_method == "private_key_jwt":
-        return OAuth2Session(provider.client_id, provider.private_key,
-                             token_endpoint_auth_method=PrivateKeyJWT(token_endpoint),
-                             redirect_uri=redirect_uri, scope=" ".join(provider.scopes),
-                             code_challenge_method="S256", default_timeout=HTTP_TIMEOUT)
+        # our signed assertion (RFC 7523) instead of a shared secret, as Authlib says
+        session = OAuth2Session(provider.client_id, provider.private_key,
+                                token_endpoint_auth_method="private_key_jwt",
+                                redirect_uri=redirect_uri, scope=" ".join(provider.scopes),
+                                code_challenge_method="S256", default_timeout=HTTP_TIMEOUT)
+        session.register_client_auth_method(PrivateKeyJWT(token_endpoint))
+        return session
     return OAuth2Session(provider.client_id, provider.client_secret,
                          token_endpoint_auth_method=provider.auth_method,
                          redirect_uri=redirect_uri, scope=" ".join(provider.scopes),

@@ -10,6 +10,7 @@ it issue the tokens a relying party must refuse.
 """
 import base64
 import hmac
+import json
 import logging
 import os
 import secrets
@@ -23,7 +24,10 @@ import yaml
 
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
+from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
+from joserfc.jws import extract_compact
+from joserfc.jwt import JWTClaimsRegistry
 from stdnum.ee import ik
 
 from services.common import config as cfg
@@ -40,6 +44,7 @@ METHODS = {
 #: what a test may ask the provider to get wrong in the ID token it issues
 FLAWS = ("bad-signature", "unknown-key", "wrong-audience", "wrong-issuer", "expired",
          "low-acr", "replayed-nonce", "other-nonce")
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 CODE_LIFETIME = 60        # seconds an authorization code may wait for the token request
 TOKEN_LIFETIME = 300      # seconds an ID token is valid
 
@@ -61,11 +66,14 @@ def _new_key():
 class TestProvider:
     __test__ = False   # not a pytest class, whatever its name
     issuer: str
-    clients: dict            # client_id -> {"secret", "redirect_uris": [...] or None}
+    #: client_id -> {"secret" (None: private_key_jwt), "public_key" (its key, or None),
+    #: "redirect_uris": [...] or None for any}
+    clients: dict
     persons: list            # [{"person_code", "name"}]
     keys: list = field(default_factory=lambda: [_new_key()])   # the last signs
     codes: dict = field(default_factory=dict)
     last_nonce: str = None
+    assertions: set = field(default_factory=set)     # the jti of each client assertion
     jwks_requests: int = 0
     _lock: object = field(default_factory=threading.Lock)
 
@@ -82,7 +90,8 @@ class TestProvider:
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic",
-                                                      "client_secret_post"],
+                                                      "client_secret_post",
+                                                      "private_key_jwt"],
             "code_challenge_methods_supported": ["S256"],
             "scopes_supported": ["openid", "idcard", "mid", "smartid"],
             "claims_supported": ["sub", "acr", "amr", "nonce", "profile_attributes"],
@@ -145,7 +154,35 @@ class TestProvider:
 
     # -- the token request --------------------------------------------------------------
 
-    def _client_of(self, form, authorization):
+    def _asserted_client(self, form, now):
+        """The client of a private_key_jwt assertion (RFC 7523) signed with the key
+        the client registered, for this token endpoint, once."""
+        assertion = form.get("client_assertion", "")
+        try:
+            claimed = json.loads(extract_compact(assertion.encode("ascii")).payload)
+            client = self.clients.get(str(claimed.get("iss")))
+            if client is None or client.get("public_key") is None:
+                raise ProviderError("invalid_client", "unknown client", 401)
+            claims = jwt.decode(assertion, client["public_key"], algorithms=["RS256"]).claims
+            JWTClaimsRegistry(now=int(now.timestamp()), leeway=30,
+                              iss={"essential": True, "value": claimed["iss"]},
+                              sub={"essential": True, "value": claimed["iss"]},
+                              aud={"essential": True, "value": f"{self.issuer}/token"},
+                              exp={"essential": True}, jti={"essential": True}
+                              ).validate(claims)
+        except ProviderError:
+            raise
+        except (JoseError, ValueError, UnicodeError, AttributeError) as exc:
+            raise ProviderError("invalid_client", f"the client assertion: {exc}", 401) from None
+        with self._lock:
+            if claims["jti"] in self.assertions:
+                raise ProviderError("invalid_client", "the client assertion was used", 401)
+            self.assertions.add(claims["jti"])
+        return claims["iss"]
+
+    def _client_of(self, form, authorization, now):
+        if form.get("client_assertion_type") == JWT_BEARER:
+            return self._asserted_client(form, now)
         client_id, secret = form.get("client_id", ""), form.get("client_secret")
         if authorization.startswith("Basic "):
             try:
@@ -156,14 +193,15 @@ class TestProvider:
                                     401) from None
             client_id, secret = unquote_plus(client_id), unquote_plus(secret)
         client = self.clients.get(client_id)
-        if client is None or not isinstance(secret, str) or not hmac.compare_digest(
+        if client is None or client.get("secret") is None or not isinstance(
+                secret, str) or not hmac.compare_digest(
                 secret.encode(), client["secret"].encode()):
             raise ProviderError("invalid_client", "client authentication failed", 401)
         return client_id
 
     def token(self, form, authorization, now: datetime):
         """The token response for an authorization code, or ProviderError."""
-        client_id = self._client_of(form, authorization or "")
+        client_id = self._client_of(form, authorization or "", now)
         if form.get("grant_type") != "authorization_code":
             raise ProviderError("unsupported_grant_type", "grant_type must be "
                                                           "authorization_code")
@@ -238,6 +276,15 @@ def load_test_provider(config=None):
               or f"http://{address}/oidc").rstrip("/")
     clients = {}
     for client_id, client in (section.get("clients") or {}).items():
+        if client.get("public_key_file"):     # private_key_jwt: the client's public key
+            path = _path(client["public_key_file"])
+            if not path.exists():
+                log.error("test OIDC client %s is left out: no %s", client_id, path)
+                continue
+            clients[str(client_id)] = {
+                "secret": None, "redirect_uris": client.get("redirect_uris") or None,
+                "public_key": RSAKey.import_key(path.read_bytes())}
+            continue
         secret = None
         if client.get("client_secret_env"):
             secret = os.environ.get(client["client_secret_env"])
@@ -247,6 +294,6 @@ def load_test_provider(config=None):
         if not secret:
             log.error("test OIDC client %s is left out: no secret (vool dev-keys)", client_id)
             continue
-        clients[str(client_id)] = {"secret": secret,
+        clients[str(client_id)] = {"secret": secret, "public_key": None,
                                    "redirect_uris": client.get("redirect_uris") or None}
     return TestProvider(issuer=issuer, clients=clients, persons=settings.get("persons") or [])

@@ -4,13 +4,16 @@ answering identity's discovery, key and token requests over HTTP. A client with 
 cookie jar plays the browser: it starts the login, picks a person and a method on
 the provider's page, follows the redirect to the callback. Each refusal is the real
 flow with a test-only knob of the provider (a flawed ID token) or a replay."""
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
+
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 import pytest
 import requests
 import sqlalchemy as sa
 import yaml
 
+from services.common import banklink
 from services.common.db import make_engine
 from services.contracts.service import ContractsService
 from services.gateway.service import GatewayService
@@ -36,14 +39,24 @@ def system(run_services, config, rpc, tmp_path):
     (tmp_path / "testbank.yaml").write_text(yaml.safe_dump({
         "bank_id": "TESTBANK", "private_key": str(tmp_path / "bank.key.pem"), "merchants": {},
         "persons": PERSONS,
-        "oidc": {"clients": {"vool": {"client_secret_file": str(tmp_path / "oidc.secret")}}},
+        "oidc": {"clients": {
+            "vool": {"client_secret_file": str(tmp_path / "oidc.secret")},
+            "vool-key": {"public_key_file": str(tmp_path / "client.pub.pem")}}},
     }, allow_unicode=True), encoding="utf-8")
-    (tmp_path / "oidc.yaml").write_text(yaml.safe_dump({"providers": [{
-        "id": "testid", "name": "Test eID", "issuer": issuer, "client_id": "vool",
-        "client_secret_file": str(tmp_path / "oidc.secret"), "minimum_acr": "substantial",
-        "person_claim": "sub", "person_prefix": "EE",
-        "name_claims": ["profile_attributes.given_name", "profile_attributes.family_name"],
-    }]}), encoding="utf-8")
+    banklink.generate_key_pair(tmp_path / "client.key.pem", tmp_path / "client.pub.pem")
+    common = {"issuer": issuer, "minimum_acr": "substantial", "person_claim": "sub",
+              "person_prefix": "EE",
+              "name_claims": ["profile_attributes.given_name", "profile_attributes.family_name"]}
+    (tmp_path / "oidc.yaml").write_text(yaml.safe_dump({"providers": [
+        {"id": "testid", "name": "Test eID", "client_id": "vool",
+         "client_secret_file": str(tmp_path / "oidc.secret"), **common},
+        {"id": "keyid", "name": "Test eID by key", "client_id": "vool-key",
+         "auth_method": "private_key_jwt", "private_key_file": str(tmp_path / "client.key.pem"),
+         **common},
+        {"id": "badsecret", "name": "Test eID, wrong secret", "client_id": "vool",
+         "client_secret_file": str(tmp_path / "wrong.secret"), **common},
+    ]}), encoding="utf-8")
+    (tmp_path / "wrong.secret").write_text("not-the-secret-the-provider-knows\n")
     run_services(TestBankService, WEB_SERVER_ADDRESS=bank_address,
                  VOOL_TESTBANK_ADDRESS=bank_address,
                  VOOL_TESTBANK_CONFIG=str(tmp_path / "testbank.yaml"))
@@ -56,9 +69,9 @@ def system(run_services, config, rpc, tmp_path):
     return {"api": api, "bank": f"http://{bank_address}", "issuer": issuer}
 
 
-def to_provider(browser, api):
+def to_provider(browser, api, provider="testid"):
     """Start a login through the API; the provider's login page."""
-    started = browser.post(f"{api}/api/v1/auth/oidc/testid/start", timeout=10)
+    started = browser.post(f"{api}/api/v1/auth/oidc/{provider}/start", timeout=10)
     assert started.status_code == 200, started.text
     page = browser.get(started.json()["authorization_url"], timeout=10)
     assert page.status_code == 200, page.text
@@ -137,6 +150,18 @@ def test_oidc_login_opens_a_session_as_the_banklink_return_does(system, database
     assert me.status_code == 200 and me.json()["person"]["person_code"] == GRANDMOTHER
     assert [(e["method"], e["amr"], e["person_code"], e["outcome"])
             for e in login_log(database_urls)] == [("oidc:testid", "idcard", GRANDMOTHER, "ok")]
+
+
+def test_a_client_authenticated_by_its_private_key_logs_in(system, database_urls):
+    """private_key_jwt (RFC 7523): the token request carries our signed assertion, which
+    the provider checks with the public key we registered; no shared secret."""
+    browser = requests.Session()
+    page = to_provider(browser, system["api"], "keyid")
+    response = come_back(browser, pick(browser, page, system["bank"]))
+    assert response.status_code == 200, response.text
+    assert response.json()["person"]["person_code"] == GRANDMOTHER
+    assert [(e["method"], e["outcome"]) for e in login_log(database_urls)] == [
+        ("oidc:keyid", "ok")]
 
 
 def test_a_person_without_a_contract_is_refused_and_logged(system, database_urls):
@@ -239,3 +264,46 @@ def test_the_portal_logs_in_through_the_provider_and_says_a_refusal(system, data
     assert again.status_code == 401 and again.headers["Content-Type"].startswith("text/html")
     assert "Seda sisselogimist on juba kasutatud" in again.text
     assert [e["outcome"] for e in login_log(database_urls)] == ["ok", "oidc-reused-state"]
+
+
+def test_the_test_providers_token_endpoint_checks_client_code_redirect_and_verifier(system):
+    """The provider side the relying party relies on: a code only for its client, its
+    redirect URI and its PKCE verifier, once; a wrong secret is refused, and identity
+    says so (oidc-token-refused)."""
+    bank, browser = system["bank"], requests.Session()
+    verifier = "v" * 50
+    query = {"client_id": "vool", "redirect_uri": "http://client.test/back",
+             "response_type": "code", "scope": "openid", "state": "s1", "nonce": "n1",
+             "code_challenge": create_s256_code_challenge(verifier),
+             "code_challenge_method": "S256"}
+    for missing in ("code_challenge", "state", "nonce"):
+        assert browser.get(f"{bank}/oidc/authorize?" + urlencode(
+            {k: v for k, v in query.items() if k != missing}), timeout=10).status_code == 400
+    assert browser.get(f"{bank}/oidc/authorize?" + urlencode(
+        {**query, "code_challenge_method": "plain"}), timeout=10).status_code == 400
+    page = browser.get(f"{bank}/oidc/authorize?" + urlencode(query), timeout=10)
+    code = parse_qs(urlparse(pick(browser, page, bank)).query)["code"][0]
+    secret = "a-development-secret-for-this-test-only"
+    token = f"{bank}/oidc/token"
+    form = {"grant_type": "authorization_code", "code": code,
+            "redirect_uri": "http://client.test/back", "code_verifier": verifier}
+
+    def ask(auth=("vool", secret), **changes):
+        return requests.post(token, data={**form, **changes}, auth=auth, timeout=10)
+
+    assert ask(auth=("vool", "wrong")).json()["error"] == "invalid_client"
+    assert ask(auth=("vool", "wrong")).status_code == 401
+    # each refused request below uses the code up too: a code is taken out once
+    assert ask(redirect_uri="http://client.test/other").json()["error"] == "invalid_grant"
+    page = browser.get(f"{bank}/oidc/authorize?" + urlencode(query), timeout=10)
+    form["code"] = parse_qs(urlparse(pick(browser, page, bank)).query)["code"][0]
+    assert ask(code_verifier="w" * 50).json()["error"] == "invalid_grant"
+    page = browser.get(f"{bank}/oidc/authorize?" + urlencode(query), timeout=10)
+    form["code"] = parse_qs(urlparse(pick(browser, page, bank)).query)["code"][0]
+    answer = ask()
+    assert answer.status_code == 200 and answer.json()["id_token"]
+    assert ask().json()["error"] == "invalid_grant"          # the same code again
+
+    browser = requests.Session()
+    callback = pick(browser, to_provider(browser, system["api"], "badsecret"), bank)
+    refused_with(come_back(browser, callback), "oidc-token-refused")
