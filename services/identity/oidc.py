@@ -12,6 +12,7 @@ Authlib makes the requests (PKCE, client authentication), joserfc checks the tok
 Every attempt is logged (login.log_oidc_attempt), as banklink's are.
 """
 import hmac
+import logging
 import secrets
 import uuid
 from datetime import timedelta
@@ -33,6 +34,8 @@ from services.identity import eligibility, mandates, sessions
 from services.identity.login import MAX_NAME, browser_hash
 from services.identity.models import login_log, oidc_flows
 from services.identity.oidc_providers import HTTP_TIMEOUT, ProviderUnavailable
+
+log = logging.getLogger(__name__)
 
 #: a flow not finished within this long must be started again
 FLOW_LIFETIME = timedelta(minutes=10)
@@ -127,8 +130,14 @@ def redeem_code(metadata, flow, code):
     try:
         token = client.fetch_token(token_endpoint, grant_type="authorization_code", code=code,
                                    code_verifier=flow["code_verifier"])
-    except (AuthlibBaseError, requests.RequestException, ValueError) as exc:
-        reject("oidc-token-refused", f"the provider did not exchange the code: {exc}")
+    except requests.RequestException as exc:
+        log.warning("the token endpoint of OIDC provider %s did not answer: %s",
+                    metadata.provider.id, exc)
+        raise ServiceUnavailable(f"the provider {metadata.provider.id} did not answer; try "
+                                 f"again shortly", code="oidc-provider-unavailable") from None
+    except (AuthlibBaseError, ValueError) as exc:
+        error = getattr(exc, "error", None) or type(exc).__name__
+        reject("oidc-token-refused", f"the provider did not exchange the code ({error})")
     id_token = token.get("id_token")
     if not isinstance(id_token, str) or not id_token:
         reject("oidc-token-refused", "the provider's answer holds no ID token")

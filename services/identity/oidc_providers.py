@@ -151,8 +151,11 @@ class ProviderMetadata:
             response.raise_for_status()
             return response.json()
         except (requests.RequestException, ValueError) as exc:
+            # the particulars (hosts, ports) for the log, not for the client
+            log.warning("the %s of OIDC provider %s could not be fetched: %s", what,
+                        self.provider.id, exc)
             raise ProviderUnavailable(f"the {what} of {self.provider.id} could not be "
-                                      f"fetched: {exc}") from None
+                                      f"fetched; try again shortly") from None
 
     def _fresh(self, at):
         return at is not None and self._monotonic() - at < self.provider.metadata_ttl

@@ -24,8 +24,10 @@ from services.gateway.service import GatewayService
 from services.identity.service import IdentityService
 from services.metering.service import MeteringService
 from services.notifications.service import NotificationsService
+from services.testbank.service import TestBankService
+from tests import oidc_provider
 from tests.banking import customer_token, make_banks
-from tests.conftest import wait_for
+from tests.conftest import free_port, wait_for
 
 GRANDMOTHER, GRANDCHILD = "44903136520", "60507120130"   # the demo's people
 CHECKS = "not_a_server_error,status_code_conformance,response_schema_conformance"
@@ -40,11 +42,17 @@ def system(run_services, config, rpc, tmp_path):
     """Every service and the gateway, the demo loaded, and a session for each kind
     of caller, with the ids their routes take."""
     banks = make_banks(tmp_path)
+    # the OpenID Connect provider of a test bank of its own: a login can start
+    bank_address = f"127.0.0.1:{free_port()}"
+    bank_file, providers_file = oidc_provider.configure(
+        tmp_path, bank_address, [], tmp_path / "bank.key.pem")
+    run_services(TestBankService, WEB_SERVER_ADDRESS=bank_address,
+                 VOOL_TESTBANK_ADDRESS=bank_address, VOOL_TESTBANK_CONFIG=str(bank_file))
     # a 503 is a service that did not answer in time: on a busy 2-core machine that
     # says nothing about the API, so the services get longer than in production
     run_services(GatewayService, IdentityService, ContractsService, MeteringService,
                  BillingService, NotificationsService, VOOL_BANKS_FILE=str(banks.banks_file),
-                 VOOL_RPC_TIMEOUT=30)
+                 VOOL_OIDC_FILE=str(providers_file), VOOL_RPC_TIMEOUT=30)
     base = f"http://{config['WEB_SERVER_ADDRESS']}"
     signed = rpc.contracts.load_demo()
     wait_for(lambda: rpc.identity.is_eligible(GRANDCHILD) and rpc.identity.is_eligible(

@@ -11,14 +11,13 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 import pytest
 import requests
 import sqlalchemy as sa
-import yaml
 
-from services.common import banklink
 from services.common.db import make_engine
 from services.contracts.service import ContractsService
 from services.gateway.service import GatewayService
 from services.identity.service import IdentityService
 from services.testbank.service import TestBankService
+from tests import oidc_provider
 from tests.banking import make_banks
 from tests.browser import forms
 from tests.conftest import free_port, wait_for
@@ -33,40 +32,19 @@ PERSONS = [{"person_code": GRANDMOTHER, "name": "Õie Mäger"},
 @pytest.fixture
 def system(run_services, config, rpc, tmp_path):
     banks = make_banks(tmp_path)
-    (tmp_path / "oidc.secret").write_text("a-development-secret-for-this-test-only\n")
     bank_address = f"127.0.0.1:{free_port()}"
-    issuer = f"http://{bank_address}/oidc"
-    (tmp_path / "testbank.yaml").write_text(yaml.safe_dump({
-        "bank_id": "TESTBANK", "private_key": str(tmp_path / "bank.key.pem"), "merchants": {},
-        "persons": PERSONS,
-        "oidc": {"clients": {
-            "vool": {"client_secret_file": str(tmp_path / "oidc.secret")},
-            "vool-key": {"public_key_file": str(tmp_path / "client.pub.pem")}}},
-    }, allow_unicode=True), encoding="utf-8")
-    banklink.generate_key_pair(tmp_path / "client.key.pem", tmp_path / "client.pub.pem")
-    common = {"issuer": issuer, "minimum_acr": "substantial", "person_claim": "sub",
-              "person_prefix": "EE",
-              "name_claims": ["profile_attributes.given_name", "profile_attributes.family_name"]}
-    (tmp_path / "oidc.yaml").write_text(yaml.safe_dump({"providers": [
-        {"id": "testid", "name": "Test eID", "client_id": "vool",
-         "client_secret_file": str(tmp_path / "oidc.secret"), **common},
-        {"id": "keyid", "name": "Test eID by key", "client_id": "vool-key",
-         "auth_method": "private_key_jwt", "private_key_file": str(tmp_path / "client.key.pem"),
-         **common},
-        {"id": "badsecret", "name": "Test eID, wrong secret", "client_id": "vool",
-         "client_secret_file": str(tmp_path / "wrong.secret"), **common},
-    ]}), encoding="utf-8")
-    (tmp_path / "wrong.secret").write_text("not-the-secret-the-provider-knows\n")
+    bank_file, providers_file = oidc_provider.configure(tmp_path, bank_address, PERSONS,
+                                                        tmp_path / "bank.key.pem")
     run_services(TestBankService, WEB_SERVER_ADDRESS=bank_address,
                  VOOL_TESTBANK_ADDRESS=bank_address,
-                 VOOL_TESTBANK_CONFIG=str(tmp_path / "testbank.yaml"))
+                 VOOL_TESTBANK_CONFIG=str(bank_file))
     api = f"http://{config['WEB_SERVER_ADDRESS']}"
     run_services(GatewayService, IdentityService, ContractsService,
-                 VOOL_BANKS_FILE=str(banks.banks_file), VOOL_OIDC_FILE=str(tmp_path / "oidc.yaml"),
+                 VOOL_BANKS_FILE=str(banks.banks_file), VOOL_OIDC_FILE=str(providers_file),
                  VOOL_PUBLIC_URL=api)
     rpc.contracts.sign_contract(contract_command(person_code=GRANDMOTHER))
     wait_for(lambda: rpc.identity.is_eligible(GRANDMOTHER))
-    return {"api": api, "bank": f"http://{bank_address}", "issuer": issuer}
+    return {"api": api, "bank": f"http://{bank_address}"}
 
 
 def to_provider(browser, api, provider="testid"):
@@ -283,7 +261,7 @@ def test_the_test_providers_token_endpoint_checks_client_code_redirect_and_verif
         {**query, "code_challenge_method": "plain"}), timeout=10).status_code == 400
     page = browser.get(f"{bank}/oidc/authorize?" + urlencode(query), timeout=10)
     code = parse_qs(urlparse(pick(browser, page, bank)).query)["code"][0]
-    secret = "a-development-secret-for-this-test-only"
+    secret = oidc_provider.SECRET
     token = f"{bank}/oidc/token"
     form = {"grant_type": "authorization_code", "code": code,
             "redirect_uri": "http://client.test/back", "code_verifier": verifier}
