@@ -31,15 +31,16 @@ from joserfc.jwt import JWTClaimsRegistry
 from stdnum.ee import ik
 
 from services.common import config as cfg
+from services.common.translations import N_
 from services.testbank.bank import DEFAULT_CONFIG
 
 log = logging.getLogger(__name__)
 
 #: method code (as TARA reports it in amr) -> (what the person picks, acr it gives)
 METHODS = {
-    "idcard": ("ID-card", "high"),
-    "mID": ("Mobile-ID", "high"),
-    "smartid": ("Smart-ID", "substantial"),
+    "idcard": (N_("ID-card"), "high"),
+    "mID": (N_("Mobile-ID"), "high"),
+    "smartid": (N_("Smart-ID"), "substantial"),
 }
 #: what a test may ask the provider to get wrong in the ID token it issues
 FLAWS = ("bad-signature", "unknown-key", "wrong-audience", "wrong-issuer", "expired",

@@ -336,7 +336,7 @@ def test_the_grandmother_logs_in_with_an_eid_through_the_test_provider(walks, la
     assert page.url.startswith(her.system["bank"] + "/oidc/authorize")
     assert page.locator("h1").inner_text() == her.bank("Log in with an eID")
     page.get_by_label(re.compile(re.escape(GRANDMOTHER))).check()
-    page.get_by_label("Mobile-ID", exact=True).check()
+    page.get_by_label(her.bank("Mobile-ID"), exact=True).check()
     her.click("button", her.bank("Log in"))
     assert page.url.startswith(her.system["gateway"])
     assert her.heading() == her._("Overview")

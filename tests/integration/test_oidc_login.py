@@ -4,6 +4,7 @@ answering identity's discovery, key and token requests over HTTP. A client with 
 cookie jar plays the browser: it starts the login, picks a person and a method on
 the provider's page, follows the redirect to the callback. Each refusal is the real
 flow with a test-only knob of the provider (a flawed ID token) or a replay."""
+from datetime import timedelta
 from urllib.parse import parse_qs, urlencode, urlparse
 
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
@@ -115,7 +116,7 @@ def test_oidc_login_opens_a_session_as_the_banklink_return_does(system, database
     assert asked["redirect_uri"] == [f"{system['api']}/api/v1/auth/oidc/testid/callback"]
     assert "vool_oidc" in browser.cookies           # the flow is bound to this client
     page = browser.get(started.json()["authorization_url"], timeout=10)
-    for method in ("ID-card", "Mobile-ID", "Smart-ID"):
+    for method in ("ID-kaart", "Mobiil-ID", "Smart-ID"):     # its page in Estonian
         assert method in page.text
     response = come_back(browser, pick(browser, page, system["bank"], method="idcard"))
 
@@ -285,3 +286,11 @@ def test_the_test_providers_token_endpoint_checks_client_code_redirect_and_verif
     browser = requests.Session()
     callback = pick(browser, to_provider(browser, system["api"], "badsecret"), bank)
     refused_with(come_back(browser, callback), "oidc-token-refused")
+
+
+def test_a_login_left_too_long_is_refused(system, real_time_clock, database_urls):
+    browser = requests.Session()
+    callback = pick(browser, to_provider(browser, system["api"]), system["bank"])
+    real_time_clock.advance(timedelta(minutes=11))     # the flow keeps 10 minutes
+    refused_with(come_back(browser, callback), "oidc-expired-state")
+    assert [e["outcome"] for e in login_log(database_urls)] == ["oidc-expired-state"]
