@@ -99,3 +99,12 @@ def test_a_callbacks_code_and_state_never_reach_a_log():
             'state=xyz HTTP/1.1" 303')
     assert redacted(line) == ('127.0.0.1 - - "GET /api/v1/auth/oidc/testid/callback?'
                               'code=<redacted>&state=<redacted> HTTP/1.1" 303')
+
+
+def test_dev_keys_make_the_test_providers_client_secret_once(tmp_path):
+    from services.testbank.devkeys import ensure_dev_keys
+    assert "oidc-testbank" in ensure_dev_keys(tmp_path)
+    secret = tmp_path / "oidc-testbank.secret"
+    assert len(secret.read_text().strip()) >= 40 and secret.stat().st_mode & 0o077 == 0
+    before = secret.read_text()
+    assert ensure_dev_keys(tmp_path) == [] and secret.read_text() == before
