@@ -25,6 +25,7 @@ from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from joserfc import jwt
 from joserfc.errors import (BadSignatureError, ExpiredTokenError, InvalidClaimError,
                             InvalidKeyIdError, JoseError, MissingClaimError)
+from joserfc.jws import extract_compact
 from joserfc.jwt import JWTClaimsRegistry
 
 from services.common.clock import as_utc
@@ -146,7 +147,6 @@ def redeem_code(metadata, flow, code):
 
 def _signed_with(id_token):
     """The key id a compact JWS names in its header (None when it names none)."""
-    from joserfc.jws import extract_compact
     try:
         header = extract_compact(id_token.encode("ascii")).headers()
     except (JoseError, UnicodeError, ValueError) as exc:

@@ -9,12 +9,13 @@ import json
 
 from werkzeug.wrappers import Response
 
-from services.common.errors import Forbidden, Unauthenticated
+from services.common.errors import Forbidden, ServiceUnavailable, Unauthenticated
 from services.gateway import schemas
 from services.gateway.actions import oidc as oidc_actions
 from services.gateway.auth import set_session_cookie
 from services.gateway.http import public_url, route
 from services.identity import api as identity
+
 
 def wants_page(request):
     """A browser's navigation (it asks for HTML first), not an API client."""
@@ -69,7 +70,7 @@ class OidcRoutes:
             session = oidc_actions.finish_login(
                 self.services, provider, request.query,
                 request.cookies.get(oidc_actions.OIDC_COOKIE))
-        except (Unauthenticated, Forbidden) as exc:
+        except (Unauthenticated, Forbidden, ServiceUnavailable) as exc:
             if wants_page(request):
                 return self._oidc_refused(request, exc)
             raise
