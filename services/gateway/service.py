@@ -91,7 +91,8 @@ class GatewayService(health_routes.HealthRoutes, customer_routes.CustomerRoutes,
            response_model=identity.start_banklink_login)
     def banklink_start(self, request, bank):
         return session_actions.start_login(
-            self.services, bank, f"{public_url(self.config)}/api/v1/auth/banklink/{bank}/return")
+            self.services, bank, f"{public_url(self.config)}/api/v1/auth/banklink/{bank}/return",
+            client_address=client_address(request))
 
     @route("POST", "/api/v1/auth/banklink/<bank>/return", access="public", tag="auth",
            summary="The bank's signed reply: opens a session",
@@ -102,7 +103,8 @@ class GatewayService(health_routes.HealthRoutes, customer_routes.CustomerRoutes,
                        "more than 5 minutes off or a wrong VK_REC_ID; 403 when the person "
                        "has no active contract and no mandate from anyone.")
     def banklink_return(self, request, bank):
-        session = session_actions.finish_login(self.services, bank, form_body(request))
+        session = session_actions.finish_login(self.services, bank, form_body(request),
+                                               client_address=client_address(request))
         response = Response(json.dumps(session, ensure_ascii=False),
                             content_type="application/json")
         return set_session_cookie(response, session, public_url(self.config))

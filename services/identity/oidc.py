@@ -77,7 +77,8 @@ def _discovery(metadata):
         raise ServiceUnavailable(str(exc), code="oidc-provider-unavailable")
 
 
-def start(uow, metadata, redirect_uri, browser_key=None, via="api", language="et"):
+def start(uow, metadata, redirect_uri, browser_key=None, via="api", language="et",
+          client_address=None):
     """The provider's authorization URL for a new flow; with ``browser_key`` (a secret
     the browser or client keeps) only a callback showing the same key finishes it."""
     provider = metadata.provider
@@ -92,7 +93,8 @@ def start(uow, metadata, redirect_uri, browser_key=None, via="api", language="et
     uow.session.execute(sa.insert(oidc_flows).values(
         flow_id=str(uuid.uuid4()), provider_id=provider.id, state=state, nonce=nonce,
         code_verifier=verifier, redirect_uri=redirect_uri, via=via,
-        browser_hash=browser_hash(browser_key), created_at=uow.clock.now()))
+        browser_hash=browser_hash(browser_key), created_at=uow.clock.now(),
+        client_address=client_address))
     return {"authorization_url": url}
 
 
@@ -303,10 +305,11 @@ def finish(unit_of_work, clock, metadata, policy, attempt, code, state, browser_
     return token, expires_at, person_code, name, flow
 
 
-def log_attempt(uow, provider_id, outcome, person_code=None, amr=(), detail=""):
+def log_attempt(uow, provider_id, outcome, person_code=None, amr=(), detail="",
+                client_address=None):
     """Recorded in its own transaction, so a refused attempt is logged too; the method
     is ``oidc:<provider>``, never a token or a code."""
     uow.session.execute(sa.insert(login_log).values(
         at=uow.clock.now(), bank_id=str(provider_id)[:32], method=f"oidc:{provider_id}"[:48],
         amr=" ".join(amr)[:64] or None, person_code=person_code,
-        outcome=outcome[:40], detail=(detail or "")[:300]))
+        outcome=outcome[:40], detail=(detail or "")[:300], client_address=client_address))
