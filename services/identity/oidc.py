@@ -95,7 +95,24 @@ def start(uow, metadata, redirect_uri, browser_key=None, via="api", language="et
         code_verifier=verifier, redirect_uri=redirect_uri, via=via,
         browser_hash=browser_hash(browser_key), created_at=uow.clock.now(),
         client_address=client_address))
+    remove_old_flows(uow)
     return {"authorization_url": url}
+
+
+#: a flow is kept this long after it expired (its state and nonce still say
+#: "reused" rather than "unknown" meanwhile), then removed
+FLOW_KEPT = timedelta(days=1)
+#: how many old flows one start removes: each start clears more than it adds
+OLD_FLOWS_PER_START = 100
+
+
+def remove_old_flows(uow):
+    """Delete (some of) the flows that expired more than ``FLOW_KEPT`` ago."""
+    old = (sa.select(oidc_flows.c.flow_id)
+           .where(oidc_flows.c.created_at < uow.clock.now() - FLOW_LIFETIME - FLOW_KEPT)
+           .order_by(oidc_flows.c.created_at).limit(OLD_FLOWS_PER_START))
+    return uow.session.execute(
+        sa.delete(oidc_flows).where(oidc_flows.c.flow_id.in_(old.scalar_subquery()))).rowcount
 
 
 def consume_flow(uow, provider, state, browser_key=None):

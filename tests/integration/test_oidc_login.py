@@ -294,3 +294,35 @@ def test_a_login_left_too_long_is_refused(system, real_time_clock, database_urls
     real_time_clock.advance(timedelta(minutes=11))     # the flow keeps 10 minutes
     refused_with(come_back(browser, callback), "oidc-expired-state")
     assert [e["outcome"] for e in login_log(database_urls)] == ["oidc-expired-state"]
+
+
+def flows(database_urls):
+    engine = make_engine(database_urls["identity"])
+    try:
+        with engine.connect() as conn:
+            return [r.state for r in conn.execute(sa.text(
+                "SELECT state FROM oidc_flows ORDER BY created_at"))]
+    finally:
+        engine.dispose()
+
+
+def test_flows_expired_more_than_a_day_ago_are_removed_as_logins_start(
+        system, real_time_clock, database_urls, monkeypatch):
+    def state_of(started):
+        return parse_qs(urlparse(started.json()["authorization_url"]).query)["state"][0]
+
+    def start():
+        started = requests.post(f"{system['api']}/api/v1/auth/oidc/testid/start", timeout=10)
+        assert started.status_code == 200, started.text
+        return state_of(started)
+
+    old = [start() for _ in range(3)]
+    real_time_clock.advance(timedelta(days=1, minutes=5))
+    recent = start()          # expired, but less than a day ago: kept
+    assert flows(database_urls) == old + [recent]
+    real_time_clock.advance(timedelta(minutes=6))   # the first three: a day past expiry
+    monkeypatch.setattr("services.identity.oidc.OLD_FLOWS_PER_START", 2)  # bounded
+    newer = start()
+    assert flows(database_urls) == old[2:] + [recent, newer]
+    newest = start()
+    assert flows(database_urls) == [recent, newer, newest]
