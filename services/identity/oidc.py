@@ -145,10 +145,13 @@ def redeem_code(metadata, flow, code):
     PKCE verifier and redirect URI, the client authenticated as configured)."""
     if not isinstance(code, str) or not code:
         reject("oidc-no-code", "the callback carries no authorization code")
+    # a client assertion's audience is the public token endpoint, whichever address
+    # identity reaches it at (the back channel)
     token_endpoint = _discovery(metadata)["token_endpoint"]
     client = _client(metadata.provider, flow["redirect_uri"], token_endpoint)
     try:
-        token = client.fetch_token(token_endpoint, grant_type="authorization_code", code=code,
+        token = client.fetch_token(metadata.endpoint("token_endpoint"),
+                                   grant_type="authorization_code", code=code,
                                    code_verifier=flow["code_verifier"])
     except requests.RequestException as exc:
         log.warning("the token endpoint of OIDC provider %s did not answer: %s",

@@ -9,7 +9,9 @@ import yaml
 from services.common.errors import Unauthenticated
 from services.common.logs import redacted
 from services.identity import oidc
-from services.identity.oidc_providers import ProviderMetadata, load_providers
+from services.identity.oidc_providers import (ProviderMetadata, ProviderUnavailable,
+                                             backchannel_endpoints, load_providers,
+                                             on_backchannel)
 from services.testbank.oidc import TestProvider
 
 GRANDMOTHER = "44903136520"
@@ -92,6 +94,56 @@ def test_an_unknown_key_fetches_the_keys_again_at_most_once_a_minute(tmp_path, m
     now[0] += 3600                                                # kept an hour
     metadata.keys()
     assert len(fetched) == 6
+
+
+def test_a_back_channel_replaces_the_issuers_base_of_the_endpoints_identity_calls():
+    issuer, inside = "http://127.0.0.1:8100/oidc", "http://testbank:8100/oidc"
+    document = {"issuer": issuer, "authorization_endpoint": f"{issuer}/authorize",
+                "token_endpoint": f"{issuer}/token", "jwks_uri": f"{issuer}/jwks?v=2",
+                "userinfo_endpoint": "https://elsewhere.example/oidc/userinfo",
+                "end_session_endpoint": f"{issuer}/logout"}
+    assert backchannel_endpoints(document, issuer, inside) == {
+        "token_endpoint": f"{inside}/token", "jwks_uri": f"{inside}/jwks?v=2",
+        # not under the issuer: as it is
+        "userinfo_endpoint": "https://elsewhere.example/oidc/userinfo"}
+    assert backchannel_endpoints(document, issuer, "") == {
+        "token_endpoint": f"{issuer}/token", "jwks_uri": f"{issuer}/jwks?v=2",
+        "userinfo_endpoint": "https://elsewhere.example/oidc/userinfo"}
+    # only the issuer's base, at a boundary: /oidc2 is not under /oidc
+    assert on_backchannel(f"{issuer}2/token", issuer, inside) == f"{issuer}2/token"
+    assert on_backchannel(issuer, issuer, inside) == inside
+
+
+def test_a_provider_with_a_back_channel_is_called_there_and_browsers_sent_to_the_issuer(
+        tmp_path, monkeypatch):
+    issuer = "http://127.0.0.1:8100/oidc"
+    [provider] = providers_file(tmp_path, monkeypatch, issuer=issuer,
+                                backchannel_url="http://testbank:8100/oidc/").values()
+    assert provider.backchannel_url == "http://testbank:8100/oidc"
+    test_provider = TestProvider(issuer=issuer, clients={}, persons=[])
+    fetched = []
+
+    def get(url):
+        fetched.append(url)
+        body = (test_provider.discovery() if url.endswith("openid-configuration")
+                else test_provider.jwks())
+        return SimpleNamespace(raise_for_status=lambda: None, json=lambda: body)
+
+    metadata = ProviderMetadata(provider, get=get)
+    assert metadata.discovery()["authorization_endpoint"] == f"{issuer}/authorize"
+    assert metadata.discovery()["token_endpoint"] == f"{issuer}/token"   # an assertion's aud
+    assert metadata.endpoint("token_endpoint") == "http://testbank:8100/oidc/token"
+    assert metadata.knows_key(test_provider.keys[-1].kid)
+    assert fetched == ["http://testbank:8100/oidc/.well-known/openid-configuration",
+                       "http://testbank:8100/oidc/jwks"]
+    # the issuer is still the public one: a document naming the back channel's is refused
+    inside = TestProvider(issuer="http://testbank:8100/oidc", clients={}, persons=[])
+    other = ProviderMetadata(provider, get=lambda url: SimpleNamespace(
+        raise_for_status=lambda: None, json=inside.discovery))
+    with pytest.raises(ProviderUnavailable, match="another issuer"):
+        other.discovery()
+    with pytest.raises(ValueError, match="backchannel_url"):
+        providers_file(tmp_path, monkeypatch, backchannel_url="testbank:8100")
 
 
 def test_a_callbacks_code_and_state_never_reach_a_log():
