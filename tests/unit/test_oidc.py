@@ -160,3 +160,36 @@ def test_dev_keys_make_the_test_providers_client_secret_once(tmp_path):
     assert len(secret.read_text().strip()) >= 40 and secret.stat().st_mode & 0o077 == 0
     before = secret.read_text()
     assert ensure_dev_keys(tmp_path) == [] and secret.read_text() == before
+
+
+def test_the_test_provider_sends_browsers_back_only_to_the_gateways_callback(tmp_path):
+    """deploy/config/testbank.yaml registers the gateway's callback at VOOL_PUBLIC_URL
+    for the client of deploy/config/oidc.yaml's test provider, and nothing else."""
+    from pathlib import Path
+
+    from services.gateway.actions.oidc import callback_url
+    from services.testbank.oidc import ProviderError, load_test_provider
+
+    deploy = Path(__file__).resolve().parents[2] / "deploy" / "config"
+    settings = yaml.safe_load((deploy / "testbank.yaml").read_text(encoding="utf-8"))
+    [testid] = [p for p in yaml.safe_load((deploy / "oidc.yaml").read_text())["providers"]
+                if p["id"] == "testid"]
+    (tmp_path / "secret").write_text("s3cret\n")
+    client = settings["oidc"]["clients"][testid["client_id"]]
+    client["client_secret_file"] = str(tmp_path / "secret")   # not the repository's
+    (tmp_path / "testbank.yaml").write_text(yaml.safe_dump(settings, allow_unicode=True))
+    request = {"client_id": testid["client_id"], "response_type": "code", "scope": "openid",
+               "state": "s", "nonce": "n", "code_challenge": "c" * 43,
+               "code_challenge_method": "S256"}
+    for public_url in ("https://vool.example", "http://127.0.0.1:8123"):
+        provider = load_test_provider({"VOOL_TESTBANK_CONFIG": str(tmp_path / "testbank.yaml"),
+                                       "VOOL_PUBLIC_URL": public_url + "/"})
+        ours = callback_url(public_url, "testid")
+        assert provider.check_authorization({**request, "redirect_uri": ours})[
+            "redirect_uri"] == ours
+        for other in (f"{public_url}/api/v1/auth/oidc/other/callback",
+                      "https://attacker.example/api/v1/auth/oidc/testid/callback",
+                      ours + "?next=https://attacker.example", ours.replace("https", "http")
+                      if ours.startswith("https") else ours.replace("http", "https")):
+            with pytest.raises(ProviderError, match="redirect_uri is not registered"):
+                provider.check_authorization({**request, "redirect_uri": other})
