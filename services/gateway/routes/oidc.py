@@ -42,7 +42,9 @@ class OidcRoutes:
            description="Code flow with PKCE (S256), state and nonce, each used once and "
                        "kept 10 minutes. Send the browser to authorization_url; the "
                        "provider sends it back to the callback. 401 "
-                       "oidc-unknown-provider for a provider not configured.")
+                       "oidc-unknown-provider for a provider not configured; 429 "
+                       "too-many-attempts (Retry-After) when the client's address "
+                       "started or failed too many logins (banklink's too) lately.")
     def oidc_start(self, request, provider):
         url = public_url(self.config)
         authorization, browser_key = oidc_actions.start_login(
@@ -64,7 +66,8 @@ class OidcRoutes:
                        "oidc-wrong-audience, oidc-expired-token, oidc-bad-iat, "
                        "oidc-nonce-mismatch, oidc-reused-nonce, oidc-acr-too-low, ...; "
                        "403 no-active-contract when the person has no active contract "
-                       "and no mandate from anyone.")
+                       "and no mandate from anyone; 429 too-many-attempts when the "
+                       "client's address failed too many logins lately.")
     def oidc_callback(self, request, provider):
         url = public_url(self.config)
         try:
