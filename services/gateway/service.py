@@ -88,10 +88,13 @@ class GatewayService(health_routes.HealthRoutes, customer_routes.CustomerRoutes,
 
     @route("POST", "/api/v1/auth/banklink/<bank>/start", access="public", tag="auth",
            summary="The signed banklink request to post to the bank",
-           response_model=identity.start_banklink_login)
+           response_model=identity.start_banklink_login,
+           description="429 too-many-attempts (Retry-After) when the client's address "
+                       "started or failed too many logins (OpenID Connect's too) lately.")
     def banklink_start(self, request, bank):
         return session_actions.start_login(
-            self.services, bank, f"{public_url(self.config)}/api/v1/auth/banklink/{bank}/return")
+            self.services, bank, f"{public_url(self.config)}/api/v1/auth/banklink/{bank}/return",
+            client_address=client_address(request))
 
     @route("POST", "/api/v1/auth/banklink/<bank>/return", access="public", tag="auth",
            summary="The bank's signed reply: opens a session",
@@ -100,9 +103,12 @@ class GatewayService(health_routes.HealthRoutes, customer_routes.CustomerRoutes,
            headers={"Set-Cookie": "vool_session: the portal's session (HttpOnly)"},
            description="401 for a bad signature, an unknown or reused nonce, a VK_DATETIME "
                        "more than 5 minutes off or a wrong VK_REC_ID; 403 when the person "
-                       "has no active contract and no mandate from anyone.")
+                       "has no active contract and no mandate from anyone; 429 "
+                       "too-many-attempts when the client's address failed too many "
+                       "logins lately.")
     def banklink_return(self, request, bank):
-        session = session_actions.finish_login(self.services, bank, form_body(request))
+        session = session_actions.finish_login(self.services, bank, form_body(request),
+                                               client_address=client_address(request))
         response = Response(json.dumps(session, ensure_ascii=False),
                             content_type="application/json")
         return set_session_cookie(response, session, public_url(self.config))

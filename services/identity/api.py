@@ -317,6 +317,9 @@ class StartBanklinkLoginArguments(Arguments):
     browser_key: Optional[str] = Field(default=None, min_length=32, max_length=200)
     #: the language the bank's pages should speak (VK_LANG)
     language: Language = "et"
+    #: where the login comes from, as the gateway sees it: customer logins are
+    #: rate-limited per client address (services/identity/login_limits.py)
+    client_address: Optional[str] = Field(default=None, max_length=64)
 
 
 class StartOidcLoginArguments(Arguments):
@@ -328,6 +331,9 @@ class StartOidcLoginArguments(Arguments):
     browser_key: Optional[str] = Field(default=None, min_length=32, max_length=200)
     via: Literal["api", "portal"] = "api"
     language: Language = "et"
+    #: where the login comes from, as the gateway sees it: customer logins are
+    #: rate-limited per client address (services/identity/login_limits.py)
+    client_address: Optional[str] = Field(default=None, max_length=64)
 
 
 class FinishOidcLoginArguments(Arguments):
@@ -337,12 +343,18 @@ class FinishOidcLoginArguments(Arguments):
     browser_key: Optional[str] = Field(default=None, max_length=200)
     #: the provider's error (error=access_denied, ...) when it sent one instead of a code
     error: Optional[str] = Field(default=None, max_length=200)
+    #: where the login comes from, as the gateway sees it: customer logins are
+    #: rate-limited per client address (services/identity/login_limits.py)
+    client_address: Optional[str] = Field(default=None, max_length=64)
 
 
 class FinishBanklinkLoginArguments(Arguments):
     bank_id: str
     fields: BankFields = Field(max_length=100)
     browser_key: Optional[str] = None
+    #: where the login comes from, as the gateway sees it: customer logins are
+    #: rate-limited per client address (services/identity/login_limits.py)
+    client_address: Optional[str] = Field(default=None, max_length=64)
 
 
 class PaymentRequestArguments(Arguments):
@@ -497,35 +509,43 @@ list_banks = RpcMethod(
     summary="The banks customers can log in and pay through.")
 start_banklink_login = RpcMethod(
     "identity", "start_banklink_login", StartBanklinkLoginArguments, returns=BanklinkForm,
-    raises=(ValidationFailed, Unauthenticated),
+    raises=(ValidationFailed, Unauthenticated, TooManyAttempts),
     summary="The signed banklink login request (4011/4012) the browser posts to the bank; "
-            "Unauthenticated (code banklink-unknown-bank) for a bank not configured.")
+            "Unauthenticated (code banklink-unknown-bank) for a bank not configured; "
+            "TooManyAttempts (too-many-attempts, with retry_after) past the client "
+            "address's login limits.")
 finish_banklink_login = RpcMethod(
     "identity", "finish_banklink_login", FinishBanklinkLoginArguments, returns=CustomerLogin,
-    raises=(ValidationFailed, Unauthenticated, Forbidden),
+    raises=(ValidationFailed, Unauthenticated, Forbidden, TooManyAttempts),
     summary="Check a bank's 3012/3013 reply and open a session. Unauthenticated, its code "
             "naming the failed rule (banklink-other-browser when the login was started with "
             "a browser_key this call does not show); Forbidden (no-active-contract) for a "
-            "person with no active contract and no mandate. Every attempt is logged.")
+            "person with no active contract and no mandate. Every attempt is logged; "
+            "TooManyAttempts (too-many-attempts, with retry_after) past the client "
+            "address's login limits.")
 list_login_providers = RpcMethod(
     "identity", "list_login_providers", returns=list[LoginProvider],
     summary="Every way customers can log in: the banks (kind bank) and the OpenID Connect "
             "providers (kind oidc), as configured.")
 start_oidc_login = RpcMethod(
     "identity", "start_oidc_login", StartOidcLoginArguments, returns=OidcAuthorization,
-    raises=(ValidationFailed, Unauthenticated),
+    raises=(ValidationFailed, Unauthenticated, TooManyAttempts),
     summary="The provider's authorization URL for a new OpenID Connect login (code flow, "
             "PKCE S256, state and nonce, kept for 10 minutes, one use each); "
-            "Unauthenticated (oidc-unknown-provider, oidc-provider-unavailable).")
+            "Unauthenticated (oidc-unknown-provider, oidc-provider-unavailable); "
+            "TooManyAttempts (too-many-attempts, with retry_after) past the client "
+            "address's login limits.")
 finish_oidc_login = RpcMethod(
     "identity", "finish_oidc_login", FinishOidcLoginArguments, returns=OidcLogin,
-    raises=(ValidationFailed, Unauthenticated, Forbidden),
+    raises=(ValidationFailed, Unauthenticated, Forbidden, TooManyAttempts),
     summary="The provider's callback: redeem the code, check the ID token (signature, iss, "
             "aud, exp, iat, nonce, acr) and open a session. Unauthenticated, its code "
             "naming the failed rule (oidc-reused-state, oidc-bad-signature, "
             "oidc-acr-too-low, ...); Forbidden (no-active-contract) for a person with no "
             "active contract and no mandate. Every attempt is logged (method "
-            "oidc:<provider>, amr).")
+            "oidc:<provider>, amr); "
+            "TooManyAttempts (too-many-attempts, with retry_after) past the client "
+            "address's login limits.")
 payment_request = RpcMethod(
     "identity", "payment_request", PaymentRequestArguments, returns=BanklinkForm,
     raises=(ValidationFailed, NotFound),

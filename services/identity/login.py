@@ -30,7 +30,7 @@ def browser_hash(browser_key):
     return hashlib.sha256(browser_key.encode("utf-8")).hexdigest() if browser_key else None
 
 
-def start(uow, bank, return_url, browser_key=None, language="et"):
+def start(uow, bank, return_url, browser_key=None, language="et", client_address=None):
     """The signed request; with ``browser_key`` (a secret the browser keeps) the
     reply will log in only a browser that shows the same key."""
     now = uow.clock.now()
@@ -51,7 +51,8 @@ def start(uow, bank, return_url, browser_key=None, language="et"):
     fields.update(VK_ENCODING="UTF-8", VK_LANG=banklink.vk_lang(language))
     uow.session.execute(sa.insert(banklink_requests).values(
         request_id=str(uuid.uuid4()), bank_id=bank.id, service=bank.service, nonce=nonce,
-        rid=rid, created_at=now, browser_hash=browser_hash(browser_key)))
+        rid=rid, created_at=now, browser_hash=browser_hash(browser_key),
+        client_address=client_address))
     return {"action": bank.url, "method": "POST", "fields": fields}
 
 
@@ -146,9 +147,9 @@ def finish(uow, bank, fields, browser_key=None):
     return person_code, name
 
 
-def log_attempt(uow, bank_id, fields, outcome, detail=""):
+def log_attempt(uow, bank_id, fields, outcome, detail="", client_address=None):
     """Recorded in its own transaction, so a rejected attempt is logged too."""
     code = fields.get("VK_USER_ID") if isinstance(fields, dict) else None
     uow.session.execute(sa.insert(login_log).values(
         at=uow.clock.now(), bank_id=bank_id[:32], person_code=(code or None) and str(code)[:11],
-        outcome=outcome[:40], detail=(detail or "")[:300]))
+        outcome=outcome[:40], detail=(detail or "")[:300], client_address=client_address))

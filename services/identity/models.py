@@ -36,6 +36,9 @@ banklink_requests = sa.Table(
     # the SHA-256 of a secret the starting browser keeps (the portal's), when given:
     # the bank's reply logs in only that browser (no login forced on someone else)
     sa.Column("browser_hash", sa.String(64)),
+    # who started it, as the gateway saw them: starts are rate-limited per address
+    sa.Column("client_address", sa.String(64)),
+    sa.Index("ix_banklink_requests_address", "client_address", "created_at"),
 )
 
 # Sessions are kept by the SHA-256 of their token: a stolen table opens nothing.
@@ -83,6 +86,9 @@ login_log = sa.Table(
     # which bank), and the methods the provider reported (amr: idcard, mID, smartid)
     sa.Column("method", sa.String(48)),
     sa.Column("amr", sa.String(64)),
+    # where the attempt came from: refused logins are rate-limited per address
+    sa.Column("client_address", sa.String(64)),
+    sa.Index("ix_login_log_address", "client_address", "at"),
 )
 
 # OpenID Connect logins we started (services/identity/oidc.py): each callback must
@@ -99,6 +105,9 @@ oidc_flows = sa.Table(
     sa.Column("browser_hash", sa.String(64)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("used_at", sa.DateTime(timezone=True)),
+    sa.Column("client_address", sa.String(64)),
+    sa.Index("ix_oidc_flows_address", "client_address", "created_at"),
+    sa.Index("ix_oidc_flows_created", "created_at"),
 )
 
 outbox = outbox_table(metadata)

@@ -77,7 +77,8 @@ def _discovery(metadata):
         raise ServiceUnavailable(str(exc), code="oidc-provider-unavailable")
 
 
-def start(uow, metadata, redirect_uri, browser_key=None, via="api", language="et"):
+def start(uow, metadata, redirect_uri, browser_key=None, via="api", language="et",
+          client_address=None):
     """The provider's authorization URL for a new flow; with ``browser_key`` (a secret
     the browser or client keeps) only a callback showing the same key finishes it."""
     provider = metadata.provider
@@ -92,8 +93,26 @@ def start(uow, metadata, redirect_uri, browser_key=None, via="api", language="et
     uow.session.execute(sa.insert(oidc_flows).values(
         flow_id=str(uuid.uuid4()), provider_id=provider.id, state=state, nonce=nonce,
         code_verifier=verifier, redirect_uri=redirect_uri, via=via,
-        browser_hash=browser_hash(browser_key), created_at=uow.clock.now()))
+        browser_hash=browser_hash(browser_key), created_at=uow.clock.now(),
+        client_address=client_address))
+    remove_old_flows(uow)
     return {"authorization_url": url}
+
+
+#: a flow is kept this long after it expired (its state and nonce still say
+#: "reused" rather than "unknown" meanwhile), then removed
+FLOW_KEPT = timedelta(days=1)
+#: how many old flows one start removes: each start clears more than it adds
+OLD_FLOWS_PER_START = 100
+
+
+def remove_old_flows(uow):
+    """Delete (some of) the flows that expired more than ``FLOW_KEPT`` ago."""
+    old = (sa.select(oidc_flows.c.flow_id)
+           .where(oidc_flows.c.created_at < uow.clock.now() - FLOW_LIFETIME - FLOW_KEPT)
+           .order_by(oidc_flows.c.created_at).limit(OLD_FLOWS_PER_START))
+    return uow.session.execute(
+        sa.delete(oidc_flows).where(oidc_flows.c.flow_id.in_(old.scalar_subquery()))).rowcount
 
 
 def consume_flow(uow, provider, state, browser_key=None):
@@ -126,10 +145,13 @@ def redeem_code(metadata, flow, code):
     PKCE verifier and redirect URI, the client authenticated as configured)."""
     if not isinstance(code, str) or not code:
         reject("oidc-no-code", "the callback carries no authorization code")
+    # a client assertion's audience is the public token endpoint, whichever address
+    # identity reaches it at (the back channel)
     token_endpoint = _discovery(metadata)["token_endpoint"]
     client = _client(metadata.provider, flow["redirect_uri"], token_endpoint)
     try:
-        token = client.fetch_token(token_endpoint, grant_type="authorization_code", code=code,
+        token = client.fetch_token(metadata.endpoint("token_endpoint"),
+                                   grant_type="authorization_code", code=code,
                                    code_verifier=flow["code_verifier"])
     except requests.RequestException as exc:
         log.warning("the token endpoint of OIDC provider %s did not answer: %s",
@@ -303,10 +325,11 @@ def finish(unit_of_work, clock, metadata, policy, attempt, code, state, browser_
     return token, expires_at, person_code, name, flow
 
 
-def log_attempt(uow, provider_id, outcome, person_code=None, amr=(), detail=""):
+def log_attempt(uow, provider_id, outcome, person_code=None, amr=(), detail="",
+                client_address=None):
     """Recorded in its own transaction, so a refused attempt is logged too; the method
     is ``oidc:<provider>``, never a token or a code."""
     uow.session.execute(sa.insert(login_log).values(
         at=uow.clock.now(), bank_id=str(provider_id)[:32], method=f"oidc:{provider_id}"[:48],
         amr=" ".join(amr)[:64] or None, person_code=person_code,
-        outcome=outcome[:40], detail=(detail or "")[:300]))
+        outcome=outcome[:40], detail=(detail or "")[:300], client_address=client_address))

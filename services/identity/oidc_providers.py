@@ -29,6 +29,11 @@ METADATA_TTL = 3600.0
 #: a token signed with a key we do not know fetches the key set again at most this often
 JWKS_REFETCH_INTERVAL = 60.0
 HTTP_TIMEOUT = 5.0
+#: the endpoints of a discovery document identity calls itself (the others, the
+#: authorization endpoint first, are the browser's)
+BACKCHANNEL_ENDPOINTS = ("token_endpoint", "jwks_uri", "userinfo_endpoint",
+                         "introspection_endpoint", "revocation_endpoint",
+                         "pushed_authorization_request_endpoint")
 log = logging.getLogger(__name__)
 
 
@@ -57,6 +62,10 @@ class Provider:
     acr_values: str               # asked for in the authorization request ("" : none)
     jwks_refetch_interval: float = JWKS_REFETCH_INTERVAL
     metadata_ttl: float = METADATA_TTL
+    #: where identity reaches the provider when that is not where browsers do (the
+    #: test provider in docker compose or Kubernetes: its service's name), as
+    #: Keycloak's backchannel hostname; "" : at the issuer
+    backchannel_url: str = ""
 
 
 def _path(value):
@@ -123,8 +132,37 @@ def load_providers(config=None):
             acr_values=str(entry.get("acr_values") or ""),
             jwks_refetch_interval=float(entry.get("jwks_refetch_interval",
                                                   JWKS_REFETCH_INTERVAL)),
-            metadata_ttl=float(entry.get("metadata_ttl", METADATA_TTL)))
+            metadata_ttl=float(entry.get("metadata_ttl", METADATA_TTL)),
+            backchannel_url=_backchannel_url(provider_id, entry.get("backchannel_url")))
     return providers
+
+
+def _backchannel_url(provider_id, value):
+    if not value:
+        return ""
+    url = str(value).rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"OIDC provider {provider_id}: backchannel_url must be an http(s) "
+                         f"URL")
+    return url
+
+
+def on_backchannel(url, issuer, backchannel_url):
+    """``url`` (an endpoint of the provider's, as its discovery document names it) at
+    the back-channel address: the issuer's base replaced by ``backchannel_url``. An
+    endpoint elsewhere than under the issuer, or no back channel, stays as it is."""
+    if not backchannel_url or not isinstance(url, str):
+        return url
+    if url == issuer or url.startswith((f"{issuer}/", f"{issuer}?")):
+        return backchannel_url + url[len(issuer):]
+    return url
+
+
+def backchannel_endpoints(document, issuer, backchannel_url):
+    """The endpoints of a discovery document identity calls itself, at the back
+    channel (as ``on_backchannel``); the document's other entries are left out."""
+    return {key: on_backchannel(document[key], issuer, backchannel_url)
+            for key in BACKCHANNEL_ENDPOINTS if isinstance(document.get(key), str)}
 
 
 class ProviderMetadata:
@@ -141,6 +179,7 @@ class ProviderMetadata:
         self._lock = threading.Lock()
         self._discovery = None
         self._discovery_at = None
+        self._endpoints = {}
         self._keys = None
         self._keys_at = None
         self._refetched_at = None
@@ -161,8 +200,14 @@ class ProviderMetadata:
         return at is not None and self._monotonic() - at < self.provider.metadata_ttl
 
     def discovery(self):
+        """The discovery document as the provider publishes it (its endpoints the
+        public ones: the browser's authorization endpoint, and the token endpoint a
+        client assertion names as its audience); ``endpoint`` for where identity
+        calls. Fetched from the back channel when the provider has one; its issuer
+        must still be the public one."""
         if not self._fresh(self._discovery_at):
-            url = f"{self.provider.issuer}/.well-known/openid-configuration"
+            base = self.provider.backchannel_url or self.provider.issuer
+            url = f"{base}/.well-known/openid-configuration"
             document = self._fetch_json(url, "discovery document")
             if not isinstance(document, dict) or str(document.get("issuer", "")).rstrip(
                     "/") != self.provider.issuer:
@@ -172,11 +217,19 @@ class ProviderMetadata:
                 if not isinstance(document.get(key), str):
                     raise ProviderUnavailable(f"the discovery document of "
                                               f"{self.provider.id} has no {key}")
+            self._endpoints = backchannel_endpoints(document, self.provider.issuer,
+                                                    self.provider.backchannel_url)
             self._discovery, self._discovery_at = document, self._monotonic()
         return self._discovery
 
+    def endpoint(self, name):
+        """Where identity calls the provider's ``name`` endpoint (``token_endpoint``,
+        ``jwks_uri``): at the back channel, when it has one."""
+        self.discovery()
+        return self._endpoints[name]
+
     def _fetch_keys(self):
-        document = self._fetch_json(self.discovery()["jwks_uri"], "key set")
+        document = self._fetch_json(self.endpoint("jwks_uri"), "key set")
         try:
             keys = KeySet.import_key_set(document)
         except Exception as exc:   # joserfc's errors for a malformed set vary

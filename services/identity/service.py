@@ -1,5 +1,6 @@
 """identity: persons, logins, sessions, operators and mandates (entrypoints only;
 what each method takes, returns and raises is in services/identity/api.py)."""
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,14 +12,14 @@ from services.common import config as cfg
 from services.common.clock import ClockProvider
 from services.common.db import Database
 from services.common.ops import OpsPort
-from services.common.errors import Forbidden, NotFound, Unauthenticated
+from services.common.errors import Forbidden, NotFound, TooManyAttempts, Unauthenticated
 from services.common.messaging import event_handler
 from services.common.rpc import rpc
 from services.common.scopes import SCOPES
 from services.common.validation import operating_date
 from services.contracts.api import ConsumptionPointLinked, ContractSigned, ContractTerminated
-from services.identity import (api, eligibility, login, mandates, oidc, operators, payments,
-                               sessions)
+from services.identity import (api, eligibility, login, login_limits, mandates, oidc,
+                               operators, payments, sessions)
 from services.identity.banks import Banks
 from services.identity.oidc_providers import Providers
 from services.identity.models import metadata
@@ -73,26 +74,30 @@ class IdentityService:
         return [{"id": b.id, "name": b.name} for b in self.banks.values()]
 
     @rpc(api.start_banklink_login, sensitive_arguments=("browser_key",))
-    def start_banklink_login(self, bank_id, return_url, browser_key=None, language="et"):
+    def start_banklink_login(self, bank_id, return_url, browser_key=None, language="et",
+                             client_address=None):
         bank = self._bank(bank_id)
-        with self.db.unit_of_work() as uow:
-            return login.start(uow, bank, return_url, browser_key, language)
+        who = login_limits.address(client_address)
+        with self._start_limited(bank.id, who, login.log_attempt, {}) as uow:
+            return login.start(uow, bank, return_url, browser_key, language, who)
 
     @rpc(api.finish_banklink_login, sensitive_arguments=BANK_REPLY)
-    def finish_banklink_login(self, bank_id, fields, browser_key=None):
+    def finish_banklink_login(self, bank_id, fields, browser_key=None, client_address=None):
+        who = login_limits.address(client_address)
         try:
             bank = self._bank(bank_id)
             with self.db.unit_of_work() as uow:
+                login_limits.check_failures(uow, who, self._customer_login_limit())
                 person_code, name = login.finish(uow, bank, fields, browser_key)
                 token, expires_at = sessions.open_session(uow, "customer", person_code,
                                                           self._policy())
         except Exception as exc:
             outcome = getattr(exc, "code", None) or type(exc).__name__
             with self.db.unit_of_work() as uow:
-                login.log_attempt(uow, bank_id, fields, outcome, str(exc))
+                login.log_attempt(uow, bank_id, fields, outcome, str(exc), who)
             raise
         with self.db.unit_of_work() as uow:
-            login.log_attempt(uow, bank.id, fields, "ok")
+            login.log_attempt(uow, bank.id, fields, "ok", client_address=who)
         return {"token": token, "expires_at": expires_at.isoformat(),
                 "person": {"person_code": person_code, "name": name}}
 
@@ -106,17 +111,38 @@ class IdentityService:
 
     @rpc(api.start_oidc_login, sensitive_arguments=("browser_key",))
     def start_oidc_login(self, provider_id, redirect_uri, browser_key=None, via="api",
-                         language="et"):
+                         language="et", client_address=None):
         metadata = self._oidc_provider(provider_id)
+        who = login_limits.address(client_address)
+        with self._start_limited(provider_id, who, oidc.log_attempt) as uow:
+            return oidc.start(uow, metadata, redirect_uri, browser_key, via, language, who)
+
+    @contextmanager
+    def _start_limited(self, way, who, log_attempt, *log_args):
+        """A unit of work to start a login in, once the client's address is within
+        its limits; a refusal is logged (``log_attempt`` is banklink's or OIDC's)."""
         with self.db.unit_of_work() as uow:
-            return oidc.start(uow, metadata, redirect_uri, browser_key, via, language)
+            try:
+                login_limits.check_starts(uow, who, self._customer_login_limit())
+            except TooManyAttempts as refused:
+                exc = refused
+            else:
+                exc = None
+                yield uow
+        if exc is not None:
+            with self.db.unit_of_work() as uow:
+                log_attempt(uow, way, *log_args, exc.code, detail=str(exc), client_address=who)
+            raise exc
 
     @rpc(api.finish_oidc_login, sensitive_arguments=OIDC_CALLBACK)
     def finish_oidc_login(self, provider_id, code=None, state=None, browser_key=None,
-                          error=None):
+                          error=None, client_address=None):
         attempt = oidc.Attempt()
+        who = login_limits.address(client_address)
         try:
             metadata = self._oidc_provider(provider_id)
+            with self.db.unit_of_work() as uow:
+                login_limits.check_failures(uow, who, self._customer_login_limit())
             token, expires_at, person_code, name, flow = oidc.finish(
                 self.db.unit_of_work, self.clock, metadata, self._policy(), attempt, code,
                 state, browser_key, error)
@@ -124,10 +150,11 @@ class IdentityService:
             outcome = getattr(exc, "code", None) or type(exc).__name__
             with self.db.unit_of_work() as uow:
                 oidc.log_attempt(uow, provider_id, outcome, attempt.person_code, attempt.amr,
-                                 str(exc))
+                                 str(exc), client_address=who)
             raise
         with self.db.unit_of_work() as uow:
-            oidc.log_attempt(uow, provider_id, "ok", person_code, attempt.amr)
+            oidc.log_attempt(uow, provider_id, "ok", person_code, attempt.amr,
+                             client_address=who)
         return {"token": token, "expires_at": expires_at.isoformat(),
                 "person": {"person_code": person_code, "name": name}, "via": flow["via"],
                 "amr": attempt.amr}
@@ -362,6 +389,15 @@ class IdentityService:
                 self.config, "VOOL_SESSION_IDLE_MINUTES", 15)),
             lifetime=timedelta(hours=cfg.float_setting(
                 self.config, "VOOL_SESSION_LIFETIME_HOURS", 8)))
+
+    def _customer_login_limit(self):
+        return login_limits.CustomerLoginLimit(
+            starts_per_address=cfg.int_setting(
+                self.config, "VOOL_CUSTOMER_LOGIN_STARTS_PER_ADDRESS", 300),
+            failures_per_address=cfg.int_setting(
+                self.config, "VOOL_CUSTOMER_LOGIN_FAILURES_PER_ADDRESS", 100),
+            window=timedelta(minutes=cfg.float_setting(
+                self.config, "VOOL_CUSTOMER_LOGIN_WINDOW_MINUTES", 15)))
 
     def _rate_limit(self):
         return operators.RateLimit(

@@ -261,11 +261,23 @@ def _path(value):
     return path if path.is_absolute() else cfg.PROJECT_ROOT / path
 
 
+#: the gateway's VOOL_PUBLIC_URL when it is not set (services/gateway/http.py)
+GATEWAY_PUBLIC_URL = "http://localhost:8000"
+
+
+def _redirect_uris(client, public_url):
+    """A client's registered redirect URIs, ``{public_url}`` in each the gateway's
+    VOOL_PUBLIC_URL (as it reads it); None: any http(s) URI (tests' own clients)."""
+    uris = client.get("redirect_uris")
+    return [str(uri).replace("{public_url}", public_url) for uri in uris] if uris else None
+
+
 def load_test_provider(config=None):
     """The provider of the test bank's configuration (its ``oidc`` section), or None.
     Its issuer is ``VOOL_TESTBANK_ISSUER``, the section's ``issuer``, or the bank's own
     address + /oidc; each client's secret is read from ``client_secret_file`` (a
-    development secret made by `vool dev-keys`) or ``client_secret_env``."""
+    development secret made by `vool dev-keys`) or ``client_secret_env``, its
+    ``redirect_uris`` with ``{public_url}`` the gateway's public URL."""
     with open(_path(cfg.setting(config, "VOOL_TESTBANK_CONFIG", DEFAULT_CONFIG)),
               encoding="utf-8") as f:
         settings = yaml.safe_load(f) or {}
@@ -273,6 +285,7 @@ def load_test_provider(config=None):
     if not section:
         return None
     address = cfg.setting(config, "VOOL_TESTBANK_ADDRESS", "127.0.0.1:8100")
+    public_url = cfg.setting(config, "VOOL_PUBLIC_URL", GATEWAY_PUBLIC_URL).rstrip("/")
     issuer = (cfg.setting(config, "VOOL_TESTBANK_ISSUER") or section.get("issuer")
               or f"http://{address}/oidc").rstrip("/")
     clients = {}
@@ -283,7 +296,7 @@ def load_test_provider(config=None):
                 log.error("test OIDC client %s is left out: no %s", client_id, path)
                 continue
             clients[str(client_id)] = {
-                "secret": None, "redirect_uris": client.get("redirect_uris") or None,
+                "secret": None, "redirect_uris": _redirect_uris(client, public_url),
                 "public_key": RSAKey.import_key(path.read_bytes())}
             continue
         secret = None
@@ -296,5 +309,5 @@ def load_test_provider(config=None):
             log.error("test OIDC client %s is left out: no secret (vool dev-keys)", client_id)
             continue
         clients[str(client_id)] = {"secret": secret, "public_key": None,
-                                   "redirect_uris": client.get("redirect_uris") or None}
+                                   "redirect_uris": _redirect_uris(client, public_url)}
     return TestProvider(issuer=issuer, clients=clients, persons=settings.get("persons") or [])

@@ -12,6 +12,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 import pytest
 import requests
 import sqlalchemy as sa
+import yaml
 
 from services.common.db import make_engine
 from services.contracts.service import ContractsService
@@ -294,3 +295,74 @@ def test_a_login_left_too_long_is_refused(system, real_time_clock, database_urls
     real_time_clock.advance(timedelta(minutes=11))     # the flow keeps 10 minutes
     refused_with(come_back(browser, callback), "oidc-expired-state")
     assert [e["outcome"] for e in login_log(database_urls)] == ["oidc-expired-state"]
+
+
+def flows(database_urls):
+    engine = make_engine(database_urls["identity"])
+    try:
+        with engine.connect() as conn:
+            return [r.state for r in conn.execute(sa.text(
+                "SELECT state FROM oidc_flows ORDER BY created_at"))]
+    finally:
+        engine.dispose()
+
+
+def test_flows_expired_more_than_a_day_ago_are_removed_as_logins_start(
+        system, real_time_clock, database_urls, monkeypatch):
+    def state_of(started):
+        return parse_qs(urlparse(started.json()["authorization_url"]).query)["state"][0]
+
+    def start():
+        started = requests.post(f"{system['api']}/api/v1/auth/oidc/testid/start", timeout=10)
+        assert started.status_code == 200, started.text
+        return state_of(started)
+
+    old = [start() for _ in range(3)]
+    real_time_clock.advance(timedelta(days=1, minutes=5))
+    recent = start()          # expired, but less than a day ago: kept
+    assert flows(database_urls) == old + [recent]
+    real_time_clock.advance(timedelta(minutes=6))   # the first three: a day past expiry
+    monkeypatch.setattr("services.identity.oidc.OLD_FLOWS_PER_START", 2)  # bounded
+    newer = start()
+    assert flows(database_urls) == old[2:] + [recent, newer]
+    newest = start()
+    assert flows(database_urls) == [recent, newer, newest]
+
+
+def test_identity_reaches_a_provider_at_its_back_channel_while_browsers_use_the_issuer(
+        run_services, config, rpc, tmp_path):
+    """As under docker compose: the issuer's host (what browsers are sent to and ID
+    tokens name) does not resolve where identity runs; identity fetches discovery,
+    keys and tokens at ``backchannel_url`` (the browser here resolves the issuer's host
+    to the provider itself, as the host's port would)."""
+    port = free_port()
+    public, inside = f"provider.invalid:{port}", f"127.0.0.1:{port}"
+    banks = make_banks(tmp_path)
+    bank_file, providers_file = oidc_provider.configure(tmp_path, inside, PERSONS,
+                                                        tmp_path / "bank.key.pem")
+    run_services(TestBankService, WEB_SERVER_ADDRESS=inside, VOOL_TESTBANK_ADDRESS=inside,
+                 VOOL_TESTBANK_CONFIG=str(bank_file),
+                 VOOL_TESTBANK_ISSUER=f"http://{public}/oidc")
+    providers = yaml.safe_load(providers_file.read_text())
+    for provider in providers["providers"]:
+        provider.update(issuer=f"http://{public}/oidc", backchannel_url=f"http://{inside}/oidc")
+    providers_file.write_text(yaml.safe_dump(providers))
+    api = f"http://{config['WEB_SERVER_ADDRESS']}"
+    run_services(GatewayService, IdentityService, ContractsService,
+                 VOOL_BANKS_FILE=str(banks.banks_file), VOOL_OIDC_FILE=str(providers_file),
+                 VOOL_PUBLIC_URL=api)
+    rpc.contracts.sign_contract(contract_command(person_code=GRANDMOTHER))
+    wait_for(lambda: rpc.identity.is_eligible(GRANDMOTHER))
+
+    for provider in ("testid", "keyid"):       # a client secret; a client assertion
+        browser = requests.Session()
+        started = browser.post(f"{api}/api/v1/auth/oidc/{provider}/start", timeout=10)
+        assert started.status_code == 200, started.text
+        url = started.json()["authorization_url"]
+        assert url.startswith(f"http://{public}/oidc/authorize?")     # the public one
+        page = browser.get(url.replace(public, inside), timeout=10)
+        assert page.status_code == 200, page.text
+        callback = pick(browser, page, f"http://{inside}")
+        logged_in = come_back(browser, callback)
+        assert logged_in.status_code == 200, logged_in.text
+        assert logged_in.json()["person"]["person_code"] == GRANDMOTHER

@@ -318,6 +318,34 @@ def test_the_test_bank_runs_on_8100_with_its_own_config(services):
     assert "8100" in " ".join(healthcheck_argv(bank))
 
 
+def test_identity_reaches_the_test_provider_by_its_service_name_and_browsers_by_the_port(
+        services):
+    """Browsers reach the test provider at 127.0.0.1:8100 (the published port), which
+    inside identity's container is identity itself: it fetches discovery, keys and
+    tokens at the test bank's service name (backchannel_url), while the issuer (what
+    browsers are sent to, what ID tokens name) stays the public one."""
+    identity, bank = service(services, "identity"), service(services, "testbank")
+    providers_file = environment(identity)["VOOL_OIDC_FILE"]
+    assert not Path(providers_file).is_absolute()      # in the image: deploy/config/
+    [provider] = yaml.safe_load((ROOT / providers_file).read_text())["providers"]
+    issuer, inside = urlsplit(provider["issuer"]), urlsplit(provider["backchannel_url"])
+    assert provider["issuer"] == environment(bank)["VOOL_TESTBANK_ISSUER"]
+    assert issuer.hostname == "127.0.0.1" and published_ports(bank).get(issuer.port) == issuer.port
+    assert inside.hostname == "testbank" and inside.path == issuer.path
+    assert environment(bank)["VOOL_TESTBANK_ADDRESS"].endswith(f":{inside.port}")
+    # the client secret: the dev-keys volume both mount, as the test bank's client has it
+    secret = Path(provider["client_secret_file"])
+    assert f"dev-keys:/app/{secret.parent}:ro" in identity["volumes"]
+    testbank_config = yaml.safe_load((DEPLOY / "config" / "testbank.yaml").read_text())
+    assert testbank_config["oidc"]["clients"][provider["client_id"]][
+        "client_secret_file"] == str(secret)
+    # the same provider as `make run`'s, but for the back channel
+    development = {p["id"]: p for p in yaml.safe_load(
+        (DEPLOY / "config" / "oidc.yaml").read_text())["providers"]}
+    assert {k: v for k, v in provider.items() if k != "backchannel_url"} == development[
+        provider["id"]]
+
+
 def test_healthcheck_module_knows_every_service_in_the_compose_file(services):
     healthcheck = importlib.import_module("services.healthcheck")
     assert callable(healthcheck.main)

@@ -480,6 +480,30 @@ def test_identity_reads_the_banks_and_their_keys_where_they_are_mounted(objects)
             assert path.name in example_keys, f"{bank['id']} {key}: not in the example Secret"
 
 
+def test_identity_reads_the_oidc_providers_and_their_secrets_where_they_are_mounted(objects):
+    identity = named(objects, "Deployment", "identity")
+    (container,) = containers(identity)
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in identity["spec"]["template"]["spec"]["volumes"]}
+    providers_file = Path(env_of(container)["VOOL_OIDC_FILE"]["value"])
+    assert str(providers_file.parent) == mounts["oidc"]
+    config_map = named(objects, "ConfigMap", volumes["oidc"]["configMap"]["name"])
+    entries = yaml.safe_load(config_map["data"][providers_file.name])["providers"]
+    assert entries, "no provider, not even the example"
+    secrets = volumes["oidc-secrets"]["secret"]
+    assert secrets["secretName"] == "vool-oidc-secrets" and secrets["optional"] is True
+    example_files = set(next(s for s in example_secrets()
+                             if s["metadata"]["name"] == "vool-oidc-secrets")["stringData"])
+    for provider in entries:
+        named_files = [provider[k] for k in ("client_secret_file", "private_key_file")
+                       if k in provider]
+        assert named_files, f"{provider['id']}: its secret is in the Secret, as a file"
+        for path in map(Path, named_files):
+            assert str(path.parent) == mounts["oidc-secrets"], provider["id"]
+            assert path.name in example_files, f"{provider['id']}: not in the example Secret"
+        assert provider["issuer"].startswith("https://"), provider["id"]
+
+
 def test_the_operations_guide_covers_every_overlay():
     text = OPERATIONS_DOC.read_text()
     for overlay in OVERLAYS:

@@ -13,13 +13,13 @@ def callback_url(public_url, provider):
     return f"{public_url}/api/v1/auth/oidc/{provider}/callback"
 
 
-def start_login(services, provider, public_url, via, language="et"):
+def start_login(services, provider, public_url, via, language="et", client_address=None):
     """``({authorization_url}, browser_key)``: the key goes into a cookie, so only the
     browser that started the login can finish it."""
     browser_key = secrets.token_urlsafe(32)
     authorization = services.call("identity", "start_oidc_login", provider,
                                   callback_url(public_url, provider), browser_key, via,
-                                  language)
+                                  language, client_address)
     return authorization, browser_key
 
 
@@ -31,7 +31,7 @@ def set_flow_cookie(response, browser_key, public_url):
     return response
 
 
-def finish_login(services, provider, callback, browser_key):
+def finish_login(services, provider, callback, browser_key, client_address=None):
     """The provider's callback: a new session ``{token, expires_at, person, via, amr}``."""
     return services.call("identity", "finish_oidc_login", provider, callback.code,
-                         callback.state, browser_key, callback.error)
+                         callback.state, browser_key, callback.error, client_address)

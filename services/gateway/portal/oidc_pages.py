@@ -9,7 +9,7 @@ from services.common.errors import ServiceUnavailable
 from services.gateway import refusals
 from services.gateway.actions import oidc as oidc_actions
 from services.gateway.actions import sessions as session_actions
-from services.gateway.auth import SESSION_COOKIE, set_session_cookie
+from services.gateway.auth import SESSION_COOKIE, client_address, set_session_cookie
 from services.gateway.http import public_url
 from services.gateway.portal.pages import page
 from services.gateway.portal.rendering import language_of
@@ -27,7 +27,8 @@ class OidcPages:
         comes back with the provider's redirect (SameSite=Lax: a top-level GET)."""
         url = public_url(self.config)
         authorization, browser_key = oidc_actions.start_login(
-            self.services, provider, url, "portal", language_of(request))
+            self.services, provider, url, "portal", language_of(request),
+            client_address(request))
         response = redirect(authorization["authorization_url"], code=303)
         return oidc_actions.set_flow_cookie(response, browser_key, url)
 

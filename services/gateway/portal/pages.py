@@ -18,7 +18,7 @@ from services.gateway.actions import payments as payment_actions
 from services.gateway.actions import readings as reading_actions
 from services.gateway.actions import sessions as session_actions
 from services.gateway import consumption_chart
-from services.gateway.auth import (SESSION_COOKIE, actor, authorize,
+from services.gateway.auth import (SESSION_COOKIE, actor, authorize, client_address,
                                    session_token, set_session_cookie, visible_points)
 from services.gateway.http import ProblemWebServer, form_body, public_url
 from services.gateway.portal import forms
@@ -164,7 +164,7 @@ class PortalRoutes:
         browser_key = secrets.token_urlsafe(32) if bound else None
         form = session_actions.start_login(
             self.services, bank, f"{public_url(self.config)}/login/{bank}/return", browser_key,
-            language_of(request))
+            language_of(request), client_address(request))
         response = render(request, "to_bank.html", form=form)
         if bound:
             response.set_cookie(LOGIN_COOKIE, browser_key, max_age=LOGIN_COOKIE_SECONDS,
@@ -175,7 +175,8 @@ class PortalRoutes:
     def portal_login_return(self, request, bank):
         try:
             session = session_actions.finish_login(self.services, bank, form_body(request),
-                                                   request.cookies.get(LOGIN_COOKIE))
+                                                   request.cookies.get(LOGIN_COOKIE),
+                                                   client_address(request))
         except (Unauthenticated, Forbidden) as exc:
             return self._login_page(request, message=str(exc), status=status_of(exc)[0])
         previous = request.cookies.get(SESSION_COOKIE)

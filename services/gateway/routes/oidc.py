@@ -9,10 +9,11 @@ import json
 
 from werkzeug.wrappers import Response
 
-from services.common.errors import Forbidden, ServiceUnavailable, Unauthenticated
+from services.common.errors import (Forbidden, ServiceUnavailable, TooManyAttempts,
+                                    Unauthenticated)
 from services.gateway import schemas
 from services.gateway.actions import oidc as oidc_actions
-from services.gateway.auth import set_session_cookie
+from services.gateway.auth import client_address, set_session_cookie
 from services.gateway.http import public_url, route
 from services.identity import api as identity
 
@@ -41,11 +42,13 @@ class OidcRoutes:
            description="Code flow with PKCE (S256), state and nonce, each used once and "
                        "kept 10 minutes. Send the browser to authorization_url; the "
                        "provider sends it back to the callback. 401 "
-                       "oidc-unknown-provider for a provider not configured.")
+                       "oidc-unknown-provider for a provider not configured; 429 "
+                       "too-many-attempts (Retry-After) when the client's address "
+                       "started or failed too many logins (banklink's too) lately.")
     def oidc_start(self, request, provider):
         url = public_url(self.config)
-        authorization, browser_key = oidc_actions.start_login(self.services, provider, url,
-                                                              "api")
+        authorization, browser_key = oidc_actions.start_login(
+            self.services, provider, url, "api", client_address=client_address(request))
         response = Response(json.dumps(authorization), content_type="application/json")
         return oidc_actions.set_flow_cookie(response, browser_key, url)
 
@@ -63,14 +66,15 @@ class OidcRoutes:
                        "oidc-wrong-audience, oidc-expired-token, oidc-bad-iat, "
                        "oidc-nonce-mismatch, oidc-reused-nonce, oidc-acr-too-low, ...; "
                        "403 no-active-contract when the person has no active contract "
-                       "and no mandate from anyone.")
+                       "and no mandate from anyone; 429 too-many-attempts when the "
+                       "client's address failed too many logins lately.")
     def oidc_callback(self, request, provider):
         url = public_url(self.config)
         try:
             session = oidc_actions.finish_login(
                 self.services, provider, request.query,
-                request.cookies.get(oidc_actions.OIDC_COOKIE))
-        except (Unauthenticated, Forbidden, ServiceUnavailable) as exc:
+                request.cookies.get(oidc_actions.OIDC_COOKIE), client_address(request))
+        except (Unauthenticated, Forbidden, ServiceUnavailable, TooManyAttempts) as exc:
             if wants_page(request):
                 return self._oidc_refused(request, exc)
             raise
