@@ -236,6 +236,13 @@ class InvoiceLine(_Answer):
     period_from: Optional[date] = None
     period_to: Optional[date] = None
     net: Money
+    #: the line charges an estimated reading (``method``: how metering estimated it),
+    #: or, with ``corrects_estimate``, takes such a charge back now that the actual
+    #: reading came (negative kWh and money)
+    estimated: bool = False
+    method: Optional[Literal["same_season_last_year", "recent_average",
+                             "tariff_typical"]] = None
+    corrects_estimate: bool = False
 
 
 class Invoice(InvoiceSummary):

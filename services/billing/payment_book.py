@@ -18,7 +18,8 @@ from decimal import ROUND_FLOOR, Decimal
 
 import sqlalchemy as sa
 
-from services.billing.models import (billing_contracts, charges, invoice_lines, invoices,
+from services.billing.models import (billing_contracts, charge_lines, charges, estimate_claims,
+                                     invoice_lines, invoices,
                                      payments, vat_rates)
 from services.billing.money import exact, money_text, to_cents
 from services.common.errors import NotFound, ValidationFailed
@@ -102,16 +103,33 @@ def payment_book(uow, reference_no, customer_ids):
         sa.select(invoices.c.invoice_no, invoices.c.vat_rate)
         .where(invoices.c.contract_no == contract_no)).all())
     costs = []
+    # "paid up to reading" never points at an estimate: an estimate's charge is a cost
+    # without a reading while it is pending; once an actual reading settled it, that
+    # reading's cost is its actual consumption's (its lines less those taking the
+    # estimates back) and the settled estimates are no costs of their own
+    settled = set(session.execute(
+        sa.select(estimate_claims.c.estimate_reading_id).where(
+            estimate_claims.c.state == "settled")).scalars())
+    taken_back = {}   # {charge_id: what its lines took back of estimates (negative)}
+    for charge_id, net in session.execute(
+            sa.select(charge_lines.c.charge_id, charge_lines.c.net)
+            .join(charges, charges.c.charge_id == charge_lines.c.charge_id)
+            .where(charges.c.contract_no == contract_no,
+                   charge_lines.c.corrects_estimate.is_(True))):
+        taken_back[charge_id] = taken_back.get(charge_id, ZERO) + exact(net)
     for charge in session.execute(sa.select(charges).where(charges.c.contract_no == contract_no)
                                   .order_by(charges.c.period_to, charges.c.created_at)
                                   ).mappings():
+        if charge["estimate_method"] and charge["reading_id"] in settled:
+            continue
         rate = invoice_rates.get(charge["invoice_no"], None)
         rate = rate_on(charge["period_to"]) if rate is None else rate
         reading = None
-        if charge["registers"] and charge["consumption"]:
+        if charge["registers"] and charge["consumption"] and not charge["estimate_method"]:
             reading = {"registers": charge["registers"], "consumption": charge["consumption"],
                        "register_digits": charge["register_digits"]}
-        costs.append(Cost(charge["period_to"], gross(charge["net"], rate), reading))
+        net = exact(charge["net"]) - taken_back.get(charge["charge_id"], ZERO)
+        costs.append(Cost(charge["period_to"], gross(net, rate), reading))
     for period_to, net, rate in session.execute(
             sa.select(invoice_lines.c.period_to, invoice_lines.c.net, invoices.c.vat_rate)
             .join(invoices, invoices.c.invoice_no == invoice_lines.c.invoice_no)

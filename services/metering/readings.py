@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from services.common.errors import Conflict, NotFound, ValidationFailed, field_error
 from services.common.registers import register_value_errors
-from services.metering import plausibility
+from services.metering import estimates, plausibility
 from services.metering.api import (ReviewDecision, ReadingHeldForReview, ReadingRejected,
                                    ReadingScheduleStarted, ReadingSubmitted, ReadingWithdrawn,
                                    SubmitReading)
@@ -143,6 +143,15 @@ def submit_reading(uow, command: SubmitReading, window_days, thresholds):
         errors.append(field_error(
             "reading_date", f"must not be before the last reading ({previous['reading_date']})",
             "date-before-last-reading", last_date=previous["reading_date"].isoformat()))
+    # the estimates since the last actual reading: a reading for the last one's day
+    # (or later) replaces them; an earlier day would leave an estimate after it
+    pending = estimates.pending_estimates(session, meter["consumption_point_id"])
+    if not errors and pending and command.reading_date < pending[-1]["reading_date"]:
+        last_estimate = pending[-1]["reading_date"]
+        errors.append(field_error(
+            "reading_date", f"must not be before the last estimated reading ({last_estimate}); "
+                            "enter the reading of that day or a later one",
+            "date-before-estimate", last_date=last_estimate.isoformat()))
     if errors:
         raise ValidationFailed("; ".join(f"{e['field']} {e['message']}" for e in errors), errors)
 
@@ -163,8 +172,9 @@ def submit_reading(uow, command: SubmitReading, window_days, thresholds):
         submitted_at=uow.now, review_reason=review_reason))
     due = next_reading_due(meter["reading_day"], command.reading_date, window_days)
     if status == "accepted":
+        settled = _settle_estimates(session, pending, command.reading_date, reading_id)
         _emit_submitted(uow, meter, reading_id, command.reading_date, command.registers,
-                        consumption, previous["reading_date"], due)
+                        consumption, previous["reading_date"], due, settles=settled)
     else:
         due = next_reading_due(meter["reading_day"], previous["reading_date"], window_days)
         uow.emit_event(ReadingHeldForReview(
@@ -230,9 +240,21 @@ def _consumption(command, meter, previous, intervals, thresholds):
     return consumption
 
 
+def _settle_estimates(session, pending, reading_date, reading_id):
+    """The ``pending`` estimates (since the last actual reading before this one) on
+    or before ``reading_date``, now settled by the actual reading ``reading_id``:
+    their ids, oldest first."""
+    settled = [r["reading_id"] for r in pending if r["reading_date"] <= reading_date]
+    if settled:
+        session.execute(sa.update(readings).where(readings.c.reading_id.in_(settled))
+                        .values(replaced_by=reading_id))
+    return settled
+
+
 def _emit_submitted(uow, meter, reading_id, reading_date, registers, consumption,
-                    previous_date, due, released_from_review=False):
+                    previous_date, due, released_from_review=False, settles=()):
     uow.emit_event(ReadingSubmitted(
+        settles_estimates=list(settles),
         reading_id=reading_id,
         consumption_point_id=meter["consumption_point_id"],
         contract_no=meter["contract_no"],
@@ -283,12 +305,14 @@ def decide(uow, reading_id, decision: ReviewDecision, operator, window_days):
             reason=decision.reason.strip()))
     else:
         previous = last_accepted_reading(session, row["consumption_point_id"])
+        pending = estimates.pending_estimates(session, row["consumption_point_id"])
         session.execute(sa.update(readings).where(readings.c.reading_id == reading_id).values(
             status="accepted", decided_by=operator, decided_at=uow.now))
         due = next_reading_due(meter["reading_day"], row["reading_date"], window_days)
+        settled = _settle_estimates(session, pending, row["reading_date"], reading_id)
         _emit_submitted(uow, meter, reading_id, row["reading_date"], row["registers"],
                         row["consumption"], previous["reading_date"], due,
-                        released_from_review=True)
+                        released_from_review=True, settles=settled)
     updated = session.execute(sa.select(readings).where(readings.c.reading_id == reading_id)
                               ).mappings().one()
     return _reading_view(updated)
@@ -401,6 +425,10 @@ def _reading_view(r):
         view["mandate_id"] = r["mandate_id"]
     if r["replaced_by"]:
         view["replaced_by"] = r["replaced_by"]
+    if r["status"] == "estimated":
+        view["estimated"] = True
+        view["method"] = r["estimate_method"]
+        view["pending"] = r["replaced_by"] is None
     return view
 
 
