@@ -34,6 +34,8 @@ class Cost:
     ends_on: date
     gross: Decimal
     reading: dict | None = None        # {"registers", "consumption", "register_digits"}
+    #: what the estimates this reading settled cost (paid before it, in its span)
+    paid_before: Decimal = ZERO
 
     @property
     def order(self):
@@ -64,8 +66,9 @@ def spend(money, costs, initial_readings):
     paid_to = None
     for cost in costs:
         if money < cost.gross:
-            if cost.reading and cost.gross > 0:
-                position = reading_reached(cost.reading, money / cost.gross)
+            span = cost.paid_before + cost.gross
+            if cost.reading and span > 0:
+                position = reading_reached(cost.reading, (cost.paid_before + money) / span)
             return position, paid_to, False, ZERO
         money -= cost.gross
         if cost.reading:
@@ -103,33 +106,31 @@ def payment_book(uow, reference_no, customer_ids):
         sa.select(invoices.c.invoice_no, invoices.c.vat_rate)
         .where(invoices.c.contract_no == contract_no)).all())
     costs = []
-    # "paid up to reading" never points at an estimate: an estimate's charge is a cost
-    # without a reading while it is pending; once an actual reading settled it, that
-    # reading's cost is its actual consumption's (its lines less those taking the
-    # estimates back) and the settled estimates are no costs of their own
-    settled = set(session.execute(
-        sa.select(estimate_claims.c.estimate_reading_id).where(
-            estimate_claims.c.state == "settled")).scalars())
-    taken_back = {}   # {charge_id: what its lines took back of estimates (negative)}
-    for charge_id, net in session.execute(
-            sa.select(charge_lines.c.charge_id, charge_lines.c.net)
-            .join(charges, charges.c.charge_id == charge_lines.c.charge_id)
-            .where(charges.c.contract_no == contract_no,
-                   charge_lines.c.corrects_estimate.is_(True))):
-        taken_back[charge_id] = taken_back.get(charge_id, ZERO) + exact(net)
-    for charge in session.execute(sa.select(charges).where(charges.c.contract_no == contract_no)
-                                  .order_by(charges.c.period_to, charges.c.created_at)
-                                  ).mappings():
-        if charge["estimate_method"] and charge["reading_id"] in settled:
-            continue
+    # "paid up to reading" never points at an estimate: an estimate's charge is a
+    # cost without a reading; the actual reading that settled estimates is a cost
+    # (its actual consumption less what they were charged, at its invoice's VAT as
+    # the invoices have it) reached through the span since the last actual reading,
+    # the estimates' money counted as paid into that span
+    settled_by = dict(session.execute(
+        sa.select(estimate_claims.c.estimate_reading_id, estimate_claims.c.settled_by)
+        .where(estimate_claims.c.state == "settled")).all())
+    rows = session.execute(sa.select(charges).where(charges.c.contract_no == contract_no)
+                           .order_by(charges.c.period_to, charges.c.created_at)).mappings().all()
+    estimate_gross = {}   # {settling reading id: the gross of the estimates it settled}
+    for charge in rows:
         rate = invoice_rates.get(charge["invoice_no"], None)
         rate = rate_on(charge["period_to"]) if rate is None else rate
+        amount = gross(charge["net"], rate)
         reading = None
-        if charge["registers"] and charge["consumption"] and not charge["estimate_method"]:
+        if charge["estimate_method"]:
+            if charge["reading_id"] in settled_by:
+                by = settled_by[charge["reading_id"]]
+                estimate_gross[by] = estimate_gross.get(by, ZERO) + amount
+        elif charge["registers"] and charge["consumption"]:
             reading = {"registers": charge["registers"], "consumption": charge["consumption"],
                        "register_digits": charge["register_digits"]}
-        net = exact(charge["net"]) - taken_back.get(charge["charge_id"], ZERO)
-        costs.append(Cost(charge["period_to"], gross(net, rate), reading))
+        costs.append(Cost(charge["period_to"], amount, reading,
+                          paid_before=estimate_gross.get(charge["reading_id"], ZERO)))
     for period_to, net, rate in session.execute(
             sa.select(invoice_lines.c.period_to, invoice_lines.c.net, invoices.c.vat_rate)
             .join(invoices, invoices.c.invoice_no == invoice_lines.c.invoice_no)

@@ -201,16 +201,21 @@ def bill_chunk(step, dialect, year, rate, params, low, high):
     # each invoice with its final amounts: net = the exact sum of its lines, VAT in
     # integer cents, half up. ROUND(.., 2) changes nothing exact (PostgreSQL); on
     # SQLite, whose NUMERIC is a binary double, it keeps a sum the nearest double to
-    # its cents, so that paid >= total holds when every cent is paid
+    # its cents, so that paid >= total holds when every cent is paid. An invoice of
+    # 0 or less (estimates taken back exceeding the month's charges: a credit) has
+    # nothing to pay: it is paid at issue
     number = _invoice_number_sql(dialect, year, "rc.n")
     step("invoices", sa.text(f"""
         INSERT INTO invoices (invoice_no, contract_no, customer_id, period, issued_on, due_on,
                               reference_no, net, vat_rate, vat, total, paid, status)
         SELECT a.invoice_no, a.contract_no, a.customer_id, :period, :issued_on, :due_on,
                a.reference_no, a.net, :rate, a.vat, ROUND(a.net + a.vat, 2), 0,
-               CASE WHEN ROUND(a.net + a.vat, 2) = 0 THEN 'paid' ELSE 'unpaid' END
-        FROM (SELECT r.*, (CAST(ROUND(r.net * 100) AS BIGINT) * :rate_bp + 5000)
-                          / 10000 / 100.0 AS vat
+               CASE WHEN ROUND(a.net + a.vat, 2) <= 0 THEN 'paid' ELSE 'unpaid' END
+        FROM (SELECT r.*, CASE WHEN r.net < 0   -- half away from zero on a credit too
+                          THEN -((CAST(ROUND(-r.net * 100) AS BIGINT) * :rate_bp + 5000)
+                                 / 10000) / 100.0
+                          ELSE (CAST(ROUND(r.net * 100) AS BIGINT) * :rate_bp + 5000)
+                               / 10000 / 100.0 END AS vat
               FROM (SELECT rc.n, {number} AS invoice_no, rc.contract_no, rc.customer_id,
                            rc.reference_no, COALESCE(l.net, 0) AS net
                     FROM run_candidates rc
