@@ -355,7 +355,7 @@ def relink_meter(uow, data):
                         .values(customer_id=data["customer_id"]))
 
 
-def newest_readings(session, point_ids, limit, accepted_only=False):
+def newest_readings(session, point_ids, limit, accepted_only=False, statuses=None):
     """The newest ``limit`` readings of each point, newest first, in one query
     (a window function, on SQLite and PostgreSQL alike): a page's points cost
     the same however long their history. ``{point_id: [row]}``."""
@@ -364,6 +364,8 @@ def newest_readings(session, point_ids, limit, accepted_only=False):
     where = [readings.c.consumption_point_id.in_(list(point_ids))]
     if accepted_only:
         where.append(readings.c.status == "accepted")
+    if statuses:
+        where.append(readings.c.status.in_(statuses))
     rank = sa.func.row_number().over(
         partition_by=readings.c.consumption_point_id,
         order_by=(readings.c.reading_date.desc(), readings.c.submitted_at.desc())).label("rank")
@@ -383,17 +385,21 @@ def reading_overview(uow, point_ids, window_days):
     point_ids = list(point_ids)
     rows = uow.session.execute(sa.select(meters).where(
         meters.c.consumption_point_id.in_(point_ids))).mappings().all()
-    last_of = newest_readings(uow.session, [m["consumption_point_id"] for m in rows], 1,
-                              accepted_only=True)
+    # the last actual reading is shown; the next one due follows an estimate too
+    last_of = newest_readings(uow.session, [m["consumption_point_id"] for m in rows], 2,
+                              statuses=("accepted", "estimated"))
     overview = {}
     for meter in rows:
-        last = (last_of.get(meter["consumption_point_id"]) or [None])[0]
+        newest = last_of.get(meter["consumption_point_id"]) or []
+        last = next((r for r in newest if r["status"] == "accepted"), None)
+        if last is None and newest:   # an estimate and its day's actual reading: look further
+            last = last_accepted_reading(uow.session, meter["consumption_point_id"])
+        since = newest[0]["reading_date"] if newest else meter["start_date"]
         overview[meter["consumption_point_id"]] = {
             "last_reading": None if last is None else {
                 "reading_date": last["reading_date"].isoformat(), "registers": last["registers"]},
-            "next_reading_due": next_reading_due(
-                meter["reading_day"], last["reading_date"] if last else meter["start_date"],
-                window_days).isoformat(),
+            "next_reading_due": next_reading_due(meter["reading_day"], since,
+                                                 window_days).isoformat(),
         }
     return overview
 

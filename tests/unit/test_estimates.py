@@ -201,3 +201,13 @@ def test_the_summer_cottage_is_estimated_from_its_own_last_summer():
     assert data["consumption"] == {"T1": 15 * 30}     # 2025-06-15 → 07-15, last summer's
     year_round = (value - 5000) / (date(2025, 6, 15) - date(2024, 1, 1)).days
     assert year_round * 30 < 0.6 * data["consumption"]["T1"]
+
+
+def test_the_overview_shows_the_last_actual_reading_and_the_day_after_the_estimate():
+    db = new_db()
+    submit(db, "2025-01-15", 1140)
+    estimate(db, "2025-03-19")
+    with db.unit_of_work() as uow:
+        overview = readings.reading_overview(uow, [POINT], 3)[POINT]
+    assert overview["last_reading"] == {"reading_date": "2025-01-15", "registers": {"T1": 1140}}
+    assert overview["next_reading_due"] == "2025-04-15"
