@@ -307,8 +307,12 @@ def charge_for_reading(uow, reading_id):
         "period_to": row["period_to"].isoformat(), "net": money_text(row["net"]),
         "lines": [{"kind": l["kind"], "register": l["register"], "kwh": _kwh(l["kwh"]),
                    "unit_price": f"{l['unit_price']:.6f}", "net": money_text(l["net"]),
-                   "period_from": _day(l["period_from"]), "period_to": _day(l["period_to"])}
+                   "period_from": _day(l["period_from"]), "period_to": _day(l["period_to"]),
+                   **({"estimated": True, "method": l["estimate_method"],
+                       "corrects_estimate": bool(l["corrects_estimate"])}
+                      if l["estimate_method"] else {})}
                   for l in lines],
+        **({"estimated": True} if row["estimate_method"] else {}),
     }
 
 
