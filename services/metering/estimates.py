@@ -20,12 +20,17 @@ customer's reading (that is the last *actual* one, services/metering/readings.py
 and it is not made when an actual reading arrived first (then the next reading
 due has moved on) or while the point's reading is held for review.
 
+A point gets at most ``VOOL_MAX_ESTIMATES_IN_A_ROW`` (6) estimates without an actual
+reading, none after its contract ended, and none at all when its first missed reading
+day closed more than ``VOOL_ESTIMATE_LOOKBACK_DAYS`` (92) before the run (``Limits``).
+
 Several replicas: meters are claimed a batch at a time (``FOR UPDATE SKIP
 LOCKED`` on PostgreSQL; a submission of the same point waits on the same row lock),
 and one estimate per point and day is all the table takes (a partial unique
 index), so each point is estimated once.
 """
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -40,8 +45,17 @@ from services.metering.schedule import next_reading_due
 
 RECENT_DAYS = 90
 RECENT_MIN_DAYS = 28
-#: a late run catches up with at most this many reading days per point
-CATCH_UP = 24
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A point gets at most ``in_a_row`` estimates without an actual reading (then it
+    waits for one: the reminders go on, the desk follows up); and a point whose first
+    missed reading day closed more than ``lookback_days`` before the run is not
+    estimated at all (long unread — a cottage nobody reads, a run after a long
+    outage: an estimate spanning years would bill nonsense)."""
+    in_a_row: int = 6
+    lookback_days: int = 92
 
 _INSERT_ESTIMATE = {
     "postgresql": postgresql.insert(readings).on_conflict_do_nothing(
@@ -115,7 +129,7 @@ def pending_estimates(session, point_id):
     return _point_readings(session, point_id)[1]
 
 
-def estimate_point(uow, meter, as_of, window_days, thresholds):
+def estimate_point(uow, meter, as_of, window_days, thresholds, limits=Limits()):
     """The estimates of ``meter`` (a locked row) for the reading days whose window
     closed before ``as_of``; how many were stored."""
     session = uow.session
@@ -127,10 +141,15 @@ def estimate_point(uow, meter, as_of, window_days, thresholds):
     digits = {r["code"]: r["digits"] for r in meter["registers"]}
     insert = _INSERT_ESTIMATE[session.get_bind().dialect.name]
     stored = 0
-    for _ in range(CATCH_UP):
+    for _ in range(max(limits.in_a_row - len(pending), 0)):
         due = next_reading_due(meter["reading_day"], base["reading_date"], window_days)
         if not due < closed_before:
             break
+        if meter["end_date"] is not None and due >= meter["end_date"]:
+            break   # the contract has ended
+        if not pending and not stored and due < closed_before - timedelta(
+                days=limits.lookback_days):
+            break   # long unread: not for estimates
         method, consumption = estimate_consumption(
             actual, base["reading_date"], due, sorted(digits), meter["tariff_plan"], thresholds)
         registers = {code: (base["registers"][code] + kwh) % 10 ** digits[code]
@@ -155,7 +174,8 @@ def estimate_point(uow, meter, as_of, window_days, thresholds):
     return stored
 
 
-def estimate_batch(uow, as_of, window_days, thresholds, after="", batch_size=100):
+def estimate_batch(uow, as_of, window_days, thresholds, after="", batch_size=100,
+                   limits=Limits()):
     """Estimate a batch of meters (point ids after ``after``, in order); returns
     ``(estimates stored, the batch's last point id or None when there was none)``."""
     session = uow.session
@@ -168,7 +188,8 @@ def estimate_batch(uow, as_of, window_days, thresholds, after="", batch_size=100
         .with_for_update(skip_locked=True)).mappings().all()
     if not batch:
         return 0, None
-    stored = sum(estimate_point(uow, meter, as_of, window_days, thresholds) for meter in batch)
+    stored = sum(estimate_point(uow, meter, as_of, window_days, thresholds, limits)
+                 for meter in batch)
     return stored, batch[-1]["consumption_point_id"]
 
 
@@ -194,14 +215,14 @@ def switch(uow, consumption_point_id, tariff_plan, estimates, operator):
 
 
 def estimate_all(unit_of_work, as_of, window_days, thresholds, batch_size=100,
-                 between_batches=None):
+                 between_batches=None, limits=Limits()):
     """Every point's estimates as of ``as_of``, a short transaction per batch of
     meters; ``{readings_estimated}``."""
     after, total = "", 0
     while True:
         with unit_of_work() as uow:
             stored, last = estimate_batch(uow, as_of, window_days, thresholds, after,
-                                          batch_size)
+                                          batch_size, limits)
         if last is None:
             return {"readings_estimated": total}
         total, after = total + stored, last

@@ -19,6 +19,8 @@ meters = sa.Table(
     sa.Column("start_date", sa.Date, nullable=False),
     # an operator switched estimates off for this point (services/metering/estimates.py)
     sa.Column("estimates_off", sa.Boolean, nullable=False, server_default=sa.false()),
+    # the contract's first day out of force (contract_terminated): not estimated from then
+    sa.Column("end_date", sa.Date),
 )
 
 # Tariff plans whose points are not estimated.

@@ -67,7 +67,7 @@ def register_meter(uow, data, window_days):
                              .where(meters.c.consumption_point_id == point_id)).first()
     if exists:
         session.execute(sa.update(meters).where(meters.c.consumption_point_id == point_id)
-                        .values(**values))
+                        .values(**values, end_date=None))
         return
     session.execute(sa.insert(meters).values(consumption_point_id=point_id, **values))
     session.execute(sa.insert(readings).values(
@@ -346,6 +346,12 @@ def _withdraw(uow, meter, reading_id, withdrawn_by, replaced_by=None):
         reading_id=reading_id, consumption_point_id=meter["consumption_point_id"],
         customer_id=meter["customer_id"], reading_date=row.reading_date,
         replaced_by=replaced_by))
+
+
+def end_meter(uow, data):
+    """From contract_terminated: the meter is not estimated from the contract's end."""
+    uow.session.execute(sa.update(meters).where(meters.c.contract_no == data["contract_no"])
+                        .values(end_date=date.fromisoformat(data["end_date"])))
 
 
 def relink_meter(uow, data):

@@ -15,7 +15,7 @@ from services.common.messaging import event_handler
 from services.common.metrics import measured_job
 from services.common.rpc import rpc
 from services.common.validation import operating_date
-from services.contracts.api import ConsumptionPointLinked, ContractSigned
+from services.contracts.api import ConsumptionPointLinked, ContractSigned, ContractTerminated
 from services.metering import api, consumption, estimates, imports, readings
 from services.metering import jobs as metering_jobs
 from services.metering.models import metadata
@@ -36,6 +36,15 @@ def thresholds(config):
         min_daily_kwh=cfg.float_setting(config, "VOOL_IMPLAUSIBLE_MIN_DAILY_KWH", 5.0),
         zero_run=cfg.int_setting(config, "VOOL_ZERO_RUN_LIMIT", 3),
         typical_daily_kwh=typical)
+
+
+def estimate_limits(config):
+    """How many estimates in a row a point gets (``VOOL_MAX_ESTIMATES_IN_A_ROW``), and
+    how long ago a missed reading day may be to begin estimating
+    (``VOOL_ESTIMATE_LOOKBACK_DAYS``)."""
+    return estimates.Limits(
+        in_a_row=cfg.int_setting(config, "VOOL_MAX_ESTIMATES_IN_A_ROW", 6),
+        lookback_days=cfg.int_setting(config, "VOOL_ESTIMATE_LOOKBACK_DAYS", 92))
 
 
 def window_days(config):
@@ -70,6 +79,11 @@ class MeteringService:
         self.db.apply_once(event, "metering.on_contract_signed",
                           readings.register_meter, ContractSigned.data_of(event),
                           self._window())
+
+    @event_handler("contracts", "contract_terminated")
+    def on_contract_terminated(self, event):
+        self.db.apply_once(event, "metering.on_contract_terminated",
+                          readings.end_meter, ContractTerminated.data_of(event))
 
     @event_handler("contracts", "consumption_point_linked")
     def on_consumption_point_linked(self, event):
@@ -145,8 +159,9 @@ class MeteringService:
             self.db.pause_between_batches(started[0])
             started[0] = time.monotonic()
 
-        return estimates.estimate_all(self.db.unit_of_work, day, self._window(),
-                                      thresholds(self.config), between_batches=between_batches)
+        return estimates.estimate_all(
+            self.db.unit_of_work, day, self._window(), thresholds(self.config),
+            between_batches=between_batches, limits=estimate_limits(self.config))
 
     @timer(interval=3600)
     def hourly_estimates(self):

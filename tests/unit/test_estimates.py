@@ -211,3 +211,27 @@ def test_the_overview_shows_the_last_actual_reading_and_the_day_after_the_estima
         overview = readings.reading_overview(uow, [POINT], 3)[POINT]
     assert overview["last_reading"] == {"reading_date": "2025-01-15", "registers": {"T1": 1140}}
     assert overview["next_reading_due"] == "2025-04-15"
+
+
+def test_at_most_so_many_estimates_in_a_row_and_none_for_a_long_unread_point():
+    db = new_db()
+    submit(db, "2025-01-15", 1140)
+    limits = estimates.Limits(in_a_row=2, lookback_days=92)
+    db.clock.set(at("2025-04-19"))
+    assert estimates.estimate_all(db.unit_of_work, date(2025, 4, 19), 3, THRESHOLDS,
+                                  limits=limits) == {"readings_estimated": 2}
+    assert estimates.estimate_all(db.unit_of_work, date(2025, 5, 19), 3, THRESHOLDS,
+                                  limits=limits) == {"readings_estimated": 0}
+    assert sorted(d["reading_date"] for d in estimated_events(db)) == ["2025-02-15", "2025-03-15"]
+    # a point unread since long before the lookback is not estimated at all
+    cottage = new_db(start="2019-06-01")
+    assert estimate(cottage, "2025-04-19") == {"readings_estimated": 0}
+
+
+def test_a_terminated_contracts_meter_is_not_estimated_from_its_end():
+    db = new_db()
+    submit(db, "2025-01-15", 1140)
+    with db.unit_of_work() as uow:
+        readings.end_meter(uow, {"contract_no": "VL-000001", "end_date": "2025-03-01"})
+    assert estimate(db, "2025-04-19") == {"readings_estimated": 1}     # February's only
+    assert [d["reading_date"] for d in estimated_events(db)] == ["2025-02-15"]
