@@ -40,6 +40,12 @@ def test_an_estimate_is_charged_and_replaced_by_the_customers_reading(run_servic
     assert (energy["kwh"], energy["estimated"], energy["method"]) == (
         140, True, "tariff_typical")
 
+    # she hears of it: how it was made and how to replace it
+    told = wait_for(lambda: [n for n in rpc.notifications.inbox(signed["customer_id"])
+                             if n["kind"] == "reading_estimated"],
+                    message="notifications to tell her of the estimate")
+    assert "140 kWh" in told[0]["body"] and "15.01.2026" in told[0]["body"]
+
     actual = rpc.metering.submit_reading({
         "consumption_point_id": point, "reading_date": "2026-01-15",
         "registers": {"T1": 1100}, "source": "customer"})
