@@ -235,3 +235,19 @@ def test_a_terminated_contracts_meter_is_not_estimated_from_its_end():
         readings.end_meter(uow, {"contract_no": "VL-000001", "end_date": "2025-03-01"})
     assert estimate(db, "2025-04-19") == {"readings_estimated": 1}     # February's only
     assert [d["reading_date"] for d in estimated_events(db)] == ["2025-02-15"]
+
+
+def test_a_held_reading_settles_the_estimates_when_an_operator_accepts_it():
+    db = new_db()
+    submit(db, "2025-01-15", 1140)
+    estimate(db, "2025-02-19")
+    [pending] = [r for r in history(db) if r["status"] == "estimated"]
+    held = submit(db, "2025-03-15", 9000)
+    assert held["status"] == "held_for_review"
+    assert next(r for r in history(db) if r["reading_id"] == pending["reading_id"])["pending"]
+    with db.unit_of_work() as uow:
+        readings.decide(uow, held["reading_id"], api.ReviewDecision(accept=True), "op", 3)
+    data = parse_event(db.events("reading_submitted")[-1]).data
+    assert data["settles_estimates"] == [pending["reading_id"]]
+    assert data["previous_reading_date"] == "2025-01-15"
+    assert data["consumption"] == {"T1": 9000 - 1140}
