@@ -79,6 +79,12 @@ def samples():
             "reading_date": "2026-02-15", "previous_reading_date": "2026-01-15",
             "registers": {"T1": 1100}, "register_digits": {"T1": 6}, "consumption": {"T1": 100},
             "next_reading_due": "2026-03-15", "released_from_review": False},
+        "reading_estimated": {
+            "reading_id": reading, "consumption_point_id": POINT, "contract_no": "VL-000001",
+            "customer_id": CUSTOMER, "tariff_plan": "BASIC", "reading_day": 15,
+            "reading_date": "2026-03-15", "previous_reading_date": "2026-02-15",
+            "registers": {"T1": 1380}, "register_digits": {"T1": 6}, "consumption": {"T1": 280},
+            "method": "recent_average", "next_reading_due": "2026-04-15"},
         "reading_schedule_started": {
             "consumption_point_id": POINT, "customer_id": CUSTOMER, "contract_no": "VL-000001",
             "reading_day": 15, "next_reading_due": "2026-02-15"},

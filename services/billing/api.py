@@ -173,6 +173,11 @@ class ChargeLine(_Answer):
     net: Money
     period_from: Optional[date] = None
     period_to: Optional[date] = None
+    #: as on an invoice line: an estimate's line, or one taking an estimate back
+    estimated: bool = False
+    method: Optional[Literal["same_season_last_year", "recent_average",
+                             "tariff_typical"]] = None
+    corrects_estimate: bool = False
 
 
 class Charge(BaseModel):
@@ -184,6 +189,8 @@ class Charge(BaseModel):
     period_to: date
     net: Money
     lines: list[ChargeLine]
+    #: the charge of an estimated reading
+    estimated: bool = False
 
 
 class UnpricedReading(BaseModel):
@@ -236,6 +243,13 @@ class InvoiceLine(_Answer):
     period_from: Optional[date] = None
     period_to: Optional[date] = None
     net: Money
+    #: the line charges an estimated reading (``method``: how metering estimated it),
+    #: or, with ``corrects_estimate``, takes such a charge back now that the actual
+    #: reading came (negative kWh and money)
+    estimated: bool = False
+    method: Optional[Literal["same_season_last_year", "recent_average",
+                             "tariff_typical"]] = None
+    corrects_estimate: bool = False
 
 
 class Invoice(InvoiceSummary):

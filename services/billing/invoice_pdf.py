@@ -55,6 +55,12 @@ _REGISTERS = {
 
 # --- formatting (services/common/formats.py: the portal's and e-mails' formats) ------
 
+_ESTIMATED = N_("estimated")
+_ESTIMATE_TAKEN_BACK = N_("estimate taken back")
+_ESTIMATES_NOTE = N_("Lines marked estimated charge a reading we estimated because none "
+                     "was entered; your next actual reading settles them.")
+
+
 def _date_text(value: str, language: str, short: bool = False) -> str:
     return formats.day(value, language, short=short)
 
@@ -95,6 +101,12 @@ def _line_item(line: dict, gettext, show_registers: bool) -> str:
     register = line.get("register")
     if show_registers and register:
         text += f", {gettext(_REGISTERS[register]) if register in _REGISTERS else register}"
+    if line.get("corrects_estimate"):
+        # Translators: a line taking back what an estimated reading was charged
+        text += f" ({gettext(_ESTIMATE_TAKEN_BACK)})"
+    elif line.get("estimated"):
+        # Translators: a line charging an estimated reading (et: "hinnanguline")
+        text += f" ({gettext(_ESTIMATED)})"
     return text
 
 
@@ -258,6 +270,10 @@ def render_invoice(invoice: dict, language: str) -> bytes:
                 _unit_price_text(unit_price, language) if unit_price is not None else "",
                 money(line["net"]),
             ))
+
+    if any(line.get("estimated") for line in lines):
+        pdf.set_font(_FONT, size=7.5)
+        pdf.multi_cell(width, 4, _(_ESTIMATES_NOTE), new_x="LMARGIN", new_y="NEXT")
 
     # totals, kept together
     totals = [

@@ -46,6 +46,18 @@ charges = sa.Table(
     sa.Column("registers", sa.JSON),          # the reading: {"T1": 12345}
     sa.Column("register_digits", sa.JSON),    # {"T1": 6}: where a register rolls over
     sa.Column("consumption", sa.JSON),        # {"T1": 300} kWh since the previous reading
+    sa.Column("estimate_method", sa.String(32)),  # an estimated reading's charge: how
+)
+
+# Each estimated reading's fate, once (services/billing/estimates.py): ``charged``
+# by its reading_estimated, or ``settled`` by the next actual reading before that
+# arrived (then it is never charged).
+estimate_claims = sa.Table(
+    "estimate_claims", metadata,
+    sa.Column("estimate_reading_id", sa.String(36), primary_key=True),
+    sa.Column("state", sa.String(10), nullable=False),     # charged | settled
+    sa.Column("settled_by", sa.String(36)),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
 )
 
 # Readings billing could not price (their plan unknown, or no energy price on some
@@ -74,6 +86,9 @@ charge_lines = sa.Table(
     sa.Column("net", MONEY, nullable=False),
     sa.Column("period_from", sa.Date),
     sa.Column("period_to", sa.Date),
+    # a line of an estimate's charge (how it was estimated), or one taking it back
+    sa.Column("estimate_method", sa.String(32)),
+    sa.Column("corrects_estimate", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 # VAT rates by date (Estonia: 20% from 2009-07-01, 22% from 2024-01-01, 24% from 2025-07-01).
@@ -127,6 +142,8 @@ invoice_lines = sa.Table(
     sa.Column("period_from", sa.Date),
     sa.Column("period_to", sa.Date),
     sa.Column("net", MONEY, nullable=False),
+    sa.Column("estimate_method", sa.String(32)),
+    sa.Column("corrects_estimate", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 # A payment received: from a bank statement, a banklink reply or the desk. One

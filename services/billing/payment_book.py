@@ -18,7 +18,8 @@ from decimal import ROUND_FLOOR, Decimal
 
 import sqlalchemy as sa
 
-from services.billing.models import (billing_contracts, charges, invoice_lines, invoices,
+from services.billing.models import (billing_contracts, charge_lines, charges, estimate_claims,
+                                     invoice_lines, invoices,
                                      payments, vat_rates)
 from services.billing.money import exact, money_text, to_cents
 from services.common.errors import NotFound, ValidationFailed
@@ -33,6 +34,8 @@ class Cost:
     ends_on: date
     gross: Decimal
     reading: dict | None = None        # {"registers", "consumption", "register_digits"}
+    #: what the estimates this reading settled cost (paid before it, in its span)
+    paid_before: Decimal = ZERO
 
     @property
     def order(self):
@@ -63,8 +66,9 @@ def spend(money, costs, initial_readings):
     paid_to = None
     for cost in costs:
         if money < cost.gross:
-            if cost.reading and cost.gross > 0:
-                position = reading_reached(cost.reading, money / cost.gross)
+            span = cost.paid_before + cost.gross
+            if cost.reading and span > 0:
+                position = reading_reached(cost.reading, (cost.paid_before + money) / span)
             return position, paid_to, False, ZERO
         money -= cost.gross
         if cost.reading:
@@ -102,16 +106,31 @@ def payment_book(uow, reference_no, customer_ids):
         sa.select(invoices.c.invoice_no, invoices.c.vat_rate)
         .where(invoices.c.contract_no == contract_no)).all())
     costs = []
-    for charge in session.execute(sa.select(charges).where(charges.c.contract_no == contract_no)
-                                  .order_by(charges.c.period_to, charges.c.created_at)
-                                  ).mappings():
+    # "paid up to reading" never points at an estimate: an estimate's charge is a
+    # cost without a reading; the actual reading that settled estimates is a cost
+    # (its actual consumption less what they were charged, at its invoice's VAT as
+    # the invoices have it) reached through the span since the last actual reading,
+    # the estimates' money counted as paid into that span
+    settled_by = dict(session.execute(
+        sa.select(estimate_claims.c.estimate_reading_id, estimate_claims.c.settled_by)
+        .where(estimate_claims.c.state == "settled")).all())
+    rows = session.execute(sa.select(charges).where(charges.c.contract_no == contract_no)
+                           .order_by(charges.c.period_to, charges.c.created_at)).mappings().all()
+    estimate_gross = {}   # {settling reading id: the gross of the estimates it settled}
+    for charge in rows:
         rate = invoice_rates.get(charge["invoice_no"], None)
         rate = rate_on(charge["period_to"]) if rate is None else rate
+        amount = gross(charge["net"], rate)
         reading = None
-        if charge["registers"] and charge["consumption"]:
+        if charge["estimate_method"]:
+            if charge["reading_id"] in settled_by:
+                by = settled_by[charge["reading_id"]]
+                estimate_gross[by] = estimate_gross.get(by, ZERO) + amount
+        elif charge["registers"] and charge["consumption"]:
             reading = {"registers": charge["registers"], "consumption": charge["consumption"],
                        "register_digits": charge["register_digits"]}
-        costs.append(Cost(charge["period_to"], gross(charge["net"], rate), reading))
+        costs.append(Cost(charge["period_to"], amount, reading,
+                          paid_before=estimate_gross.get(charge["reading_id"], ZERO)))
     for period_to, net, rate in session.execute(
             sa.select(invoice_lines.c.period_to, invoice_lines.c.net, invoices.c.vat_rate)
             .join(invoices, invoices.c.invoice_no == invoice_lines.c.invoice_no)

@@ -10,6 +10,16 @@ interval without an energy price for a register — is not charged 0.00 (nor the
 days without a price left out): it is flagged in ``unpriced_readings`` with the
 reason, its contract is left out of the billing run, and it is priced once an
 operator adds a tariff that covers it.
+
+Estimates (issue #20): a ``reading_estimated`` is charged like a reading, its
+charge and lines marked with the estimate's method. The next actual reading's
+``reading_submitted`` names the estimates it settles: it is charged the actual
+consumption since the last *actual* reading, at the prices of the days it fell
+on, plus each settled estimate's lines taken back (``corrects_estimate``, the
+same kWh and money negated) — so whatever span lies between two actual readings
+is billed exactly its actual consumption at its days' prices. Each estimate's
+fate is claimed once in ``estimate_claims`` (its primary key orders the two
+handlers): charged first, it is taken back; settled first, it is never charged.
 """
 import logging
 import uuid
@@ -19,8 +29,10 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from services.billing.models import (charge_lines, charges, tariff_components, tariff_plans,
-                                     unpriced_readings)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from services.billing.models import (charge_lines, charges, estimate_claims, tariff_components,
+                                     tariff_plans, unpriced_readings)
 from services.billing.money import exact, money_text, to_cents
 from services.common.clock import as_utc
 
@@ -188,7 +200,15 @@ def charge_reading(uow, data):
     if reason is not None:
         flag_unpriced(uow, data, reading_date, reason)
         return None
+    method = data.get("method")
     lines = price_lines(components, data["consumption"], previous_date, reading_date)
+    if method is not None:
+        if not _claim_estimate(uow, reading_id, "charged"):
+            return None   # the next actual reading settled it before it was charged
+        for line in lines:
+            line["estimate_method"] = method
+    for estimate_id in data.get("settles_estimates") or ():
+        lines.extend(_take_back(uow, estimate_id, reading_id))
     charge_id = str(uuid.uuid4())
     connection.execute(_INSERT_CHARGE, {
         "charge_id": charge_id, "reading_id": reading_id,
@@ -196,14 +216,50 @@ def charge_reading(uow, data):
         "customer_id": data["customer_id"],
         "period_from": previous_date, "period_to": reading_date,
         "registers": data.get("registers"), "register_digits": data.get("register_digits"),
-        "consumption": data["consumption"],
+        "consumption": data["consumption"], "estimate_method": method,
         "net": sum((line["net"] for line in lines), Decimal("0.00")), "created_at": uow.now})
     if lines:
         connection.execute(_INSERT_LINES, [
-            {"charge_id": charge_id, "line_no": n, **line} for n, line in enumerate(lines, 1)])
+            {"estimate_method": None, "corrects_estimate": False, **line,
+             "charge_id": charge_id, "line_no": n} for n, line in enumerate(lines, 1)])
     if state.flagged:
         connection.execute(_UNFLAG, {"reading_id": reading_id})
     return charge_id
+
+
+_CLAIM = {"postgresql": postgresql.insert(estimate_claims).on_conflict_do_nothing(),
+          "sqlite": sqlite.insert(estimate_claims).on_conflict_do_nothing()}
+
+
+def _claim_estimate(uow, estimate_id, state, settled_by=None):
+    """Whether this is the first word on the estimate's fate (a concurrent claim
+    waits on the primary key, then finds the row)."""
+    claim = _CLAIM[uow.session.get_bind().dialect.name]
+    return bool(uow.session.execute(claim, {
+        "estimate_reading_id": estimate_id, "state": state, "settled_by": settled_by,
+        "at": uow.now}).rowcount)
+
+
+def _take_back(uow, estimate_id, reading_id):
+    """The lines that take back what the estimate ``estimate_id`` was charged (none
+    when it was not: then it never will be)."""
+    session = uow.session
+    if _claim_estimate(uow, estimate_id, "settled", reading_id):
+        # never charged: not later either, nor left flagged as unpriceable
+        session.execute(_UNFLAG, {"reading_id": estimate_id})
+        return []
+    session.execute(sa.update(estimate_claims)
+                    .where(estimate_claims.c.estimate_reading_id == estimate_id)
+                    .values(state="settled", settled_by=reading_id, at=uow.now))
+    charged = session.execute(
+        sa.select(charge_lines, charges.c.estimate_method.label("method"))
+        .join(charges, charges.c.charge_id == charge_lines.c.charge_id)
+        .where(charges.c.reading_id == estimate_id, charge_lines.c.corrects_estimate.is_(False))
+        .order_by(charge_lines.c.line_no)).mappings().all()
+    return [{"kind": l["kind"], "register": l["register"], "kwh": -exact(l["kwh"]),
+             "unit_price": exact(l["unit_price"]), "net": -exact(l["net"]),
+             "period_from": l["period_from"], "period_to": l["period_to"],
+             "estimate_method": l["method"], "corrects_estimate": True} for l in charged]
 
 
 def flag_unpriced(uow, data, reading_date, reason):
@@ -251,8 +307,12 @@ def charge_for_reading(uow, reading_id):
         "period_to": row["period_to"].isoformat(), "net": money_text(row["net"]),
         "lines": [{"kind": l["kind"], "register": l["register"], "kwh": _kwh(l["kwh"]),
                    "unit_price": f"{l['unit_price']:.6f}", "net": money_text(l["net"]),
-                   "period_from": _day(l["period_from"]), "period_to": _day(l["period_to"])}
+                   "period_from": _day(l["period_from"]), "period_to": _day(l["period_to"]),
+                   **({"estimated": True, "method": l["estimate_method"],
+                       "corrects_estimate": bool(l["corrects_estimate"])}
+                      if l["estimate_method"] else {})}
                   for l in lines],
+        **({"estimated": True} if row["estimate_method"] else {}),
     }
 
 

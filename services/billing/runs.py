@@ -171,15 +171,18 @@ def bill_chunk(step, dialect, year, rate, params, low, high):
     # instead of a second join of every unbilled charge with its lines
     step("invoice lines", sa.text(f"""
         INSERT INTO invoice_lines (invoice_no, line_no, kind, register, kwh, unit_price,
-                                   period_from, period_to, net)
+                                   period_from, period_to, net, estimate_method,
+                                   corrects_estimate)
         SELECT {_invoice_number_sql(dialect, year, "x.n")},
                ROW_NUMBER() OVER (PARTITION BY x.n
                                   ORDER BY x.fee, x.sort_to, x.charge_id, x.line_no),
-               x.kind, x.register, x.kwh, x.unit_price, x.period_from, x.period_to, x.net
+               x.kind, x.register, x.kwh, x.unit_price, x.period_from, x.period_to, x.net,
+               x.estimate_method, x.corrects_estimate
         FROM (SELECT rc.n, 0 AS fee, c.period_to AS sort_to, c.charge_id, cl.line_no,
                      cl.kind, cl.register, cl.kwh, cl.unit_price,
                      COALESCE(cl.period_from, c.period_from) AS period_from,
-                     COALESCE(cl.period_to, c.period_to) AS period_to, cl.net
+                     COALESCE(cl.period_to, c.period_to) AS period_to, cl.net,
+                     cl.estimate_method, cl.corrects_estimate
               FROM run_candidates rc
               JOIN charges c ON c.contract_no = rc.contract_no
                             AND c.invoice_no IS NULL AND c.period_to <= :last
@@ -187,7 +190,7 @@ def bill_chunk(step, dialect, year, rate, params, low, high):
               WHERE {in_chunk} AND {charges_in_chunk('c')}
               UNION ALL
               SELECT rc.n, 1, NULL, NULL, tc.component_id, 'monthly_fee', NULL, NULL,
-                     tc.price, :first, :last, ROUND(tc.price, 2)
+                     tc.price, :first, :last, ROUND(tc.price, 2), NULL, FALSE
               FROM run_candidates rc
               JOIN tariff_components tc ON tc.tariff_plan = rc.tariff_plan
                    AND tc.kind = 'monthly_fee' AND tc.valid_from <= :first
@@ -198,16 +201,21 @@ def bill_chunk(step, dialect, year, rate, params, low, high):
     # each invoice with its final amounts: net = the exact sum of its lines, VAT in
     # integer cents, half up. ROUND(.., 2) changes nothing exact (PostgreSQL); on
     # SQLite, whose NUMERIC is a binary double, it keeps a sum the nearest double to
-    # its cents, so that paid >= total holds when every cent is paid
+    # its cents, so that paid >= total holds when every cent is paid. An invoice of
+    # 0 or less (estimates taken back exceeding the month's charges: a credit) has
+    # nothing to pay: it is paid at issue
     number = _invoice_number_sql(dialect, year, "rc.n")
     step("invoices", sa.text(f"""
         INSERT INTO invoices (invoice_no, contract_no, customer_id, period, issued_on, due_on,
                               reference_no, net, vat_rate, vat, total, paid, status)
         SELECT a.invoice_no, a.contract_no, a.customer_id, :period, :issued_on, :due_on,
                a.reference_no, a.net, :rate, a.vat, ROUND(a.net + a.vat, 2), 0,
-               CASE WHEN ROUND(a.net + a.vat, 2) = 0 THEN 'paid' ELSE 'unpaid' END
-        FROM (SELECT r.*, (CAST(ROUND(r.net * 100) AS BIGINT) * :rate_bp + 5000)
-                          / 10000 / 100.0 AS vat
+               CASE WHEN ROUND(a.net + a.vat, 2) <= 0 THEN 'paid' ELSE 'unpaid' END
+        FROM (SELECT r.*, CASE WHEN r.net < 0   -- half away from zero on a credit too
+                          THEN -((CAST(ROUND(-r.net * 100) AS BIGINT) * :rate_bp + 5000)
+                                 / 10000) / 100.0
+                          ELSE (CAST(ROUND(r.net * 100) AS BIGINT) * :rate_bp + 5000)
+                               / 10000 / 100.0 END AS vat
               FROM (SELECT rc.n, {number} AS invoice_no, rc.contract_no, rc.customer_id,
                            rc.reference_no, COALESCE(l.net, 0) AS net
                     FROM run_candidates rc
@@ -410,4 +418,7 @@ def invoice(uow, invoice_no, customer_id=None, consumption_point_ids=None):
         "unit_price": None if l["unit_price"] is None else f"{l['unit_price']:.6f}",
         "period_from": l["period_from"].isoformat() if l["period_from"] else None,
         "period_to": l["period_to"].isoformat() if l["period_to"] else None,
-        "net": money_text(l["net"])} for l in lines]}
+        "net": money_text(l["net"]),
+        **({"estimated": True, "method": l["estimate_method"],
+            "corrects_estimate": bool(l["corrects_estimate"])}
+           if l["estimate_method"] else {})} for l in lines]}

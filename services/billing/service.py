@@ -25,7 +25,7 @@ from services.common.metrics import measured_job
 from services.common.rpc import rpc
 from services.common.validation import operating_date
 from services.contracts.api import ConsumptionPointLinked, ContractSigned, ContractTerminated
-from services.metering.api import ReadingSubmitted
+from services.metering.api import ReadingEstimated, ReadingSubmitted
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,12 @@ class BillingService:
         """What was delivered, up to a batch, priced in one transaction."""
         readings = [replace(event, data=ReadingSubmitted.data_of(event)) for event in events]
         self.db.apply_each(readings, "billing.on_reading_submitted", _charge)
+
+    @batch_event_handler("metering", "reading_estimated")
+    def on_reading_estimated(self, events):
+        """Estimated readings, charged like readings and marked as estimates."""
+        estimated = [replace(event, data=ReadingEstimated.data_of(event)) for event in events]
+        self.db.apply_each(estimated, "billing.on_reading_estimated", _charge)
 
     @event_handler("contracts", "contract_signed")
     def on_contract_signed(self, event):

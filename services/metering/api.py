@@ -49,6 +49,36 @@ class ReadingSubmitted(EventData):
     register_digits: Optional[RegisterValues] = None
     reading_day: Optional[int] = None
     released_from_review: bool = False
+    #: the estimates since the previous actual reading that this reading settles:
+    #: billing charges ``consumption`` (actual, since ``previous_reading_date``, the
+    #: last actual reading) less what it charged for these
+    settles_estimates: list[str] = Field(default_factory=list)
+
+
+EstimateMethod = Literal["same_season_last_year", "recent_average", "tariff_typical"]
+
+
+class ReadingEstimated(EventData):
+    """A reading window closed without a reading: metering estimated the reading
+    day's registers from the point's own history (``method``). Bill it as a reading
+    marked estimated; the next actual reading settles it (``settles_estimates``)."""
+    event_type = "reading_estimated"
+    version = 1
+
+    reading_id: str
+    consumption_point_id: str
+    contract_no: str
+    customer_id: str
+    tariff_plan: str
+    reading_date: date
+    #: the reading (actual or estimated) the estimate continues from
+    previous_reading_date: date
+    consumption: RegisterValues
+    method: EstimateMethod
+    next_reading_due: date
+    registers: Optional[RegisterValues] = None
+    register_digits: Optional[RegisterValues] = None
+    reading_day: Optional[int] = None
 
 
 class ReadingHeldForReview(EventData):
@@ -89,15 +119,15 @@ class ReadingWithdrawn(EventData):
 
 
 EVENTS = (ReadingScheduleStarted, ReadingSubmitted, ReadingHeldForReview, ReadingRejected,
-          ReadingWithdrawn)
+          ReadingWithdrawn, ReadingEstimated)
 
 
 # -- RPC ----------------------------------------------------------------------------
 
-ReadingStatus = Literal["accepted", "held_for_review", "rejected", "withdrawn"]
+ReadingStatus = Literal["accepted", "held_for_review", "rejected", "withdrawn", "estimated"]
 ReadingSource = Literal["customer", "delegate", "operator", "import"]
 #: the readings of a history also include the meter's reading when the contract began
-RecordedSource = Literal["initial", "customer", "delegate", "operator", "import"]
+RecordedSource = Literal["initial", "customer", "delegate", "operator", "import", "estimate"]
 
 
 class SubmitReading(Shape):
@@ -135,8 +165,15 @@ class Reading(BaseModel):
     submitted_at: datetime
     review_reason: Optional[str] = None
     mandate_id: Optional[str] = None
-    #: a withdrawn reading's correction
+    #: a withdrawn reading's correction; the actual reading that settled an estimate
     replaced_by: Optional[str] = None
+    #: made by metering when the reading window closed without a reading
+    estimated: bool = False
+    #: how the estimate was made
+    method: Optional[EstimateMethod] = None
+    #: an estimate not settled yet by an actual reading: the customer may replace it
+    #: by entering the actual reading for its day
+    pending: Optional[bool] = None
 
 
 class HeldReading(Reading):
@@ -238,6 +275,30 @@ class ImportReadingsArguments(Arguments):
     operator: str = Field(min_length=1, max_length=64)
 
 
+class EstimateReadingsArguments(Arguments):
+    #: default today; at most tomorrow
+    as_of: Optional[date] = None
+
+
+class EstimatesReport(BaseModel):
+    readings_estimated: int
+
+
+class EstimateSwitch(Arguments):
+    """Estimates switched on or off for a consumption point or a tariff plan (one
+    of the two)."""
+    consumption_point_id: Optional[str] = Field(default=None, min_length=1, max_length=36)
+    tariff_plan: Optional[str] = Field(default=None, min_length=1, max_length=32)
+    estimates: bool
+    operator: str = Field(min_length=1, max_length=64)
+
+
+class EstimateSettings(BaseModel):
+    consumption_point_id: Optional[str] = None
+    tariff_plan: Optional[str] = None
+    estimates: bool
+
+
 class MeteringJob(Job):
     """A readings import run by metering in the background (``result``: what
     import_readings answers)."""
@@ -296,6 +357,16 @@ start_readings_import = RpcMethod(
     summary="Start importing readings from CSV as a job (see get_job; progress by rows); "
             "the same file while its import is queued or running is that job. A file "
             "whose header cannot be imported is refused at once (field file).")
+estimate_readings = RpcMethod(
+    "metering", "estimate_readings", EstimateReadingsArguments, returns=EstimatesReport,
+    raises=(ValidationFailed,),
+    summary="Estimate the reading of every consumption point whose reading window closed "
+            "before as_of (default today) without a reading, each reading day once "
+            "(reading_estimated).")
+switch_estimates = RpcMethod(
+    "metering", "switch_estimates", EstimateSwitch, returns=EstimateSettings,
+    raises=(ValidationFailed, NotFound),
+    summary="Switch estimated readings on or off for a consumption point or a tariff plan.")
 get_job = RpcMethod(
     "metering", "get_job", GetJobArguments, returns=MeteringJob,
     raises=(ValidationFailed, NotFound),

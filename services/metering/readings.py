@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from services.common.errors import Conflict, NotFound, ValidationFailed, field_error
 from services.common.registers import register_value_errors
-from services.metering import plausibility
+from services.metering import estimates, plausibility
 from services.metering.api import (ReviewDecision, ReadingHeldForReview, ReadingRejected,
                                    ReadingScheduleStarted, ReadingSubmitted, ReadingWithdrawn,
                                    SubmitReading)
@@ -67,7 +67,7 @@ def register_meter(uow, data, window_days):
                              .where(meters.c.consumption_point_id == point_id)).first()
     if exists:
         session.execute(sa.update(meters).where(meters.c.consumption_point_id == point_id)
-                        .values(**values))
+                        .values(**values, end_date=None))
         return
     session.execute(sa.insert(meters).values(consumption_point_id=point_id, **values))
     session.execute(sa.insert(readings).values(
@@ -143,6 +143,15 @@ def submit_reading(uow, command: SubmitReading, window_days, thresholds):
         errors.append(field_error(
             "reading_date", f"must not be before the last reading ({previous['reading_date']})",
             "date-before-last-reading", last_date=previous["reading_date"].isoformat()))
+    # the estimates since the last actual reading: a reading for the last one's day
+    # (or later) replaces them; an earlier day would leave an estimate after it
+    pending = estimates.pending_estimates(session, meter["consumption_point_id"])
+    if not errors and pending and command.reading_date < pending[-1]["reading_date"]:
+        last_estimate = pending[-1]["reading_date"]
+        errors.append(field_error(
+            "reading_date", f"must not be before the last estimated reading ({last_estimate}); "
+                            "enter the reading of that day or a later one",
+            "date-before-estimate", last_date=last_estimate.isoformat()))
     if errors:
         raise ValidationFailed("; ".join(f"{e['field']} {e['message']}" for e in errors), errors)
 
@@ -163,8 +172,9 @@ def submit_reading(uow, command: SubmitReading, window_days, thresholds):
         submitted_at=uow.now, review_reason=review_reason))
     due = next_reading_due(meter["reading_day"], command.reading_date, window_days)
     if status == "accepted":
+        settled = _settle_estimates(session, pending, command.reading_date, reading_id)
         _emit_submitted(uow, meter, reading_id, command.reading_date, command.registers,
-                        consumption, previous["reading_date"], due)
+                        consumption, previous["reading_date"], due, settles=settled)
     else:
         due = next_reading_due(meter["reading_day"], previous["reading_date"], window_days)
         uow.emit_event(ReadingHeldForReview(
@@ -230,9 +240,21 @@ def _consumption(command, meter, previous, intervals, thresholds):
     return consumption
 
 
+def _settle_estimates(session, pending, reading_date, reading_id):
+    """The ``pending`` estimates (since the last actual reading before this one) on
+    or before ``reading_date``, now settled by the actual reading ``reading_id``:
+    their ids, oldest first."""
+    settled = [r["reading_id"] for r in pending if r["reading_date"] <= reading_date]
+    if settled:
+        session.execute(sa.update(readings).where(readings.c.reading_id.in_(settled))
+                        .values(replaced_by=reading_id))
+    return settled
+
+
 def _emit_submitted(uow, meter, reading_id, reading_date, registers, consumption,
-                    previous_date, due, released_from_review=False):
+                    previous_date, due, released_from_review=False, settles=()):
     uow.emit_event(ReadingSubmitted(
+        settles_estimates=list(settles),
         reading_id=reading_id,
         consumption_point_id=meter["consumption_point_id"],
         contract_no=meter["contract_no"],
@@ -283,12 +305,14 @@ def decide(uow, reading_id, decision: ReviewDecision, operator, window_days):
             reason=decision.reason.strip()))
     else:
         previous = last_accepted_reading(session, row["consumption_point_id"])
+        pending = estimates.pending_estimates(session, row["consumption_point_id"])
         session.execute(sa.update(readings).where(readings.c.reading_id == reading_id).values(
             status="accepted", decided_by=operator, decided_at=uow.now))
         due = next_reading_due(meter["reading_day"], row["reading_date"], window_days)
+        settled = _settle_estimates(session, pending, row["reading_date"], reading_id)
         _emit_submitted(uow, meter, reading_id, row["reading_date"], row["registers"],
                         row["consumption"], previous["reading_date"], due,
-                        released_from_review=True)
+                        released_from_review=True, settles=settled)
     updated = session.execute(sa.select(readings).where(readings.c.reading_id == reading_id)
                               ).mappings().one()
     return _reading_view(updated)
@@ -324,6 +348,12 @@ def _withdraw(uow, meter, reading_id, withdrawn_by, replaced_by=None):
         replaced_by=replaced_by))
 
 
+def end_meter(uow, data):
+    """From contract_terminated: the meter is not estimated from the contract's end."""
+    uow.session.execute(sa.update(meters).where(meters.c.contract_no == data["contract_no"])
+                        .values(end_date=date.fromisoformat(data["end_date"])))
+
+
 def relink_meter(uow, data):
     """From consumption_point_linked: the meter's readings now belong to another customer."""
     uow.session.execute(sa.update(meters)
@@ -331,7 +361,7 @@ def relink_meter(uow, data):
                         .values(customer_id=data["customer_id"]))
 
 
-def newest_readings(session, point_ids, limit, accepted_only=False):
+def newest_readings(session, point_ids, limit, accepted_only=False, statuses=None):
     """The newest ``limit`` readings of each point, newest first, in one query
     (a window function, on SQLite and PostgreSQL alike): a page's points cost
     the same however long their history. ``{point_id: [row]}``."""
@@ -340,6 +370,8 @@ def newest_readings(session, point_ids, limit, accepted_only=False):
     where = [readings.c.consumption_point_id.in_(list(point_ids))]
     if accepted_only:
         where.append(readings.c.status == "accepted")
+    if statuses:
+        where.append(readings.c.status.in_(statuses))
     rank = sa.func.row_number().over(
         partition_by=readings.c.consumption_point_id,
         order_by=(readings.c.reading_date.desc(), readings.c.submitted_at.desc())).label("rank")
@@ -359,17 +391,21 @@ def reading_overview(uow, point_ids, window_days):
     point_ids = list(point_ids)
     rows = uow.session.execute(sa.select(meters).where(
         meters.c.consumption_point_id.in_(point_ids))).mappings().all()
-    last_of = newest_readings(uow.session, [m["consumption_point_id"] for m in rows], 1,
-                              accepted_only=True)
+    # the last actual reading is shown; the next one due follows an estimate too
+    last_of = newest_readings(uow.session, [m["consumption_point_id"] for m in rows], 2,
+                              statuses=("accepted", "estimated"))
     overview = {}
     for meter in rows:
-        last = (last_of.get(meter["consumption_point_id"]) or [None])[0]
+        newest = last_of.get(meter["consumption_point_id"]) or []
+        last = next((r for r in newest if r["status"] == "accepted"), None)
+        if last is None and newest:   # an estimate and its day's actual reading: look further
+            last = last_accepted_reading(uow.session, meter["consumption_point_id"])
+        since = newest[0]["reading_date"] if newest else meter["start_date"]
         overview[meter["consumption_point_id"]] = {
             "last_reading": None if last is None else {
                 "reading_date": last["reading_date"].isoformat(), "registers": last["registers"]},
-            "next_reading_due": next_reading_due(
-                meter["reading_day"], last["reading_date"] if last else meter["start_date"],
-                window_days).isoformat(),
+            "next_reading_due": next_reading_due(meter["reading_day"], since,
+                                                 window_days).isoformat(),
         }
     return overview
 
@@ -401,6 +437,10 @@ def _reading_view(r):
         view["mandate_id"] = r["mandate_id"]
     if r["replaced_by"]:
         view["replaced_by"] = r["replaced_by"]
+    if r["status"] == "estimated":
+        view["estimated"] = True
+        view["method"] = r["estimate_method"]
+        view["pending"] = r["replaced_by"] is None
     return view
 
 

@@ -1,8 +1,10 @@
 """metering: meter registers, readings, review and reading schedules (entrypoints
 only; what each method takes, returns and raises is in services/metering/api.py)."""
+import time
 from pathlib import Path
 
 from nameko.dependency_providers import Config
+from nameko.timer import timer
 
 from services.common.correlation import Correlation
 from services.common import config as cfg
@@ -10,9 +12,11 @@ from services.common.db import Database
 from services.common.ops import OpsPort
 from services.common.jobs import JobRunner
 from services.common.messaging import event_handler
+from services.common.metrics import measured_job
 from services.common.rpc import rpc
-from services.contracts.api import ConsumptionPointLinked, ContractSigned
-from services.metering import api, consumption, imports, readings
+from services.common.validation import operating_date
+from services.contracts.api import ConsumptionPointLinked, ContractSigned, ContractTerminated
+from services.metering import api, consumption, estimates, imports, readings
 from services.metering import jobs as metering_jobs
 from services.metering.models import metadata
 from services.metering.plausibility import Thresholds
@@ -34,8 +38,20 @@ def thresholds(config):
         typical_daily_kwh=typical)
 
 
+def estimate_limits(config):
+    """How many estimates in a row a point gets (``VOOL_MAX_ESTIMATES_IN_A_ROW``), and
+    how long ago a missed reading day may be to begin estimating
+    (``VOOL_ESTIMATE_LOOKBACK_DAYS``)."""
+    return estimates.Limits(
+        in_a_row=cfg.int_setting(config, "VOOL_MAX_ESTIMATES_IN_A_ROW", 6),
+        lookback_days=cfg.int_setting(config, "VOOL_ESTIMATE_LOOKBACK_DAYS", 92))
+
+
 def window_days(config):
     return cfg.int_setting(config, "VOOL_READING_WINDOW_DAYS", DEFAULT_WINDOW_DAYS)
+
+
+estimates_switch = estimates.switch
 
 
 def readings_import(job):
@@ -63,6 +79,11 @@ class MeteringService:
         self.db.apply_once(event, "metering.on_contract_signed",
                           readings.register_meter, ContractSigned.data_of(event),
                           self._window())
+
+    @event_handler("contracts", "contract_terminated")
+    def on_contract_terminated(self, event):
+        self.db.apply_once(event, "metering.on_contract_terminated",
+                          readings.end_meter, ContractTerminated.data_of(event))
 
     @event_handler("contracts", "consumption_point_linked")
     def on_consumption_point_linked(self, event):
@@ -125,6 +146,34 @@ class MeteringService:
     @rpc(api.start_readings_import)
     def start_readings_import(self, csv_text, operator):
         return metering_jobs.start_readings_import(self.jobs, csv_text, operator)
+
+    @rpc(api.estimate_readings)
+    @measured_job("estimate_readings")
+    def estimate_readings(self, as_of=None):
+        with self.db.unit_of_work() as uow:
+            today = uow.clock.today()
+        day = operating_date(as_of or today, "as_of", today, ahead_days=1)
+        started = [time.monotonic()]
+
+        def between_batches():
+            self.db.pause_between_batches(started[0])
+            started[0] = time.monotonic()
+
+        return estimates.estimate_all(
+            self.db.unit_of_work, day, self._window(), thresholds(self.config),
+            between_batches=between_batches, limits=estimate_limits(self.config))
+
+    @timer(interval=3600)
+    def hourly_estimates(self):
+        """The reading windows that closed since the last hour's run (the reminder
+        sweep's moment): their estimates."""
+        self.estimate_readings()
+
+    @rpc(api.switch_estimates)
+    def switch_estimates(self, consumption_point_id=None, tariff_plan=None, estimates=True,
+                         operator=""):
+        with self.db.unit_of_work() as uow:
+            return estimates_switch(uow, consumption_point_id, tariff_plan, estimates, operator)
 
     @rpc(api.get_job)
     def get_job(self, job_id):

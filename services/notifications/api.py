@@ -24,7 +24,8 @@ CaseStatus = Literal["open", "answered", "closed"]
 NotificationKind = Literal[
     "reading_reminder", "reading_held", "reading_decided", "invoice_issued",
     "payment_received", "invoice_overdue", "mandate_granted", "mandate_revoked",
-    "mandate_expired", "contract_signed", "claim_decided", "case_answered"]
+    "mandate_expired", "contract_signed", "claim_decided", "case_answered",
+    "reading_estimated"]
 Channel = Literal["email", "sms"]
 DeliveryStatus = Literal["pending", "sent", "failed"]
 

@@ -28,6 +28,11 @@ def reading_rejected(uow, event):
            {**event.data, "accepted": False})
 
 
+def reading_estimated(uow, event):
+    """An estimated reading: the customer hears how it was made and how to replace it."""
+    notify(uow, event.event_id, event.data["customer_id"], "reading_estimated", event.data)
+
+
 def invoices_issued(uow, events):
     """invoice_issued for many events at once (a billing run issues them by the
     hundred thousand): one query for the recipients, one statement for the inbox."""

@@ -22,7 +22,7 @@ from services.contracts.api import (ConsumptionPointClaimed, ConsumptionPointCla
                                     ConsumptionPointLinked, ContactDetailsChanged,
                                     ContractSigned)
 from services.identity.api import MandateExpired, MandateGranted, MandateRevoked
-from services.metering.api import (ReadingHeldForReview, ReadingRejected,
+from services.metering.api import (ReadingEstimated, ReadingHeldForReview, ReadingRejected,
                                    ReadingScheduleStarted, ReadingSubmitted)
 from services.notifications import api, delivery, desk, inbox, reactions, reminders
 from services.notifications.channels import Channels
@@ -71,6 +71,10 @@ class NotificationsService:
     @event_handler("metering", "reading_rejected")
     def on_reading_rejected(self, event):
         self._apply(event, ReadingRejected, reactions.reading_rejected)
+
+    @event_handler("metering", "reading_estimated")
+    def on_reading_estimated(self, event):
+        self._apply(event, ReadingEstimated, reactions.reading_estimated)
 
     @event_handler("contracts", "contract_signed")
     def on_contract_signed(self, event):

@@ -20,7 +20,7 @@ from services.contracts.models import metadata as contracts_metadata
 from services.identity import api as identity_api
 from services.identity import eligibility, mandates
 from services.identity.models import metadata as identity_metadata
-from services.metering import api, readings
+from services.metering import api, estimates, readings
 from services.metering.models import metadata as metering_metadata
 from services.metering.plausibility import Thresholds
 from tests.event_samples import event_handlers, event_models, samples
@@ -107,6 +107,10 @@ def story():
                 accept=accept, reason=None if accept else "a typo"), "operator", 3)
     keep(metering, "reading_rejected")
     assert keep(metering, "reading_submitted")["released_from_review"] is True
+    metering.clock.set(datetime(2026, 3, 19, 9, tzinfo=timezone.utc))
+    assert estimates.estimate_all(metering.unit_of_work, date(2026, 3, 19), 3,
+                                  thresholds) == {"readings_estimated": 1}
+    keep(metering, "reading_estimated")
 
     billing = billing_db()
     with billing.engine.begin() as conn:   # the reading is priced: BASIC's energy for T1

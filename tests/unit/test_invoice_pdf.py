@@ -133,3 +133,24 @@ def test_forty_lines_paginate_without_losing_the_totals():
     assert f"Lehekülg {len(pages)}/{len(pages)}" in pages[-1]
     assert "Arve summa kokku 1 302,77 €" in pages[-1]
     assert "Tasuda 1 002,77 €" in pages[-1]
+
+
+def test_estimated_lines_and_their_taking_back_are_marked_in_both_languages():
+    invoice = copy.deepcopy(INVOICE)
+    invoice["lines"] = [
+        {"kind": "energy", "kwh": "310", "unit_price": "0.129000", "net": "39.99",
+         "period_from": "2026-10-16", "period_to": "2026-11-15", "estimated": True,
+         "method": "recent_average"},
+        {"kind": "energy", "kwh": "-290", "unit_price": "0.129000", "net": "-37.41",
+         "period_from": "2026-09-16", "period_to": "2026-10-15", "estimated": True,
+         "method": "recent_average", "corrects_estimate": True},
+        {"kind": "energy", "kwh": "40", "unit_price": "0.129000", "net": "5.16",
+         "period_from": "2026-11-16", "period_to": "2026-11-30"},
+    ]
+    # a long item wraps in its cell: compare the words
+    [et] = [" ".join(t.split()) for t in text_of(render_invoice(invoice, "et"))]
+    assert "Elektrienergia (hinnanguline)" in et and "(hinnangu tagasivõtmine)" in et
+    assert "Hinnanguliseks märgitud read" in et
+    [en] = [" ".join(t.split()) for t in text_of(render_invoice(invoice, "en"))]
+    assert "Energy (estimated)" in en and "Energy (estimate taken back)" in en
+    assert en.count("(estimated)") == 1

@@ -29,6 +29,11 @@ SAMPLES = {
         {"reading_date": "2026-02-28", "reason": "the photo shows 500", "accepted": False},
         {"et": ["lükati tagasi: the photo shows 500"],
          "en": ["was rejected: the photo shows 500"]}),
+    "reading_estimated": (
+        {"reading_date": "2026-03-15", "previous_reading_date": "2026-02-15",
+         "consumption": {"T1": 200, "T2": 80}, "method": "same_season_last_year"},
+        {"et": ["15.03.2026", "15.02.2026", "280 kWh", "hinnanguline"],
+         "en": ["15 March 2026", "15 February 2026", "280 kWh", "same season a year ago"]}),
     "invoice_issued": (
         {"invoice_no": "2026-00000042", "customer_id": "c", "contract_no": "VL-000007",
          "period": "2026-02", "issued_on": "2026-03-01", "due_on": "2026-03-15",

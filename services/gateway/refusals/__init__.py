@@ -74,6 +74,9 @@ TEXTS = {
         "The date cannot be before your contract began (%(start_date)s)."),
     "date-before-last-reading": N_(
         "The date cannot be before the last reading (%(last_date)s)."),
+    "date-before-estimate": N_(
+        "We estimated your reading of %(last_date)s: enter the reading of that day or a "
+        "later one."),
     "reading-under-review": N_(
         "The last reading of this consumption point is being checked. A new one can be "
         "entered once it is decided."),

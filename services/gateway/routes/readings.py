@@ -2,6 +2,8 @@
 from datetime import date
 from typing import Optional
 
+from pydantic import Field
+
 
 from services.common.errors import ValidationFailed
 from services.common.validation import Shape
@@ -19,6 +21,13 @@ POINT = "/api/v1/customers/<cid>/consumption-points/<cp>/readings"
 
 class SweepRequest(Shape):
     as_of: Optional[date] = None
+
+
+class EstimatesSwitchRequest(Shape):
+    """One of ``consumption_point_id`` and ``tariff_plan``; ``estimates`` on or off."""
+    consumption_point_id: Optional[str] = Field(default=None, min_length=1, max_length=36)
+    tariff_plan: Optional[str] = Field(default=None, min_length=1, max_length=32)
+    estimates: bool
 
 
 class ReadingRoutes:
@@ -105,3 +114,28 @@ class ReadingRoutes:
         sweep = json_body(request, SweepRequest)
         return self.services.call("notifications", "reminder_sweep",
                                   sweep.as_of.isoformat() if sweep.as_of else None, timeout=120)
+
+    @route("POST", "/api/v1/operator/jobs/estimate", access="operator", tag="operator",
+           request_model=SweepRequest, response_model=metering.estimate_readings,
+           description="For every consumption point whose reading window closed before "
+                       "`as_of` (default today; at most tomorrow) without a reading — the "
+                       "moment its reminder is sent — metering stores an estimated reading "
+                       "(`status: \"estimated\"`, with its `method`) and billing charges it "
+                       "marked as an estimate; the next actual reading settles it. Each "
+                       "reading day of a point is estimated once: a second run for the same "
+                       "`as_of` estimates nothing. Metering also runs this hourly.",
+           summary="Estimate the readings of missed reading days")
+    def desk_estimate(self, request):
+        sweep = json_body(request, SweepRequest)
+        return self.services.call("metering", "estimate_readings",
+                                  sweep.as_of.isoformat() if sweep.as_of else None, timeout=600)
+
+    @route("POST", "/api/v1/operator/estimates", access="operator", tag="operator",
+           request_model=EstimatesSwitchRequest, response_model=metering.switch_estimates,
+           summary="Switch estimated readings on or off for a consumption point or a "
+                   "tariff plan")
+    def desk_switch_estimates(self, request):
+        switch = json_body(request, EstimatesSwitchRequest)
+        return self.services.call("metering", "switch_estimates", switch.consumption_point_id,
+                                  switch.tariff_plan, switch.estimates,
+                                  actor(request.principal))

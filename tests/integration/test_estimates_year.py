@@ -1,0 +1,291 @@
+"""Estimated readings trued up by the next actual one (issue #20), on both stores,
+with the settable clock: metering's and billing's own databases (migrated), the
+events metering writes handed to billing's charging as its handlers do.
+
+A year of a consumption point whose customer reads on the 15th, forgets May, June
+and July, then reads again: those months' invoices carry estimates; August's takes
+them back and charges the actual consumption since April 15, so the year's billed
+kWh are exactly what the meter shows, every span between two actual readings at the
+prices of its days (a price change on June 10) and each invoice at its VAT (24 %
+from July 1). The payment book never stops at an estimate. Two replicas of metering
+estimating at once estimate each point once."""
+import uuid
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import eventlet
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import sessionmaker
+
+from services.billing import payment_book, payments, pricing, runs
+from services.billing import models as billing_models
+from services.common import migrate
+from services.common.clock import Clock
+from services.common.db import UnitOfWork, make_engine
+from services.common.events import parse_event
+from services.common.identifiers import make_reference_number
+from services.common.validation import parse
+from services.metering import api, estimates, readings
+from services.metering import models as metering_models
+from services.metering.plausibility import Thresholds
+from tests.unit.fakes import PublishedEvents
+
+pytestmark = pytest.mark.both_stores
+
+THRESHOLDS = Thresholds(typical_daily_kwh={"BASIC": 10})
+CUSTOMER = "c-estimates"
+REFERENCE = make_reference_number("200001")
+
+
+class Store:
+    """One service's database with its clock and what its outbox published."""
+
+    def __init__(self, url, models, name):
+        self.engine = make_engine(url)
+        migrate.upgrade(self.engine, Path(models.__file__).parent / "migrations")
+        self.clock = Clock()
+        self.published = PublishedEvents()
+        self.outbox = _outbox(self.engine, models.metadata, self.published, self.clock)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.name = name
+        self.seen = 0
+
+    def unit_of_work(self):
+        return UnitOfWork(self.sessions, self.outbox, self.name, self.clock)
+
+    def new_events(self):
+        events = self.published[self.seen:]
+        self.seen = len(self.published)
+        return [parse_event(e) for e in events]
+
+
+def _outbox(engine, metadata, published, clock):
+    from services.common.outbox import Outbox
+    outbox = Outbox(engine, metadata.tables["outbox"], published, clock)
+    outbox.handled_table = metadata.tables["handled_events"]
+    return outbox
+
+
+def at(day):
+    return datetime.combine(day, datetime.min.time()).replace(hour=10, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def stores(database_urls):
+    metering = Store(database_urls["metering"], metering_models, "metering")
+    billing = Store(database_urls["billing"], billing_models, "billing")
+    yield metering, billing
+    metering.engine.dispose()
+    billing.engine.dispose()
+
+
+def sign(metering, billing, point, contract_no, start, initial):
+    contract = {
+        "consumption_point_id": point, "contract_no": contract_no, "customer_id": CUSTOMER,
+        "eic": "38ZEE-00000001-1", "meter": {"serial": "M-" + contract_no, "registers": [
+            {"code": "T1", "digits": 6}]},
+        "tariff_plan": "BASIC", "reading_day": 15, "start_date": start.isoformat(),
+        "initial_readings": {"T1": initial},
+        "reference_no": REFERENCE if contract_no == "VL-200001" else make_reference_number(
+            contract_no[3:])}
+    metering.clock.set(at(start))
+    billing.clock.set(at(start))
+    with metering.unit_of_work() as uow:
+        readings.register_meter(uow, contract, window_days=3)
+    with billing.unit_of_work() as uow:
+        runs.record_contract(uow, contract)
+
+
+def deliver(metering, billing):
+    """What metering published, charged by billing as its two handlers do."""
+    for event in metering.new_events():
+        if event.event_type in ("reading_submitted", "reading_estimated"):
+            with billing.unit_of_work() as uow:
+                pricing.charge_reading(uow, event.data)
+
+
+def submit(metering, point, day, value):
+    metering.clock.set(at(day))
+    with metering.unit_of_work() as uow:
+        return readings.submit_reading(uow, parse(api.SubmitReading, {
+            "consumption_point_id": point, "reading_date": day.isoformat(),
+            "registers": {"T1": value}, "submitted_by": "person:x"}), 3, THRESHOLDS)
+
+
+def estimate(metering, day):
+    metering.clock.set(at(day))
+    return estimates.estimate_all(metering.unit_of_work, day, 3, THRESHOLDS)
+
+
+def bill(billing, year, month):
+    billing.clock.set(at(date(year + month // 12, month % 12 + 1, 1)))
+    with billing.unit_of_work() as uow:
+        runs.run(uow, f"{year}-{month:02d}", due_days=14)
+
+
+#: the meter's actual use, kWh a day, by month the day falls in
+DAILY = {1: 12, 2: 12, 3: 12, 4: 12, 5: 6, 6: 5, 7: 5, 8: 6, 9: 9, 10: 11, 11: 12, 12: 13}
+FORGOTTEN = (5, 6, 7)
+
+
+def meter_on(day, start=date(2025, 1, 1), initial=1000):
+    value, d = initial, start
+    while d < day:
+        d += timedelta(days=1)
+        value += DAILY[d.month]
+    return value
+
+
+def test_a_year_with_three_forgotten_months_bills_exactly_the_actual_consumption(stores):
+    metering, billing = stores
+    point = str(uuid.uuid4())
+    sign(metering, billing, point, "VL-200001", date(2025, 1, 1), 1000)
+    with billing.engine.begin() as conn:   # energy dearer from June 10
+        conn.execute(sa.insert(billing_models.tariff_components).values(
+            tariff_plan="BASIC", kind="energy", register=None, price=Decimal("0.151000"),
+            valid_from=date(2025, 6, 10)))
+        conn.execute(sa.update(billing_models.tariff_plans).where(
+            billing_models.tariff_plans.c.code == "BASIC").values(prices_version="june"))
+    for month in range(1, 13):
+        day = date(2025, month, 15)
+        if month not in FORGOTTEN:
+            assert submit(metering, point, day, meter_on(day))["status"] == "accepted"
+        assert estimate(metering, date(2025, month, 19)) == {
+            "readings_estimated": 1 if month in FORGOTTEN else 0}
+        deliver(metering, billing)
+        bill(billing, 2025, month)
+        if month == 7:   # paid through July while the estimates are pending
+            with billing.unit_of_work() as uow:
+                through_july = sum(Decimal(s["total"]) for s in runs.invoices_of(uow, CUSTOMER))
+            pay(billing, "statement:EST:1", through_july, date(2025, 8, 5))
+            with billing.unit_of_work() as uow:
+                book = payment_book.payment_book(uow, REFERENCE, [CUSTOMER])
+            # the estimates are paid, yet the book points at the last actual reading
+            assert book["paid_up_to_reading_date"] == "2025-04-15"
+            assert book["paid_up_to_reading"] == {"T1": meter_on(date(2025, 4, 15))}
+            assert book["covers_all_readings"] is False
+
+    with billing.unit_of_work() as uow:
+        summaries = runs.invoices_of(uow, CUSTOMER)
+        invoices = {s["period"]: runs.invoice(uow, s["invoice_no"], CUSTOMER)
+                    for s in summaries}
+    assert sorted(invoices) == [f"2025-{m:02d}" for m in range(1, 13)]
+
+    def energy(invoice, **flags):
+        return [line for line in invoice["lines"] if line["kind"] == "energy"
+                and all(line.get(k, False) == v for k, v in flags.items())]
+
+    # May-July: estimates from the recent daily average, marked so
+    for month in FORGOTTEN:
+        lines = [l for l in invoices[f"2025-{month:02d}"]["lines"] if l["kind"] != "monthly_fee"]
+        assert lines and all(l["estimated"] and l["method"] == "recent_average"
+                             and not l["corrects_estimate"] for l in lines)
+    # August: the three estimates taken back, the actual since April 15 charged
+    august = invoices["2025-08"]
+    taken_back = energy(august, corrects_estimate=True)
+    assert len(taken_back) == 4     # May, June (split by the June 10 price), July
+    assert all(Decimal(str(l["kwh"])) < 0 and Decimal(l["net"]) < 0 for l in taken_back)
+    actual_lines = energy(august, estimated=False)
+    assert [(l["period_from"], l["period_to"], l["unit_price"]) for l in actual_lines] == [
+        ("2025-04-16", "2025-06-09", "0.129000"), ("2025-06-10", "2025-08-15", "0.151000")]
+    actual_since_april = meter_on(date(2025, 8, 15)) - meter_on(date(2025, 4, 15))
+    assert sum(Decimal(str(l["kwh"])) for l in actual_lines) == actual_since_april
+    estimated_kwh = sum(Decimal(str(l["kwh"])) for m in FORGOTTEN
+                        for l in energy(invoices[f"2025-{m:02d}"]))
+    assert estimated_kwh > actual_since_april         # winter's average: too high
+    assert sum(Decimal(str(l["kwh"])) for l in taken_back) == -estimated_kwh
+
+    # the year's billed kWh: exactly what the meter shows
+    billed = sum(Decimal(str(l["kwh"])) for inv in invoices.values() for l in energy(inv))
+    assert billed == meter_on(date(2025, 12, 15)) - 1000
+
+    # the span between the two actual readings: billed exactly its actual
+    # consumption at the prices of its days, whatever the estimates were
+    with billing.engine.connect() as conn:
+        components = pricing.valid_within(
+            [tuple(r) for r in conn.execute(pricing.PlanPrices._QUERY, {"plan": "BASIC"})],
+            date(2025, 4, 15), date(2025, 8, 15))
+    expected = pricing.price_lines(components, {"T1": actual_since_april},
+                                   date(2025, 4, 15), date(2025, 8, 15))
+    span = [l for period in ("2025-05", "2025-06", "2025-07", "2025-08")
+            for l in invoices[period]["lines"] if l["kind"] != "monthly_fee"]
+    assert sum(Decimal(l["net"]) for l in span) == sum(l["net"] for l in expected)
+    for kind in pricing.PER_KWH_KINDS:
+        assert sum(Decimal(str(l["kwh"])) for l in span if l["kind"] == kind) == \
+            actual_since_april
+
+    # VAT: each invoice at the rate of its period's last day
+    assert invoices["2025-06"]["vat_rate"] == "22.00"
+    assert invoices["2025-07"]["vat_rate"] == "24.00"
+    assert invoices["2025-08"]["vat_rate"] == "24.00"
+    for invoice in invoices.values():
+        net = Decimal(invoice["net"])
+        assert net == sum(Decimal(l["net"]) for l in invoice["lines"])
+        assert Decimal(invoice["vat"]) == (net * Decimal(invoice["vat_rate"]) / 100).quantize(
+            Decimal("0.01"), rounding="ROUND_HALF_UP")
+
+    # the payment book, all paid: at December's actual reading
+    rest = sum(Decimal(i["total"]) for i in invoices.values()) - through_july
+    pay(billing, "statement:EST:2", rest, date(2026, 1, 5))
+    with billing.unit_of_work() as uow:
+        book = payment_book.payment_book(uow, REFERENCE, [CUSTOMER])
+    assert book["paid_up_to_reading_date"] == "2025-12-15"
+    assert book["paid_up_to_reading"] == {"T1": meter_on(date(2025, 12, 15))}
+
+
+def pay(billing, external_id, amount, on):
+    with billing.unit_of_work() as uow:
+        payments.receive(uow, [payments.Incoming(
+            source="statement", external_id=external_id, amount=amount, currency="EUR",
+            received_on=on, reference_no=REFERENCE)])
+
+
+def test_an_estimate_replaced_before_it_was_charged_is_never_charged(stores):
+    """The customer enters the reading of the estimated day; billing hears of the
+    actual reading first: the estimate, arriving later, is not charged."""
+    metering, billing = stores
+    point = str(uuid.uuid4())
+    sign(metering, billing, point, "VL-200002", date(2025, 1, 1), 1000)
+    submit(metering, point, date(2025, 1, 15), meter_on(date(2025, 1, 15)))
+    deliver(metering, billing)
+    estimate(metering, date(2025, 2, 19))
+    [estimated] = metering.new_events()
+    submit(metering, point, date(2025, 2, 15), meter_on(date(2025, 2, 15)))
+    [actual] = [e for e in metering.new_events() if e.event_type == "reading_submitted"]
+    assert actual.data["settles_estimates"] == [estimated.data["reading_id"]]
+    for event in (actual, estimated):            # the actual one first
+        with billing.unit_of_work() as uow:
+            pricing.charge_reading(uow, event.data)
+    with billing.unit_of_work() as uow:
+        assert pricing.charge_for_reading(uow, estimated.data["reading_id"]) is None
+        charge = pricing.charge_for_reading(uow, actual.data["reading_id"])
+    assert [l["kwh"] for l in charge["lines"] if l["kind"] == "energy"] == [31 * 12]
+
+
+def test_two_replicas_estimate_each_point_once(stores):
+    metering, billing = stores
+    points = [str(uuid.uuid4()) for _ in range(40)]
+    for n, point in enumerate(points):
+        sign(metering, billing, point, f"VL-3{n:05d}", date(2025, 1, 1), 1000)
+    other = Store(str(metering.engine.url.render_as_string(hide_password=False)),
+                  metering_models, "metering")
+    try:
+        for replica in (metering, other):
+            replica.clock.set(at(date(2025, 1, 19)))
+        pool = eventlet.GreenPool()
+        answers = [pool.spawn(estimates.estimate_all, replica.unit_of_work, date(2025, 1, 19),
+                              3, THRESHOLDS, batch_size=3)
+                   for replica in (metering, other)]
+        made = [a.wait()["readings_estimated"] for a in answers]
+    finally:
+        other.engine.dispose()
+    assert sum(made) == len(points)
+    events = [e for e in metering.new_events() + other.new_events()
+              if e.event_type == "reading_estimated"]
+    assert sorted(e.data["consumption_point_id"] for e in events) == sorted(points)
+    with metering.engine.connect() as conn:
+        stored = conn.execute(sa.select(sa.func.count()).select_from(metering_models.readings)
+                              .where(metering_models.readings.c.status == "estimated")).scalar()
+    assert stored == len(points)
