@@ -27,6 +27,7 @@ PATH_PARAMETERS = {
     "cid": (UUID, "A customer's id (`customer_id` in GET /api/v1/me)"),
     "cp": (UUID, "A consumption point's id (`id` in the customer's consumption points)"),
     "mandate_id": (UUID, "A mandate's id"),
+    "grant_id": (UUID, "A sharing grant's id (GET /api/v1/customers/{cid}/sharing-grants)"),
     "notification_id": (UUID, "A notification's id"),
     "claim_id": (UUID, "A consumption-point claim's id"),
     "case_id": (UUID, "A desk case's id"),

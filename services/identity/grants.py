@@ -27,7 +27,8 @@ from datetime import datetime, time, timedelta
 import sqlalchemy as sa
 
 from services.common.clock import TALLINN, as_utc
-from services.common.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
+from services.common.errors import (Forbidden, NotFound, Unauthenticated, ValidationFailed,
+                                    field_error)
 from services.common.scopes import SHARING_SCOPES, expand
 from services.common.session_tokens import session_key as token_hash
 from services.identity import applications, mandates
@@ -93,28 +94,27 @@ def consent(uow, person_code, consent):
     errors = []
     beyond = [s for s in consent.scopes if s not in allowed_scopes]
     if beyond:
-        errors.append({"field": "scopes", "message": "your mandate does not cover "
-                       f"{', '.join(beyond)}", "code": "scope-missing"})
+        errors.append(field_error("scopes", f"your mandate does not cover {', '.join(beyond)}",
+                                  "scope-missing"))
     points = set(session.execute(sa.select(customer_contracts.c.consumption_point_id).where(
         customer_contracts.c.customer_id == customer_id, in_force(today))).scalars())
     foreign = [p for p in consent.consumption_point_ids if p not in points]
     if foreign:
-        errors.append({"field": "consumption_point_ids", "message": "not the customer's "
-                       f"consumption point: {', '.join(foreign)}",
-                       "code": "consumption-point-foreign"})
+        errors.append(field_error("consumption_point_ids", "not the customer's consumption "
+                                  f"point: {', '.join(foreign)}", "consumption-point-foreign"))
     elif allowed_points is not None and not set(consent.consumption_point_ids) <= allowed_points:
-        errors.append({"field": "consumption_point_ids",
-                       "message": "your mandate does not cover every one of these points",
-                       "code": "mandate-consumption-point"})
+        errors.append(field_error("consumption_point_ids", "your mandate does not cover "
+                                  "every one of these points", "mandate-consumption-point"))
     latest = today + timedelta(days=SHARING_MAX_DAYS)
     if last_day is not None:
         latest = min(latest, last_day)
     if consent.valid_until < today:
-        errors.append({"field": "valid_until", "message": "must not be in the past",
-                       "code": "date-in-past"})
+        errors.append(field_error("valid_until", "must not be in the past", "date-in-past",
+                                  today=today.isoformat()))
     elif consent.valid_until > latest:
-        errors.append({"field": "valid_until", "message": f"at most {latest.isoformat()} "
-                       "(a year, and no longer than your mandate)", "code": "date-too-late"})
+        errors.append(field_error("valid_until", f"at most {latest.isoformat()} (a year, "
+                                  "and no longer than your mandate)", "date-too-late",
+                                  latest=latest.isoformat()))
     if errors:
         raise ValidationFailed("; ".join(f"{e['field']}: {e['message']}" for e in errors),
                                errors)
