@@ -104,15 +104,15 @@ def intervals(readings, period_from=None, period_to=None):
 
 # -- choosing the form --------------------------------------------------------------
 
-def media_of(request):
+def media_of(request, offered=MEDIA):
     """The form the client asked for with Accept; JSON when it says nothing we write."""
-    return request.accept_mimetypes.best_match(MEDIA, default=JSON) or JSON
+    return request.accept_mimetypes.best_match(offered, default=JSON) or JSON
 
 
-def answer(request, body, csv_rows, atom):
+def answer(request, body, csv_rows, atom=None):
     """``body`` (JSON), or ``csv_rows()`` (a header and rows), or ``atom()`` (an lxml
-    element), as the request's Accept asks."""
-    media = media_of(request)
+    element; None: not offered), as the request's Accept asks."""
+    media = media_of(request, MEDIA if atom is not None else (JSON, CSV))
     if media == CSV:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
@@ -130,6 +130,16 @@ def answer(request, body, csv_rows, atom):
 
 
 # -- CSV ------------------------------------------------------------------------------
+
+INVOICE_COLUMNS = ("invoice_no", "contract_no", "period", "issued_on", "due_on", "net",
+                   "vat_rate", "vat", "total", "paid", "status")
+
+
+def invoices_csv(invoices):
+    yield INVOICE_COLUMNS
+    for invoice in invoices:
+        yield tuple(invoice[c] for c in INVOICE_COLUMNS)
+
 
 def points_csv(points):
     yield ("consumption_point_id", "eic", "address", "meter_serial", "registers")

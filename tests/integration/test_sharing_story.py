@@ -21,6 +21,7 @@ import requests
 import xmlschema
 from lxml import etree
 
+from services.billing.service import BillingService
 from services.contracts.service import ContractsService
 from services.gateway.portal.forms import csrf_token
 from services.gateway.service import GatewayService
@@ -42,7 +43,7 @@ def system(run_services, config, tmp_path, real_time_clock):
     real_time_clock.set(T0)
     banks = make_banks(tmp_path)
     run_services(GatewayService, IdentityService, ContractsService, MeteringService,
-                 VOOL_BANKS_FILE=str(banks.banks_file))
+                 BillingService, VOOL_BANKS_FILE=str(banks.banks_file))
     return f"http://{config['WEB_SERVER_ADDRESS']}", banks
 
 
@@ -202,6 +203,24 @@ def test_a_customer_shares_one_point_for_30_days_and_revokes(system, rpc):
     assert requests.get(f"{base}/api/v1/customers/{cid}/consumption-points", timeout=10,
                         headers=bearer(tokens)).status_code == 401
 
+    # invoices only when she shared them too
+    no_invoices = requests.get(f"{base}/api/v1/shared/invoices", headers=bearer(tokens),
+                               timeout=10)
+    assert no_invoices.status_code == 403
+    assert no_invoices.json()["type"] == "/problems/insufficient-scope"
+    with_invoices = exchange(base, app, code_of(consent(
+        base, her, app, cid, [point], "01.04.2026", scope="readings:read invoices:read",
+        invoices=True)))
+    assert with_invoices["scope"] == "invoices:read readings:read"
+    shared = requests.get(f"{base}/api/v1/shared/invoices", headers=bearer(with_invoices),
+                          timeout=10)
+    assert (shared.status_code, shared.json()) == (200, [])
+    unticked = exchange(base, app, code_of(consent(
+        base, her, app, cid, [point], "01.04.2026", scope="readings:read invoices:read")))
+    assert unticked["scope"] == "readings:read"           # she did not tick the invoices
+    assert requests.post(f"{base}/api/v1/customers/{cid}/consumption-points", timeout=10,
+                         headers={"Authorization": f"Bearer {her}"}).status_code == 405
+
     # her access log names the application; her grants list it
     log = requests.get(f"{base}/api/v1/customers/{cid}/access-log", timeout=10,
                        headers={"Authorization": f"Bearer {her}"}).json()
@@ -211,13 +230,14 @@ def test_a_customer_shares_one_point_for_30_days_and_revokes(system, rpc):
                                          "shared_consumption"}
     assert all(e["actor_person_code"] == GRANDMOTHER and e["mandate_id"] is None
                for e in used)
-    [grant] = requests.get(f"{base}/api/v1/customers/{cid}/sharing-grants", timeout=10,
-                           headers={"Authorization": f"Bearer {her}"}).json()
+    grants = requests.get(f"{base}/api/v1/customers/{cid}/sharing-grants", timeout=10,
+                          headers={"Authorization": f"Bearer {her}"}).json()
+    assert len(grants) == 3
+    [grant] = [g for g in grants if g["scopes"] == ["readings:read"] and g["last_used_at"]]
     assert (grant["application"], grant["purpose"], grant["consumption_point_ids"],
             grant["scopes"], grant["valid_until"], grant["status"]) == (
         "Energy Coach", "Tips to save energy", [point], ["readings:read"], "2026-04-01",
         "live")
-    assert grant["last_used_at"] is not None
     grants_page = requests.get(f"{base}/customers/{cid}/sharing", timeout=10,
                                cookies={"vool_session": her})
     assert "Energy Coach" in grants_page.text and "Tips to save energy" in grants_page.text

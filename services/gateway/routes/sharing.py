@@ -16,9 +16,11 @@ from datetime import date
 from typing import Optional
 from urllib.parse import unquote_plus
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 from werkzeug.wrappers import Response
 
+from services.billing import api as billing
+from services.billing.api import Money, Percent
 from services.common.errors import Forbidden, NotFound, ValidationFailed, VoolError
 from services.common.clock import clock as process_clock
 from services.common.validation import Shape, parse
@@ -35,6 +37,21 @@ SHARED = "/api/v1/shared/consumption-points"
 ALTERNATIVES = (formats.CSV, formats.ATOM)
 FORMS = ("As JSON by default; `Accept: text/csv` for CSV, `Accept: application/atom+xml` "
          "for Green Button (NAESB ESPI) Atom XML.")
+
+
+class SharedInvoice(BaseModel):
+    """An invoice as an application sees it."""
+    invoice_no: str
+    contract_no: str
+    period: str
+    issued_on: date
+    due_on: date
+    net: Money
+    vat_rate: Percent
+    vat: Money
+    total: Money
+    paid: Money
+    status: str
 
 
 class ConsumptionRange(Shape):
@@ -211,6 +228,21 @@ class SharingRoutes:
             request, body, lambda: formats.consumption_csv(cp, found),
             lambda: formats.consumption_atom(public_url(self.config), process_clock.now(),
                                              point, found))
+
+    @route("GET", "/api/v1/shared/invoices", access="application", scope="invoices:read",
+           tag="sharing", response_model=list[SharedInvoice],
+           alternative_media=(formats.CSV,), headers={"Vary": "Accept"},
+           calls=(identity.use_shared_data, billing.invoices_of),
+           description="Only when the customer shared her invoices too (scope "
+                       "invoices:read). As JSON by default; `Accept: text/csv` for CSV. "
+                       "No reference numbers: they pay the invoice.",
+           summary="The invoices of the shared consumption points, newest first")
+    def shared_invoices(self, request):
+        grant = request.principal["grant"]
+        invoices = [SharedInvoice(**i).model_dump(mode="json") for i in self.services.call(
+            "billing", "invoices_of", grant["customer_id"], "all",
+            grant["consumption_point_ids"])]
+        return formats.answer(request, invoices, lambda: formats.invoices_csv(invoices))
 
     def _shared_points(self, grant):
         shared = set(grant["consumption_point_ids"])
