@@ -40,6 +40,9 @@ DEFAULT_DAYS, MAX_DAYS = 90, 365
 #: the authorization request's parameters the consent form carries on
 CARRIED = ("client_id", "redirect_uri", "scope", "state", "code_challenge",
            "code_challenge_method")
+#: the longest each parameter may be (identity's AuthorizationRequest, Consent)
+LIMITS = {"client_id": 64, "redirect_uri": 500, "scope": 200, "state": 500,
+          "code_challenge": 128, "code_challenge_method": 10}
 #: where the browser returns after logging in, when it came to consent
 AFTER_LOGIN_COOKIE = "vool_after_login"
 CONSENT_FIELDS = ("consumption_point_ids", "valid_until", "scopes")
@@ -125,10 +128,14 @@ class SharingPages:
         URI), or the answer that ends it: a page when the redirect URI cannot be
         trusted, else the application's redirect URI with the error (RFC 6749
         §4.1.2.1)."""
+        too_long = [name for name, limit in LIMITS.items() if len(asked[name]) > limit]
+        if too_long:       # never cut: a cut redirect URI could match another
+            return error_page(request, 400, N_("Bad request"),
+                              f"too long: {', '.join(too_long)}")
         try:
             checked = self.services.call("identity", "check_authorization_request", {
-                "client_id": asked["client_id"][:64], "redirect_uri": asked["redirect_uri"][:500],
-                "scope": asked["scope"][:200]})
+                "client_id": asked["client_id"], "redirect_uri": asked["redirect_uri"],
+                "scope": asked["scope"]})
         except ServiceUnavailable:
             raise
         except (NotFound, ValidationFailed) as exc:
