@@ -16,7 +16,9 @@ data, through OAuth 2's authorization code grant (RFC 6749 §4.1, PKCE RFC 7636)
   revoked grant stops at once, and the gateway keeps nothing of these answers.
 
 Codes and tokens are opaque random strings (256 bits) kept as their SHA-256, as
-sessions are.
+sessions are. Authlib's authorization server was not used: it is built around a web
+framework's request and its own model mixins, while here the HTTP side is the
+gateway's and the state identity's tables; what the grant needs is this small.
 """
 import base64
 import hashlib

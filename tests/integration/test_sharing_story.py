@@ -379,3 +379,41 @@ def test_refresh_tokens_rotate_and_a_reused_one_revokes_the_grant(system, rpc, s
                         timeout=10).status_code == 401
     unsupported = token_call(base, app, grant_type="password", username="x", password="y")
     assert unsupported.status_code == 400
+
+
+def test_the_consent_page_names_each_problem_at_its_field(system, rpc):
+    base, banks = system
+    home = sign(rpc)
+    cid = home["customer_id"]
+    her = customer_token(base, banks, GRANDMOTHER, "Õie Mäger", T0)
+    app, _ = register_application(base, rpc)
+    nothing = consent(base, her, app, cid, [], "01.04.2026")
+    assert nothing.status_code == 422
+    assert 'id="error-consumption_point_ids"' in nothing.text
+    too_late = consent(base, her, app, cid, [home["consumption_point_id"]], "01.04.2028")
+    assert too_late.status_code == 422 and 'id="error-valid_until"' in too_late.text
+    assert 'value="01.04.2028"' in too_late.text                 # as she typed it
+    # an unsupported response type or scope goes back to the application, said so
+    for params, error in (({"response_type": "token"}, "unsupported_response_type"),
+                          ({"scope": "contract:read"}, "invalid_scope")):
+        answer = requests.get(f"{base}/oauth/authorize", timeout=10, allow_redirects=False,
+                              cookies={"vool_session": her},
+                              params={"response_type": "code", "client_id": app["client_id"],
+                                      "redirect_uri": CALLBACK, "state": "xyz", **params})
+        assert answer.status_code == 303
+        assert parse_qs(urlsplit(answer.headers["Location"]).query)["error"] == [error]
+    unknown = requests.get(f"{base}/oauth/authorize", timeout=10, allow_redirects=False,
+                           params={"response_type": "code", "client_id": "nobody",
+                                   "redirect_uri": CALLBACK})
+    assert unknown.status_code == 400 and "Location" not in unknown.headers
+    # not logged in: the login page, and back to the consent after the bank
+    anonymous = requests.get(f"{base}/oauth/authorize", timeout=10,
+                             params={"response_type": "code", "client_id": app["client_id"],
+                                     "redirect_uri": CALLBACK, "state": "xyz"})
+    assert anonymous.status_code == 200 and "Energy Coach" in anonymous.text
+    after = anonymous.cookies.get("vool_after_login")
+    assert after and after.strip('"').startswith("/oauth/authorize?")
+    back = requests.get(f"{base}/", timeout=10, allow_redirects=False,
+                        cookies={"vool_session": her, "vool_after_login": after})
+    assert back.status_code == 303
+    assert back.headers["Location"].endswith(after.strip('"'))

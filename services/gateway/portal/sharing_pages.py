@@ -24,6 +24,7 @@ from services.common import formats
 from services.common.errors import (Forbidden, NotFound, ServiceUnavailable, Unauthenticated,
                                     ValidationFailed, VoolError)
 from services.common.translations import N_
+from services.common.validation import parse
 from services.gateway import uses
 from services.gateway.auth import SELF_ONLY, authorize, session_token
 from services.gateway.http import form_body
@@ -32,6 +33,7 @@ from services.gateway.portal.account_pages import result
 from services.gateway.portal.pages import page
 from services.gateway.portal.rendering import error_page, language_of, words
 from services.gateway.problems import status_of
+from services.identity.api import Consent
 
 #: the scope a delegate's mandate must hold to consent for the grantor
 SHARING_GRANT = "sharing:grant"
@@ -112,6 +114,8 @@ class SharingPages:
                 "code_challenge": asked["code_challenge"] or None,
                 "code_challenge_method": (asked["code_challenge_method"] or "S256")
                 if asked["code_challenge"] else None}
+            # checked here first, so that each problem is named at its field
+            consent = parse(Consent, consent).model_dump(mode="json")
             code = self.services.call("identity", "consent_to_sharing", token, consent)
         except ServiceUnavailable:
             raise
