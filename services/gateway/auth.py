@@ -118,7 +118,7 @@ def shared_access(services, request, scope, consumption_point_id, what, use):
     token = session_token(request, cookie=False)
     if not token:
         raise Unauthenticated("use Authorization: Bearer <access token>",
-                              code="invalid-token")
+                              code="unauthenticated")
     return {"kind": "application", "grant": services.call(
         "identity", "use_shared_data", token, scope, consumption_point_id, request.path,
         what, use, _details(request))}
