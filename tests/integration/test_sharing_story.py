@@ -317,6 +317,11 @@ def test_a_delegate_consents_only_within_her_mandate(system, rpc):
     [grant] = requests.get(f"{base}/api/v1/customers/{cid}/sharing-grants", headers=her,
                            timeout=10).json()
     assert (grant["granted_by"], grant["mandate_id"]) == (GRANDCHILD, mandate_id)
+    grants_page = requests.get(f"{base}/customers/{cid}/sharing", timeout=10,
+                               cookies={"vool_session": grandmother})
+    assert "Mari Mäger" in grants_page.text                  # who allowed it, under a mandate
+    assert requests.get(f"{base}/customers/{cid}/sharing", timeout=10,
+                        cookies={"vool_session": grandchild}).status_code == 403   # hers only
 
     # the grandmother revokes the mandate: the grant given under it stops with it
     assert requests.delete(f"{base}/api/v1/customers/{cid}/mandates/{mandate_id}",
