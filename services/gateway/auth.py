@@ -75,6 +75,9 @@ def authorize(services, principals, request, access, scope=None, customer_id=Non
     (customer_overview)."""
     if access == "public":
         return None
+    if access == "application":
+        return shared_access(services, request, scope, consumption_point_id, what,
+                             use or getattr(request, "use_code", None))
     token = token or api_session_token(request)
     if not token:
         raise Unauthenticated("log in first: this route needs a session", code="unauthenticated")
@@ -105,6 +108,20 @@ def authorize(services, principals, request, access, scope=None, customer_id=Non
         who = "an operator" if access == "operator" else "a customer"
         raise Forbidden(f"this route is for {who}; your session is not", code="wrong-principal")
     return known
+
+
+def shared_access(services, request, scope, consumption_point_id, what, use):
+    """What an application's sharing access token lets it read (identity's
+    SharedAccess), decided and logged by identity on every request: nothing of it is
+    kept here, so a revoked grant stops at once (as a mandate does). Only the
+    Authorization header counts: an application has no cookie of ours."""
+    token = session_token(request, cookie=False)
+    if not token:
+        raise Unauthenticated("use Authorization: Bearer <access token>",
+                              code="unauthenticated")
+    return {"kind": "application", "grant": services.call(
+        "identity", "use_shared_data", token, scope, consumption_point_id, request.path,
+        what, use, _details(request))}
 
 
 #: the path's values an access-log entry keeps, by the name it keeps them under

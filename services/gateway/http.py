@@ -25,7 +25,9 @@ from services.gateway.problems import (MalformedJson, UnsupportedMediaType,
 log = logging.getLogger(__name__)
 
 #: who may call a route (enforced by services/gateway/auth.py)
-ACCESS_RULES = ("public", "customer", "operator", "authenticated")
+ACCESS_RULES = ("public", "customer", "operator", "authenticated",
+                # a third-party application with a sharing access token (OAuth 2)
+                "application")
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -139,7 +141,7 @@ class Route(HttpRequestHandler):
                  response_media=JSON, query=None, header_parameters=None, path=None,
                  problems=(), headers=None,
                  description=None, responses=None, response_headers=None, standalone=False,
-                 calls=(), max_body=None, **kwargs):
+                 calls=(), max_body=None, alternative_media=(), **kwargs):
         if access not in ACCESS_RULES:
             raise ValueError(f"unknown access rule {access!r}")
         if "<cid>" in url and (access != "customer" or scope is None):
@@ -153,6 +155,8 @@ class Route(HttpRequestHandler):
         self.reads_body = request_model is not None or request_media != JSON
         self.response_model = response_model
         self.response_media = response_media
+        #: other forms of the same answer a client may ask for with Accept
+        self.alternative_media = tuple(alternative_media)
         self.status = status
         self.tag = tag
         self.query = query
@@ -195,8 +199,8 @@ def route(method, url, access, summary, scope=None, **options):
                 self.services, self.principals, request, access, scope,
                 path.get("cid"), path.get("cp"), summary)
             if query is not None:   # the declared parameters, each named when refused
-                request.query = parse(query, {name: request.args[name]
-                                              for name in query.model_fields
+                names = [field.alias or name for name, field in query.model_fields.items()]
+                request.query = parse(query, {name: request.args[name] for name in names
                                               if name in request.args})
             return handler(self, request, **path)
         return Route.decorator(method, url, access=access, summary=summary, scope=scope,

@@ -27,6 +27,7 @@ PATH_PARAMETERS = {
     "cid": (UUID, "A customer's id (`customer_id` in GET /api/v1/me)"),
     "cp": (UUID, "A consumption point's id (`id` in the customer's consumption points)"),
     "mandate_id": (UUID, "A mandate's id"),
+    "grant_id": (UUID, "A sharing grant's id (GET /api/v1/customers/{cid}/sharing-grants)"),
     "notification_id": (UUID, "A notification's id"),
     "claim_id": (UUID, "A consumption-point claim's id"),
     "case_id": (UUID, "A desk case's id"),
@@ -61,6 +62,8 @@ TAGS = {
     "invoices": "Invoices, payments, payment books",
     "mandates": "Mandates: acting for another customer",
     "operator": "The service desk (operators)",
+    "sharing": "Sharing consumption data with third-party applications (OAuth 2): the "
+               "token endpoint, the customer's grants, and what an application reads",
 }
 
 
@@ -103,9 +106,10 @@ def problem_statuses(route, has_path_parameters):
     statuses = set() if route.standalone else {503}
     if route.access != "public":
         statuses.add(401)                       # no session, or a dead one
-    if route.access in ("customer", "operator"):
+    if route.access in ("customer", "operator", "application"):
         statuses.add(403)                       # the other kind of session; a scope
-    if route.access == "customer" and "<cid>" in route.url or has_path_parameters:
+    if (route.access == "customer" and "<cid>" in route.url or has_path_parameters
+            or route.access == "application"):
         statuses.add(404)                       # no such thing, or not theirs
     if route.reads_body:
         statuses.update((413, 415, 422))        # too large, wrong type, invalid
@@ -192,7 +196,9 @@ def build_document(service_class, version):
                 operation["description"] = route.description
             if parameters:
                 operation["parameters"] = parameters
-            if route.access != "public":
+            if route.access == "application":
+                operation["security"] = [{"sharing": [route.scope] if route.scope else []}]
+            elif route.access != "public":
                 roles = [route.scope] if route.scope else []
                 operation["security"] = [{"bearer": roles}]
                 if method in ("GET", "HEAD"):     # reading only: the portal's links
@@ -232,6 +238,24 @@ def build_document(service_class, version):
                                "the caller is that customer, or holds a mandate from them "
                                "covering the route's scope.",
                 "x-scopes": _scopes()},
+                "sharing": {
+                    "type": "oauth2",
+                    "description": "A third-party application's access token from the "
+                                   "authorization code grant (PKCE S256 supported): the "
+                                   "customer consents at /oauth/authorize in the portal; "
+                                   "the application exchanges the code at "
+                                   "POST /api/v1/oauth/token (client_secret_basic or "
+                                   "client_secret_post) for an access token (an hour) and "
+                                   "a refresh token (rotated on every use). Tokens read "
+                                   "only the grant's consumption points and scopes, until "
+                                   "its last day; a revoked grant stops at once.",
+                    "flows": {"authorizationCode": {
+                        "authorizationUrl": "/oauth/authorize",
+                        "tokenUrl": "/api/v1/oauth/token",
+                        "refreshUrl": "/api/v1/oauth/token",
+                        "scopes": {"readings:read": "the chosen consumption points, their "
+                                                    "readings and consumption",
+                                   "invoices:read": "the invoices of those points"}}}},
                 "session_cookie": {
                     "type": "apiKey", "in": "cookie", "name": "vool_session",
                     "description": "The portal's session cookie (HttpOnly, SameSite=Lax) "
@@ -308,6 +332,8 @@ def _success(route, keys, schema_of):
     else:
         schema = {"type": "string", "contentMediaType": route.response_media}
     answer["content"] = {route.response_media: {"schema": schema}}
+    for media in getattr(route, "alternative_media", ()):
+        answer["content"][media] = {"schema": {"type": "string", "contentMediaType": media}}
     return answer
 
 

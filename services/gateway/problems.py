@@ -91,9 +91,32 @@ PROBLEM_TYPES = {
     "form-token-mismatch": (403, "Not allowed",
                             "A portal form that did not come from your session's page "
                             "(cross-site request). Reload the page and send it again."),
+    "invalid-client": (401, "Authentication is required",
+                       "At the token endpoint: the application's client_id is not known or "
+                       "its client secret is wrong (RFC 6749 error invalid_client)."),
+    "invalid-token": (401, "Authentication is required",
+                      "A sharing access token that is not valid: unknown, expired, or its "
+                      "grant was revoked or has ended. Refresh it, or ask the customer "
+                      "again."),
+    "invalid-grant": (403, "Not allowed",
+                      "At the token endpoint: the authorization code or refresh token is "
+                      "not valid (expired, used, another client's, a wrong redirect_uri or "
+                      "code_verifier); RFC 6749 error invalid_grant. A used one presented "
+                      "again revokes the grant."),
+    "insufficient-scope": (403, "Not allowed",
+                           "The customer's sharing grant does not cover this data (its "
+                           "scopes)."),
+    "outside-grant-dates": (403, "Not allowed",
+                            "The period asked for reaches beyond the last day of the "
+                            "customer's sharing grant."),
     "not-found": (404, "Not found",
                   "No such resource, or not one you may see: another customer's data is "
                   "never revealed to exist."),
+    "unknown-client": (404, "Not found",
+                       "No registered application has this client_id."),
+    "invalid-request": (422, "The request is not valid",
+                        "At the token endpoint: a parameter is missing or given twice "
+                        "(RFC 6749 error invalid_request)."),
     "banklink-unknown-bank": (404, "Not found",
                               "No bank with this id; GET /api/v1/auth/banks lists them."),
     "oidc-unknown-provider": (401, "Authentication is required",

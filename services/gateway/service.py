@@ -17,6 +17,7 @@ from services.gateway.http import FORM, RequestWorkers, form_body, json_body, pu
 from services.gateway.portal import account_pages as portal_account_pages
 from services.gateway.portal import oidc_pages as portal_oidc_pages
 from services.gateway.portal import pages as portal_pages
+from services.gateway.portal import sharing_pages as portal_sharing_pages
 from services.gateway.routes import billing as billing_routes
 from services.gateway.routes import bus as bus_routes
 from services.gateway.routes import customers as customer_routes
@@ -28,6 +29,7 @@ from services.gateway.routes import oidc as oidc_routes
 from services.gateway.routes import metrics as metrics_routes
 from services.gateway.routes import operators as operator_routes
 from services.gateway.routes import readings as reading_routes
+from services.gateway.routes import sharing as sharing_routes
 from services.gateway.uses.outcomes import UseOutcomes
 from services.identity import api as identity
 
@@ -38,9 +40,10 @@ class GatewayService(health_routes.HealthRoutes, customer_routes.CustomerRoutes,
                      reading_routes.ReadingRoutes, billing_routes.BillingRoutes,
                      mandate_routes.MandateRoutes, desk_routes.DeskRoutes,
                      bus_routes.BusRoutes, job_routes.JobRoutes, metrics_routes.MetricsRoutes,
+                     sharing_routes.SharingRoutes,
                      principals.ForgetChangedPrincipals, oidc_routes.OidcRoutes,
                      portal_pages.PortalRoutes, portal_account_pages.AccountPages,
-                     portal_oidc_pages.OidcPages):
+                     portal_oidc_pages.OidcPages, portal_sharing_pages.SharingPages):
     name = "gateway"
     correlation = Correlation()   # each worker's request id and span: logs, RPCs, events
 

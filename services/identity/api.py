@@ -16,7 +16,7 @@ from services.common.errors import (
 from services.common.events import EventData, Moment, Money
 from services.common.identifiers import valid_personal_code
 from services.common.rpc_methods import Arguments, Health, RpcMethod
-from services.common.scopes import SCOPES
+from services.common.scopes import SCOPES, SHARING_SCOPES
 from services.common.validation import Shape, rule_error
 
 
@@ -294,6 +294,10 @@ class AccessLogEntry(BaseModel):
     #: parts (of a page: consumption_points, invoices, contact, claims, desk)
     details: dict[str, Union[str, list[str]]] = {}
     outcome: UseOutcome = "done"
+    #: a third-party application's use under a sharing grant: its client_id and
+    #: name (the actor is the person who granted it)
+    client_id: Optional[str] = None
+    application: Optional[str] = None
 
 
 class MandateSweepReport(BaseModel):
@@ -627,3 +631,232 @@ operator_login = RpcMethod(
     raises=(ValidationFailed, Unauthenticated, TooManyAttempts),
     summary="An operator's login with user name and password; TooManyAttempts (with "
             "retry_after) after too many failures from the client's address.")
+
+
+# -- sharing consumption data with third-party applications (OAuth 2) ------------------
+
+#: the longest a sharing grant may last, and how long it lasts unless chosen
+SHARING_MAX_DAYS = 365
+SHARING_DEFAULT_DAYS = 90
+SharingScope = Literal[SHARING_SCOPES]   # type: ignore[valid-type]
+RedirectUri = Annotated[str, Field(min_length=8, max_length=500, pattern=r"^https?://[^\s#]+$")]
+
+
+class NewApplication(Shape):
+    """An operator registers a third party's application (POST
+    /api/v1/operator/sharing/applications)."""
+    name: str = Field(min_length=1, max_length=120)
+    #: what the application does with the data, in its own words: shown to the
+    #: customer on the consent page
+    purpose: str = Field(min_length=1, max_length=500)
+    #: where the customer's browser returns after consent; matched exactly
+    redirect_uris: list[RedirectUri] = Field(min_length=1, max_length=10)
+
+
+class Application(BaseModel):
+    client_id: str
+    name: str
+    purpose: str
+    redirect_uris: list[str]
+    created_at: datetime
+    disabled_at: Optional[datetime] = None
+
+
+class RegisteredApplication(Application):
+    """The application as registered, with its secret: shown this once, kept only
+    as a hash."""
+    client_secret: str
+
+
+class AuthorizationRequest(Shape):
+    """What an application asks for at /oauth/authorize."""
+    client_id: str = Field(min_length=1, max_length=64)
+    redirect_uri: str = Field(min_length=1, max_length=500)
+    #: space-separated OAuth scopes; none: readings:read
+    scope: str = Field(default="", max_length=200)
+
+
+class ApplicationRequest(BaseModel):
+    """An authorization request checked: the application, and the scopes it asks for."""
+    application: Application
+    redirect_uri: str
+    scopes: list[SharingScope]
+
+
+class Consent(Shape):
+    """What the person allowed on the consent page."""
+    client_id: str = Field(min_length=1, max_length=64)
+    redirect_uri: str = Field(min_length=1, max_length=500)
+    customer_id: str = Field(min_length=1, max_length=ID)
+    scopes: list[SharingScope] = Field(min_length=1)
+    consumption_point_ids: list[str] = Field(min_length=1, max_length=100)
+    #: the last day the application may read; at most a year away
+    valid_until: date
+    #: PKCE (RFC 7636): the S256 challenge of the application's code verifier
+    code_challenge: Optional[str] = Field(default=None, min_length=43, max_length=128,
+                                          pattern=r"^[A-Za-z0-9_~.-]+$")
+    code_challenge_method: Optional[Literal["S256"]] = None
+
+    @field_validator("scopes")
+    @classmethod
+    def _scopes(cls, value):
+        return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _pkce(self):
+        if self.code_challenge_method and not self.code_challenge:
+            raise rule_error("pkce-without-challenge",
+                             "code_challenge_method without code_challenge")
+        return self
+
+
+class AuthorizationCode(BaseModel):
+    """Where the browser goes with the code (the application's redirect_uri)."""
+    code: str
+    grant_id: str
+    redirect_uri: str
+
+
+class TokenRequest(Shape):
+    """POST /oauth/token, as the form says (RFC 6749 §4.1.3, §6)."""
+    grant_type: Literal["authorization_code", "refresh_token"]
+    code: Optional[str] = Field(default=None, max_length=200)
+    redirect_uri: Optional[str] = Field(default=None, max_length=500)
+    code_verifier: Optional[str] = Field(default=None, min_length=43, max_length=128)
+    refresh_token: Optional[str] = Field(default=None, max_length=200)
+    scope: Optional[str] = Field(default=None, max_length=200)
+    client_id: Optional[str] = Field(default=None, max_length=64)
+    client_secret: Optional[str] = Field(default=None, max_length=200)
+
+
+class SharingTokens(BaseModel):
+    """RFC 6749 §5.1."""
+    access_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int
+    refresh_token: str
+    scope: str
+
+
+class SharingGrant(BaseModel):
+    """A grant as the customer's list shows it."""
+    grant_id: str
+    client_id: str
+    application: str
+    purpose: str
+    customer_id: str
+    granted_by: str
+    granted_by_name: Optional[str] = None
+    mandate_id: Optional[str] = None
+    scopes: list[str]
+    consumption_point_ids: list[str]
+    valid_from: date
+    valid_until: date
+    created_at: datetime
+    last_used_at: Optional[datetime] = None
+    revoked_at: Optional[datetime] = None
+    status: Literal["live", "expired", "revoked"]
+
+
+class SharedAccess(BaseModel):
+    """What a sharing access token lets its application read now."""
+    grant_id: str
+    client_id: str
+    application: str
+    customer_id: str
+    scopes: list[str]
+    consumption_point_ids: list[str]
+    valid_from: date
+    valid_until: date
+
+
+class RegisterApplicationArguments(Arguments):
+    application: NewApplication
+    operator: str = Field(min_length=1, max_length=64)
+
+
+class NoArgs(Arguments):
+    pass
+
+
+class CheckAuthorizationRequestArguments(Arguments):
+    request: AuthorizationRequest
+
+
+class ConsentArguments(Arguments):
+    #: the session of the person consenting (the customer, or a delegate)
+    token: str
+    consent: Consent
+
+
+class ExchangeTokenArguments(Arguments):
+    request: TokenRequest
+    #: the client's credentials from HTTP Basic, when it used that
+    basic_client_id: Optional[str] = Field(default=None, max_length=64)
+    basic_client_secret: Optional[str] = Field(default=None, max_length=200)
+
+
+class SharedUseArguments(Arguments):
+    access_token: str = Field(max_length=200)
+    scope: SharingScope
+    consumption_point_id: Optional[str] = Field(default=None, max_length=ID)
+    resource: str = Field(default="", max_length=300)
+    what: str = Field(default="", max_length=200)
+    use: Optional[str] = Field(default=None, max_length=64)
+    details: dict[str, str] = Field(default_factory=dict, max_length=10)
+
+
+class SharingGrantsArguments(Arguments):
+    customer_id: str = Field(max_length=ID)
+
+
+class RevokeSharingGrantArguments(Arguments):
+    customer_id: str = Field(max_length=ID)
+    grant_id: str = Field(max_length=ID)
+    revoked_by: str = Field(min_length=1, max_length=80)
+
+
+register_application = RpcMethod(
+    "identity", "register_application", RegisterApplicationArguments,
+    returns=RegisteredApplication, raises=(ValidationFailed,),
+    summary="Register a third party's application: a new client_id and client secret "
+            "(returned this once, kept as an argon2 hash).")
+list_applications = RpcMethod(
+    "identity", "list_applications", NoArgs, returns=list[Application],
+    summary="The registered applications (never their secrets).")
+check_authorization_request = RpcMethod(
+    "identity", "check_authorization_request", CheckAuthorizationRequestArguments,
+    returns=ApplicationRequest, raises=(ValidationFailed, NotFound),
+    summary="An /oauth/authorize request checked: the application (NotFound, code "
+            "unknown-client) and its redirect_uri (ValidationFailed, code "
+            "redirect-uri-mismatch: matched exactly); the scopes asked for (code "
+            "invalid_scope).")
+consent_to_sharing = RpcMethod(
+    "identity", "consent_to_sharing", ConsentArguments, returns=AuthorizationCode,
+    raises=(ValidationFailed, Unauthenticated, Forbidden, NotFound),
+    summary="The person allows the application: a sharing grant and a one-time "
+            "authorization code (10 minutes). A delegate's consent needs a live mandate "
+            "with sharing:grant, and no more than it covers (scopes, points, dates).")
+exchange_sharing_token = RpcMethod(
+    "identity", "exchange_sharing_token", ExchangeTokenArguments, returns=SharingTokens,
+    raises=(ValidationFailed, Unauthenticated, Forbidden),
+    summary="The token endpoint: authorization_code (PKCE checked) or refresh_token "
+            "(rotated: the old one refused after use, and used again it revokes the "
+            "grant). Unauthenticated (invalid-client) for bad client credentials; "
+            "Forbidden (invalid-grant) for a code or refresh token that is not valid.")
+use_shared_data = RpcMethod(
+    "identity", "use_shared_data", SharedUseArguments, returns=SharedAccess,
+    raises=(ValidationFailed, Unauthenticated, Forbidden, NotFound),
+    summary="May the access token read under the scope (and the consumption point)? "
+            "Decided from the grant as it is now (revoked: refused at once); the use is "
+            "written to the customer's access log with the application's name. "
+            "NotFound for a point outside the grant.")
+sharing_grants_of = RpcMethod(
+    "identity", "sharing_grants_of", SharingGrantsArguments, returns=list[SharingGrant],
+    raises=(ValidationFailed,),
+    summary="Every sharing grant of the customer, newest first.")
+revoke_sharing_grant = RpcMethod(
+    "identity", "revoke_sharing_grant", RevokeSharingGrantArguments, returns=NOTHING,
+    raises=(ValidationFailed, NotFound),
+    summary="Revoke a sharing grant at once: its tokens stop working; again changes "
+            "nothing.")

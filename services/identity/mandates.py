@@ -16,7 +16,8 @@ from services.common.scopes import expand
 from services.identity.api import (MandateExpired, MandateGrant, MandateGranted,
                                    MandateRevoked, OfficeMandate)
 from services.identity.eligibility import in_force, record_termination
-from services.identity.models import access_log, customer_contracts, mandates, persons
+from services.identity.models import (access_log, customer_contracts, mandates, persons,
+                                      sharing_applications)
 
 #: the scope of routes only the customer themselves may use, never a mandate
 SELF_ONLY = "self"
@@ -241,14 +242,14 @@ def check(uow, person_code, customer_id, scope, consumption_point_id):
 
 
 def log_access(uow, customer_id, person_code, action, resource, what, mandate_id,
-               use=None, details=None, outcome="done"):
+               use=None, details=None, outcome="done", client_id=None):
     """Write one use to the customer's access log; returns its entry id. A change
     is logged before it is tried (``outcome`` None) and its outcome recorded after
     (``record_outcome``): if the caller never comes back, it shows as attempted."""
     return uow.session.execute(sa.insert(access_log).values(
         at=uow.now, customer_id=customer_id, actor_person_code=person_code, action=action,
         resource=resource[:300], what=(what or "")[:200] or None, mandate_id=mandate_id,
-        use=use, details=details or None, outcome=outcome)
+        use=use, details=details or None, outcome=outcome, client_id=client_id)
         .returning(access_log.c.entry_id)).scalar_one()
 
 
@@ -266,7 +267,12 @@ def access_log_of(uow, customer_id):
         .order_by(access_log.c.at.desc(), access_log.c.entry_id.desc()).limit(1000)
     ).mappings().all()
     names = _names(uow.session, [r["actor_person_code"] for r in rows])
+    clients = {r["client_id"] for r in rows if r["client_id"]}
+    apps = dict(uow.session.execute(sa.select(
+        sharing_applications.c.client_id, sharing_applications.c.name).where(
+        sharing_applications.c.client_id.in_(clients))).all()) if clients else {}
     return [{"at": r["at"].isoformat(), "actor_person_code": r["actor_person_code"],
+             "client_id": r["client_id"], "application": apps.get(r["client_id"]),
              "actor_name": names.get(r["actor_person_code"]), "action": r["action"],
              "resource": r["resource"], "what": r["what"], "mandate_id": r["mandate_id"],
              "use": r["use"], "details": r["details"] or {},

@@ -153,4 +153,61 @@ access_log = sa.Table(
     sa.Column("details", sa.JSON),
     # done | refused; none yet: a change still under way, or whose outcome never came
     sa.Column("outcome", sa.String(10)),
+    # an application's use under a sharing grant (its client_id; the actor is the
+    # person who granted it)
+    sa.Column("client_id", sa.String(64)),
+)
+
+
+# -- sharing consumption data with third parties (OAuth 2 authorization code) --------
+
+# A third party's application, registered by an operator. Its secret is kept as an
+# argon2 hash, as operators' passwords are: shown once, when it is made.
+sharing_applications = sa.Table(
+    "sharing_applications", metadata,
+    sa.Column("client_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(120), nullable=False),
+    sa.Column("purpose", sa.String(500), nullable=False),
+    sa.Column("redirect_uris", sa.JSON, nullable=False),
+    sa.Column("secret_hash", sa.String(200), nullable=False),
+    sa.Column("created_by", sa.String(80), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("disabled_at", sa.DateTime(timezone=True)),
+)
+
+# What a customer (or a delegate under a mandate allowing sharing:grant) let an
+# application read: these scopes of these consumption points, until valid_until.
+sharing_grants = sa.Table(
+    "sharing_grants", metadata,
+    sa.Column("grant_id", sa.String(36), primary_key=True),
+    sa.Column("client_id", sa.String(64), nullable=False),
+    sa.Column("customer_id", sa.String(36), nullable=False),
+    sa.Column("granted_by", sa.String(11), nullable=False),      # the person's code
+    sa.Column("mandate_id", sa.String(36)),                      # a delegate's
+    sa.Column("scopes", sa.JSON, nullable=False),
+    sa.Column("consumption_point_ids", sa.JSON, nullable=False),
+    sa.Column("valid_from", sa.Date, nullable=False),
+    sa.Column("valid_until", sa.Date, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_used_at", sa.DateTime(timezone=True)),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    # who: a person code, operator:<name>, or "refresh-token-reuse"
+    sa.Column("revoked_by", sa.String(80)),
+    sa.Index("ix_sharing_grants_customer", "customer_id"),
+)
+
+# Authorization codes, access and refresh tokens: opaque random strings kept as
+# their SHA-256, as sessions are. A code and a refresh token are used once
+# (used_at); a refresh token used again revokes its grant.
+sharing_tokens = sa.Table(
+    "sharing_tokens", metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(10), nullable=False),            # code | access | refresh
+    sa.Column("grant_id", sa.String(36), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("used_at", sa.DateTime(timezone=True)),
+    sa.Column("redirect_uri", sa.String(500)),                   # code only
+    sa.Column("code_challenge", sa.String(128)),                 # code only (PKCE S256)
+    sa.Index("ix_sharing_tokens_grant", "grant_id"),
 )

@@ -18,8 +18,8 @@ from services.common.rpc import rpc
 from services.common.scopes import SCOPES
 from services.common.validation import operating_date
 from services.contracts.api import ConsumptionPointLinked, ContractSigned, ContractTerminated
-from services.identity import (api, eligibility, login, login_limits, mandates, oidc,
-                               operators, payments, sessions)
+from services.identity import (api, applications, eligibility, grants, login, login_limits,
+                               mandates, oidc, operators, payments, sessions)
 from services.identity.banks import Banks
 from services.identity.oidc_providers import Providers
 from services.identity.models import metadata
@@ -29,6 +29,8 @@ from services.identity.models import metadata
 TOKEN, PASSWORD, BANK_REPLY = ("token",), ("password",), ("fields", "browser_key")
 #: an OpenID Connect callback: the code and state open a session, the key binds it
 OIDC_CALLBACK = ("code", "state", "browser_key")
+#: the token endpoint's request holds a code, a refresh token or a client secret
+SHARING_SECRETS = ("request", "basic_client_secret")
 
 
 class IdentityService:
@@ -382,6 +384,60 @@ class IdentityService:
                 operators.record_failure(uow, username, client_address)
             operators.refuse()
         return {"token": token, "expires_at": expires_at.isoformat()}
+
+    # -- sharing data with third-party applications (OAuth 2) ------------------------
+
+    @rpc(api.register_application)
+    def register_application(self, application, operator):
+        with self.db.unit_of_work() as uow:
+            return applications.register(uow, application, operator)
+
+    @rpc(api.list_applications)
+    def list_applications(self):
+        with self.db.unit_of_work() as uow:
+            return applications.all_of(uow)
+
+    @rpc(api.check_authorization_request)
+    def check_authorization_request(self, request):
+        with self.db.unit_of_work() as uow:
+            return grants.check_request(uow, request)
+
+    @rpc(api.consent_to_sharing, sensitive_arguments=TOKEN)
+    def consent_to_sharing(self, token, consent):
+        with self.db.unit_of_work() as uow:
+            session = sessions.touch(uow, token, self._policy())
+            if session["kind"] != "customer":
+                raise Forbidden("consent is a customer's; your session is not",
+                                code="wrong-principal")
+            return grants.consent(uow, session["subject"], consent)
+
+    @rpc(api.exchange_sharing_token, sensitive_arguments=SHARING_SECRETS)
+    def exchange_sharing_token(self, request, basic_client_id=None, basic_client_secret=None):
+        try:
+            with self.db.unit_of_work() as uow:
+                return grants.exchange(uow, request, basic_client_id, basic_client_secret)
+        except grants.TokenReuse as reuse:
+            with self.db.unit_of_work() as uow:
+                grants.revoke_for_reuse(uow, reuse.grant_id)
+            raise Forbidden("the code or refresh token was used already: the grant is "
+                            "revoked", code="invalid-grant") from None
+
+    @rpc(api.use_shared_data, sensitive_arguments=("access_token",))
+    def use_shared_data(self, access_token, scope, consumption_point_id=None, resource="",
+                        what="", use=None, details=None):
+        with self.db.unit_of_work() as uow:
+            return grants.use(uow, access_token, scope, consumption_point_id, resource, what,
+                              use, details or {})
+
+    @rpc(api.sharing_grants_of)
+    def sharing_grants_of(self, customer_id):
+        with self.db.unit_of_work() as uow:
+            return grants.of_customer(uow, customer_id)
+
+    @rpc(api.revoke_sharing_grant)
+    def revoke_sharing_grant(self, customer_id, grant_id, revoked_by):
+        with self.db.unit_of_work() as uow:
+            grants.revoke(uow, customer_id, grant_id, revoked_by)
 
     def _policy(self):
         return sessions.SessionPolicy(

@@ -341,3 +341,117 @@ def test_the_grandmother_logs_in_with_an_eid_through_the_test_provider(walks, la
     assert page.url.startswith(her.system["gateway"])
     assert her.heading() == her._("Overview")
     assert GRANDMOTHER in page.locator("header").inner_text()
+
+
+@pytest.fixture
+def application_page():
+    """The application's own page, where the browser comes back with the code (a
+    server of the test's: Playwright does not intercept the end of a redirect)."""
+    import http.server
+    import threading
+    servers = []
+
+    def serve(language):
+        class Page(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = (f'<!doctype html><html lang="{language}"><head><title>Coach</title>'
+                        '</head><body><main><h1>Coach</h1></main></body></html>').encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+        server = http.server.HTTPServer(("127.0.0.1", 0), Page)
+        server.timeout = 0.2
+
+        def answer():
+            while server not in stopped:
+                server.handle_request()
+        threading.Thread(target=answer, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    stopped = []
+    yield serve
+    stopped.extend(servers)
+    for server in servers:
+        server.server_close()
+
+
+def add_operator(system, name, password):
+    """An operator on the running system's identity database (`vool operator add`)."""
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items()
+           if k != "DATABASE_URL" and not (k.startswith("VOOL_") and k.endswith("_DATABASE_URL"))}
+    env.update({"VOOL_VAR_DIR": system["var_dir"], "AMQP_URI": system["amqp_uri"],
+                "VOOL_OPERATOR_PASSWORD": password})
+    subprocess.run([sys.executable, "-m", "services.cli", "operator", "add", name, "--role",
+                    "admin"], cwd=PROJECT_ROOT, check=True, timeout=60, env=env,
+                   stdout=subprocess.DEVNULL)
+
+
+@pytest.mark.parametrize("language", ["et", "en"])
+def test_the_grandmother_shares_a_point_with_an_application_and_revokes(
+        walks, vool_system, application_page, language):
+    """The consent page and the grants page (issue #19), axe-checked: an application
+    asks for readings and invoices; she shares one home's readings only, until the
+    day she types; the application reads it; she revokes on the Data sharing page and
+    its next read is refused."""
+    import requests
+    from urllib.parse import parse_qs, urlencode, urlsplit
+    gateway = vool_system["gateway"]
+    callback = application_page(language) + "/callback"
+    add_operator(vool_system, f"sharing-{language}", "correct-horse-battery")
+    desk = {"Authorization": "Bearer " + requests.post(
+        f"{gateway}/api/v1/operator/login", timeout=10,
+        json={"username": f"sharing-{language}", "password": "correct-horse-battery"}
+    ).json()["token"]}
+    app = requests.post(f"{gateway}/api/v1/operator/sharing/applications", headers=desk,
+                        timeout=10, json={"name": f"Energy Coach {language}",
+                                          "purpose": "Tips to save energy",
+                                          "redirect_uris": [callback]}).json()
+
+    her = walks(language)
+    page = her.login(GRANDMOTHER)
+    _ = her._
+    # the application's own page, where the browser comes back with the code
+    her.go("/oauth/authorize?" + urlencode({
+        "response_type": "code", "client_id": app["client_id"], "redirect_uri": callback,
+        "scope": "readings:read invoices:read", "state": "s1"}))
+    assert her.heading() == _("Share your data with %(application)s",
+                              application=app["name"])
+    assert page.locator(".application-purpose").inner_text() == "Tips to save energy"
+    page.get_by_label(re.compile(re.escape(POINT_OF[language]))).check()
+    until = page.get_by_label(re.compile(re.escape(
+        _("The last day the application may read your data"))))
+    until.fill("")
+    her.click("button", _("Allow"))      # nothing typed for the day: 90 days
+    assert page.url.startswith(callback)
+    query = parse_qs(urlsplit(page.url).query)
+    assert query["state"] == ["s1"]
+    tokens = requests.post(f"{gateway}/api/v1/oauth/token", timeout=10,
+                           auth=(app["client_id"], app["client_secret"]),
+                           data={"grant_type": "authorization_code", "code": query["code"][0],
+                                 "redirect_uri": callback}).json()
+    assert tokens["scope"] == "readings:read"          # she did not tick the invoices
+    app_headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    [shared] = requests.get(f"{gateway}/api/v1/shared/consumption-points",
+                            headers=app_headers, timeout=10).json()
+    assert shared["address"] == POINT_OF[language]
+
+    # the Data sharing page: the application, what it read; Revoke stops it
+    her.go("/")
+    her.nav("Data sharing")
+    grants = page.locator("table.sharing-grants")
+    assert app["name"] in grants.inner_text() and POINT_OF[language] in grants.inner_text()
+    assert app["name"] in page.locator("table.access-log").inner_text()
+    her.click("button", _("Revoke %(application)s", application=app["name"]))
+    assert page.locator("#result[role=status]").inner_text() == _(
+        "The application can no longer read your data.")
+    assert requests.get(f"{gateway}/api/v1/shared/consumption-points", headers=app_headers,
+                        timeout=10).status_code == 401

@@ -135,7 +135,24 @@ def requests_of(world):
         ("DELETE", "/api/v1/customers/<cid>/mandates/<mandate_id>"): (
             {"mandate_id": world["leaving"]}, None),
         ("GET", "/api/v1/customers/<cid>/access-log"): ({}, None),
+        ("GET", "/api/v1/customers/<cid>/sharing-grants"): ({}, None),
+        # made when it is asked: her grant to an application, to revoke
+        ("DELETE", "/api/v1/customers/<cid>/sharing-grants/<grant_id>"): (
+            lambda: {"grant_id": sharing_grant(world)}, None),
     }
+
+
+def sharing_grant(world):
+    """The customer lets an application read the home's readings for 30 days."""
+    rpc = world["rpc"]
+    app = rpc.identity.register_application(
+        {"name": "Matrix", "purpose": "Counting", "redirect_uris": ["https://a.example/cb"]},
+        "desk")
+    return rpc.identity.consent_to_sharing(world["tokens"]["self"], {
+        "client_id": app["client_id"], "redirect_uri": "https://a.example/cb",
+        "customer_id": world["cid"], "scopes": ["readings:read"],
+        "consumption_point_ids": [world["cp"]],
+        "valid_until": (LATER.date() + timedelta(days=30)).isoformat()})["grant_id"]
 
 
 def held_reading(world):

@@ -161,7 +161,7 @@ def test_the_grandmother_grants_and_revokes_a_mandate_in_the_portal(portal, rpc)
     mandates = page(her, portal, cid, "mandates")
     review = grant_form(mandates, portal, cid)
     assert sorted(review["choices"]["scope_group"]) == sorted(
-        ["contract", "invoices", "readings", "pay", "contact", "desk", "claims"])
+        ["contract", "invoices", "readings", "pay", "contact", "desk", "claims", "sharing"])
     none = her.post(review["action"], data={**hidden(review),
                                             "grantee_person_code": GRANDCHILD}, timeout=10)
     assert none.status_code == 422 and field_error_of_boxes(none.text)

@@ -50,7 +50,10 @@ def test_every_route_names_its_answers(document):
         assert len(ok) == 1 or (ok == ["200", "202"] and "Prefer" in parameters
                                 and "Location" in answers["202"]["headers"]), (method, path)
         access = operation["x-access"]
-        if access != "public":
+        if access == "application":     # a third party's OAuth 2 access token only
+            assert {"401", "403", "404", "503"} <= set(answers), (method, path)
+            assert operation["security"] == [{"sharing": [operation["x-scope"]]}]
+        elif access != "public":
             assert {"401", "503"} <= set(answers), (method, path)
             roles = [operation["x-scope"]] if "x-scope" in operation else []
             assert operation["security"][0] == {"bearer": roles}

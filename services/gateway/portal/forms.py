@@ -117,6 +117,9 @@ SCOPE_GROUPS = (
      N_("Send us proposals, complaints and questions for you, and read our answers.")),
     ("claims", ("consumption-points:claim",), N_("Link consumption points"),
      N_("Ask us to move to you a consumption point recorded under someone else.")),
+    ("sharing", ("sharing:grant", "readings:read"), N_("Share data with applications"),
+     N_("Let an application read the readings and consumption of your consumption "
+        "points, for at most a year (and no longer than the mandate).")),
 )
 GROUPS = {key: scopes for key, scopes, _, _ in SCOPE_GROUPS}
 #: a scope no ticked group stands for (a mandate signed at the office may hold one)
@@ -129,6 +132,7 @@ SCOPE_WORDS = {
     "payments:write": N_("Pay invoices"),
     "feedback:write": N_("Write to the service desk"),
     "consumption-points:claim": N_("Link consumption points"),
+    "sharing:grant": N_("Share data with applications"),
 }
 
 

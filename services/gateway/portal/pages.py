@@ -83,6 +83,11 @@ class PortalRoutes:
             ended = session_token(request) is not None
             return self._login_page(request, message=words(
                 request, "Your session has ended; log in again.") if ended else None)
+        after = request.cookies.get("vool_after_login", "")
+        if after.startswith("/oauth/authorize?"):    # logged in to consent: back there
+            response = redirect(after, code=303)
+            response.delete_cookie("vool_after_login", path="/")
+            return response
         entry = self._chosen(request, principal)
         if entry is None:
             raise NotFound("you may act for no customer now")

@@ -116,6 +116,19 @@ TEXTS = {
     "self-only": N_("Only the customer can do this; a mandate does not allow it."),
     "mandate-consumption-point": N_(
         "Your mandate does not cover this consumption point."),
+    # sharing data with applications (services/identity/grants.py, applications.py)
+    "unknown-client": N_("We do not know this application."),
+    "redirect-uri-mismatch": N_(
+        "This application asked to return to an address it has not registered with us."),
+    "invalid-scope": N_("The application asked for data we do not share."),
+    "invalid-client": N_("The application could not prove who it is."),
+    "invalid-grant": N_("The application's permission is not valid."),
+    "invalid-token": N_("The application's permission is not valid or has ended."),
+    "invalid-request": N_("The application's request is incomplete."),
+    "insufficient-scope": N_("You have not shared this data with the application."),
+    "outside-grant-dates": N_("You have not shared the data of these days."),
+    "date-too-late": N_("Choose a day no later than %(latest)s."),
+    "pkce-without-challenge": N_("The application's request is incomplete."),
     # paying (services/billing/bank_payments.py, services/gateway/actions/payments.py)
     "invoices-none": N_("Choose at least one invoice to pay."),
     "invoices-too-many": N_("Choose at most %(max)s invoices at once."),

@@ -42,6 +42,10 @@ READS = {
     "invoice_pdf": N_("opened invoice {invoice_no} (PDF)"),
     "payments": N_("viewed the payments"),
     "payment_book": N_("viewed the payment book of reference number {reference_no}"),
+    # a third-party application's reads under a sharing grant
+    "shared_consumption_points": N_("read the shared consumption points"),
+    "shared_readings": N_("read the readings of {point}"),
+    "shared_consumption": N_("read the consumption of {point}"),
 }
 
 #: what was changed, by use code: (done, tried); a portal form's code is its
