@@ -178,6 +178,8 @@ class ChargeLine(_Answer):
     method: Optional[Literal["same_season_last_year", "recent_average",
                              "tariff_typical"]] = None
     corrects_estimate: bool = False
+    #: the VAT rate of the line's days (taking an estimate back: the estimate's rate)
+    vat_rate: Optional[Percent] = None
 
 
 class Charge(BaseModel):
@@ -250,10 +252,23 @@ class InvoiceLine(_Answer):
     method: Optional[Literal["same_season_last_year", "recent_average",
                              "tariff_typical"]] = None
     corrects_estimate: bool = False
+    #: the VAT rate of the line's days; a line taking an estimate back carries the
+    #: rate the estimate was taxed at
+    vat_rate: Optional[Percent] = None
+
+
+class VatGroup(BaseModel):
+    """The invoice's lines at one VAT rate: their net and its VAT, rounded once."""
+    vat_rate: Percent
+    net: Money
+    vat: Money
 
 
 class Invoice(InvoiceSummary):
     lines: list[InvoiceLine]
+    #: VAT by rate, lowest rate first: the invoice's ``vat`` is the sum of these
+    #: ``vat``, its ``vat_rate`` the rate valid on the period's last day
+    vat_by_rate: list[VatGroup] = []
 
 
 class Recipient(Shape):

@@ -276,10 +276,15 @@ def render_invoice(invoice: dict, language: str) -> bytes:
         pdf.multi_cell(width, 4, _(_ESTIMATES_NOTE), new_x="LMARGIN", new_y="NEXT")
 
     # totals, kept together
+    # VAT by rate: a line is taxed at the rate of its days (an estimate taken back,
+    # at the estimate's), each rate's VAT rounded once; without a breakdown (an
+    # invoice of one rate), the invoice's rate
+    by_rate = invoice.get("vat_by_rate") or [
+        {"vat_rate": invoice["vat_rate"], "vat": invoice["vat"]}]
     totals = [
         (_("Net amount"), money(invoice["net"]), False),
-        (_("VAT %(rate)s%%") % {"rate": _rate_text(invoice["vat_rate"], language)},
-         money(invoice["vat"]), False),
+        *((_("VAT %(rate)s%%") % {"rate": _rate_text(group["vat_rate"], language)},
+           money(group["vat"]), False) for group in by_rate),
         (_("Invoice total"), money(total), True),
         (_("Already paid"), money(paid), False),
         (_("To pay"), money(to_pay), True),

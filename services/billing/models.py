@@ -89,6 +89,9 @@ charge_lines = sa.Table(
     # a line of an estimate's charge (how it was estimated), or one taking it back
     sa.Column("estimate_method", sa.String(32)),
     sa.Column("corrects_estimate", sa.Boolean, nullable=False, server_default=sa.false()),
+    # the VAT rate of the line's days (taking an estimate back: the estimate's rate);
+    # NULL on lines from before rates were per line: at their invoice's rate
+    sa.Column("vat_rate", VAT_RATE),
 )
 
 # VAT rates by date (Estonia: 20% from 2009-07-01, 22% from 2024-01-01, 24% from 2025-07-01).
@@ -144,6 +147,9 @@ invoice_lines = sa.Table(
     sa.Column("net", MONEY, nullable=False),
     sa.Column("estimate_method", sa.String(32)),
     sa.Column("corrects_estimate", sa.Boolean, nullable=False, server_default=sa.false()),
+    # the VAT rate of the line's days (taking an estimate back: the estimate's rate);
+    # NULL on lines from before rates were per line: at their invoice's rate
+    sa.Column("vat_rate", VAT_RATE),
 )
 
 # A payment received: from a bank statement, a banklink reply or the desk. One

@@ -137,3 +137,24 @@ def exact_select(query: sa.TextClause, *columns: str, **exact_columns):
     column expression applies (SQLAlchemy cannot reach into the text itself)."""
     typed = query.columns(*(sa.column(name) for name in columns), **exact_columns)
     return sa.select(*typed.subquery().c)
+
+
+def vat_of(net, rate) -> Decimal:
+    """The VAT of ``net`` at ``rate`` percent, rounded once to the cent, half away
+    from zero (a credit's VAT is the negated VAT of its amount)."""
+    return to_cents(exact(net) * exact(rate) / 100)
+
+
+def vat_by_rate(lines, default_rate=None):
+    """An invoice's VAT by rate group: ``[(rate, net, vat)]``, lowest rate first.
+
+    Each line carries the VAT rate of the days it charges (``vat_rate``; one
+    without, from before the rates were per line, is at ``default_rate``); each
+    group's net is the exact sum of its lines, its VAT rounded once. The invoice's
+    VAT is the sum of the groups' VAT; the SQL of the billing run (runs.py) is this."""
+    groups = {}
+    for line in lines:
+        rate = line.get("vat_rate")
+        rate = exact(default_rate if rate is None else rate)
+        groups[rate] = groups.get(rate, Decimal("0.00")) + exact(line["net"])
+    return [(rate, to_cents(net), vat_of(net, rate)) for rate, net in sorted(groups.items())]

@@ -108,19 +108,30 @@ def payment_book(uow, reference_no, customer_ids):
     costs = []
     # "paid up to reading" never points at an estimate: an estimate's charge is a
     # cost without a reading; the actual reading that settled estimates is a cost
-    # (its actual consumption less what they were charged, at its invoice's VAT as
-    # the invoices have it) reached through the span since the last actual reading,
+    # (its actual consumption less what they were charged, each line at its VAT rate
+    # as the invoices have it) reached through the span since the last actual reading,
     # the estimates' money counted as paid into that span
     settled_by = dict(session.execute(
         sa.select(estimate_claims.c.estimate_reading_id, estimate_claims.c.settled_by)
         .where(estimate_claims.c.state == "settled")).all())
     rows = session.execute(sa.select(charges).where(charges.c.contract_no == contract_no)
                            .order_by(charges.c.period_to, charges.c.created_at)).mappings().all()
+    # each charge's net by the VAT rate of its lines (a line without one, from
+    # before rates were per line, at its invoice's rate, or the rate of its day)
+    line_nets = {}
+    for charge_id, rate, net in session.execute(
+            sa.select(charge_lines.c.charge_id, charge_lines.c.vat_rate, charge_lines.c.net)
+            .join(charges, charges.c.charge_id == charge_lines.c.charge_id)
+            .where(charges.c.contract_no == contract_no)):
+        by_rate = line_nets.setdefault(charge_id, {})
+        by_rate[rate] = by_rate.get(rate, ZERO) + net
     estimate_gross = {}   # {settling reading id: the gross of the estimates it settled}
     for charge in rows:
         rate = invoice_rates.get(charge["invoice_no"], None)
         rate = rate_on(charge["period_to"]) if rate is None else rate
-        amount = gross(charge["net"], rate)
+        nets = line_nets.get(charge["charge_id"]) or {None: charge["net"]}
+        amount = sum((gross(net, rate if line_rate is None else line_rate)
+                      for line_rate, net in nets.items()), ZERO)
         reading = None
         if charge["estimate_method"]:
             if charge["reading_id"] in settled_by:
@@ -131,12 +142,13 @@ def payment_book(uow, reference_no, customer_ids):
                        "register_digits": charge["register_digits"]}
         costs.append(Cost(charge["period_to"], amount, reading,
                           paid_before=estimate_gross.get(charge["reading_id"], ZERO)))
-    for period_to, net, rate in session.execute(
-            sa.select(invoice_lines.c.period_to, invoice_lines.c.net, invoices.c.vat_rate)
+    for period_to, net, line_rate, rate in session.execute(
+            sa.select(invoice_lines.c.period_to, invoice_lines.c.net, invoice_lines.c.vat_rate,
+                      invoices.c.vat_rate)
             .join(invoices, invoices.c.invoice_no == invoice_lines.c.invoice_no)
             .where(invoices.c.contract_no == contract_no,
                    invoice_lines.c.kind == "monthly_fee")):
-        costs.append(Cost(period_to, gross(net, rate)))
+        costs.append(Cost(period_to, gross(net, rate if line_rate is None else line_rate)))
 
     reached, paid_to, covers_all, credit = spend(paid_total, costs,
                                                  contract["initial_readings"] or {})

@@ -20,6 +20,10 @@ same kWh and money negated) — so whatever span lies between two actual reading
 is billed exactly its actual consumption at its days' prices. Each estimate's
 fate is claimed once in ``estimate_claims`` (its primary key orders the two
 handlers): charged first, it is taken back; settled first, it is never charged.
+
+VAT is the supply's: each line carries the VAT rate of its days (a change of the
+rate splits a line as a price change does), a line taking an estimate back the
+rate the estimate's line was taxed at; the run sums an invoice's VAT by rate.
 """
 import logging
 import uuid
@@ -31,8 +35,9 @@ import sqlalchemy as sa
 
 from sqlalchemy.dialects import postgresql, sqlite
 
-from services.billing.models import (charge_lines, charges, estimate_claims, tariff_components,
-                                     tariff_plans, unpriced_readings)
+from services.billing.models import (charge_lines, charges, estimate_claims, invoices,
+                                     tariff_components, tariff_plans, unpriced_readings,
+                                     vat_rates)
 from services.billing.money import exact, money_text, to_cents
 from services.common.clock import as_utc
 
@@ -78,6 +83,17 @@ class PlanPrices:
             cached[plan] = (version, components)
         return components
 
+    _RATES = sa.select(vat_rates.c.valid_from, vat_rates.c.rate).order_by(vat_rates.c.valid_from)
+
+    def vat_rates(self, connection, version):
+        """The VAT rates ``[(valid_from, rate)]``, oldest first, cached under
+        ``version`` (how many rates there are and the newest one's day: a rate is
+        only ever added, add_vat_rate refusing a day that has one)."""
+        cached = self._cached.setdefault(connection.engine, {})
+        if cached.get("vat rates", (None,))[0] != version:
+            cached["vat rates"] = (version, [tuple(r) for r in connection.execute(self._RATES)])
+        return cached["vat rates"][1]
+
 
 PRICES = PlanPrices()
 
@@ -98,45 +114,59 @@ def _price_on(components, kind, register, day):
     return (own or general or [None])[-1]
 
 
-def _segments(components, kind, register, start, end):
-    """``[(first_day, last_day, price)]`` over the days (start, end] that carry a price."""
+def vat_rate_on(rates, day):
+    """The VAT rate of ``rates`` (``[(valid_from, rate)]``, oldest first) valid on ``day``."""
+    valid = [rate for since, rate in rates if since <= day]
+    return valid[-1] if valid else None
+
+
+def _segments(components, kind, register, start, end, rates=()):
+    """``[(first_day, last_day, price, vat_rate)]`` over the days (start, end] that
+    carry a price: a new segment where the price or the VAT rate changes."""
     segments = []
     days = max((end - start).days, 1)
     first = end - timedelta(days=days - 1)
     for offset in range(days):
         day = first + timedelta(days=offset)
         price = _price_on(components, kind, register, day)
-        if segments and segments[-1][2] == price and segments[-1][1] == day - timedelta(days=1):
-            segments[-1] = (segments[-1][0], day, price)
+        rate = vat_rate_on(rates, day)
+        if (segments and segments[-1][2:] == (price, rate)
+                and segments[-1][1] == day - timedelta(days=1)):
+            segments[-1] = (segments[-1][0], day, price, rate)
         else:
-            segments.append((day, day, price))
+            segments.append((day, day, price, rate))
     return [s for s in segments if s[2] is not None], days
 
 
-def price_lines(components, consumption, start, end):
+def price_lines(components, consumption, start, end, rates=None):
     """Charge lines for ``{register: kWh}`` consumed over the days (start, end].
 
     A price change inside the interval splits its kWh by days: each price gets the
     share of its days, to the Wh, the last share taking what rounding left over.
-    Pure, so unit tests reach it directly.
+    With ``rates`` (the VAT rates, ``[(valid_from, rate)]`` oldest first) a change
+    of the VAT rate splits a line the same way, and each line carries the
+    ``vat_rate`` of its days. Pure, so unit tests reach it directly.
     """
     lines = []
     for register in sorted(consumption):
         kwh = exact(consumption[register])
         for kind in PER_KWH_KINDS:
-            segments, days = _segments(components, kind, register, start, end)
-            priced_every_day = sum((b - a).days + 1 for a, b, _ in segments) == days
+            segments, days = _segments(components, kind, register, start, end, rates or ())
+            priced_every_day = sum((s[1] - s[0]).days + 1 for s in segments) == days
             given = Decimal(0)
-            for n, (first, last, price) in enumerate(segments):
+            for n, (first, last, price, rate) in enumerate(segments):
                 if priced_every_day and n == len(segments) - 1:
                     share = kwh - given          # the shares add up to the kWh exactly
                 else:
                     share = (kwh * ((last - first).days + 1) / days).quantize(KWH_PLACES)
                 given += share
                 unit_price = exact(price)
-                lines.append({"kind": kind, "register": register, "kwh": share,
-                              "unit_price": unit_price, "net": to_cents(unit_price * share),
-                              "period_from": first, "period_to": last})
+                line = {"kind": kind, "register": register, "kwh": share,
+                        "unit_price": unit_price, "net": to_cents(unit_price * share),
+                        "period_from": first, "period_to": last}
+                if rates is not None:
+                    line["vat_rate"] = rate
+                lines.append(line)
     return lines
 
 
@@ -172,7 +202,9 @@ _READING_STATE = sa.select(
     sa.select(sa.func.coalesce(tariff_plans.c.prices_version, ""))
     .where(tariff_plans.c.code == sa.bindparam("plan")).scalar_subquery().label("prices_version"),
     sa.exists().where(unpriced_readings.c.reading_id == sa.bindparam("reading_id"))
-    .label("flagged"))
+    .label("flagged"),
+    sa.select(sa.func.count()).select_from(vat_rates).scalar_subquery().label("vat_count"),
+    sa.select(sa.func.max(vat_rates.c.valid_from)).scalar_subquery().label("vat_latest"))
 _INSERT_CHARGE = sa.insert(charges)
 _INSERT_LINES = sa.insert(charge_lines)
 _UNFLAG = sa.delete(unpriced_readings).where(
@@ -201,7 +233,8 @@ def charge_reading(uow, data):
         flag_unpriced(uow, data, reading_date, reason)
         return None
     method = data.get("method")
-    lines = price_lines(components, data["consumption"], previous_date, reading_date)
+    rates = PRICES.vat_rates(connection, (state.vat_count, state.vat_latest))
+    lines = price_lines(components, data["consumption"], previous_date, reading_date, rates)
     if method is not None:
         if not _claim_estimate(uow, reading_id, "charged"):
             return None   # the next actual reading settled it before it was charged
@@ -220,7 +253,7 @@ def charge_reading(uow, data):
         "net": sum((line["net"] for line in lines), Decimal("0.00")), "created_at": uow.now})
     if lines:
         connection.execute(_INSERT_LINES, [
-            {"estimate_method": None, "corrects_estimate": False, **line,
+            {"estimate_method": None, "corrects_estimate": False, "vat_rate": None, **line,
              "charge_id": charge_id, "line_no": n} for n, line in enumerate(lines, 1)])
     if state.flagged:
         connection.execute(_UNFLAG, {"reading_id": reading_id})
@@ -251,15 +284,21 @@ def _take_back(uow, estimate_id, reading_id):
     session.execute(sa.update(estimate_claims)
                     .where(estimate_claims.c.estimate_reading_id == estimate_id)
                     .values(state="settled", settled_by=reading_id, at=uow.now))
+    # each at the VAT rate the estimate's line was taxed at: its own, or (a line from
+    # before rates were per line) its invoice's
     charged = session.execute(
-        sa.select(charge_lines, charges.c.estimate_method.label("method"))
+        sa.select(charge_lines, charges.c.estimate_method.label("method"),
+                  invoices.c.vat_rate.label("invoice_rate"))
         .join(charges, charges.c.charge_id == charge_lines.c.charge_id)
+        .outerjoin(invoices, invoices.c.invoice_no == charges.c.invoice_no)
         .where(charges.c.reading_id == estimate_id, charge_lines.c.corrects_estimate.is_(False))
         .order_by(charge_lines.c.line_no)).mappings().all()
     return [{"kind": l["kind"], "register": l["register"], "kwh": -exact(l["kwh"]),
              "unit_price": exact(l["unit_price"]), "net": -exact(l["net"]),
              "period_from": l["period_from"], "period_to": l["period_to"],
-             "estimate_method": l["method"], "corrects_estimate": True} for l in charged]
+             "estimate_method": l["method"], "corrects_estimate": True,
+             "vat_rate": l["invoice_rate"] if l["vat_rate"] is None else l["vat_rate"]}
+            for l in charged]
 
 
 def flag_unpriced(uow, data, reading_date, reason):
@@ -308,6 +347,8 @@ def charge_for_reading(uow, reading_id):
         "lines": [{"kind": l["kind"], "register": l["register"], "kwh": _kwh(l["kwh"]),
                    "unit_price": f"{l['unit_price']:.6f}", "net": money_text(l["net"]),
                    "period_from": _day(l["period_from"]), "period_to": _day(l["period_to"]),
+                   **({"vat_rate": money_text(l["vat_rate"])} if l["vat_rate"] is not None
+                      else {}),
                    **({"estimated": True, "method": l["estimate_method"],
                        "corrects_estimate": bool(l["corrects_estimate"])}
                       if l["estimate_method"] else {})}

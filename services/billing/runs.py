@@ -7,8 +7,13 @@ contract that has an invoice for the period is not a candidate again, and a
 charge is billed once (``charges.invoice_no``).
 
 Rounding (the rule of services/billing/money.py): lines are rounded when they are
-priced; an invoice's net is the exact sum of its lines; VAT is computed in
-integer cents, half up, from the net and the rate valid on the period's last day.
+priced; an invoice's net is the exact sum of its lines. Each line carries the VAT
+rate of the days it charges (pricing.py; a line taking an estimate back, the rate
+the estimate was taxed at; the monthly fee and lines from before rates were per
+line, the rate valid on the period's last day). An invoice's VAT is the sum over
+its rate groups, each group's VAT computed once in integer cents from the group's
+net, half away from zero (money.vat_by_rate is the same rule); its ``vat_rate`` is
+the rate valid on the period's last day.
 """
 import logging
 import time
@@ -24,7 +29,7 @@ from services.billing.api import PERIOD
 from services.billing.models import (billing_contracts, invoice_lines, invoices,
                                      number_sequences, tariff_components, tariff_plans,
                                      vat_rates)
-from services.billing.money import VAT_RATE, money_text
+from services.billing.money import VAT_RATE, money_text, vat_by_rate
 from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.metrics import measured_job
 from services.common.sequences import next_number
@@ -172,17 +177,18 @@ def bill_chunk(step, dialect, year, rate, params, low, high):
     step("invoice lines", sa.text(f"""
         INSERT INTO invoice_lines (invoice_no, line_no, kind, register, kwh, unit_price,
                                    period_from, period_to, net, estimate_method,
-                                   corrects_estimate)
+                                   corrects_estimate, vat_rate)
         SELECT {_invoice_number_sql(dialect, year, "x.n")},
                ROW_NUMBER() OVER (PARTITION BY x.n
                                   ORDER BY x.fee, x.sort_to, x.charge_id, x.line_no),
                x.kind, x.register, x.kwh, x.unit_price, x.period_from, x.period_to, x.net,
-               x.estimate_method, x.corrects_estimate
+               x.estimate_method, x.corrects_estimate, x.vat_rate
         FROM (SELECT rc.n, 0 AS fee, c.period_to AS sort_to, c.charge_id, cl.line_no,
                      cl.kind, cl.register, cl.kwh, cl.unit_price,
                      COALESCE(cl.period_from, c.period_from) AS period_from,
                      COALESCE(cl.period_to, c.period_to) AS period_to, cl.net,
-                     cl.estimate_method, cl.corrects_estimate
+                     cl.estimate_method, cl.corrects_estimate,
+                     COALESCE(cl.vat_rate, :rate) AS vat_rate
               FROM run_candidates rc
               JOIN charges c ON c.contract_no = rc.contract_no
                             AND c.invoice_no IS NULL AND c.period_to <= :last
@@ -190,16 +196,17 @@ def bill_chunk(step, dialect, year, rate, params, low, high):
               WHERE {in_chunk} AND {charges_in_chunk('c')}
               UNION ALL
               SELECT rc.n, 1, NULL, NULL, tc.component_id, 'monthly_fee', NULL, NULL,
-                     tc.price, :first, :last, ROUND(tc.price, 2), NULL, FALSE
+                     tc.price, :first, :last, ROUND(tc.price, 2), NULL, FALSE, :rate
               FROM run_candidates rc
               JOIN tariff_components tc ON tc.tariff_plan = rc.tariff_plan
                    AND tc.kind = 'monthly_fee' AND tc.valid_from <= :first
                    AND (tc.valid_until IS NULL OR tc.valid_until >= :first)
               WHERE rc.in_force = 1 AND {in_chunk}) x
-        ORDER BY x.n"""), params)
+        ORDER BY x.n""").bindparams(sa.bindparam("rate", value=rate, type_=VAT_RATE)), params)
 
-    # each invoice with its final amounts: net = the exact sum of its lines, VAT in
-    # integer cents, half up. ROUND(.., 2) changes nothing exact (PostgreSQL); on
+    # each invoice with its final amounts: net = the exact sum of its lines, VAT the
+    # sum over its lines' rate groups of each group's VAT in integer cents, half away
+    # from zero (a credit's too). ROUND(.., 2) changes nothing exact (PostgreSQL); on
     # SQLite, whose NUMERIC is a binary double, it keeps a sum the nearest double to
     # its cents, so that paid >= total holds when every cent is paid. An invoice of
     # 0 or less (estimates taken back exceeding the month's charges: a credit) has
@@ -211,18 +218,24 @@ def bill_chunk(step, dialect, year, rate, params, low, high):
         SELECT a.invoice_no, a.contract_no, a.customer_id, :period, :issued_on, :due_on,
                a.reference_no, a.net, :rate, a.vat, ROUND(a.net + a.vat, 2), 0,
                CASE WHEN ROUND(a.net + a.vat, 2) <= 0 THEN 'paid' ELSE 'unpaid' END
-        FROM (SELECT r.*, CASE WHEN r.net < 0   -- half away from zero on a credit too
-                          THEN -((CAST(ROUND(-r.net * 100) AS BIGINT) * :rate_bp + 5000)
-                                 / 10000) / 100.0
-                          ELSE (CAST(ROUND(r.net * 100) AS BIGINT) * :rate_bp + 5000)
-                               / 10000 / 100.0 END AS vat
-              FROM (SELECT rc.n, {number} AS invoice_no, rc.contract_no, rc.customer_id,
-                           rc.reference_no, COALESCE(l.net, 0) AS net
-                    FROM run_candidates rc
-                    LEFT JOIN (SELECT invoice_no, ROUND(SUM(net), 2) AS net FROM invoice_lines
-                               WHERE {this_chunk} GROUP BY invoice_no) l
-                           ON l.invoice_no = {number}
-                    WHERE {in_chunk}) r) a
+        FROM (SELECT rc.n, {number} AS invoice_no, rc.contract_no, rc.customer_id,
+                     rc.reference_no, COALESCE(l.net, 0) AS net,
+                     COALESCE(l.vat_cents, 0) / 100.0 AS vat
+              FROM run_candidates rc
+              LEFT JOIN (SELECT g.invoice_no, ROUND(SUM(g.net), 2) AS net,
+                                SUM(CASE WHEN g.net < 0
+                                    THEN -((CAST(ROUND(-g.net * 100) AS BIGINT) * g.rate_bp
+                                            + 5000) / 10000)
+                                    ELSE (CAST(ROUND(g.net * 100) AS BIGINT) * g.rate_bp
+                                          + 5000) / 10000 END) AS vat_cents
+                         FROM (SELECT invoice_no,
+                                      CAST(ROUND(vat_rate * 100) AS BIGINT) AS rate_bp,
+                                      ROUND(SUM(net), 2) AS net
+                               FROM invoice_lines WHERE {this_chunk}
+                               GROUP BY invoice_no, vat_rate) g
+                         GROUP BY g.invoice_no) l
+                     ON l.invoice_no = {number}
+              WHERE {in_chunk}) a
         ORDER BY a.n""").bindparams(sa.bindparam("rate", value=rate, type_=VAT_RATE)),
         params)
 
@@ -263,7 +276,7 @@ def run(uow, period, due_days, progress=None, work_mem=RUN_WORK_MEM, advance=Non
         raise Conflict(f"no VAT rate is valid on {last}")
     started = time.perf_counter()
     params = {"period": period, "first": first, "last": last, "issued_on": today,
-              "due_on": today + timedelta(days=due_days), "rate_bp": int(rate * 100),
+              "due_on": today + timedelta(days=due_days),
               **plans_for(session, first, last)}
     unpriceable = unpriceable_contracts(session, params)
     step.report("unpriceable left out", len(unpriceable), time.perf_counter() - started)
@@ -412,13 +425,17 @@ def invoice(uow, invoice_no, customer_id=None, consumption_point_ids=None):
     lines = uow.session.execute(sa.select(invoice_lines)
                                 .where(invoice_lines.c.invoice_no == invoice_no)
                                 .order_by(invoice_lines.c.line_no)).mappings().all()
-    return {**invoice_summary(row), "lines": [{
+    rate = row["vat_rate"]
+    return {**invoice_summary(row), "vat_by_rate": [
+        {"vat_rate": money_text(r), "net": money_text(net), "vat": money_text(vat)}
+        for r, net, vat in vat_by_rate(lines, rate)], "lines": [{
         "kind": l["kind"], "register": l["register"],
         "kwh": None if l["kwh"] is None else f"{l['kwh'].normalize():f}",
         "unit_price": None if l["unit_price"] is None else f"{l['unit_price']:.6f}",
         "period_from": l["period_from"].isoformat() if l["period_from"] else None,
         "period_to": l["period_to"].isoformat() if l["period_to"] else None,
         "net": money_text(l["net"]),
+        "vat_rate": money_text(rate if l["vat_rate"] is None else l["vat_rate"]),
         **({"estimated": True, "method": l["estimate_method"],
             "corrects_estimate": bool(l["corrects_estimate"])}
            if l["estimate_method"] else {})} for l in lines]}

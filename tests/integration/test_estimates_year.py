@@ -6,8 +6,8 @@ A year of a consumption point whose customer reads on the 15th, forgets May, Jun
 and July, then reads again: those months' invoices carry estimates; August's takes
 them back and charges the actual consumption since April 15, so the year's billed
 kWh are exactly what the meter shows, every span between two actual readings at the
-prices of its days (a price change on June 10) and each invoice at its VAT (24 %
-from July 1). The payment book never stops at an estimate. Two replicas of metering
+prices of its days (a price change on June 10) and each line at the VAT of its days
+(24 % from July 1; an estimate taken back at the rate it was taxed at). The payment book never stops at an estimate. Two replicas of metering
 estimating at once estimate each point once."""
 import uuid
 from datetime import date, datetime, timedelta, timezone
@@ -185,11 +185,23 @@ def test_a_year_with_three_forgotten_months_bills_exactly_the_actual_consumption
     # August: the three estimates taken back, the actual since April 15 charged
     august = invoices["2025-08"]
     taken_back = energy(august, corrects_estimate=True)
-    assert len(taken_back) == 4     # May, June (split by the June 10 price), July
+    # May, June (split by the June 10 price), July (split by the July 1 VAT change)
+    assert len(taken_back) == 5
     assert all(Decimal(str(l["kwh"])) < 0 and Decimal(l["net"]) < 0 for l in taken_back)
     actual_lines = energy(august, estimated=False)
-    assert [(l["period_from"], l["period_to"], l["unit_price"]) for l in actual_lines] == [
-        ("2025-04-16", "2025-06-09", "0.129000"), ("2025-06-10", "2025-08-15", "0.151000")]
+    assert [(l["period_from"], l["period_to"], l["unit_price"], l["vat_rate"])
+            for l in actual_lines] == [
+        ("2025-04-16", "2025-06-09", "0.129000", "22.00"),
+        ("2025-06-10", "2025-06-30", "0.151000", "22.00"),
+        ("2025-07-01", "2025-08-15", "0.151000", "24.00")]
+    # June's estimate, billed at 22 %, is taken back at 22 % on a 24 % invoice
+    june_estimate = energy(invoices["2025-06"], estimated=True)
+    assert {l["vat_rate"] for l in june_estimate} == {"22.00"}
+    assert invoices["2025-08"]["vat_rate"] == "24.00"
+    for line in june_estimate:
+        [back] = [b for b in taken_back if (b["period_from"], b["period_to"]) ==
+                  (line["period_from"], line["period_to"])]
+        assert back["vat_rate"] == "22.00" and Decimal(back["net"]) == -Decimal(line["net"])
     actual_since_april = meter_on(date(2025, 8, 15)) - meter_on(date(2025, 4, 15))
     assert sum(Decimal(str(l["kwh"])) for l in actual_lines) == actual_since_april
     estimated_kwh = sum(Decimal(str(l["kwh"])) for m in FORGOTTEN
@@ -204,11 +216,11 @@ def test_a_year_with_three_forgotten_months_bills_exactly_the_actual_consumption
     # the span between the two actual readings: billed exactly its actual
     # consumption at the prices of its days, whatever the estimates were
     with billing.engine.connect() as conn:
-        components = pricing.valid_within(
-            [tuple(r) for r in conn.execute(pricing.PlanPrices._QUERY, {"plan": "BASIC"})],
-            date(2025, 4, 15), date(2025, 8, 15))
+        plan = [tuple(r) for r in conn.execute(pricing.PlanPrices._QUERY, {"plan": "BASIC"})]
+        rates = [tuple(r) for r in conn.execute(pricing.PlanPrices._RATES)]
+    components = pricing.valid_within(plan, date(2025, 4, 15), date(2025, 8, 15))
     expected = pricing.price_lines(components, {"T1": actual_since_april},
-                                   date(2025, 4, 15), date(2025, 8, 15))
+                                   date(2025, 4, 15), date(2025, 8, 15), rates)
     span = [l for period in ("2025-05", "2025-06", "2025-07", "2025-08")
             for l in invoices[period]["lines"] if l["kind"] != "monthly_fee"]
     assert sum(Decimal(l["net"]) for l in span) == sum(l["net"] for l in expected)
@@ -216,15 +228,57 @@ def test_a_year_with_three_forgotten_months_bills_exactly_the_actual_consumption
         assert sum(Decimal(str(l["kwh"])) for l in span if l["kind"] == kind) == \
             actual_since_april
 
-    # VAT: each invoice at the rate of its period's last day
+    for rate in ("22.00", "24.00"):     # and so is each VAT rate's share of it
+        assert sum(Decimal(l["net"]) for l in span if l["vat_rate"] == rate) == \
+            sum(l["net"] for l in expected if l["vat_rate"] == Decimal(rate))
+
+    # VAT: each line at the rate of its days, each invoice's VAT the sum over its
+    # rate groups, each group's rounded once; the invoice's vat_rate that of its
+    # period's last day
     assert invoices["2025-06"]["vat_rate"] == "22.00"
     assert invoices["2025-07"]["vat_rate"] == "24.00"
-    assert invoices["2025-08"]["vat_rate"] == "24.00"
+    assert {g["vat_rate"] for g in invoices["2025-07"]["vat_by_rate"]} == {"22.00", "24.00"}
+    assert {g["vat_rate"] for g in invoices["2025-08"]["vat_by_rate"]} == {"22.00", "24.00"}
     for invoice in invoices.values():
         net = Decimal(invoice["net"])
         assert net == sum(Decimal(l["net"]) for l in invoice["lines"])
-        assert Decimal(invoice["vat"]) == (net * Decimal(invoice["vat_rate"]) / 100).quantize(
-            Decimal("0.01"), rounding="ROUND_HALF_UP")
+        groups = invoice["vat_by_rate"]
+        for group in groups:
+            group_net = sum(Decimal(l["net"]) for l in invoice["lines"]
+                            if l["vat_rate"] == group["vat_rate"])
+            assert Decimal(group["net"]) == group_net
+            assert Decimal(group["vat"]) == (
+                group_net * Decimal(group["vat_rate"]) / 100).quantize(
+                Decimal("0.01"), rounding="ROUND_HALF_UP")
+        assert Decimal(invoice["vat"]) == sum(Decimal(g["vat"]) for g in groups)
+        assert Decimal(invoice["total"]) == net + Decimal(invoice["vat"])
+
+    # the year's gross, by rate: every actual reading's consumption at the prices
+    # and VAT of the days it fell on (the monthly fees at their month's rate),
+    # whatever was estimated in between
+    actual_days = [date(2025, 1, 1)] + [date(2025, m, 15) for m in range(1, 13)
+                                        if m not in FORGOTTEN]
+    due = []
+    for start, end in zip(actual_days, actual_days[1:]):
+        due += pricing.price_lines(pricing.valid_within(plan, start, end),
+                                   {"T1": meter_on(end) - meter_on(start)}, start, end, rates)
+    fee = sum(Decimal(l["net"]) for l in invoices["2025-01"]["lines"]
+              if l["kind"] == "monthly_fee")
+    assert fee > 0 and all(sum(Decimal(l["net"]) for l in inv["lines"]
+                               if l["kind"] == "monthly_fee") == fee
+                           for inv in invoices.values())
+    for rate, months in ((Decimal("22.00"), range(1, 7)), (Decimal("24.00"), range(7, 13))):
+        text = f"{rate:.2f}"
+        due_net = sum(l["net"] for l in due if l["vat_rate"] == rate) + fee * len(months)
+        billed = [g for inv in invoices.values() for g in inv["vat_by_rate"]
+                  if g["vat_rate"] == text]
+        billed_net = sum(Decimal(g["net"]) for g in billed)
+        billed_vat = sum(Decimal(g["vat"]) for g in billed)
+        assert billed_net == due_net            # to the cent
+        # the VAT of each invoice is rounded on its own (once per rate): the year's
+        # differs from the VAT of the year's net by at most half a cent an invoice
+        due_vat = due_net * rate / 100
+        assert abs(billed_vat - due_vat) <= Decimal("0.005") * len(billed)
 
     # the payment book, all paid: at December's actual reading
     rest = sum(Decimal(i["total"]) for i in invoices.values()) - through_july

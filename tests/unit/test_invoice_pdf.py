@@ -154,3 +154,22 @@ def test_estimated_lines_and_their_taking_back_are_marked_in_both_languages():
     [en] = [" ".join(t.split()) for t in text_of(render_invoice(invoice, "en"))]
     assert "Energy (estimated)" in en and "Energy (estimate taken back)" in en
     assert en.count("(estimated)") == 1
+
+
+def test_vat_is_shown_per_rate_when_the_lines_are_at_two_rates():
+    invoice = copy.deepcopy(INVOICE)
+    invoice["lines"] = [
+        {"kind": "energy", "kwh": "-310", "unit_price": "0.129000", "net": "-39.99",
+         "period_from": "2025-05-16", "period_to": "2025-06-15", "estimated": True,
+         "method": "recent_average", "corrects_estimate": True, "vat_rate": "22.00"},
+        {"kind": "energy", "kwh": "400", "unit_price": "0.151000", "net": "60.40",
+         "period_from": "2025-07-01", "period_to": "2025-08-15", "vat_rate": "24.00"},
+    ]
+    invoice.update(net="20.41", vat="5.70", total="26.11", paid="0.00", vat_by_rate=[
+        {"vat_rate": "22.00", "net": "-39.99", "vat": "-8.80"},
+        {"vat_rate": "24.00", "net": "60.40", "vat": "14.50"}])
+    [et] = text_of(render_invoice(invoice, "et"))
+    assert "Käibemaks 22% -8,80 €" in et and "Käibemaks 24% 14,50 €" in et
+    [en] = text_of(render_invoice(invoice, "en"))
+    assert "VAT 22% -€8.80" in en
+    assert "VAT 24% €14.50" in en and "Invoice total €26.11" in en
