@@ -59,7 +59,8 @@ def test_a_reading_is_charged_and_its_reminder_rescheduled(system, rpc):
     # BASIC's prices are data seeded by billing's migration
     assert by_kind["energy"] == {"kind": "energy", "register": "T1", "kwh": 300,
                                  "unit_price": "0.129000", "net": "38.70",
-                                 "period_from": "2026-01-02", "period_to": "2026-02-14"}
+                                 "period_from": "2026-01-02", "period_to": "2026-02-14",
+                                 "vat_rate": "24.00"}   # the VAT of its days: 24 % since 2025-07
     assert by_kind["network"]["net"] == "16.80"
     assert by_kind["renewable"]["net"] == "2.52"
     assert by_kind["excise"]["net"] == "0.63"
