@@ -123,18 +123,15 @@ class IdentityService:
     def _start_limited(self, way, who, log_attempt, *log_args):
         """A unit of work to start a login in, once the client's address is within
         its limits; a refusal is logged (``log_attempt`` is banklink's or OIDC's)."""
-        with self.db.unit_of_work() as uow:
-            try:
-                login_limits.check_starts(uow, who, self._customer_login_limit())
-            except TooManyAttempts as refused:
-                exc = refused
-            else:
-                exc = None
-                yield uow
-        if exc is not None:
+        try:
             with self.db.unit_of_work() as uow:
-                log_attempt(uow, way, *log_args, exc.code, detail=str(exc), client_address=who)
-            raise exc
+                login_limits.check_starts(uow, who, self._customer_login_limit())
+                yield uow
+        except TooManyAttempts as refused:   # the start itself never raises it
+            with self.db.unit_of_work() as uow:
+                log_attempt(uow, way, *log_args, refused.code, detail=str(refused),
+                            client_address=who)
+            raise
 
     @rpc(api.finish_oidc_login, sensitive_arguments=OIDC_CALLBACK)
     def finish_oidc_login(self, provider_id, code=None, state=None, browser_key=None,
