@@ -264,11 +264,30 @@ class VatGroup(BaseModel):
     vat: Money
 
 
+class CreditSpent(BaseModel):
+    """Part of a credit note paying an invoice."""
+    invoice_no: str
+    amount: Money
+
+
+class InvoiceCredit(BaseModel):
+    """An invoice with a negative total is a credit note: its ``amount`` (the total
+    without the sign) pays the contract's open and next invoices, oldest first."""
+    amount: Money
+    #: what is not spent yet
+    left: Money
+    spent_on: list[CreditSpent]
+
+
 class Invoice(InvoiceSummary):
     lines: list[InvoiceLine]
     #: VAT by rate, lowest rate first: the invoice's ``vat`` is the sum of these
     #: ``vat``, its ``vat_rate`` the rate valid on the period's last day
     vat_by_rate: list[VatGroup] = []
+    #: set on a credit note (a negative total)
+    credit: Optional[InvoiceCredit] = None
+    #: the credit notes that paid (part of) this invoice; the invoice numbers are theirs
+    paid_from_credit: list[CreditSpent] = []
 
 
 class Recipient(Shape):

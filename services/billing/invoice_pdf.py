@@ -60,6 +60,9 @@ _ESTIMATE_TAKEN_BACK = N_("estimate taken back")
 _ESTIMATES_NOTE = N_("Lines marked estimated charge a reading we estimated because none "
                      "was entered; your next actual reading settles them.")
 
+_CREDIT_NOTE = N_("This invoice is a credit of %(amount)s: it is deducted from your open and "
+                  "next invoices, oldest first. There is nothing to pay.")
+
 
 def _date_text(value: str, language: str, short: bool = False) -> str:
     return formats.day(value, language, short=short)
@@ -301,6 +304,10 @@ def render_invoice(invoice: dict, language: str) -> bytes:
         pdf.cell(value_width, 6, value, align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
     pdf.set_font(_FONT, size=8.5)
+    if total < 0:   # a credit note: nothing to pay, the amount pays later invoices
+        pdf.multi_cell(width, 4.5, _(_CREDIT_NOTE) % {"amount": money(-total)},
+                       new_x="LMARGIN", new_y="NEXT")
+        return bytes(pdf.output())
     pdf.multi_cell(width, 4.5, _(
         "Please pay to the bank account %(iban)s (%(bank)s), payee %(seller)s, quoting the "
         "reference number %(ref)s. Without it we may not be able to match your payment to "

@@ -5,14 +5,16 @@ incurred, on what the contract costs: each accepted reading's interval at its pr
 (the charge's lines plus VAT) and each invoiced monthly fee in its month (an
 interval and a fee ending on the same day: the interval first). VAT is the rate of
 the invoice that billed it, or for what is not billed yet the rate valid on the
-interval's last day; each item's gross is rounded to the cent.
+interval's last day; each item's gross is rounded to the cent, and the items an
+invoice billed add up to its total (it rounds VAT once per rate: the cent that
+makes the difference goes on its last item), so paying every invoice pays all.
 
 Where the money runs out inside an interval, it has paid the same share of every
 register's consumption in that interval — that is, it reaches the reading the
 interval's price per kWh buys — counted down to whole kWh (a reading is paid up to
 a kWh only once that kWh is paid), past a register's rollover where it rolled.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal
 
@@ -22,6 +24,7 @@ from services.billing.models import (billing_contracts, charge_lines, charges, e
                                      invoice_lines, invoices,
                                      payments, vat_rates)
 from services.billing.money import exact, money_text, to_cents
+from services.billing.payments import CREDIT
 from services.common.errors import NotFound, ValidationFailed
 from services.common.identifiers import is_valid_reference_number
 
@@ -36,6 +39,7 @@ class Cost:
     reading: dict | None = None        # {"registers", "consumption", "register_digits"}
     #: what the estimates this reading settled cost (paid before it, in its span)
     paid_before: Decimal = ZERO
+    invoice_no: str | None = None   # None: not billed yet
 
     @property
     def order(self):
@@ -56,6 +60,23 @@ def reading_reached(reading, share):
         digits = (reading.get("register_digits") or {}).get(code)
         reached[code] = value % 10 ** digits if digits else value
     return reached
+
+
+def as_invoiced(costs, invoice_totals):
+    """The costs, each invoice's adding up to its total: the difference its own
+    rounding of VAT makes goes on its last item."""
+    last, billed = {}, {}
+    for number, cost in enumerate(costs):
+        if cost.invoice_no is not None:
+            billed[cost.invoice_no] = billed.get(cost.invoice_no, ZERO) + cost.gross
+            if cost.invoice_no not in last or cost.order >= costs[last[cost.invoice_no]].order:
+                last[cost.invoice_no] = number
+    costs = list(costs)
+    for invoice_no, number in last.items():
+        difference = exact(invoice_totals[invoice_no]) - billed[invoice_no]
+        if difference:
+            costs[number] = replace(costs[number], gross=costs[number].gross + difference)
+    return costs
 
 
 def spend(money, costs, initial_readings):
@@ -90,10 +111,12 @@ def payment_book(uow, reference_no, customer_ids):
         raise NotFound(f"no payment book {reference_no}")
     contract_no = contract["contract_no"]
 
+    # a credit note's credit is not money paid: its negative lines are among the costs
     paid_total, last_payment_on = session.execute(
         sa.select(sa.func.coalesce(sa.func.sum(payments.c.amount), 0),
                   sa.func.max(payments.c.received_on))
-        .where(payments.c.contract_no == contract_no)).one()
+        .where(payments.c.contract_no == contract_no,
+               payments.c.source != CREDIT)).one()
 
     rates = session.execute(sa.select(vat_rates.c.valid_from, vat_rates.c.rate)
                             .order_by(vat_rates.c.valid_from)).all()
@@ -102,9 +125,9 @@ def payment_book(uow, reference_no, customer_ids):
         valid = [rate for since, rate in rates if since <= day]
         return valid[-1] if valid else ZERO
 
-    invoice_rates = dict(session.execute(
-        sa.select(invoices.c.invoice_no, invoices.c.vat_rate)
-        .where(invoices.c.contract_no == contract_no)).all())
+    invoiced = {row.invoice_no: row for row in session.execute(
+        sa.select(invoices.c.invoice_no, invoices.c.vat_rate, invoices.c.total)
+        .where(invoices.c.contract_no == contract_no))}
     costs = []
     # "paid up to reading" never points at an estimate: an estimate's charge is a
     # cost without a reading; the actual reading that settled estimates is a cost
@@ -113,7 +136,10 @@ def payment_book(uow, reference_no, customer_ids):
     # the estimates' money counted as paid into that span
     settled_by = dict(session.execute(
         sa.select(estimate_claims.c.estimate_reading_id, estimate_claims.c.settled_by)
-        .where(estimate_claims.c.state == "settled")).all())
+        .where(estimate_claims.c.state == "settled",
+               estimate_claims.c.estimate_reading_id.in_(
+                   sa.select(charges.c.reading_id)
+                   .where(charges.c.contract_no == contract_no)))).all())
     rows = session.execute(sa.select(charges).where(charges.c.contract_no == contract_no)
                            .order_by(charges.c.period_to, charges.c.created_at)).mappings().all()
     # each charge's net by the VAT rate of its lines (a line without one, from
@@ -127,8 +153,8 @@ def payment_book(uow, reference_no, customer_ids):
         by_rate[rate] = by_rate.get(rate, ZERO) + net
     estimate_gross = {}   # {settling reading id: the gross of the estimates it settled}
     for charge in rows:
-        rate = invoice_rates.get(charge["invoice_no"], None)
-        rate = rate_on(charge["period_to"]) if rate is None else rate
+        billed = invoiced.get(charge["invoice_no"])
+        rate = rate_on(charge["period_to"]) if billed is None else billed.vat_rate
         nets = line_nets.get(charge["charge_id"]) or {None: charge["net"]}
         amount = sum((gross(net, rate if line_rate is None else line_rate)
                       for line_rate, net in nets.items()), ZERO)
@@ -141,15 +167,18 @@ def payment_book(uow, reference_no, customer_ids):
             reading = {"registers": charge["registers"], "consumption": charge["consumption"],
                        "register_digits": charge["register_digits"]}
         costs.append(Cost(charge["period_to"], amount, reading,
-                          paid_before=estimate_gross.get(charge["reading_id"], ZERO)))
-    for period_to, net, line_rate, rate in session.execute(
-            sa.select(invoice_lines.c.period_to, invoice_lines.c.net, invoice_lines.c.vat_rate,
-                      invoices.c.vat_rate)
+                          paid_before=estimate_gross.get(charge["reading_id"], ZERO),
+                          invoice_no=charge["invoice_no"]))
+    for invoice_no, period_to, net, line_rate, rate in session.execute(
+            sa.select(invoice_lines.c.invoice_no, invoice_lines.c.period_to, invoice_lines.c.net,
+                      invoice_lines.c.vat_rate, invoices.c.vat_rate)
             .join(invoices, invoices.c.invoice_no == invoice_lines.c.invoice_no)
             .where(invoices.c.contract_no == contract_no,
                    invoice_lines.c.kind == "monthly_fee")):
-        costs.append(Cost(period_to, gross(net, rate if line_rate is None else line_rate)))
+        costs.append(Cost(period_to, gross(net, rate if line_rate is None else line_rate),
+                          invoice_no=invoice_no))
 
+    costs = as_invoiced(costs, {no: row.total for no, row in invoiced.items()})
     reached, paid_to, covers_all, credit = spend(paid_total, costs,
                                                  contract["initial_readings"] or {})
     return {"reference_no": reference_no, "contract_no": contract_no,

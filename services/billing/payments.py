@@ -7,6 +7,12 @@ open invoices oldest first; what is left over stays as credit (``unallocated``)
 and pays the next invoice the billing run issues. Each payment is recorded once:
 ``external_id`` is the bank's identifier of it (statement entry, banklink stamp).
 
+An invoice issued with a negative total (estimates taken back that exceed the
+month's charges) is a credit note: its amount is recorded as a credit (source
+``credit``, one per invoice) that is spent like a payment's leftover. It is not a
+payment received: the customer's payment list and the payment book's paid total
+leave it out (the book counts the negative lines themselves).
+
 Spending is set-based (the billing run applies credit to 700,000 invoices at
 once): the payments' unspent amounts and the invoices' open amounts are laid end
 to end per contract, in order, and each payment pays the overlap of its stretch
@@ -36,7 +42,7 @@ SPENDING_LOCK = 7301003
 @dataclass(frozen=True)
 class Incoming:
     """A payment as it arrives, before it is matched."""
-    source: str              # statement | banklink | operator
+    source: str              # statement | banklink | operator (credit: record_credits)
     external_id: str
     amount: Decimal
     currency: str
@@ -147,6 +153,50 @@ def import_statement(uow, statement_base64, progress=None):
                 "reference_no": entry.reference_no, "payer_name": entry.debtor_name,
                 "remittance": entry.remittance, "reason": outcome["reason"]})
     return report
+
+
+CREDIT = "credit"
+
+
+def record_credits(session, first_no, last_no, now):
+    """In the billing run, before credit is spent: each invoice of ``first_no``..
+    ``last_no`` with a negative total becomes a credit of that amount. Returns how
+    many."""
+    # one set-based statement; the payment and external ids derive from the invoice
+    # number (unique, at most 27 characters): the run is once per period and contract
+    return session.execute(sa.text("""
+        INSERT INTO payments (payment_id, source, external_id, amount, currency,
+                              received_on, reference_no, contract_no, customer_id,
+                              unallocated, remittance, created_at)
+        SELECT 'credit-' || invoice_no, :source, 'credit:' || invoice_no, ROUND(-total, 2),
+               :currency, issued_on, reference_no, contract_no, customer_id,
+               ROUND(-total, 2), 'credit of invoice ' || invoice_no, :now
+        FROM invoices WHERE invoice_no BETWEEN :first_no AND :last_no AND total < 0
+    """).bindparams(sa.bindparam("now", type_=payments.c.created_at.type)),
+        {"source": CREDIT, "currency": CURRENCY, "first_no": first_no, "last_no": last_no,
+         "now": now}).rowcount
+
+
+def credit_notes_view(session, invoice_no):
+    """What an invoice has to do with credit notes: ``credit`` when it is one (its
+    amount, what is ``left`` of it and the invoices it paid) and ``paid_from_credit``,
+    the credit notes that paid it."""
+    a, p = payment_allocations.c, payments.c
+    view = {"paid_from_credit": [
+        {"invoice_no": payment_id.removeprefix("credit-"), "amount": money_text(amount)}
+        for payment_id, amount in session.execute(
+            sa.select(a.payment_id, a.amount).join(payments, p.payment_id == a.payment_id)
+            .where(a.invoice_no == invoice_no, p.source == CREDIT).order_by(a.payment_id))]}
+    credit = session.execute(sa.select(p.payment_id, p.amount, p.unallocated).where(
+        p.payment_id == f"credit-{invoice_no}")).first()
+    if credit is not None:
+        view["credit"] = {
+            "amount": money_text(credit.amount), "left": money_text(credit.unallocated),
+            "spent_on": [{"invoice_no": paid_no, "amount": money_text(amount)}
+                         for paid_no, amount in session.execute(
+                sa.select(a.invoice_no, a.amount).where(a.payment_id == credit.payment_id)
+                .order_by(a.invoice_no))]}
+    return view
 
 
 def lock(session):
@@ -291,8 +341,10 @@ def _view(row, invoice_nos):
 
 
 def payments_of(uow, customer_id, consumption_point_ids=None):
-    """The customer's payments, newest first, with the invoices each paid."""
-    query = sa.select(payments).where(payments.c.customer_id == customer_id)
+    """The customer's payments, newest first, with the invoices each paid (credit
+    notes are not payments: the invoices show them)."""
+    query = sa.select(payments).where(payments.c.customer_id == customer_id,
+                                      payments.c.source != CREDIT)
     if consumption_point_ids is not None:
         query = query.where(payments.c.contract_no.in_(sa.select(
             billing_contracts.c.contract_no).where(

@@ -210,7 +210,8 @@ def bill_chunk(step, dialect, year, rate, params, low, high):
     # SQLite, whose NUMERIC is a binary double, it keeps a sum the nearest double to
     # its cents, so that paid >= total holds when every cent is paid. An invoice of
     # 0 or less (estimates taken back exceeding the month's charges: a credit) has
-    # nothing to pay: it is paid at issue
+    # nothing to pay: it is paid at issue, and a negative one's amount becomes credit
+    # (payments.record_credits)
     number = _invoice_number_sql(dialect, year, "rc.n")
     step("invoices", sa.text(f"""
         INSERT INTO invoices (invoice_no, contract_no, customer_id, period, issued_on, due_on,
@@ -321,7 +322,13 @@ def run(uow, period, due_days, progress=None, work_mem=RUN_WORK_MEM, advance=Non
     step.report("run recorded", 1, time.perf_counter() - started)
 
     started = time.perf_counter()
-    allocated = payments.spend(uow)  # credit left from earlier payments pays new invoices
+    credits = payments.record_credits(session, params["first_no"], params["last_no"],
+                                      uow.clock.now())
+    step.report("credit notes recorded", credits, time.perf_counter() - started)
+
+    started = time.perf_counter()
+    # credit left from earlier payments and this run's credit notes pay open invoices
+    allocated = payments.spend(uow)
     step.report("credit spent", allocated, time.perf_counter() - started)
     session.execute(sa.text("DROP TABLE IF EXISTS run_candidates"))
     if dialect == "postgresql":
@@ -426,7 +433,8 @@ def invoice(uow, invoice_no, customer_id=None, consumption_point_ids=None):
                                 .where(invoice_lines.c.invoice_no == invoice_no)
                                 .order_by(invoice_lines.c.line_no)).mappings().all()
     rate = row["vat_rate"]
-    return {**invoice_summary(row), "vat_by_rate": [
+    return {**invoice_summary(row), **payments.credit_notes_view(uow.session, invoice_no),
+            "vat_by_rate": [
         {"vat_rate": money_text(r), "net": money_text(net), "vat": money_text(vat)}
         for r, net, vat in vat_by_rate(lines, rate)], "lines": [{
         "kind": l["kind"], "register": l["register"],

@@ -130,11 +130,11 @@ DAILY = {1: 12, 2: 12, 3: 12, 4: 12, 5: 6, 6: 5, 7: 5, 8: 6, 9: 9, 10: 11, 11: 1
 FORGOTTEN = (5, 6, 7)
 
 
-def meter_on(day, start=date(2025, 1, 1), initial=1000):
+def meter_on(day, start=date(2025, 1, 1), initial=1000, daily=DAILY):
     value, d = initial, start
     while d < day:
         d += timedelta(days=1)
-        value += DAILY[d.month]
+        value += daily[d.month]
     return value
 
 
@@ -162,10 +162,12 @@ def test_a_year_with_three_forgotten_months_bills_exactly_the_actual_consumption
             pay(billing, "statement:EST:1", through_july, date(2025, 8, 5))
             with billing.unit_of_work() as uow:
                 book = payment_book.payment_book(uow, REFERENCE, [CUSTOMER])
-            # the estimates are paid, yet the book points at the last actual reading
+            # all that was billed is paid, the estimates too (to the cent: the
+            # book's costs add up to the invoices), yet the book points at the last
+            # actual reading
+            assert book["covers_all_readings"] is True and book["credit"] == "0.00"
             assert book["paid_up_to_reading_date"] == "2025-04-15"
             assert book["paid_up_to_reading"] == {"T1": meter_on(date(2025, 4, 15))}
-            assert book["covers_all_readings"] is False
 
     with billing.unit_of_work() as uow:
         summaries = runs.invoices_of(uow, CUSTOMER)
@@ -294,6 +296,80 @@ def pay(billing, external_id, amount, on):
         payments.receive(uow, [payments.Incoming(
             source="statement", external_id=external_id, amount=amount, currency="EUR",
             received_on=on, reference_no=REFERENCE)])
+
+
+#: away from May to July: the winter's average overshoots what the meter turned
+AWAY = {**{m: 12 for m in range(1, 13)}, 5: 2, 6: 2, 7: 2, 8: 2}
+
+
+def test_estimates_that_overshot_become_credit_that_pays_the_next_invoices(stores):
+    """The customer pays every invoice as it comes, the estimated ones too; the
+    actual reading shows she used far less, so August's invoice is negative: a
+    credit note, whose amount pays September's invoice and the next ones, oldest
+    first, until it is spent. Over the year she pays exactly what was billed."""
+    metering, billing = stores
+    point = str(uuid.uuid4())
+    sign(metering, billing, point, "VL-200001", date(2025, 1, 1), 1000)
+    paid = Decimal("0")
+    for month in range(1, 13):
+        day = date(2025, month, 15)
+        if month not in FORGOTTEN:
+            assert submit(metering, point, day, meter_on(day, daily=AWAY))["status"] == \
+                "accepted"
+        estimate(metering, date(2025, month, 19))
+        deliver(metering, billing)
+        bill(billing, 2025, month)
+        with billing.unit_of_work() as uow:
+            [latest, *_] = runs.invoices_of(uow, CUSTOMER)
+        if month <= 7:      # she pays each invoice in full, the estimated ones too
+            pay(billing, f"statement:AWAY:{month}", Decimal(latest["total"]),
+                date(2025, month + 1, 5))
+            paid += Decimal(latest["total"])
+
+    with billing.unit_of_work() as uow:
+        invoices = {s["period"]: runs.invoice(uow, s["invoice_no"], CUSTOMER)
+                    for s in runs.invoices_of(uow, CUSTOMER)}
+        received = payments.payments_of(uow, CUSTOMER)
+    august = invoices["2025-08"]
+    assert Decimal(august["total"]) < 0 and august["status"] == "paid"
+    credit = august["credit"]
+    assert Decimal(credit["amount"]) == -Decimal(august["total"])
+    # spent on the invoices after it, oldest first, all of them in full but the last
+    later = [invoices[f"2025-{m:02d}"] for m in range(9, 13)]
+    spent = {s["invoice_no"]: Decimal(s["amount"]) for s in credit["spent_on"]}
+    paid_by_credit = [i for i in later if i["invoice_no"] in spent]
+    assert paid_by_credit == later[:len(paid_by_credit)] and len(paid_by_credit) >= 2
+    for invoice in paid_by_credit[:-1]:
+        assert spent[invoice["invoice_no"]] == Decimal(invoice["total"])
+        assert invoice["status"] == "paid" and invoice["paid"] == invoice["total"]
+    if Decimal(credit["left"]) == 0:
+        assert sum(spent.values()) == Decimal(credit["amount"])
+    for invoice in paid_by_credit:
+        assert invoice["paid_from_credit"] == [{
+            "invoice_no": august["invoice_no"], "amount": f"{spent[invoice['invoice_no']]:.2f}"}]
+        assert Decimal(invoice["paid"]) == spent[invoice["invoice_no"]]
+    assert all(i["paid_from_credit"] == [] and "credit" not in i
+               for period, i in invoices.items() if period < "2025-08")
+    # the credit note is no payment received: her payments are her bank's
+    assert sorted(p["source"] for p in received) == ["statement"] * 7
+
+    # she pays what is left open; over the year: exactly what was billed
+    open_amount = sum(Decimal(i["total"]) - Decimal(i["paid"]) for i in invoices.values()
+                      if Decimal(i["total"]) > 0)
+    assert open_amount > 0      # the credit ran out before December
+    pay(billing, "statement:AWAY:rest", open_amount, date(2026, 1, 5))
+    paid += open_amount
+    with billing.unit_of_work() as uow:
+        summaries = runs.invoices_of(uow, CUSTOMER)
+        book = payment_book.payment_book(uow, REFERENCE, [CUSTOMER])
+        left = runs.invoice(uow, august["invoice_no"], CUSTOMER)["credit"]["left"]
+    assert all(s["status"] == "paid" for s in summaries)
+    assert paid == sum(Decimal(s["total"]) for s in summaries)
+    assert left == "0.00"
+    assert book["paid_total"] == f"{paid:.2f}"
+    assert book["covers_all_readings"] is True and book["credit"] == "0.00"
+    assert book["paid_up_to_reading_date"] == "2025-12-15"
+    assert book["paid_up_to_reading"] == {"T1": meter_on(date(2025, 12, 15), daily=AWAY)}
 
 
 def test_an_estimate_replaced_before_it_was_charged_is_never_charged(stores):

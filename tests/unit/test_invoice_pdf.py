@@ -173,3 +173,16 @@ def test_vat_is_shown_per_rate_when_the_lines_are_at_two_rates():
     [en] = text_of(render_invoice(invoice, "en"))
     assert "VAT 22% -€8.80" in en
     assert "VAT 24% €14.50" in en and "Invoice total €26.11" in en
+
+
+def test_a_credit_note_says_what_it_pays_and_asks_for_nothing():
+    invoice = copy.deepcopy(INVOICE)
+    invoice.update(net="-40.00", vat="-9.60", total="-49.60", paid="0.00", status="paid",
+                   vat_by_rate=[{"vat_rate": "24.00", "net": "-40.00", "vat": "-9.60"}])
+    [et] = [" ".join(t.split()) for t in text_of(render_invoice(invoice, "et"))]
+    assert "See arve on kreeditarve summas 49,60 €" in et and "Tasuda pole midagi" in et
+    assert "Palume tasuda" not in et and "Palume tasuda" in " ".join(
+        text_of(render_invoice(INVOICE, "et"))[0].split())
+    [en] = [" ".join(t.split()) for t in text_of(render_invoice(invoice, "en"))]
+    assert "This invoice is a credit of €49.60" in en and "There is nothing to pay." in en
+    assert "Please pay" not in en and "€0.00 by" in en

@@ -114,3 +114,18 @@ def test_a_wrong_check_digit_is_invalid_and_someone_elses_book_does_not_exist(db
         book(db, customers=("c-8",))
     with db.unit_of_work() as uow, pytest.raises(NotFound):
         payment_book.payment_book(uow, make_reference_number("2000020"), ["c-7"])
+
+
+def test_the_items_an_invoice_billed_add_up_to_its_total():
+    """Each item's gross rounded on its own may miss the invoice's total by a cent
+    (it rounds VAT once per rate): the cent goes on the invoice's last item, so a
+    customer who paid every invoice has paid all."""
+    reading_cost = payment_book.Cost(date(2026, 1, 31), Decimal("0.02"), reading={
+        "registers": {"T1": 10}, "consumption": {"T1": 1}}, invoice_no="A")
+    fee = payment_book.Cost(date(2026, 1, 31), Decimal("0.02"), invoice_no="A")
+    unbilled = payment_book.Cost(date(2026, 2, 28), Decimal("5.00"))
+    # 0.02 + 0.02 net: 0.0248 gross each, 0.02 rounded; the invoice: 0.04 + 0.01 VAT
+    costs = payment_book.as_invoiced([fee, reading_cost, unbilled], {"A": Decimal("0.05")})
+    assert [c.gross for c in costs] == [Decimal("0.03"), Decimal("0.02"), Decimal("5.00")]
+    assert payment_book.spend(Decimal("0.05"), costs, {"T1": 9})[:3] == (
+        {"T1": 10}, date(2026, 1, 31), False)

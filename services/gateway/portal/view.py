@@ -308,7 +308,8 @@ def invoices_view(services, token, entry, use="portal:invoices"):
     address_of = {p["contract_no"]: p["address"]
                   for p in (points or {}).get(cid, {}).get("consumption_points") or ()}
     invoiced = billing.get(cid, {})
-    invoices = [{**i, "address": address_of.get(i["contract_no"])}
+    invoices = [{**i, "address": address_of.get(i["contract_no"]),
+                 "to_pay": f"{Decimal(i['total']) - Decimal(i['paid']):.2f}"}
                 for i in invoiced.get("invoices", [])]
     books = [{**b, "address": address_of.get(b["contract_no"])}
              for b in invoiced.get("paid_up_to", [])]
