@@ -143,15 +143,25 @@ def submit_reading(uow, command: SubmitReading, window_days, thresholds):
         errors.append(field_error(
             "reading_date", f"must not be before the last reading ({previous['reading_date']})",
             "date-before-last-reading", last_date=previous["reading_date"].isoformat()))
-    # the estimates since the last actual reading: a reading for the last one's day
-    # (or later) replaces them; an earlier day would leave an estimate after it
+    # the estimates since the last actual reading: a reading for one's day replaces
+    # it and those before it (the later ones stay, continuing from it); a reading for
+    # the last one's day or later replaces them all. A day between two estimates
+    # would leave an estimate overlapping the actual reading's span: refused
     pending = estimates.pending_estimates(session, meter["consumption_point_id"])
-    if not errors and pending and command.reading_date < pending[-1]["reading_date"]:
-        last_estimate = pending[-1]["reading_date"]
-        errors.append(field_error(
-            "reading_date", f"must not be before the last estimated reading ({last_estimate}); "
-                            "enter the reading of that day or a later one",
-            "date-before-estimate", last_date=last_estimate.isoformat()))
+    estimated_days = [r["reading_date"] for r in pending]
+    if (not errors and pending and command.reading_date < estimated_days[-1]
+            and command.reading_date not in estimated_days):
+        days = ", ".join(d.isoformat() for d in estimated_days)
+        if len(estimated_days) == 1:
+            errors.append(field_error(
+                "reading_date", f"must not be before the estimated reading ({days}); "
+                                "enter the reading of that day or a later one",
+                "date-before-estimate", last_date=days))
+        else:
+            errors.append(field_error(
+                "reading_date", f"must be the day of an estimated reading ({days}) or later",
+                "date-between-estimates", first_date=estimated_days[0].isoformat(),
+                last_date=estimated_days[-1].isoformat()))
     if errors:
         raise ValidationFailed("; ".join(f"{e['field']} {e['message']}" for e in errors), errors)
 

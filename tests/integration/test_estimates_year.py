@@ -372,6 +372,75 @@ def test_estimates_that_overshot_become_credit_that_pays_the_next_invoices(store
     assert book["paid_up_to_reading"] == {"T1": meter_on(date(2025, 12, 15), daily=AWAY)}
 
 
+def test_the_reading_of_a_middle_estimates_day_settles_it_and_those_before(stores):
+    """May, June and July forgotten and billed as estimates; on July 20 she enters
+    June 15's reading (from a photo): July's invoice takes May's and June's estimates
+    back, August's July's; every span between actual readings is billed exactly."""
+    metering, billing = stores
+    point = str(uuid.uuid4())
+    sign(metering, billing, point, "VL-200001", date(2025, 1, 1), 1000)
+    actual_days = []
+    for month in range(1, 13):
+        day = date(2025, month, 15)
+        if month not in FORGOTTEN:
+            assert submit(metering, point, day, meter_on(day))["status"] == "accepted"
+            actual_days.append(day)
+        estimate(metering, date(2025, month, 19))
+        if month == 7:
+            june = date(2025, 6, 15)
+            metering.clock.set(at(date(2025, 7, 20)))
+            with metering.unit_of_work() as uow:
+                receipt = readings.submit_reading(uow, parse(api.SubmitReading, {
+                    "consumption_point_id": point, "reading_date": june.isoformat(),
+                    "registers": {"T1": meter_on(june)}, "submitted_by": "person:x"}),
+                    3, THRESHOLDS)
+            assert receipt["status"] == "accepted"
+            actual_days.append(june)
+        deliver(metering, billing)
+        bill(billing, 2025, month)
+
+    with billing.unit_of_work() as uow:
+        invoices = {s["period"]: runs.invoice(uow, s["invoice_no"], CUSTOMER)
+                    for s in runs.invoices_of(uow, CUSTOMER)}
+
+    def energy(invoice, **flags):
+        return [line for line in invoice["lines"] if line["kind"] == "energy"
+                and all(line.get(k, False) == v for k, v in flags.items())]
+
+    def kwh(lines):
+        return sum(Decimal(str(l["kwh"])) for l in lines)
+
+    july, august = invoices["2025-07"], invoices["2025-08"]
+    may_and_june = kwh(energy(invoices["2025-05"])) + kwh(energy(invoices["2025-06"]))
+    assert kwh(energy(july, corrects_estimate=True)) == -may_and_june
+    assert kwh(energy(july, estimated=False)) == meter_on(date(2025, 6, 15)) - \
+        meter_on(date(2025, 4, 15))
+    july_estimate = kwh(energy(july, estimated=True, corrects_estimate=False))
+    assert july_estimate > 0                         # July's estimate is still billed
+    assert kwh(energy(august, corrects_estimate=True)) == -july_estimate
+    assert kwh(energy(august, estimated=False)) == meter_on(date(2025, 8, 15)) - \
+        meter_on(date(2025, 6, 15))
+    assert [(l["period_from"], l["period_to"]) for l in energy(august, estimated=False)] == [
+        ("2025-06-16", "2025-06-30"), ("2025-07-01", "2025-08-15")]   # the VAT change
+    billed = sum(kwh(energy(inv)) for inv in invoices.values())
+    assert billed == meter_on(date(2025, 12, 15)) - 1000
+
+    # each span between two actual readings: its actual consumption at its prices
+    with billing.engine.connect() as conn:
+        plan = [tuple(r) for r in conn.execute(pricing.PlanPrices._QUERY, {"plan": "BASIC"})]
+        rates = [tuple(r) for r in conn.execute(pricing.PlanPrices._RATES)]
+    lines = [l for inv in invoices.values() for l in inv["lines"]
+             if l["kind"] != "monthly_fee"]
+    due = []
+    days = [date(2025, 1, 1)] + sorted(actual_days)
+    for start, end in zip(days, days[1:]):
+        due += pricing.price_lines(pricing.valid_within(plan, start, end),
+                                   {"T1": meter_on(end) - meter_on(start)}, start, end, rates)
+    for rate in ("22.00", "24.00"):
+        assert sum(Decimal(l["net"]) for l in lines if l["vat_rate"] == rate) == \
+            sum(l["net"] for l in due if l["vat_rate"] == Decimal(rate))
+
+
 def test_an_estimate_replaced_before_it_was_charged_is_never_charged(stores):
     """The customer enters the reading of the estimated day; billing hears of the
     actual reading first: the estimate, arriving later, is not charged."""

@@ -141,15 +141,46 @@ def test_the_customer_replaces_a_pending_estimate_by_the_reading_of_its_day():
     assert estimate(db, "2025-02-28") == {"readings_estimated": 0}
 
 
-def test_a_reading_for_a_day_before_the_last_estimate_is_refused_by_name():
+def test_the_reading_of_an_earlier_estimates_day_replaces_it_and_the_later_one_stays():
+    db = new_db()
+    submit(db, "2025-01-15", 1140)
+    estimate(db, "2025-04-19")                    # 02-15, 03-15 and 04-15 estimated
+    february, march, april = [r for r in reversed(history(db))
+                              if r["status"] == "estimated"]
+    receipt = submit(db, "2025-03-15", 1400)      # from a photo of the meter
+    assert receipt["status"] == "accepted" and receipt["consumption"] == {"T1": 260}
+    data = parse_event(db.events("reading_submitted")[-1]).data
+    assert data["settles_estimates"] == [february["reading_id"], march["reading_id"]]
+    assert data["previous_reading_date"] == "2025-01-15"
+    by_id = {r["reading_id"]: r for r in history(db)}
+    assert [by_id[e["reading_id"]]["replaced_by"] for e in (february, march)] == [
+        receipt["reading_id"]] * 2
+    assert by_id[april["reading_id"]]["pending"] is True      # the next actual settles it
+    # the next reading: against the last actual one, settling April's estimate
+    assert submit(db, "2025-05-15", 1700)["consumption"] == {"T1": 300}
+    data = parse_event(db.events("reading_submitted")[-1]).data
+    assert data["settles_estimates"] == [april["reading_id"]]
+    assert data["previous_reading_date"] == "2025-03-15"
+
+
+def test_a_reading_between_estimates_or_before_the_only_one_is_refused_by_name():
     db = new_db()
     submit(db, "2025-01-15", 1140)
     estimate(db, "2025-03-19")                    # 02-15 and 03-15 estimated
     with pytest.raises(ValidationFailed) as refused:
-        submit(db, "2025-02-15", 1400)
+        submit(db, "2025-03-01", 1400)
+    [error] = refused.value.errors
+    assert (error["field"], error["code"]) == ("reading_date", "date-between-estimates")
+    assert error["params"] == {"first_date": "2025-02-15", "last_date": "2025-03-15"}
+
+    db = new_db()
+    submit(db, "2025-01-15", 1140)
+    estimate(db, "2025-02-19")                    # 02-15 estimated
+    with pytest.raises(ValidationFailed) as refused:
+        submit(db, "2025-02-10", 1400)
     [error] = refused.value.errors
     assert (error["field"], error["code"]) == ("reading_date", "date-before-estimate")
-    assert error["params"] == {"last_date": "2025-03-15"}
+    assert error["params"] == {"last_date": "2025-02-15"}
 
 
 def test_a_point_whose_reading_is_held_for_review_is_not_estimated():

@@ -30,7 +30,8 @@ DAY, NUMBER, MONEY = "day", "number", "money"
 #: a parameter's name -> its kind; a name not here is put in as it came (a register
 #: code, invoice numbers)
 PARAM_KINDS = {
-    "today": DAY, "start_date": DAY, "last_date": DAY, "previous_date": DAY,
+    "today": DAY, "start_date": DAY, "first_date": DAY, "last_date": DAY,
+    "previous_date": DAY,
     "valid_from": DAY, "earliest": DAY, "latest": DAY,
     "previous": NUMBER, "max": NUMBER, "digits": NUMBER, "max_length": NUMBER,
     "min_length": NUMBER, "max_depth": NUMBER, "ge": NUMBER, "gt": NUMBER, "le": NUMBER,
@@ -77,6 +78,9 @@ TEXTS = {
     "date-before-estimate": N_(
         "We estimated your reading of %(last_date)s: enter the reading of that day or a "
         "later one."),
+    "date-between-estimates": N_(
+        "We estimated your readings from %(first_date)s to %(last_date)s: enter the "
+        "reading of one of those reading days, or of a later day."),
     "reading-under-review": N_(
         "The last reading of this consumption point is being checked. A new one can be "
         "entered once it is decided."),
