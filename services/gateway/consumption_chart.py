@@ -16,13 +16,27 @@ WIDTH, HEIGHT = 640, 240
 LEFT, BOTTOM, TOP = 48, 28, 12
 
 
+#: how much of a month's kWh is estimated (its days' pending estimates)
+ALL_ESTIMATED, PARTLY_ESTIMATED = "estimated", "partly estimated"
+
+
 def rows(months, register):
-    """``[(YYYY-MM, kWh | None, kWh a year before | None)]`` for the last 13 of
-    ``months`` (metering's consumption_by_month, oldest first, 25 of them)."""
+    """``[(YYYY-MM, kWh | None, kWh a year before | None, estimated)]`` for the last
+    13 of ``months`` (metering's consumption_by_month, oldest first, 25 of them);
+    ``estimated``: ALL_ESTIMATED, PARTLY_ESTIMATED or None for the month's kWh."""
     by_month = {m["month"]: (m["consumption"] or {}).get(register) if m["consumption"]
                 else None for m in months}
+    estimated = {m["month"]: _estimated(m) for m in months}
     shown = [m["month"] for m in months][-MONTHS_SHOWN:]
-    return [(month, by_month.get(month), by_month.get(_year_before(month))) for month in shown]
+    return [(month, by_month.get(month), by_month.get(_year_before(month)),
+             estimated.get(month)) for month in shown]
+
+
+def _estimated(month):
+    days = month.get("estimated_days") or 0
+    if not days:
+        return None
+    return ALL_ESTIMATED if days >= month["covered_days"] else PARTLY_ESTIMATED
 
 
 def _year_before(month):
@@ -45,10 +59,11 @@ def _month_label(month, language):
                        else "en_IE").rstrip(".")
 
 
-def svg(chart_rows, title, description, language, legend=("", ""), chart_id="chart"):
-    """The chart as an SVG element (text); ``legend`` names this year's bars and
-    the year before's; ``chart_id`` keeps the ids of two charts on a page apart."""
-    top = _nice_top(max([v for _, a, b in chart_rows for v in (a, b) if v] or [1]))
+def svg(chart_rows, title, description, language, legend=("", "", ""), chart_id="chart"):
+    """The chart as an SVG element (text); ``legend`` names this year's bars, the
+    year before's and (shown when a month is) the estimated ones; ``chart_id`` keeps
+    the ids of two charts on a page apart."""
+    top = _nice_top(max([v for _, a, b, _ in chart_rows for v in (a, b) if v] or [1]))
     plot_w, plot_h = WIDTH - LEFT - 8, HEIGHT - BOTTOM - TOP
     slot = plot_w / max(len(chart_rows), 1)
     bar = slot * 0.36
@@ -67,20 +82,25 @@ def svg(chart_rows, title, description, language, legend=("", ""), chart_id="cha
     for tick in (0, top / 2, top):
         parts.append(f'<text x="{LEFT - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" '
                      f'class="tick">{escape(number(int(tick), language))}</text>')
-    for index, (month, kwh, before) in enumerate(chart_rows):
+    for index, (month, kwh, before, estimated) in enumerate(chart_rows):
         x = LEFT + index * slot + slot * 0.12
-        for offset, value, kind in ((0, before, "before"), (bar, kwh, "now")):
+        for offset, value, kind in ((0, before, "before"),
+                                    (bar, kwh, "estimated" if estimated else "now")):
             if value is None:
                 continue
             parts.append(f'<rect x="{x + offset:.1f}" y="{y(value):.1f}" width="{bar:.1f}" '
                          f'height="{TOP + plot_h - y(value):.1f}" class="bar-{kind}"/>')
         parts.append(f'<text x="{x + bar:.1f}" y="{HEIGHT - 10}" text-anchor="middle" '
                      f'class="tick">{escape(_month_label(month, language))}</text>')
-    now, before = legend
+    now, before, estimate = (tuple(legend) + ("",))[:3]
     if now or before:
         parts.append(f'<rect x="{WIDTH - 200}" y="2" width="10" height="10" class="bar-now"/>'
                      f'<text x="{WIDTH - 186}" y="11" class="tick">{escape(now)}</text>'
                      f'<rect x="{WIDTH - 110}" y="2" width="10" height="10" class="bar-before"/>'
                      f'<text x="{WIDTH - 96}" y="11" class="tick">{escape(before)}</text>')
+    if estimate and any(row[3] for row in chart_rows):
+        parts.append(f'<rect x="{WIDTH - 300}" y="2" width="10" height="10" '
+                     f'class="bar-estimated"/>'
+                     f'<text x="{WIDTH - 286}" y="11" class="tick">{escape(estimate)}</text>')
     parts.append("</svg>")
     return "".join(parts)

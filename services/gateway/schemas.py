@@ -121,6 +121,9 @@ class DeliveriesQuery(Shape):
 class ConsumptionQuery(Shape):
     months: int = Field(default=25, ge=1, le=120,
                         description="How many calendar months, through the current one")
+    estimates: bool = Field(default=False, description=(
+        "Count the pending estimated readings too (a month's estimated_days say how "
+        "many of its days they cover)"))
 
 
 class DeadLetter(BaseModel):

@@ -254,10 +254,12 @@ class WithdrawReadingArguments(Arguments):
 
 class MonthOfConsumption(BaseModel):
     """A calendar month's consumption per register (None when no reading covers
-    any of its days); ``covered_days`` of its ``days`` are covered by readings."""
+    any of its days); ``covered_days`` of its ``days`` are covered by readings,
+    ``estimated_days`` of those by pending estimates (asked for ``with_estimates``)."""
     month: str = Field(pattern=r"^\d{4}-\d{2}$")
     consumption: Optional[RegisterValues] = None
     covered_days: int
+    estimated_days: int = 0
     days: int
 
 
@@ -267,6 +269,8 @@ class ConsumptionByMonthArguments(Arguments):
     customer_id: Optional[str] = Field(default=None, max_length=36)
     #: how many months through the current one
     months: int = Field(default=25, ge=1, le=120)
+    #: count the pending estimates after the last actual reading too
+    with_estimates: bool = False
 
 
 class ImportReadingsArguments(Arguments):

@@ -133,10 +133,11 @@ class MeteringService:
                                      withdrawn_by)
 
     @rpc(api.consumption_by_month)
-    def consumption_by_month(self, consumption_point_id, customer_id=None, months=25):
+    def consumption_by_month(self, consumption_point_id, customer_id=None, months=25,
+                             with_estimates=False):
         with self.db.unit_of_work() as uow:
             return consumption.consumption_by_month(uow, consumption_point_id, customer_id,
-                                                    months, uow.clock.today())
+                                                    months, uow.clock.today(), with_estimates)
 
     @rpc(api.import_readings)
     def import_readings(self, csv_text, operator):

@@ -20,6 +20,11 @@ def test_she_sees_the_estimate_and_replaces_it_with_the_reading_of_its_day(porta
     assert '<strong class="estimated">Estimated</strong>' in readings
     assert "from the typical use of your tariff plan" in readings
     assert "We had no reading for 15 January 2026" in readings
+    # the chart counts the estimate, drawn apart, and its table says so
+    chart = page.text.split('class="consumption"')[1].split("</table>")[0]
+    january = chart.split("January 2026</th>")[1].split("</tr>")[0]
+    assert "(estimated)" in january
+    assert 'class="bar-estimated"' in page.text
 
     form = reading_form(page, point, portal["base"])
     sent = browser.post(form["action"], timeout=10, data={

@@ -237,6 +237,18 @@ def test_consumption_per_month_for_the_chart(system, rpc, real_time_clock):
         ("2026-01", {"T1": 160}), ("2026-02", {"T1": 280}), ("2026-03", None)]
     refused = requests.get(url, params={"months": "0"}, headers=bearer, timeout=10)
     assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "months"
+    # March 15 estimated: counted only when asked, its days said
+    real_time_clock.set(datetime(2026, 3, 20, 9, tzinfo=timezone.utc))
+    assert rpc.metering.estimate_readings("2026-03-19") == {"readings_estimated": 1}
+    bearer = {"Authorization": f"Bearer {login(system, rpc, real_time_clock)}"}
+    plain, estimated = (requests.get(url, params={"months": 3, **extra}, headers=bearer,
+                                     timeout=10).json()
+                        for extra in ({}, {"estimates": "true"}))
+    assert plain[-1]["consumption"] is None and plain[-1]["estimated_days"] == 0
+    assert estimated[-1]["estimated_days"] == 15 and estimated[-1]["consumption"]["T1"] > 0
+    assert estimated[:2] == plain[:2]
+    refused = requests.get(url, params={"estimates": "maybe"}, headers=bearer, timeout=10)
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "estimates"
     other = sign(rpc, n=80, person_code=HUSBAND, name="Jaan Mäger")
     assert requests.get(url.replace(signed["consumption_point_id"],
                                     other["consumption_point_id"]),

@@ -4,7 +4,7 @@ from datetime import date, datetime, timezone
 import pytest
 
 from services.common.errors import NotFound
-from services.metering import api, consumption, readings
+from services.metering import api, consumption, estimates, readings
 from services.metering.models import metadata
 from services.metering.plausibility import Thresholds
 from tests.unit.fakes import FakeDatabase
@@ -38,7 +38,7 @@ def test_several_readings_in_a_month_are_summed_and_the_month_is_whole():
                reading("2026-02-28", T1=50)]
     [february] = consumption.by_month(history, date(2026, 2, 1), date(2026, 2, 1))
     assert february == {"month": "2026-02", "consumption": {"T1": 150},
-                        "covered_days": 28, "days": 28}
+                        "covered_days": 28, "estimated_days": 0, "days": 28}
 
 
 @pytest.fixture
@@ -68,3 +68,39 @@ def test_a_points_months_come_from_its_accepted_readings_only(db):
     assert months[-1]["consumption"] is None                  # the held reading does not count
     with db.unit_of_work() as uow, pytest.raises(NotFound):
         consumption.consumption_by_month(uow, "cp-1", "c-2", 4, date(2026, 4, 20))
+
+
+def test_pending_estimates_count_when_asked_their_days_said_and_never_once_settled(db):
+    thresholds = Thresholds(typical_daily_kwh={"BASIC": 10})
+    with db.unit_of_work() as uow:
+        readings.submit_reading(uow, api.SubmitReading(
+            consumption_point_id="cp-1", reading_date="2026-02-15", registers={"T1": 1310}),
+            3, thresholds)
+    db.clock.set(datetime(2026, 4, 19, 12, tzinfo=timezone.utc))
+    assert estimates.estimate_all(db.unit_of_work, date(2026, 4, 19), 3, thresholds) == {
+        "readings_estimated": 2}                   # 03-15 and 04-15, at 10 kWh a day
+
+    def months(with_estimates):
+        with db.unit_of_work() as uow:
+            return {m["month"]: m for m in consumption.consumption_by_month(
+                uow, "cp-1", "c-1", 4, date(2026, 4, 20), with_estimates)}
+
+    actual_only = months(False)
+    assert actual_only["2026-03"]["consumption"] is None
+    assert all(m["estimated_days"] == 0 for m in actual_only.values())
+    with_them = months(True)
+    # February: 15 actual days and 13 estimated (02-16..02-28); March: all estimated
+    assert (with_them["2026-02"]["covered_days"], with_them["2026-02"]["estimated_days"]) == (
+        28, 13)
+    assert (with_them["2026-03"]["estimated_days"], with_them["2026-04"]["estimated_days"]) == (
+        31, 15)
+    assert sum(m["consumption"]["T1"] for m in with_them.values() if m["consumption"]) == \
+        310 + 280 + 310                            # 02-15..03-15 28 days, then 31
+
+    with db.unit_of_work() as uow:                 # the actual reading settles both
+        readings.submit_reading(uow, api.SubmitReading(
+            consumption_point_id="cp-1", reading_date="2026-04-15", registers={"T1": 1800}),
+            3, thresholds)
+    settled = months(True)
+    assert all(m["estimated_days"] == 0 for m in settled.values())
+    assert sum(m["consumption"]["T1"] for m in settled.values() if m["consumption"]) == 800

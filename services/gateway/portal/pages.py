@@ -386,7 +386,8 @@ class PortalRoutes:
                            "svg": consumption_chart.svg(
                                rows, title, description, language,
                                legend=(words(request, "The month"),
-                                       words(request, "A year before")),
+                                       words(request, "A year before"),
+                                       words(request, "Estimated")),
                                chart_id=f"chart-{code}")})
         return charts
 

@@ -267,7 +267,7 @@ def point_view(services, token, entry, point_id, use="portal:point"):
     readings = pool.spawn(_ask, services, "metering", "points_overview", [point_id],
                           {point_id: cid} if reads else {}, POINT_READINGS)
     months = pool.spawn(_ask, services, "metering", "consumption_by_month", point_id, cid,
-                        CHART_MONTHS) if reads else None
+                        CHART_MONTHS, True) if reads else None
     try:
         known = services.call("contracts", "customer_overview", {cid: ["consumption_points"]})
     finally:

@@ -59,7 +59,7 @@ class ReadingRoutes:
                    "by default: this month and the two years before it)")
     def consumption_by_month(self, request, cid, cp):
         return self.services.call("metering", "consumption_by_month", cp, cid,
-                                  request.query.months)
+                                  request.query.months, request.query.estimates)
 
     @route("DELETE", POINT + "/<reading_id>", access="customer", scope="readings:write",
            tag="readings", response_model=metering.withdraw_reading,
