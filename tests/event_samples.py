@@ -130,6 +130,10 @@ def samples():
             "invoice_no": "2026-00000001", "customer_id": CUSTOMER, "contract_no": "VL-000001",
             "period": "2026-02", "issued_on": "2026-03-01", "due_on": "2026-03-15",
             "reference_no": "1000013", "total": "42.10"},
+        "credit_note_issued": {
+            "invoice_no": "2026-00000002", "customer_id": CUSTOMER, "contract_no": "VL-000001",
+            "period": "2026-03", "issued_on": "2026-04-01", "reference_no": "1000013",
+            "amount": "17.36"},
         "payment_received": {
             "payment_id": str(uuid.uuid4()), "amount": "42.10", "currency": "EUR",
             "received_on": "2026-03-10", "reference_no": "1000013", "source": "bank",

@@ -35,6 +35,22 @@ class InvoiceIssued(EventData):
     total: Money
 
 
+class CreditNoteIssued(EventData):
+    """An invoice of the billing run with a negative total: a credit note, nothing to
+    pay; its ``amount`` (the total without the sign) pays the contract's open and
+    next invoices."""
+    event_type = "credit_note_issued"
+    version = 1
+
+    invoice_no: str
+    customer_id: str
+    contract_no: str
+    period: str            # YYYY-MM
+    issued_on: date
+    reference_no: str
+    amount: Money
+
+
 class PaymentReceived(EventData):
     """A payment recorded; ``customer_id`` and ``contract_no`` are null while it
     matches no contract."""
@@ -82,7 +98,7 @@ class InvoicePaid(EventData):
     paid: Money
 
 
-EVENTS = (InvoiceIssued, PaymentReceived, InvoiceOverdue, InvoicePaid)
+EVENTS = (InvoiceIssued, CreditNoteIssued, PaymentReceived, InvoiceOverdue, InvoicePaid)
 
 
 # -- RPC ----------------------------------------------------------------------------

@@ -25,7 +25,7 @@ NotificationKind = Literal[
     "reading_reminder", "reading_held", "reading_decided", "invoice_issued",
     "payment_received", "invoice_overdue", "mandate_granted", "mandate_revoked",
     "mandate_expired", "contract_signed", "claim_decided", "case_answered",
-    "reading_estimated"]
+    "reading_estimated", "credit_note_issued"]
 Channel = Literal["email", "sms"]
 DeliveryStatus = Literal["pending", "sent", "failed"]
 

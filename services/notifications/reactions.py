@@ -40,6 +40,12 @@ def invoices_issued(uow, events):
                      for event in events])
 
 
+def credit_notes_issued(uow, events):
+    """credit_note_issued, in batches as the billing run publishes them."""
+    notify_all(uow, [(event.event_id, event.data["customer_id"], "credit_note_issued",
+                      event.data) for event in events])
+
+
 def payment_received(uow, event):
     if event.data.get("customer_id"):   # matched to a contract, so to a customer
         notify(uow, event.event_id, event.data["customer_id"], "payment_received", event.data)

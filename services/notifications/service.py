@@ -9,7 +9,7 @@ from nameko.dependency_providers import Config
 from nameko.timer import timer
 
 from services.common.correlation import Correlation
-from services.billing.api import InvoiceIssued, InvoiceOverdue, PaymentReceived
+from services.billing.api import CreditNoteIssued, InvoiceIssued, InvoiceOverdue, PaymentReceived
 from services.common import config as cfg
 from services.common.clock import ClockProvider
 from services.common.db import Database
@@ -101,6 +101,11 @@ class NotificationsService:
         """A billing run's burst: each batch's messages in a few statements."""
         self.db.apply_batch(self._parsed(events, InvoiceIssued),
                             "notifications.on_invoice_issued", reactions.invoices_issued)
+
+    @batch_event_handler("billing", "credit_note_issued")
+    def on_credit_note_issued(self, events):
+        self.db.apply_batch(self._parsed(events, CreditNoteIssued),
+                            "notifications.on_credit_note_issued", reactions.credit_notes_issued)
 
     @event_handler("billing", "payment_received")
     def on_payment_received(self, event):

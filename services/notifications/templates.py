@@ -23,7 +23,7 @@ KINDS = (
     "reading_reminder", "reading_held", "reading_decided", "invoice_issued",
     "payment_received", "invoice_overdue", "mandate_granted", "mandate_revoked",
     "mandate_expired", "contract_signed", "claim_decided", "case_answered",
-    "reading_estimated",
+    "reading_estimated", "credit_note_issued",
 )
 TEMPLATES = Path(__file__).parent / "templates"
 LOCALE_DIR = Path(__file__).parent / "locale"

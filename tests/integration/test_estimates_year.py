@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import sessionmaker
 
-from services.billing import payment_book, payments, pricing, runs
+from services.billing import issued, payment_book, payments, pricing, runs
 from services.billing import models as billing_models
 from services.common import migrate
 from services.common.clock import Clock
@@ -352,6 +352,15 @@ def test_estimates_that_overshot_become_credit_that_pays_the_next_invoices(store
                for period, i in invoices.items() if period < "2025-08")
     # the credit note is no payment received: her payments are her bank's
     assert sorted(p["source"] for p in received) == ["statement"] * 7
+    # she hears of it as a credit note, of the others as invoices to pay
+    issued.publish_pending(billing.engine, billing.published, billing.clock)
+    announced = billing.new_events()
+    assert [(e.data["invoice_no"], e.data["amount"]) for e in announced
+            if e.event_type == "credit_note_issued"] == [
+        (august["invoice_no"], credit["amount"])]
+    assert sorted(e.data["invoice_no"] for e in announced if e.event_type ==
+                  "invoice_issued") == sorted(
+        i["invoice_no"] for i in invoices.values() if i is not august)
 
     # she pays what is left open; over the year: exactly what was billed
     open_amount = sum(Decimal(i["total"]) - Decimal(i["paid"]) for i in invoices.values()

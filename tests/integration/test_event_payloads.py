@@ -17,8 +17,8 @@ from tests.event_samples import envelope, event_handlers, event_models, queue_na
 HANDLERS = event_handlers()
 #: what the services consumed when this test was written; a new handler is tested
 #: as well (it is found above) — update the number once it is
-HANDLER_COUNT = 27   # + billing's and notifications' reading_estimated, metering's
-#                      contract_terminated (#20)
+HANDLER_COUNT = 28   # + billing's and notifications' reading_estimated, metering's
+#                      contract_terminated, notifications' credit_note_issued (#20)
 
 
 def test_every_event_handler_is_found():

@@ -110,7 +110,11 @@ def story():
     metering.clock.set(datetime(2026, 3, 19, 9, tzinfo=timezone.utc))
     assert estimates.estimate_all(metering.unit_of_work, date(2026, 3, 19), 3,
                                   thresholds) == {"readings_estimated": 1}
-    keep(metering, "reading_estimated")
+    estimated = keep(metering, "reading_estimated")
+    settling = submit(estimated["reading_date"], 95001)    # far less than the estimate
+    assert settling["status"] == "accepted"
+    settled = parse_event(metering.events("reading_submitted")[-1]).data
+    assert settled["settles_estimates"] == [estimated["reading_id"]]
 
     billing = billing_db()
     with billing.engine.begin() as conn:   # the reading is priced: BASIC's energy for T1
@@ -133,6 +137,16 @@ def story():
     with billing.unit_of_work() as uow:
         assert overdue.sweep(uow, date(2026, 6, 1))["invoices_overdue"] >= 1
     keep(billing, "invoice_overdue")
+    # the estimate billed in May, taken back in June: June's invoice is a credit note
+    for event_data, period in ((estimated, "2026-05"), (settled, "2026-06")):
+        billing.clock.set(datetime(2026, int(period[-2:]) + 1, 1, 9, tzinfo=timezone.utc))
+        with billing.unit_of_work() as uow:
+            assert pricing.charge_reading(uow, event_data)
+        with billing.unit_of_work() as uow:
+            runs.run(uow, period, due_days=14)
+    issued.publish_pending(billing.engine, billing.published, billing.clock)
+    credit_note = keep(billing, "credit_note_issued")
+    assert Decimal(credit_note["amount"]) > 0 and credit_note["period"] == "2026-06"
 
     identity = FakeDatabase(identity_metadata, "identity")
     identity.clock.set(datetime(2026, 5, 1, 9, tzinfo=timezone.utc))

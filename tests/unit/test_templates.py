@@ -40,6 +40,12 @@ SAMPLES = {
          "reference_no": "1000074", "total": "1234.50"},
         {"et": ["2026-00000042", "veebruar 2026", "1 234,50 €", "15.03.2026", "1000074"],
          "en": ["2026-00000042", "February 2026", "€1,234.50", "15 March 2026", "1000074"]}),
+    "credit_note_issued": (
+        {"invoice_no": "2026-00000043", "customer_id": "c", "contract_no": "VL-000007",
+         "period": "2026-03", "issued_on": "2026-04-01", "reference_no": "1000074",
+         "amount": "17.36"},
+        {"et": ["Kreeditarve 2026-00000043", "märts 2026", "17,36 €", "Tasuda pole midagi"],
+         "en": ["Credit note 2026-00000043", "March 2026", "€17.36", "nothing to pay"]}),
     "payment_received": (
         {"payment_id": "p", "amount": "60.00", "currency": "EUR", "received_on": "2026-03-10",
          "reference_no": "1000074", "source": "statement", "invoice_nos": ["2026-00000042"],
