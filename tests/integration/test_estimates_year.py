@@ -450,6 +450,50 @@ def test_the_reading_of_a_middle_estimates_day_settles_it_and_those_before(store
             sum(l["net"] for l in due if l["vat_rate"] == Decimal(rate))
 
 
+#: a cottage on Saaremaa: 2 kWh a day in winter, 15 in summer
+COTTAGE = {1: 2, 2: 2, 3: 2, 4: 2, 5: 15, 6: 15, 7: 15, 8: 15, 9: 2, 10: 2, 11: 2, 12: 2}
+
+
+def test_the_summer_cottage_is_estimated_and_billed_from_its_own_last_summer(stores):
+    """Read every month of 2024 and up to June 2025, its July reading forgotten:
+    July is estimated and billed at last July's use, not at the year-round average;
+    August's actual reading settles it exactly."""
+    metering, billing = stores
+    point = str(uuid.uuid4())
+    start = date(2024, 1, 1)
+    sign(metering, billing, point, "VL-200001", start, 5000)
+
+    def cottage_on(day):
+        return meter_on(day, start=start, initial=5000, daily=COTTAGE)
+
+    for year, months in ((2024, range(1, 13)), (2025, range(1, 7))):
+        for month in months:
+            day = date(year, month, 15)
+            assert submit(metering, point, day, cottage_on(day))["status"] == "accepted"
+    deliver(metering, billing)
+    assert estimate(metering, date(2025, 7, 19)) == {"readings_estimated": 1}
+    deliver(metering, billing)
+    bill(billing, 2025, 7)
+    submit(metering, point, date(2025, 8, 15), cottage_on(date(2025, 8, 15)))
+    deliver(metering, billing)
+    bill(billing, 2025, 8)
+
+    with billing.unit_of_work() as uow:
+        invoices = {s["period"]: runs.invoice(uow, s["invoice_no"], CUSTOMER)
+                    for s in runs.invoices_of(uow, CUSTOMER)}
+    # (the first run bills the year and a half before it, too) split at July 1's VAT
+    july_estimate = [l for l in invoices["2025-07"]["lines"]
+                     if l["kind"] == "energy" and l.get("estimated")]
+    assert {l["method"] for l in july_estimate} == {"same_season_last_year"}
+    assert [l["vat_rate"] for l in july_estimate] == ["22.00", "24.00"]
+    assert sum(Decimal(str(l["kwh"])) for l in july_estimate) == 15 * 30  # last summer's
+    year_round = (cottage_on(date(2025, 6, 15)) - 5000) / (date(2025, 6, 15) - start).days
+    assert year_round * 30 < Decimal("0.6") * 15 * 30
+    august = [l for l in invoices["2025-08"]["lines"] if l["kind"] == "energy"]
+    assert sum(Decimal(str(l["kwh"])) for l in august) + 15 * 30 == \
+        cottage_on(date(2025, 8, 15)) - cottage_on(date(2025, 6, 15))
+
+
 def test_an_estimate_replaced_before_it_was_charged_is_never_charged(stores):
     """The customer enters the reading of the estimated day; billing hears of the
     actual reading first: the estimate, arriving later, is not charged."""
