@@ -33,6 +33,9 @@ class InvoiceIssued(EventData):
     due_on: date
     reference_no: str
     total: Money
+    #: already paid of it when it was announced: from the contract's credit (a
+    #: payment's leftover, a credit note); absent from publishers before it
+    paid: Optional[Money] = None
 
 
 class CreditNoteIssued(EventData):
@@ -376,6 +379,8 @@ class PaymentBook(BaseModel):
     covers_all_readings: bool
     credit: Money
     last_payment_on: Optional[date] = None
+    #: the contract's last day once it is terminated: credit left then is paid back
+    contract_end_date: Optional[date] = None
 
 
 class PaymentOrder(BaseModel):

@@ -151,6 +151,8 @@ def render_invoice(invoice: dict, language: str) -> bytes:
     total = to_cents(invoice["total"])
     paid = to_cents(invoice.get("paid") or "0")
     to_pay = max(total - paid, Decimal("0.00"))
+    # a negative total: a credit note (kreeditarve), nothing to pay
+    title = _("Credit note") if total < 0 else _("Invoice")
 
     def money(amount) -> str:
         return _money_text(amount, language)
@@ -161,7 +163,7 @@ def render_invoice(invoice: dict, language: str) -> bytes:
         page_label=_("Page %(page)s of %(pages)s"),
     )
     pdf.set_creation_date(datetime.combine(issued_on, time(0), tzinfo=timezone.utc))
-    pdf.set_title(" ".join((_("Invoice"), invoice_no)))
+    pdf.set_title(" ".join((title, invoice_no)))
     pdf.set_author(SELLER_NAME)
     pdf.set_creator(SELLER_NAME)
     pdf.set_lang("et-EE" if language == "et" else "en")
@@ -179,7 +181,7 @@ def render_invoice(invoice: dict, language: str) -> bytes:
     pdf.set_font(_FONT, "B", 16)
     pdf.cell(half, 8, SELLER_NAME)
     pdf.set_font(_FONT, "B", 18)
-    pdf.cell(half, 8, _("Invoice").upper(), align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(half, 8, title.upper(), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(_FONT, size=8)
     seller_lines = [
         SELLER_ADDRESS,
@@ -230,7 +232,7 @@ def render_invoice(invoice: dict, language: str) -> bytes:
     pdf.cell(width / 2, 8, reference_no)
     pdf.set_font(_FONT, "B", 12)
     # Translators: the sum to pay and its due date, under "To pay": "€1,002.77 by 15 December 2026"
-    pay_by = _("%(amount)s by %(due)s") % {
+    pay_by = money(to_pay) if to_pay == 0 else _("%(amount)s by %(due)s") % {
         "amount": money(to_pay), "due": _date_text(invoice["due_on"], language)}
     pdf.cell(width / 2 - 8, 8, pay_by, align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.set_draw_color(0)
@@ -306,6 +308,10 @@ def render_invoice(invoice: dict, language: str) -> bytes:
     pdf.set_font(_FONT, size=8.5)
     if total < 0:   # a credit note: nothing to pay, the amount pays later invoices
         pdf.multi_cell(width, 4.5, _(_CREDIT_NOTE) % {"amount": money(-total)},
+                       new_x="LMARGIN", new_y="NEXT")
+        return bytes(pdf.output())
+    if to_pay == 0:
+        pdf.multi_cell(width, 4.5, _("This invoice is paid: there is nothing to pay."),
                        new_x="LMARGIN", new_y="NEXT")
         return bytes(pdf.output())
     pdf.multi_cell(width, 4.5, _(

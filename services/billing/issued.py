@@ -62,7 +62,8 @@ def message(row, occurred_at):
         "invoice_no": row.invoice_no, "customer_id": row.customer_id,
         "contract_no": row.contract_no, "period": row.period,
         "issued_on": row.issued_on.isoformat(), "due_on": row.due_on.isoformat(),
-        "reference_no": row.reference_no, "total": money_text(row.total)}).as_message()
+        "reference_no": row.reference_no, "total": money_text(row.total),
+        "paid": money_text(row.paid)}).as_message()
 
 
 def publish_pending(engine, publisher, clock, batch_size=500, max_batches=None):
@@ -92,7 +93,7 @@ def _publish_batch(engine, publisher, clock, batch_size):
         rows = conn.execute(
             sa.select(invoices.c.invoice_no, invoices.c.customer_id, invoices.c.contract_no,
                       invoices.c.period, invoices.c.issued_on, invoices.c.due_on,
-                      invoices.c.reference_no, invoices.c.total)
+                      invoices.c.reference_no, invoices.c.total, invoices.c.paid)
             .where(invoices.c.invoice_no.between(run.first_no, run.last_no),
                    invoices.c.invoice_no > after, invoices.c.total != 0)
             .order_by(invoices.c.invoice_no).limit(batch_size)).all()

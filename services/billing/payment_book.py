@@ -37,9 +37,9 @@ class Cost:
     ends_on: date
     gross: Decimal
     reading: dict | None = None        # {"registers", "consumption", "register_digits"}
-    #: what the estimates this reading settled cost (paid before it, in its span)
-    paid_before: Decimal = ZERO
     invoice_no: str | None = None   # None: not billed yet
+    reading_id: str | None = None   # an actual reading's
+    settled_by: str | None = None   # a settled estimate's: the actual reading that did
 
     @property
     def order(self):
@@ -73,10 +73,27 @@ def as_invoiced(costs, invoice_totals):
                 last[cost.invoice_no] = number
     costs = list(costs)
     for invoice_no, number in last.items():
+        if invoice_no not in invoice_totals:
+            continue
         difference = exact(invoice_totals[invoice_no]) - billed[invoice_no]
         if difference:
             costs[number] = replace(costs[number], gross=costs[number].gross + difference)
     return costs
+
+
+def settled_into_readings(costs):
+    """Each settled estimate's cost moved into the actual reading that settled it,
+    whose own charge took the estimates back: that reading then costs its span's
+    actual consumption, never less than nothing, so money spent in order stops only
+    where it runs out (a take-back later on would otherwise come too late)."""
+    at = {cost.reading_id: number for number, cost in enumerate(costs) if cost.reading_id}
+    merged, moved = list(costs), set()
+    for number, cost in enumerate(costs):
+        if cost.settled_by in at:
+            reading = at[cost.settled_by]
+            merged[reading] = replace(merged[reading], gross=merged[reading].gross + cost.gross)
+            moved.add(number)
+    return [cost for number, cost in enumerate(merged) if number not in moved]
 
 
 def spend(money, costs, initial_readings):
@@ -87,9 +104,8 @@ def spend(money, costs, initial_readings):
     paid_to = None
     for cost in costs:
         if money < cost.gross:
-            span = cost.paid_before + cost.gross
-            if cost.reading and span > 0:
-                position = reading_reached(cost.reading, (cost.paid_before + money) / span)
+            if cost.reading and cost.gross > 0:
+                position = reading_reached(cost.reading, money / cost.gross)
             return position, paid_to, False, ZERO
         money -= cost.gross
         if cost.reading:
@@ -129,11 +145,10 @@ def payment_book(uow, reference_no, customer_ids):
         sa.select(invoices.c.invoice_no, invoices.c.vat_rate, invoices.c.total)
         .where(invoices.c.contract_no == contract_no))}
     costs = []
-    # "paid up to reading" never points at an estimate: an estimate's charge is a
-    # cost without a reading; the actual reading that settled estimates is a cost
-    # (its actual consumption less what they were charged, each line at its VAT rate
-    # as the invoices have it) reached through the span since the last actual reading,
-    # the estimates' money counted as paid into that span
+    # "paid up to reading" never points at an estimate: a pending estimate's charge
+    # is a cost without a reading; a settled one's is part of the cost of the actual
+    # reading that settled it (settled_into_readings), each line at its VAT rate as
+    # the invoices have it
     settled_by = dict(session.execute(
         sa.select(estimate_claims.c.estimate_reading_id, estimate_claims.c.settled_by)
         .where(estimate_claims.c.state == "settled",
@@ -151,24 +166,22 @@ def payment_book(uow, reference_no, customer_ids):
             .where(charges.c.contract_no == contract_no)):
         by_rate = line_nets.setdefault(charge_id, {})
         by_rate[rate] = by_rate.get(rate, ZERO) + net
-    estimate_gross = {}   # {settling reading id: the gross of the estimates it settled}
     for charge in rows:
         billed = invoiced.get(charge["invoice_no"])
         rate = rate_on(charge["period_to"]) if billed is None else billed.vat_rate
         nets = line_nets.get(charge["charge_id"]) or {None: charge["net"]}
         amount = sum((gross(net, rate if line_rate is None else line_rate)
                       for line_rate, net in nets.items()), ZERO)
-        reading = None
         if charge["estimate_method"]:
-            if charge["reading_id"] in settled_by:
-                by = settled_by[charge["reading_id"]]
-                estimate_gross[by] = estimate_gross.get(by, ZERO) + amount
-        elif charge["registers"] and charge["consumption"]:
+            costs.append(Cost(charge["period_to"], amount, invoice_no=charge["invoice_no"],
+                              settled_by=settled_by.get(charge["reading_id"])))
+            continue
+        reading = None
+        if charge["registers"] and charge["consumption"]:
             reading = {"registers": charge["registers"], "consumption": charge["consumption"],
                        "register_digits": charge["register_digits"]}
-        costs.append(Cost(charge["period_to"], amount, reading,
-                          paid_before=estimate_gross.get(charge["reading_id"], ZERO),
-                          invoice_no=charge["invoice_no"]))
+        costs.append(Cost(charge["period_to"], amount, reading, invoice_no=charge["invoice_no"],
+                          reading_id=charge["reading_id"]))
     for invoice_no, period_to, net, line_rate, rate in session.execute(
             sa.select(invoice_lines.c.invoice_no, invoice_lines.c.period_to, invoice_lines.c.net,
                       invoice_lines.c.vat_rate, invoices.c.vat_rate)
@@ -178,7 +191,8 @@ def payment_book(uow, reference_no, customer_ids):
         costs.append(Cost(period_to, gross(net, rate if line_rate is None else line_rate),
                           invoice_no=invoice_no))
 
-    costs = as_invoiced(costs, {no: row.total for no, row in invoiced.items()})
+    costs = settled_into_readings(
+        as_invoiced(costs, {no: row.total for no, row in invoiced.items()}))
     reached, paid_to, covers_all, credit = spend(paid_total, costs,
                                                  contract["initial_readings"] or {})
     return {"reference_no": reference_no, "contract_no": contract_no,
@@ -187,4 +201,6 @@ def payment_book(uow, reference_no, customer_ids):
             "paid_up_to_reading": reached,
             "paid_up_to_reading_date": paid_to.isoformat() if paid_to else None,
             "covers_all_readings": covers_all, "credit": money_text(credit),
-            "last_payment_on": last_payment_on.isoformat() if last_payment_on else None}
+            "last_payment_on": last_payment_on.isoformat() if last_payment_on else None,
+            "contract_end_date": (contract["end_date"].isoformat()
+                                  if contract["end_date"] else None)}

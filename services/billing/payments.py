@@ -163,7 +163,7 @@ def record_credits(session, first_no, last_no, now):
     ``last_no`` with a negative total becomes a credit of that amount. Returns how
     many."""
     # one set-based statement; the payment and external ids derive from the invoice
-    # number (unique, at most 27 characters): the run is once per period and contract
+    # number, so they are unique (at most 27 characters) and a retried run adds none
     return session.execute(sa.text("""
         INSERT INTO payments (payment_id, source, external_id, amount, currency,
                               received_on, reference_no, contract_no, customer_id,

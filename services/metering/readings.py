@@ -180,9 +180,10 @@ def submit_reading(uow, command: SubmitReading, window_days, thresholds):
         consumption=consumption, status=status, source=command.source,
         submitted_by=command.submitted_by, mandate_id=command.mandate_id,
         submitted_at=uow.now, review_reason=review_reason))
-    due = next_reading_due(meter["reading_day"], command.reading_date, window_days)
+    due = _next_due(meter, command.reading_date, pending, window_days)
     if status == "accepted":
-        settled = _settle_estimates(session, pending, command.reading_date, reading_id)
+        settled = _settle_estimates(session, meter, pending, command.reading_date,
+                                    reading_id, command.registers)
         _emit_submitted(uow, meter, reading_id, command.reading_date, command.registers,
                         consumption, previous["reading_date"], due, settles=settled)
     else:
@@ -250,15 +251,30 @@ def _consumption(command, meter, previous, intervals, thresholds):
     return consumption
 
 
-def _settle_estimates(session, pending, reading_date, reading_id):
+def _settle_estimates(session, meter, pending, reading_date, reading_id, registers):
     """The ``pending`` estimates (since the last actual reading before this one) on
     or before ``reading_date``, now settled by the actual reading ``reading_id``:
-    their ids, oldest first."""
+    their ids, oldest first. The later ones stay pending, their register values
+    moved to continue from the actual ``registers`` (their consumption unchanged)."""
     settled = [r["reading_id"] for r in pending if r["reading_date"] <= reading_date]
     if settled:
         session.execute(sa.update(readings).where(readings.c.reading_id.in_(settled))
                         .values(replaced_by=reading_id))
+    digits = {r["code"]: r["digits"] for r in meter["registers"]}
+    base = registers
+    for later in (r for r in pending if r["reading_date"] > reading_date):
+        base = {code: (base[code] + kwh) % 10 ** digits[code]
+                for code, kwh in later["consumption"].items()}
+        session.execute(sa.update(readings).where(
+            readings.c.reading_id == later["reading_id"]).values(registers=base))
     return settled
+
+
+def _next_due(meter, reading_date, pending, window_days):
+    """The next reading day after an actual reading: after the last estimate that
+    stays pending, if one does (its day has passed and is estimated)."""
+    last = max([reading_date] + [r["reading_date"] for r in pending])
+    return next_reading_due(meter["reading_day"], last, window_days)
 
 
 def _emit_submitted(uow, meter, reading_id, reading_date, registers, consumption,
@@ -318,8 +334,9 @@ def decide(uow, reading_id, decision: ReviewDecision, operator, window_days):
         pending = estimates.pending_estimates(session, row["consumption_point_id"])
         session.execute(sa.update(readings).where(readings.c.reading_id == reading_id).values(
             status="accepted", decided_by=operator, decided_at=uow.now))
-        due = next_reading_due(meter["reading_day"], row["reading_date"], window_days)
-        settled = _settle_estimates(session, pending, row["reading_date"], reading_id)
+        due = _next_due(meter, row["reading_date"], pending, window_days)
+        settled = _settle_estimates(session, meter, pending, row["reading_date"], reading_id,
+                                    row["registers"])
         _emit_submitted(uow, meter, reading_id, row["reading_date"], row["registers"],
                         row["consumption"], previous["reading_date"], due,
                         released_from_review=True, settles=settled)

@@ -36,8 +36,16 @@ def reading_estimated(uow, event):
 def invoices_issued(uow, events):
     """invoice_issued for many events at once (a billing run issues them by the
     hundred thousand): one query for the recipients, one statement for the inbox."""
-    notify_all(uow, [(event.event_id, event.data["customer_id"], "invoice_issued", event.data)
-                     for event in events])
+    notify_all(uow, [(event.event_id, event.data["customer_id"], "invoice_issued",
+                      _with_credit(event.data)) for event in events])
+
+
+def _with_credit(invoice):
+    """The invoice with what the contract's credit already paid of it and what is
+    left to pay (an event from before ``paid``: nothing paid)."""
+    paid = Decimal(str(invoice.get("paid") or "0"))
+    return {**invoice, "paid_from_credit": paid,
+            "to_pay": Decimal(str(invoice["total"])) - paid}
 
 
 def credit_notes_issued(uow, events):

@@ -342,8 +342,8 @@ def test_estimates_that_overshot_become_credit_that_pays_the_next_invoices(store
     for invoice in paid_by_credit[:-1]:
         assert spent[invoice["invoice_no"]] == Decimal(invoice["total"])
         assert invoice["status"] == "paid" and invoice["paid"] == invoice["total"]
-    if Decimal(credit["left"]) == 0:
-        assert sum(spent.values()) == Decimal(credit["amount"])
+    assert credit["left"] == "0.00"           # spent by December
+    assert sum(spent.values()) == Decimal(credit["amount"])
     for invoice in paid_by_credit:
         assert invoice["paid_from_credit"] == [{
             "invoice_no": august["invoice_no"], "amount": f"{spent[invoice['invoice_no']]:.2f}"}]
@@ -361,6 +361,10 @@ def test_estimates_that_overshot_become_credit_that_pays_the_next_invoices(store
     assert sorted(e.data["invoice_no"] for e in announced if e.event_type ==
                   "invoice_issued") == sorted(
         i["invoice_no"] for i in invoices.values() if i is not august)
+    # and what the credit already paid of each, so she is not asked to pay it again
+    assert {e.data["invoice_no"]: e.data["paid"] for e in announced
+            if e.event_type == "invoice_issued" and e.data["invoice_no"] in spent} == {
+        number: f"{amount:.2f}" for number, amount in spent.items()}
 
     # she pays what is left open; over the year: exactly what was billed
     open_amount = sum(Decimal(i["total"]) - Decimal(i["paid"]) for i in invoices.values()
@@ -448,6 +452,78 @@ def test_the_reading_of_a_middle_estimates_day_settles_it_and_those_before(store
     for rate in ("22.00", "24.00"):
         assert sum(Decimal(l["net"]) for l in lines if l["vat_rate"] == rate) == \
             sum(l["net"] for l in due if l["vat_rate"] == Decimal(rate))
+
+
+def test_a_credit_note_paying_an_open_estimated_invoice_leaves_the_book_even(stores):
+    """January's estimate is not paid when her February reading shows far less:
+    February's invoice is a credit note that pays part of January's; she pays the
+    rest, and the payment book reaches her reading with nothing owed or over (the
+    take-back comes after January's fee, and must not come too late)."""
+    metering, billing = stores
+    point = str(uuid.uuid4())
+    sign(metering, billing, point, "VL-200001", date(2025, 1, 1), 1000)
+    assert estimate(metering, date(2025, 1, 19)) == {"readings_estimated": 1}
+    deliver(metering, billing)
+    bill(billing, 2025, 1)
+    assert submit(metering, point, date(2025, 2, 15), 1010)["status"] == "accepted"
+    deliver(metering, billing)
+    bill(billing, 2025, 2)
+    with billing.unit_of_work() as uow:
+        january, february = sorted(runs.invoices_of(uow, CUSTOMER), key=lambda i: i["period"])
+    assert Decimal(february["total"]) < 0 and january["status"] == "unpaid"
+    assert Decimal(january["paid"]) == -Decimal(february["total"])
+    left = Decimal(january["total"]) - Decimal(january["paid"])
+    pay(billing, "statement:OPEN:1", left, date(2025, 3, 5))
+    with billing.unit_of_work() as uow:
+        book = payment_book.payment_book(uow, REFERENCE, [CUSTOMER])
+        assert {i["status"] for i in runs.invoices_of(uow, CUSTOMER)} == {"paid"}
+    assert (book["covers_all_readings"], book["credit"]) == (True, "0.00")
+    assert (book["paid_up_to_reading"], book["paid_up_to_reading_date"]) == (
+        {"T1": 1010}, "2025-02-15")
+    assert book["paid_total"] == f"{left:.2f}"
+    pay(billing, "statement:OPEN:2", Decimal("10.00"), date(2025, 3, 6))
+    with billing.unit_of_work() as uow:
+        assert payment_book.payment_book(uow, REFERENCE, [CUSTOMER])["credit"] == "10.00"
+
+
+def test_a_credit_note_issued_before_credits_were_recorded_is_credited_by_migration(
+        database_urls):
+    """Migration 0013: a negative invoice issued before the run recorded its credit
+    gets it, once, and the credit then pays the contract's open invoice."""
+    from alembic import command
+    from alembic.config import Config
+    engine = make_engine(database_urls["billing"])
+    config = Config()
+    config.set_main_option("script_location",
+                           str(Path(billing_models.__file__).parent / "migrations"))
+    invoice = {"contract_no": "VL-200001", "customer_id": CUSTOMER, "reference_no": REFERENCE,
+               "issued_on": date(2025, 3, 1), "due_on": date(2025, 3, 15), "net": 0,
+               "vat_rate": Decimal("22.00"), "vat": 0, "paid": 0}
+    try:
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0012")
+            conn.execute(sa.insert(billing_models.invoices), [
+                {**invoice, "invoice_no": "2025-0000001", "period": "2025-01",
+                 "total": Decimal("30.00"), "status": "unpaid"},
+                {**invoice, "invoice_no": "2025-0000002", "period": "2025-02",
+                 "total": Decimal("-12.34"), "status": "paid"}])
+        migrate.upgrade(engine, Path(billing_models.__file__).parent / "migrations")
+        migrate.upgrade(engine, Path(billing_models.__file__).parent / "migrations")
+        with engine.connect() as conn:
+            credits = conn.execute(sa.select(
+                billing_models.payments.c.payment_id, billing_models.payments.c.unallocated)
+                .where(billing_models.payments.c.source == "credit")).all()
+        assert [(p, f"{u:.2f}") for p, u in credits] == [("credit-2025-0000002", "12.34")]
+        sessions = sessionmaker(engine, expire_on_commit=False)
+        with UnitOfWork(sessions, None, "billing", Clock()) as uow:
+            payments.spend(uow)
+        with UnitOfWork(sessions, None, "billing", Clock()) as uow:
+            january = runs.invoice(uow, "2025-0000001", CUSTOMER)
+        assert (january["paid"], january["paid_from_credit"]) == (
+            "12.34", [{"invoice_no": "2025-0000002", "amount": "12.34"}])
+    finally:
+        engine.dispose()
 
 
 #: a cottage on Saaremaa: 2 kWh a day in winter, 15 in summer

@@ -156,6 +156,11 @@ def test_the_reading_of_an_earlier_estimates_day_replaces_it_and_the_later_one_s
     assert [by_id[e["reading_id"]]["replaced_by"] for e in (february, march)] == [
         receipt["reading_id"]] * 2
     assert by_id[april["reading_id"]]["pending"] is True      # the next actual settles it
+    # it continues from the actual reading now, its consumption as estimated
+    assert by_id[april["reading_id"]]["registers"] == {
+        "T1": 1400 + april["consumption"]["T1"]}
+    assert by_id[april["reading_id"]]["consumption"] == april["consumption"]
+    assert receipt["next_reading_due"] == "2025-05-15"        # April's day is estimated
     # the next reading: against the last actual one, settling April's estimate
     assert submit(db, "2025-05-15", 1700)["consumption"] == {"T1": 300}
     data = parse_event(db.events("reading_submitted")[-1]).data

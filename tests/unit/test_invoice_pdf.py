@@ -183,6 +183,19 @@ def test_a_credit_note_says_what_it_pays_and_asks_for_nothing():
     assert "See arve on kreeditarve summas 49,60 €" in et and "Tasuda pole midagi" in et
     assert "Palume tasuda" not in et and "Palume tasuda" in " ".join(
         text_of(render_invoice(INVOICE, "et"))[0].split())
+    assert et.count("KREEDITARVE") == 1 and " ARVE " not in et
     [en] = [" ".join(t.split()) for t in text_of(render_invoice(invoice, "en"))]
     assert "This invoice is a credit of €49.60" in en and "There is nothing to pay." in en
-    assert "Please pay" not in en and "€0.00 by" in en
+    assert "CREDIT NOTE" in en and "INVOICE" not in en
+    assert "Please pay" not in en and "€0.00 by" not in en
+
+
+def test_an_invoice_paid_from_credit_asks_for_nothing():
+    invoice = copy.deepcopy(INVOICE)
+    invoice["paid"] = invoice["total"]            # a credit note's credit paid it
+    [en] = [" ".join(t.split()) for t in text_of(render_invoice(invoice, "en"))]
+    assert "This invoice is paid: there is nothing to pay." in en
+    assert "Please pay" not in en and " by 15 December 2026" not in en
+    assert "INVOICE" in en
+    [et] = [" ".join(t.split()) for t in text_of(render_invoice(invoice, "et"))]
+    assert "See arve on tasutud: tasuda pole midagi." in et and "Palume tasuda" not in et

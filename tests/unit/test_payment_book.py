@@ -120,12 +120,40 @@ def test_the_items_an_invoice_billed_add_up_to_its_total():
     """Each item's gross rounded on its own may miss the invoice's total by a cent
     (it rounds VAT once per rate): the cent goes on the invoice's last item, so a
     customer who paid every invoice has paid all."""
-    reading_cost = payment_book.Cost(date(2026, 1, 31), Decimal("0.02"), reading={
+    # 0.03 + 0.03 net at 24 %: 0.0372 gross each, 0.04 rounded, 0.08 together; the
+    # invoice: 0.06 + 0.01 VAT = 0.07
+    reading_cost = payment_book.Cost(date(2026, 1, 31), Decimal("0.04"), reading={
         "registers": {"T1": 10}, "consumption": {"T1": 1}}, invoice_no="A")
-    fee = payment_book.Cost(date(2026, 1, 31), Decimal("0.02"), invoice_no="A")
-    unbilled = payment_book.Cost(date(2026, 2, 28), Decimal("5.00"))
-    # 0.02 + 0.02 net: 0.0248 gross each, 0.02 rounded; the invoice: 0.04 + 0.01 VAT
-    costs = payment_book.as_invoiced([fee, reading_cost, unbilled], {"A": Decimal("0.05")})
-    assert [c.gross for c in costs] == [Decimal("0.03"), Decimal("0.02"), Decimal("5.00")]
-    assert payment_book.spend(Decimal("0.05"), costs, {"T1": 9})[:3] == (
-        {"T1": 10}, date(2026, 1, 31), False)
+    fee = payment_book.Cost(date(2026, 1, 31), Decimal("0.04"), invoice_no="A")
+    later = payment_book.Cost(date(2026, 2, 28), Decimal("5.00"), invoice_no="B")
+    costs = payment_book.as_invoiced([fee, reading_cost, later],
+                                     {"A": Decimal("0.07"), "B": Decimal("5.00")})
+    assert [c.gross for c in costs] == [Decimal("0.03"), Decimal("0.04"), Decimal("5.00")]
+    assert payment_book.spend(Decimal("5.07"), costs, {"T1": 9}) == (
+        {"T1": 10}, date(2026, 1, 31), True, Decimal("0.00"))
+    # item by item, 5.07 would not have covered all
+    assert payment_book.spend(Decimal("5.07"), [fee, reading_cost, later], {"T1": 9})[2] is False
+
+
+def test_a_settled_estimate_costs_as_part_of_the_reading_that_settled_it():
+    """January's estimate (50.00) taken back by February's actual reading (-30.00 on
+    its charge: the actual 20.00): paying what the invoices ask reaches the actual
+    reading, though the take-back comes after the estimate's fee."""
+    estimate = payment_book.Cost(date(2026, 1, 15), Decimal("50.00"), invoice_no="A",
+                                 settled_by="r-actual")
+    january_fee = payment_book.Cost(date(2026, 1, 31), Decimal("10.00"), invoice_no="A")
+    actual = payment_book.Cost(date(2026, 1, 15), Decimal("-30.00"), reading={
+        "registers": {"T1": 1200}, "consumption": {"T1": 200}}, invoice_no="B",
+        reading_id="r-actual")
+    february_fee = payment_book.Cost(date(2026, 2, 28), Decimal("10.00"), invoice_no="B")
+    costs = payment_book.settled_into_readings([estimate, january_fee, actual, february_fee])
+    assert [c.gross for c in costs] == [Decimal("10.00"), Decimal("20.00"), Decimal("10.00")]
+    assert [c.ends_on for c in sorted(costs, key=lambda c: c.order)] == [
+        date(2026, 1, 15), date(2026, 1, 31), date(2026, 2, 28)]   # the reading first
+    # invoices A 60.00 and B -20.00 (a credit note): 40.00 pays all
+    assert payment_book.spend(Decimal("40.00"), costs, {"T1": 1000}) == (
+        {"T1": 1200}, date(2026, 1, 15), True, Decimal("0.00"))
+    assert payment_book.spend(Decimal("50.00"), costs, {"T1": 1000})[3] == Decimal("10.00")
+    # half the actual reading's cost paid: half its consumption reached
+    assert payment_book.spend(Decimal("10.00"), costs, {"T1": 1000})[:3] == (
+        {"T1": 1100}, None, False)

@@ -6,7 +6,7 @@ from datetime import date
 import pytest
 from jinja2 import UndefinedError
 
-from services.notifications import templates
+from services.notifications import reactions, templates
 
 MANDATE = {"mandate_id": "m", "grantor_customer_id": "g", "grantor_name": "Õie Mäger",
            "grantee_person_code": "60507120130", "grantee_name": "Mari Mäger",
@@ -34,10 +34,11 @@ SAMPLES = {
          "consumption": {"T1": 200, "T2": 80}, "method": "same_season_last_year"},
         {"et": ["15.03.2026", "15.02.2026", "280 kWh", "hinnanguline"],
          "en": ["15 March 2026", "15 February 2026", "280 kWh", "same season a year ago"]}),
-    "invoice_issued": (
-        {"invoice_no": "2026-00000042", "customer_id": "c", "contract_no": "VL-000007",
-         "period": "2026-02", "issued_on": "2026-03-01", "due_on": "2026-03-15",
-         "reference_no": "1000074", "total": "1234.50"},
+    "invoice_issued": (     # as the reaction hands it on: with what is left to pay
+        reactions._with_credit({
+            "invoice_no": "2026-00000042", "customer_id": "c", "contract_no": "VL-000007",
+            "period": "2026-02", "issued_on": "2026-03-01", "due_on": "2026-03-15",
+            "reference_no": "1000074", "total": "1234.50"}),
         {"et": ["2026-00000042", "veebruar 2026", "1 234,50 €", "15.03.2026", "1000074"],
          "en": ["2026-00000042", "February 2026", "€1,234.50", "15 March 2026", "1000074"]}),
     "credit_note_issued": (
@@ -163,3 +164,21 @@ def test_an_unknown_language_falls_back_to_estonian():
     values, _ = SAMPLES["reading_held"]
     assert templates.render("reading_held", "fi", values) == templates.render(
         "reading_held", "et", values)
+
+
+@pytest.mark.parametrize("paid, et, en", [
+    ("1234.50", ["tasutud Teie ettemaksust: tasuda pole midagi"],
+     ["paid from your credit: there is nothing to pay"]),
+    ("234.50", ["Sellest 234,50 € on tasutud Teie ettemaksust: tasuda jääb 1 000,00 €",
+                "15.03.2026"],
+     ["Of it, €234.50 is paid from your credit: €1,000.00 is left to pay", "15 March 2026"]),
+])
+def test_an_invoice_issued_says_what_the_credit_already_paid(paid, et, en):
+    invoice = {**SAMPLES["invoice_issued"][0], "paid": paid}
+    for language, expected in (("et", et), ("en", en)):
+        _, body = templates.render("invoice_issued", language,
+                                   reactions._with_credit(invoice))
+        assert all(text in body for text in expected), body
+    _, unpaid = templates.render("invoice_issued", "en", reactions._with_credit(
+        {**invoice, "paid": "0.00"}))
+    assert "credit" not in unpaid and "15 March 2026" in unpaid
