@@ -20,36 +20,35 @@ from services.common.rpc_methods import Arguments, Health, RpcMethod
 from services.common.validation import Shape
 
 
-class InvoiceIssued(EventData):
-    """An invoice with something to pay (published from the billing run's invoices)."""
-    event_type = "invoice_issued"
-    version = 1
-
+class _RunInvoice(EventData):
+    """What every announcement of a billing run's invoice says of it."""
     invoice_no: str
     customer_id: str
     contract_no: str
     period: str            # YYYY-MM
     issued_on: date
+
+
+class InvoiceIssued(_RunInvoice):
+    """An invoice with something to pay (published from the billing run's invoices)."""
+    event_type = "invoice_issued"
+    version = 1
+
     due_on: date
     reference_no: str
     total: Money
-    #: already paid of it when it was announced: from the contract's credit (a
-    #: payment's leftover, a credit note); absent from publishers before it
+    #: already paid of it when it was announced (the contract's credit: a payment's
+    #: leftover, a credit note; or a payment since); absent from publishers before it
     paid: Optional[Money] = None
 
 
-class CreditNoteIssued(EventData):
+class CreditNoteIssued(_RunInvoice):
     """An invoice of the billing run with a negative total: a credit note, nothing to
     pay; its ``amount`` (the total without the sign) pays the contract's open and
     next invoices."""
     event_type = "credit_note_issued"
     version = 1
 
-    invoice_no: str
-    customer_id: str
-    contract_no: str
-    period: str            # YYYY-MM
-    issued_on: date
     reference_no: str
     amount: Money
 
@@ -379,8 +378,11 @@ class PaymentBook(BaseModel):
     covers_all_readings: bool
     credit: Money
     last_payment_on: Optional[date] = None
-    #: the contract's last day once it is terminated: credit left then is paid back
+    #: once it is terminated, the first day the contract is no longer in force
     contract_end_date: Optional[date] = None
+    #: it has ended and is invoiced to its end: its ``credit`` is the customer's, paid
+    #: back on request
+    credit_to_pay_back: bool = False
 
 
 class PaymentOrder(BaseModel):

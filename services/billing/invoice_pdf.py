@@ -205,9 +205,9 @@ def render_invoice(invoice: dict, language: str) -> bytes:
         (_("Invoice no."), invoice_no),
         (_("Period"), _period_text(invoice["period"], language)),
         (_("Issue date"), _date_text(invoice["issued_on"], language)),
-        (_("Due date"), _date_text(invoice["due_on"], language)),
+        *([] if total < 0 else [(_("Due date"), _date_text(invoice["due_on"], language))]),
         (_("Contract no."), str(invoice.get("contract_no") or "")),
-    ]
+    ]   # a credit note is due nothing
     pdf.set_y(top)
     for label, value in details:
         pdf.set_x(left + half)

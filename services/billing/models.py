@@ -131,6 +131,9 @@ invoices = sa.Table(
     sa.Column("status", sa.String(10), nullable=False),         # unpaid | paid | overdue
     sa.UniqueConstraint("contract_no", "period", name="uq_invoices_contract_period"),
     sa.Index("ix_invoices_customer", "customer_id", "issued_on"),
+    # the credit notes, for the run to find any not credited yet (payments.record_credits)
+    sa.Index("ix_invoices_credit_notes", "invoice_no", postgresql_where=sa.text("total < 0"),
+             sqlite_where=sa.text("total < 0")),
 )
 
 invoice_lines = sa.Table(

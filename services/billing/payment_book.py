@@ -15,7 +15,7 @@ interval's price per kWh buys — counted down to whole kWh (a reading is paid u
 a kWh only once that kWh is paid), past a register's rollover where it rolled.
 """
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 import sqlalchemy as sa
@@ -84,8 +84,9 @@ def as_invoiced(costs, invoice_totals):
 def settled_into_readings(costs):
     """Each settled estimate's cost moved into the actual reading that settled it,
     whose own charge took the estimates back: that reading then costs its span's
-    actual consumption, never less than nothing, so money spent in order stops only
-    where it runs out (a take-back later on would otherwise come too late)."""
+    actual consumption, so money spent in order stops only where it runs out (a
+    take-back later on would otherwise come too late). The fees of the months in
+    between come first: money that runs out reaches a little less of the reading."""
     at = {cost.reading_id: number for number, cost in enumerate(costs) if cost.reading_id}
     merged, moved = list(costs), set()
     for number, cost in enumerate(costs):
@@ -99,15 +100,20 @@ def settled_into_readings(costs):
 def spend(money, costs, initial_readings):
     """``(paid_up_to_reading, paid_up_to_date, covers_all, credit)`` of ``money`` spent on
     ``costs`` in order. Before any reading is paid, the contract's initial readings."""
+    # a cost below nothing (a take-back of estimates that are not among these costs)
+    # is money to spend from the start, the cost itself nothing: paying what is owed
+    # must always cover all
+    money -= sum((c.gross for c in costs if c.gross < 0), ZERO)
     costs = sorted(costs, key=lambda c: c.order)
     position = dict(initial_readings)
     paid_to = None
     for cost in costs:
-        if money < cost.gross:
-            if cost.reading and cost.gross > 0:
-                position = reading_reached(cost.reading, money / cost.gross)
+        owed = max(cost.gross, ZERO)
+        if money < owed:
+            if cost.reading:
+                position = reading_reached(cost.reading, money / owed)
             return position, paid_to, False, ZERO
-        money -= cost.gross
+        money -= owed
         if cost.reading:
             position, paid_to = dict(cost.reading["registers"]), cost.ends_on
     return position, paid_to, True, money
@@ -203,4 +209,21 @@ def payment_book(uow, reference_no, customer_ids):
             "covers_all_readings": covers_all, "credit": money_text(credit),
             "last_payment_on": last_payment_on.isoformat() if last_payment_on else None,
             "contract_end_date": (contract["end_date"].isoformat()
-                                  if contract["end_date"] else None)}
+                                  if contract["end_date"] else None),
+            "credit_to_pay_back": bool(credit) and _fully_invoiced_after_end(
+                session, contract, uow.clock.today())}
+
+
+def _fully_invoiced_after_end(session, contract, today):
+    """The contract is out of force, its last month invoiced and nothing charged
+    left to invoice: its credit pays nothing more and is the customer's."""
+    end = contract["end_date"]
+    if end is None or end > today:
+        return False
+    last_month = f"{end - timedelta(days=1):%Y-%m}"
+    contract_no = contract["contract_no"]
+    invoiced = session.execute(sa.select(sa.func.max(invoices.c.period)).where(
+        invoices.c.contract_no == contract_no)).scalar()
+    unbilled = session.execute(sa.select(sa.func.count()).select_from(charges).where(
+        charges.c.contract_no == contract_no, charges.c.invoice_no.is_(None))).scalar()
+    return invoiced is not None and invoiced >= last_month and not unbilled

@@ -158,12 +158,12 @@ def import_statement(uow, statement_base64, progress=None):
 CREDIT = "credit"
 
 
-def record_credits(session, first_no, last_no, now):
-    """In the billing run, before credit is spent: each invoice of ``first_no``..
-    ``last_no`` with a negative total becomes a credit of that amount. Returns how
-    many."""
-    # one set-based statement; the payment and external ids derive from the invoice
-    # number, so they are unique (at most 27 characters) and a retried run adds none
+def record_credits(session, now):
+    """In the billing run, before credit is spent: each invoice with a negative
+    total and no credit yet (this run's, or one an older release issued) becomes a
+    credit of that amount. Returns how many."""
+    # one set-based statement over the credit notes' partial index; the payment and
+    # external ids derive from the invoice number: unique, at most 27 characters
     return session.execute(sa.text("""
         INSERT INTO payments (payment_id, source, external_id, amount, currency,
                               received_on, reference_no, contract_no, customer_id,
@@ -171,10 +171,11 @@ def record_credits(session, first_no, last_no, now):
         SELECT 'credit-' || invoice_no, :source, 'credit:' || invoice_no, ROUND(-total, 2),
                :currency, issued_on, reference_no, contract_no, customer_id,
                ROUND(-total, 2), 'credit of invoice ' || invoice_no, :now
-        FROM invoices WHERE invoice_no BETWEEN :first_no AND :last_no AND total < 0
+        FROM invoices
+        WHERE total < 0 AND NOT EXISTS (SELECT 1 FROM payments p
+                                        WHERE p.payment_id = 'credit-' || invoice_no)
     """).bindparams(sa.bindparam("now", type_=payments.c.created_at.type)),
-        {"source": CREDIT, "currency": CURRENCY, "first_no": first_no, "last_no": last_no,
-         "now": now}).rowcount
+        {"source": CREDIT, "currency": CURRENCY, "now": now}).rowcount
 
 
 def credit_notes_view(session, invoice_no):

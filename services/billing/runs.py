@@ -322,8 +322,7 @@ def run(uow, period, due_days, progress=None, work_mem=RUN_WORK_MEM, advance=Non
     step.report("run recorded", 1, time.perf_counter() - started)
 
     started = time.perf_counter()
-    credits = payments.record_credits(session, params["first_no"], params["last_no"],
-                                      uow.clock.now())
+    credits = payments.record_credits(session, uow.clock.now())
     step.report("credit notes recorded", credits, time.perf_counter() - started)
 
     started = time.perf_counter()

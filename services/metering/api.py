@@ -61,7 +61,9 @@ EstimateMethod = Literal["same_season_last_year", "recent_average", "tariff_typi
 class ReadingEstimated(EventData):
     """A reading window closed without a reading: metering estimated the reading
     day's registers from the point's own history (``method``). Bill it as a reading
-    marked estimated; the next actual reading settles it (``settles_estimates``)."""
+    marked estimated; the next actual reading settles it (``settles_estimates``).
+    Its ``registers`` are provisional: an actual reading of an earlier estimate's day
+    moves those of the later ones to continue from it (their consumption stays)."""
     event_type = "reading_estimated"
     version = 1
 

@@ -187,7 +187,7 @@ def submit_reading(uow, command: SubmitReading, window_days, thresholds):
         _emit_submitted(uow, meter, reading_id, command.reading_date, command.registers,
                         consumption, previous["reading_date"], due, settles=settled)
     else:
-        due = next_reading_due(meter["reading_day"], previous["reading_date"], window_days)
+        due = _next_due(meter, previous["reading_date"], pending, window_days)
         uow.emit_event(ReadingHeldForReview(
             reading_id=reading_id, consumption_point_id=meter["consumption_point_id"],
             customer_id=meter["customer_id"], reading_date=command.reading_date,
@@ -263,8 +263,8 @@ def _settle_estimates(session, meter, pending, reading_date, reading_id, registe
     digits = {r["code"]: r["digits"] for r in meter["registers"]}
     base = registers
     for later in (r for r in pending if r["reading_date"] > reading_date):
-        base = {code: (base[code] + kwh) % 10 ** digits[code]
-                for code, kwh in later["consumption"].items()}
+        base = {code: (value + later["consumption"].get(code, 0)) % 10 ** digits[code]
+                for code, value in base.items() if code in digits}
         session.execute(sa.update(readings).where(
             readings.c.reading_id == later["reading_id"]).values(registers=base))
     return settled

@@ -41,10 +41,11 @@ def invoices_issued(uow, events):
 
 
 def _with_credit(invoice):
-    """The invoice with what the contract's credit already paid of it and what is
-    left to pay (an event from before ``paid``: nothing paid)."""
+    """The invoice with what was already paid of it when it went out (the contract's
+    credit, or a payment since) and what is left to pay (an event from before
+    ``paid``: nothing paid)."""
     paid = Decimal(str(invoice.get("paid") or "0"))
-    return {**invoice, "paid_from_credit": paid,
+    return {**invoice, "already_paid": paid,
             "to_pay": Decimal(str(invoice["total"])) - paid}
 
 

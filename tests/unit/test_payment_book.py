@@ -157,3 +157,28 @@ def test_a_settled_estimate_costs_as_part_of_the_reading_that_settled_it():
     # half the actual reading's cost paid: half its consumption reached
     assert payment_book.spend(Decimal("10.00"), costs, {"T1": 1000})[:3] == (
         {"T1": 1100}, None, False)
+
+
+def test_a_take_back_of_estimates_not_among_the_costs_is_money_from_the_start():
+    """A negative cost (estimates of another contract taken back) never comes too
+    late: paying what the invoices ask covers all."""
+    fee = payment_book.Cost(date(2026, 1, 31), Decimal("10.00"), invoice_no="A")
+    take_back = payment_book.Cost(date(2026, 2, 15), Decimal("-30.00"), reading={
+        "registers": {"T1": 1010}, "consumption": {"T1": 10}}, invoice_no="B")
+    february_fee = payment_book.Cost(date(2026, 2, 28), Decimal("10.00"), invoice_no="B")
+    assert payment_book.spend(Decimal("0.00"), [fee, take_back, february_fee], {"T1": 1000}) \
+        == ({"T1": 1010}, date(2026, 2, 15), True, Decimal("10.00"))
+
+
+def test_credit_is_to_pay_back_once_the_contract_ended_and_is_invoiced_to_its_end(db):
+    paid(db, "100.00")
+    with db.unit_of_work() as uow:
+        runs.record_termination(uow, {"contract_no": "VL-7", "end_date": "2026-03-01"})
+    ended = book(db)
+    assert ended["contract_end_date"] == "2026-03-01"
+    assert ended["credit_to_pay_back"] is False        # February's reading not billed yet
+    with db.unit_of_work() as uow:
+        runs.run(uow, "2026-02", due_days=14)
+    invoiced = book(db)
+    assert Decimal(invoiced["credit"]) > 0 and invoiced["credit_to_pay_back"] is True
+    assert book(db)["covers_all_readings"] is True

@@ -167,13 +167,12 @@ def test_an_unknown_language_falls_back_to_estonian():
 
 
 @pytest.mark.parametrize("paid, et, en", [
-    ("1234.50", ["tasutud Teie ettemaksust: tasuda pole midagi"],
-     ["paid from your credit: there is nothing to pay"]),
-    ("234.50", ["Sellest 234,50 € on tasutud Teie ettemaksust: tasuda jääb 1 000,00 €",
-                "15.03.2026"],
-     ["Of it, €234.50 is paid from your credit: €1,000.00 is left to pay", "15 March 2026"]),
+    ("1234.50", ["Arve on juba tasutud: tasuda pole midagi"],
+     ["It is already paid: there is nothing to pay"]),
+    ("234.50", ["Sellest 234,50 € on juba tasutud: tasuda jääb 1 000,00 €", "15.03.2026"],
+     ["Of it, €234.50 is already paid: €1,000.00 is left to pay", "15 March 2026"]),
 ])
-def test_an_invoice_issued_says_what_the_credit_already_paid(paid, et, en):
+def test_an_invoice_issued_says_what_was_already_paid_of_it(paid, et, en):
     invoice = {**SAMPLES["invoice_issued"][0], "paid": paid}
     for language, expected in (("et", et), ("en", en)):
         _, body = templates.render("invoice_issued", language,
@@ -181,4 +180,4 @@ def test_an_invoice_issued_says_what_the_credit_already_paid(paid, et, en):
         assert all(text in body for text in expected), body
     _, unpaid = templates.render("invoice_issued", "en", reactions._with_credit(
         {**invoice, "paid": "0.00"}))
-    assert "credit" not in unpaid and "15 March 2026" in unpaid
+    assert "already paid" not in unpaid and "15 March 2026" in unpaid
