@@ -148,8 +148,8 @@ def payment_book(uow, reference_no, customer_ids):
         return valid[-1] if valid else ZERO
 
     invoiced = {row.invoice_no: row for row in session.execute(
-        sa.select(invoices.c.invoice_no, invoices.c.vat_rate, invoices.c.total)
-        .where(invoices.c.contract_no == contract_no))}
+        sa.select(invoices.c.invoice_no, invoices.c.period, invoices.c.vat_rate,
+                  invoices.c.total).where(invoices.c.contract_no == contract_no))}
     costs = []
     # "paid up to reading" never points at an estimate: a pending estimate's charge
     # is a cost without a reading; a settled one's is part of the cost of the actual
@@ -210,20 +210,15 @@ def payment_book(uow, reference_no, customer_ids):
             "last_payment_on": last_payment_on.isoformat() if last_payment_on else None,
             "contract_end_date": (contract["end_date"].isoformat()
                                   if contract["end_date"] else None),
-            "credit_to_pay_back": bool(credit) and _fully_invoiced_after_end(
-                session, contract, uow.clock.today())}
+            "credit_to_pay_back": bool(credit) and _invoiced_to_its_end(
+                contract["end_date"], uow.clock.today(),
+                [row.period for row in invoiced.values()],
+                any(charge["invoice_no"] is None for charge in rows))}
 
 
-def _fully_invoiced_after_end(session, contract, today):
+def _invoiced_to_its_end(end_date, today, periods, unbilled):
     """The contract is out of force, its last month invoiced and nothing charged
     left to invoice: its credit pays nothing more and is the customer's."""
-    end = contract["end_date"]
-    if end is None or end > today:
+    if end_date is None or end_date > today or unbilled or not periods:
         return False
-    last_month = f"{end - timedelta(days=1):%Y-%m}"
-    contract_no = contract["contract_no"]
-    invoiced = session.execute(sa.select(sa.func.max(invoices.c.period)).where(
-        invoices.c.contract_no == contract_no)).scalar()
-    unbilled = session.execute(sa.select(sa.func.count()).select_from(charges).where(
-        charges.c.contract_no == contract_no, charges.c.invoice_no.is_(None))).scalar()
-    return invoiced is not None and invoiced >= last_month and not unbilled
+    return max(periods) >= f"{end_date - timedelta(days=1):%Y-%m}"

@@ -92,7 +92,7 @@ def svg(chart_rows, title, description, language, legend=("", "", ""), chart_id=
                          f'height="{TOP + plot_h - y(value):.1f}" class="bar-{kind}"/>')
         parts.append(f'<text x="{x + bar:.1f}" y="{HEIGHT - 10}" text-anchor="middle" '
                      f'class="tick">{escape(_month_label(month, language))}</text>')
-    now, before, estimate = (tuple(legend) + ("",))[:3]
+    now, before, estimate = (*legend, "")[:3]   # the estimated ones' name may be left out
     if now or before:
         parts.append(f'<rect x="{WIDTH - 200}" y="2" width="10" height="10" class="bar-now"/>'
                      f'<text x="{WIDTH - 186}" y="11" class="tick">{escape(now)}</text>'
